@@ -1,0 +1,105 @@
+/**
+ * Contracts between the job pipeline (src/jobs) and its adapters (src/wandb, src/inference).
+ * The pipeline depends on these; adapters implement them; tests swap in fakes.
+ */
+import type { Profile } from './profile.js';
+import type { EvalRecord, EvalSummary } from './eval/types.js';
+
+/** How a trigger names an artifact version: the webhook's node id, a full name, or both. */
+export interface ArtifactRef {
+  /** GraphQL node id, the base64 part of `wandb-artifact://_id/<id>`. */
+  id?: string;
+  /** `[org/]entity/project/collection:vN` or `:alias`. */
+  name?: string;
+}
+
+export interface ArtifactFile {
+  /** Path inside the artifact (validated: relative, no `..`). */
+  path: string;
+  size: number;
+  /** base64 md5 from the manifest. */
+  md5?: string;
+}
+
+export interface ResolvedArtifact {
+  id: string;
+  entity: string;
+  project: string;
+  collection: string;
+  /** `vN` */
+  version: string;
+  /** entity/project/collection:vN */
+  fullName: string;
+  type: string;
+  digest: string;
+  aliases: string[];
+  metadata: Record<string, unknown>;
+  /** The run that logged the artifact (lineage); evaluations of its checkpoints share a W&B group. */
+  sourceRun?: { entity: string; project: string; name: string; displayName?: string };
+  /** Checkpoint position from metadata (epoch/step) or the version number. */
+  checkpoint?: { epoch?: number; step?: number };
+  files: ArtifactFile[];
+}
+
+export interface ArtifactSource {
+  resolve(ref: ArtifactRef, signal?: AbortSignal): Promise<ResolvedArtifact>;
+  /** Download into a cache keyed by digest (md5-checked); returns the local directory. */
+  download(artifact: ResolvedArtifact, signal?: AbortSignal): Promise<string>;
+  /** The score of the version holding `alias` in the same collection, from its metadata (for mustBeatProduction). */
+  scoreOfAlias?(artifact: ResolvedArtifact, alias: string, signal?: AbortSignal): Promise<number | undefined>;
+}
+
+/** What the pipeline knows about one evaluation when it opens its W&B run. */
+export interface RunContext {
+  evaluationId: string;
+  profile: Profile;
+  artifact: ResolvedArtifact;
+  /** Non-secret config: benchmark, data checksums, judge, prompts, generation, inference target. */
+  config: Record<string, unknown>;
+}
+
+export interface RunHandle {
+  runId: string;
+  url?: string;
+  /** A local directory instead of a URL when running offline. */
+  localDir?: string;
+  /** One history step (progress curves); best effort, never fails the evaluation. */
+  logProgress(metrics: Record<string, number>): Promise<void>;
+  /** Summary, both tables, FastChat files; idempotent so a retried report updates the same run. */
+  finish(result: { summary: EvalSummary; records: EvalRecord[] }): Promise<void>;
+  /** Finish the run as failed with a reason a person can act on. */
+  fail(reason: string): Promise<void>;
+}
+
+export interface RunReporter {
+  /** Create or reopen the run for this evaluation (run id derived from the evaluation id). */
+  open(ctx: RunContext, signal?: AbortSignal): Promise<RunHandle>;
+  /** Registry write-back per profile.writeBack; returns what it did. */
+  writeBack(ctx: RunContext, outcome: { score: number | null; runUrl?: string }, signal?: AbortSignal): Promise<string[]>;
+}
+
+/** A ready OpenAI-compatible endpoint for the candidate model. */
+export interface ServedModel {
+  baseURL: string;
+  model: string;
+  apiKey?: string;
+  headers?: Record<string, string>;
+  /** Human-readable target, recorded in W&B config (no secrets). */
+  describe: Record<string, unknown>;
+  /** Unload/kill/release leases; idempotent. */
+  release(): Promise<void>;
+}
+
+export interface LaunchRequest {
+  evaluationId: string;
+  profile: Profile;
+  artifact: ResolvedArtifact;
+  /** Lazily downloads the artifact (launchers that need files call it; wandb-inference does not). */
+  download(): Promise<string>;
+  signal: AbortSignal;
+  log(line: string): void;
+}
+
+export interface InferenceLauncher {
+  launch(req: LaunchRequest): Promise<ServedModel>;
+}
