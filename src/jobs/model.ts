@@ -1,0 +1,107 @@
+/**
+ * The evaluation as it lives in Redis: BullMQ job data (the trigger), job progress (stage, counts,
+ * timings), the return value (scores), plus a few keys of our own. The producer (webhook/admin API)
+ * and the worker both speak this; the admin API's views are built from it.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+export const QUEUE_NAME = 'evaluations';
+export const JOB_NAME = 'eval.run';
+
+export const EventType = z.enum(['LINK_ARTIFACT', 'LINK_MODEL', 'ADD_ARTIFACT_ALIAS', 'CREATE_ARTIFACT', 'MANUAL']);
+
+export const EvaluationJobData = z.object({
+  evaluationId: z.string(),
+  profile: z.string(),
+  artifact: z.object({
+    id: z.string().optional(),
+    /** Full name as given by the trigger (`[org/]entity/project/collection:vN|alias`). */
+    name: z.string().optional(),
+  }),
+  trigger: z.object({
+    source: z.enum(['webhook', 'manual']),
+    eventType: EventType,
+    alias: z.string().optional(),
+    author: z.string().optional(),
+    receivedAt: z.number(),
+  }),
+});
+export type EvaluationJobData = z.infer<typeof EvaluationJobData>;
+
+export const Stage = z.enum(['queued', 'preparing', 'launching', 'generating', 'judging', 'reporting', 'done']);
+export type Stage = z.infer<typeof Stage>;
+
+/** job.progress: rewritten by the worker as the evaluation moves. */
+export const EvaluationProgress = z.object({
+  stage: Stage,
+  answersDone: z.number().int().default(0),
+  answersTotal: z.number().int().default(0),
+  judgmentsDone: z.number().int().default(0),
+  judgmentsTotal: z.number().int().default(0),
+  invalid: z.number().int().default(0),
+  /** ms epoch when each stage was entered. */
+  stages: z.record(z.string(), z.number()).default({}),
+  artifactFullName: z.string().optional(),
+  runUrl: z.string().optional(),
+  localDir: z.string().optional(),
+});
+export type EvaluationProgress = z.infer<typeof EvaluationProgress>;
+
+/** job.returnvalue */
+export const EvaluationResult = z.object({
+  scores: z.object({
+    average: z.number().nullable(),
+    turn1: z.number().nullable(),
+    turn2: z.number().nullable(),
+    categories: z.record(z.string(), z.number()),
+  }),
+  invalid: z.number().int(),
+  judgeCalls: z.number().int(),
+  runUrl: z.string().optional(),
+  localDir: z.string().optional(),
+  writeBack: z.array(z.string()).default([]),
+});
+export type EvaluationResult = z.infer<typeof EvaluationResult>;
+
+export const EvaluationStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+export type EvaluationStatus = z.infer<typeof EvaluationStatus>;
+
+/** Redis keys we own besides BullMQ's, under the same prefix. */
+export function keys(prefix: string) {
+  return {
+    /** hash evaluationId -> JSON {at, by}: cancellation requests (checked at pickup, broadcast live). */
+    cancelled: `${prefix}:cancelled`,
+    /** pub/sub channel carrying evaluation ids to cancel. */
+    cancelChannel: `${prefix}:cancel-events`,
+    /** hash per evaluation: record key -> EvalRecord JSON (answers/judgments, written as they complete). */
+    records: (evaluationId: string) => `${prefix}:records:${evaluationId}`,
+    /** hash cache key -> ChatResult JSON: the content-addressed judge cache shared by all workers. */
+    judgeCache: `${prefix}:judge-cache`,
+    /** hash of counters for /metrics: judge_calls, judge_prompt_tokens, judge_completion_tokens, ... */
+    stats: `${prefix}:stats`,
+    /** limiter keys per endpoint */
+    limiter: (name: string) => `${prefix}:limit:${name}`,
+    gpuPool: `${prefix}:gpus`,
+  };
+}
+
+/** Counter names in keys().stats, read by /metrics. */
+export const STAT_FIELDS = [
+  'judge_calls',
+  'judge_cache_hits',
+  'judge_prompt_tokens',
+  'judge_completion_tokens',
+  'candidate_calls',
+  'candidate_prompt_tokens',
+  'candidate_completion_tokens',
+] as const;
+
+/**
+ * Same artifact version + same profile => same id (BullMQ job id: no ':', not an integer).
+ * The node id is preferred over the name since aliases move; names are normalised.
+ */
+export function evaluationIdFor(artifact: { id?: string; name?: string }, profile: string): string {
+  const subject = artifact.id ? `id=${artifact.id}` : `name=${(artifact.name ?? '').trim()}`;
+  return `ev-${createHash('sha256').update(`${subject}\n${profile}`).digest('hex').slice(0, 24)}`;
+}
