@@ -3,7 +3,7 @@
  * The pipeline depends on these; adapters implement them; tests swap in fakes.
  */
 import type { Profile } from './profile.js';
-import type { EvalRecord, EvalSummary } from './eval/types.js';
+import type { BenchmarkQuestion, EvalRecord, EvalSummary } from './eval/types.js';
 
 /** How a trigger names an artifact version: the webhook's node id, a full name, or both. */
 export interface ArtifactRef {
@@ -66,7 +66,7 @@ export interface RunHandle {
   /** One history step (progress curves); best effort, never fails the evaluation. */
   logProgress(metrics: Record<string, number>): Promise<void>;
   /** Summary, both tables, FastChat files; idempotent so a retried report updates the same run. */
-  finish(result: { summary: EvalSummary; records: EvalRecord[] }): Promise<void>;
+  finish(result: { summary: EvalSummary; records: EvalRecord[]; questions: BenchmarkQuestion[] }): Promise<void>;
   /** Finish the run as failed with a reason a person can act on. */
   fail(reason: string): Promise<void>;
 }

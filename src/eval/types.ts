@@ -118,3 +118,13 @@ export interface EvalProgress {
   judgmentsTotal: number;
   invalid: number;
 }
+
+/** A benchmark question as results and W&B tables need it. */
+export const BenchmarkQuestion = z.object({
+  questionId: QuestionId,
+  category: z.string(),
+  turns: z.array(z.string()),
+  /** Reference answers per turn, when the category uses them. */
+  reference: z.array(z.string()).optional(),
+});
+export type BenchmarkQuestion = z.infer<typeof BenchmarkQuestion>;
