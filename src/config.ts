@@ -55,6 +55,15 @@ export const EnvSchema = z.object({
   WORKER_CONCURRENCY: z.coerce.number().int().positive().default(2),
   GPU_IDS: optionalString,
   SHUTDOWN_GRACE_MS: int(30_000),
+  JOB_ATTEMPTS: z.coerce.number().int().positive().default(5),
+  JOB_BACKOFF_MS: int(10_000),
+  /** A SIGKILLed worker's evaluation moves to another worker after about this long. */
+  JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
+  JOB_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).default(15_000),
+  /** Per-call retries inside an evaluation before the job-level retry takes over. */
+  CALL_ATTEMPTS: z.coerce.number().int().positive().default(6),
+  CALL_BACKOFF_MS: int(1_000),
+  CALL_TIMEOUT_MS: z.coerce.number().int().positive().default(300_000),
   BULL_BOARD: bool.default(true),
 });
 export type Env = z.infer<typeof EnvSchema>;
