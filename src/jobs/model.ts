@@ -76,6 +76,8 @@ export function keys(prefix: string) {
     cancelChannel: `${prefix}:cancel-events`,
     /** hash per evaluation: record key -> EvalRecord JSON (answers/judgments, written as they complete). */
     records: (evaluationId: string) => `${prefix}:records:${evaluationId}`,
+    /** The finished EvalSummary: once present, a retry only re-runs reporting. */
+    summary: (evaluationId: string) => `${prefix}:summary:${evaluationId}`,
     /** hash cache key -> ChatResult JSON: the content-addressed judge cache shared by all workers. */
     judgeCache: `${prefix}:judge-cache`,
     /** hash of counters for /metrics: judge_calls, judge_prompt_tokens, judge_completion_tokens, ... */
