@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * evalhook serve | worker | all | eval — the only place that reads process.env, listens, and
+ * installs signal handlers.
+ */
+import { ConfigError, loadConfig } from '../config.js';
+import { createLogger } from '../logger.js';
+import { startServer, startWorker, type Started } from '../runtime.js';
+import { withDevTokens } from './dev-tokens.js';
+import { evalCommand } from './eval.js';
+
+const USAGE = `usage: evalhook <command>
+  serve    HTTP API (webhook, admin API, metrics, docs)
+  worker   evaluation worker (scale by running more of these)
+  all      both in one process (npm start)
+  eval     one MT-Bench run from the command line, no Redis (evalhook eval --help)`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'all', ...rest] = argv;
+  if (command === 'eval') return evalCommand(rest);
+  if (command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!['serve', 'worker', 'all'].includes(command)) {
+    process.stderr.write(`unknown command "${command}"\n${USAGE}\n`);
+    return 2;
+  }
+
+  const { env, file } = withDevTokens(process.env);
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 78; // EX_CONFIG
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.env.LOG_LEVEL, secrets: Object.values(config.secrets) });
+  if (file) logger.warn({ file }, 'development tokens in use (WEBHOOK_TOKEN/ADMIN_TOKEN not set); see this file');
+
+  const parts: Started[] = [];
+  if (command !== 'worker') parts.push(await startServer(config, logger));
+  if (command !== 'serve') parts.push(await startWorker(config, logger));
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    // Server first (stop accepting, drain), then workers (finish or hand back running evaluations).
+    void (async () => {
+      for (const p of parts) await p.close().catch((err: unknown) => logger.error({ err }, 'close failed'));
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1; // keep running
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`evalhook: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

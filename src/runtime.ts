@@ -1,0 +1,134 @@
+/**
+ * Wiring: turns a Config into running parts (server, workers) with every adapter chosen here and
+ * passed down explicitly. Entry points call startServer/startWorker; tests call them too.
+ */
+import { join, resolve } from 'node:path';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import { loadBenchmark } from './benchdata/index.js';
+import type { Config } from './config.js';
+import { runEvaluation, type Benchmark } from './eval/index.js';
+import { createInferenceLauncher } from './inference/index.js';
+import { createCancelRegistry } from './jobs/cancel.js';
+import type { EvaluateDeps } from './jobs/evaluate.js';
+import { createRedisJudgeCache } from './jobs/judge-cache.js';
+import { limitChatClient } from './jobs/limited-chat.js';
+import { createLimiter } from './jobs/limiter.js';
+import { createOfflineArtifacts } from './jobs/offline-artifacts.js';
+import { createEvaluationService } from './jobs/producer.js';
+import { createRedisEvalStore } from './jobs/redis-store.js';
+import { createStats } from './jobs/stats.js';
+import { createEvaluationWorker } from './jobs/worker.js';
+import { createOpenAIChatClient } from './llm/openai-chat.js';
+import { buildApp } from './server/app.js';
+import { createOfflineReporter, createWandb } from './wandb/index.js';
+
+export function redisOptions(url: string): RedisOptions {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : undefined,
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+    // BullMQ workers need blocking commands to wait forever rather than fail.
+    maxRetriesPerRequest: null,
+  };
+}
+
+export interface Started {
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<Started & { url: string }> {
+  const service = createEvaluationService({ connection: config.env.REDIS_URL, prefix: config.env.QUEUE_PREFIX, logger });
+  const app = await buildApp({ config, service, logger });
+  const url = await app.listen({ port: config.env.PORT, host: config.env.HOST });
+  logger.info({ url }, 'evalhook API listening');
+  return {
+    url,
+    async close() {
+      await app.close();
+    },
+  };
+}
+
+export function workerDeps(config: Config, logger: Logger, redis: Redis): EvaluateDeps {
+  const { env } = config;
+  const prefix = env.QUEUE_PREFIX;
+  const dataDir = resolve(env.EVALHOOK_DATA_DIR);
+  const wandb = env.WANDB_API_KEY
+    ? createWandb({ apiKey: env.WANDB_API_KEY, baseURL: env.WANDB_BASE_URL, cacheDir: join(dataDir, 'cache'), logger })
+    : undefined;
+  if (!wandb) logger.warn({ dir: join(dataDir, 'results') }, 'WANDB_API_KEY not set: results go to a local directory');
+  const limiter = createLimiter(redis, prefix);
+  const stats = createStats(redis, prefix);
+  const benchmarks = new Map<string, Promise<Benchmark>>();
+  return {
+    config,
+    redis,
+    prefix,
+    artifacts: wandb?.artifacts ?? createOfflineArtifacts(),
+    reporter: wandb?.reporter ?? createOfflineReporter({ dir: join(dataDir, 'results') }),
+    launcher: createInferenceLauncher({
+      redis,
+      prefix,
+      secrets: config.secrets,
+      wandbApiKey: env.WANDB_API_KEY,
+      gpuIds: (env.GPU_IDS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      workDir: join(dataDir, 'inference'),
+      logger,
+    }),
+    benchmark(name) {
+      let p = benchmarks.get(name);
+      if (!p) {
+        p = loadBenchmark(name, { dataDir: env.MTBENCH_DATA_DIR, cacheDir: join(dataDir, 'benchmarks') });
+        // A failed load (network, checksum) must not be cached forever.
+        p.catch(() => benchmarks.delete(name));
+        benchmarks.set(name, p);
+      }
+      return p;
+    },
+    chat(target, limits) {
+      const inner = createOpenAIChatClient({ baseURL: target.baseURL, apiKey: target.apiKey ?? 'none', headers: target.headers, role: target.role });
+      return limitChatClient(inner, {
+        limiter,
+        name: limits.name,
+        maxInFlight: limits.maxInFlight,
+        rpm: limits.rpm,
+        onUsage: (u) => stats.addUsage(target.role, u),
+      });
+    },
+    store: (id) => createRedisEvalStore(redis, prefix, id),
+    cache: createRedisJudgeCache(redis, prefix),
+    runEvaluation,
+    retry: { attempts: env.CALL_ATTEMPTS, baseDelayMs: env.CALL_BACKOFF_MS, maxDelayMs: Math.max(env.CALL_BACKOFF_MS, 60_000) },
+    callTimeoutMs: env.CALL_TIMEOUT_MS,
+  };
+}
+
+export async function startWorker(config: Config, logger: Logger, overrides: Partial<EvaluateDeps> = {}): Promise<Started> {
+  const opts = redisOptions(config.env.REDIS_URL);
+  const redis = new Redis(opts);
+  const subscriber = new Redis(opts);
+  const cancels = await createCancelRegistry(subscriber, redis, config.env.QUEUE_PREFIX);
+  const deps = { ...workerDeps(config, logger, redis), ...overrides };
+  const w = createEvaluationWorker(deps, {
+    connection: opts,
+    prefix: config.env.QUEUE_PREFIX,
+    concurrency: config.env.WORKER_CONCURRENCY,
+    logger,
+    cancels,
+    graceMs: config.env.SHUTDOWN_GRACE_MS,
+    lockDurationMs: config.env.JOB_LOCK_MS,
+    stalledIntervalMs: config.env.JOB_STALLED_INTERVAL_MS,
+  });
+  logger.info({ concurrency: config.env.WORKER_CONCURRENCY }, 'evalhook worker started');
+  return {
+    async close() {
+      await w.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
