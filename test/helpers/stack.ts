@@ -1,0 +1,168 @@
+/**
+ * A whole evalhook stack for pipeline tests: fake candidate and judge endpoints over real HTTP,
+ * a synthetic benchmark, real Redis, the real producer, and workers either in this process or as
+ * child processes running the real CLI (so they can be SIGKILLed).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { loadConfig, type Config } from '../../src/config.js';
+import { evaluationIdFor, type EvaluationJobData } from '../../src/jobs/model.js';
+import { createEvaluationService } from '../../src/jobs/producer.js';
+import { redisOptions, startWorker, type Started } from '../../src/runtime.js';
+import type { EvaluateDeps } from '../../src/jobs/evaluate.js';
+import { startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions } from '../fakes/openai-server.js';
+import { uniquePrefix } from './redis.js';
+import { writeSyntheticBench } from './synthetic-bench.js';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+
+export interface StackOptions {
+  redisUrl: string;
+  env?: Record<string, string>;
+  candidate?: FakeOpenAIOptions;
+  judge?: FakeOpenAIOptions;
+}
+
+export interface ChildWorker {
+  proc: ChildProcess;
+  output: () => string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface Stack {
+  env: Record<string, string>;
+  config: Config;
+  redis: Redis;
+  candidate: FakeOpenAI;
+  judge: FakeOpenAI;
+  service: ReturnType<typeof createEvaluationService>;
+  events: QueueEvents;
+  startWorker(overrides?: Partial<EvaluateDeps>, env?: Record<string, string>): Promise<Started>;
+  spawnWorker(env?: Record<string, string>): Promise<ChildWorker>;
+  enqueue(artifact?: string, profile?: string): Promise<string>;
+  /** Resolves with the final state once the job completes or fails for good. */
+  finished(id: string): Promise<'completed' | 'failed'>;
+  close(): Promise<void>;
+}
+
+const silent = pino({ level: 'silent' });
+
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  const candidate = await startFakeOpenAI({ respond: (b) => `answer: ${b.messages.at(-1)?.content ?? ''}`, ...opts.candidate });
+  const judge = await startFakeOpenAI({ respond: () => 'Fine work. Rating: [[7]]', ...opts.judge });
+  const dataDir = mkdtempSync(join(tmpdir(), 'evalhook-stack-'));
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    REDIS_URL: opts.redisUrl,
+    QUEUE_PREFIX: uniquePrefix('stack'),
+    WEBHOOK_TOKEN: 'webhook-token-0123456789',
+    ADMIN_TOKEN: 'admin-token-0123456789ab',
+    JUDGE_BASE_URL: judge.url,
+    JUDGE_API_KEY: 'sk-judge-secret-key',
+    JUDGE_MODEL: 'judge-model-2025-01-01',
+    INFERENCE_BASE_URL: candidate.url,
+    INFERENCE_MODEL: 'candidate-model',
+    MTBENCH_DATA_DIR: writeSyntheticBench(),
+    EVALHOOK_DATA_DIR: dataDir,
+    JOB_ATTEMPTS: '4',
+    JOB_BACKOFF_MS: '50',
+    JOB_LOCK_MS: '2000',
+    JOB_STALLED_INTERVAL_MS: '1000',
+    CALL_ATTEMPTS: '6',
+    CALL_BACKOFF_MS: '5',
+    CALL_TIMEOUT_MS: '5000',
+    SHUTDOWN_GRACE_MS: '2000',
+    ...opts.env,
+  };
+  const config = loadConfig(env);
+  const redis = new Redis(redisOptions(opts.redisUrl));
+  const service = createEvaluationService({ connection: opts.redisUrl, prefix: env.QUEUE_PREFIX!, logger: silent, attempts: config.env.JOB_ATTEMPTS, backoffMs: config.env.JOB_BACKOFF_MS });
+  const events = new QueueEvents('evaluations', { connection: redisOptions(opts.redisUrl), prefix: env.QUEUE_PREFIX });
+  await events.waitUntilReady();
+  const started: Started[] = [];
+  const children: ChildWorker[] = [];
+
+  return {
+    env,
+    config,
+    redis,
+    candidate,
+    judge,
+    service,
+    events,
+    async startWorker(overrides = {}, extraEnv = {}) {
+      const w = await startWorker(loadConfig({ ...env, ...extraEnv }), silent, overrides);
+      started.push(w);
+      return w;
+    },
+    async spawnWorker(extraEnv = {}) {
+      const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'worker'], {
+        cwd: REPO,
+        env: { ...process.env, ...env, ...extraEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      proc.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+      proc.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+      await new Promise<void>((res, rej) => {
+        const onData = () => {
+          if (out.includes('evalhook worker started')) res();
+        };
+        proc.stdout?.on('data', onData);
+        proc.once('exit', (code) => rej(new Error(`worker exited early (${code}): ${out}`)));
+      });
+      const child: ChildWorker = {
+        proc,
+        output: () => out,
+        async kill(signal = 'SIGKILL') {
+          if (proc.exitCode !== null || proc.signalCode !== null) return;
+          const exited = once(proc, 'exit');
+          proc.kill(signal);
+          await exited;
+        },
+      };
+      children.push(child);
+      return child;
+    },
+    async enqueue(artifact = 'acme/wandb-registry-model/llama-ft:v1', profile = 'default') {
+      const artifactRef = { name: artifact };
+      const data: EvaluationJobData = {
+        evaluationId: evaluationIdFor(artifactRef, profile),
+        profile,
+        artifact: artifactRef,
+        trigger: { source: 'manual', eventType: 'MANUAL', receivedAt: Date.now() },
+      };
+      const r = await service.enqueue(data, {});
+      return r.evaluationId;
+    },
+    async finished(id) {
+      const job = await service.queue.getJob(id);
+      if (!job) throw new Error(`no job ${id}`);
+      try {
+        await job.waitUntilFinished(events);
+        return 'completed';
+      } catch {
+        return 'failed';
+      }
+    },
+    async close() {
+      for (const c of children) await c.kill();
+      for (const w of started) await w.close().catch(() => undefined);
+      await events.close();
+      await service.queue.obliterate({ force: true }).catch(() => undefined);
+      await service.close();
+      await redis.quit();
+      await candidate.close();
+      await judge.close();
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(env.MTBENCH_DATA_DIR!, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { redisUrl } from '../helpers/redis.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+
+/** Distinct judge prompts seen more than once = judge calls paid twice. */
+function repeatedJudgeCalls(stack: Stack): number {
+  const seen = new Map<string, number>();
+  for (const r of stack.judge.requests) {
+    const key = JSON.stringify(r.body.messages);
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+  }
+  return [...seen.values()].reduce((n, c) => n + (c - 1), 0);
+}
+
+describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', () => {
+  let stack: Stack | undefined;
+  afterEach(async () => {
+    await stack?.close();
+    stack = undefined;
+  });
+
+  it('queued → succeeded: 160 answers, 160 judgments, scores and a local result directory', async () => {
+    stack = await startStack({ redisUrl: redisUrl() });
+    await stack.startWorker();
+    const id = await stack.enqueue();
+    expect(await stack.finished(id)).toBe('completed');
+    const view = await stack.service.get(id);
+    expect(view?.status).toBe('succeeded');
+    expect(view?.scores?.average).toBe(7);
+    expect(stack.candidate.requests).toHaveLength(160);
+    expect(stack.judge.requests).toHaveLength(160);
+    expect(view?.localDir && existsSync(view.localDir)).toBe(true);
+    expect(readdirSync(view!.localDir!).length).toBeGreaterThan(0);
+    // The judge key is a secret: it must not be in job data or results.
+    const job = await stack.service.queue.getJob(id);
+    expect(JSON.stringify(job?.data)).not.toContain('sk-judge-secret-key');
+    expect(JSON.stringify(job?.returnvalue)).not.toContain('sk-judge-secret-key');
+  });
+
+  it('judge 5xx bursts and timeouts: completes, every judgment made once', async () => {
+    stack = await startStack({ redisUrl: redisUrl(), env: { CALL_TIMEOUT_MS: '1000' } });
+    stack.judge.fail({ status: 503 }, 5);
+    stack.judge.fail({ kind: 'timeout' }, 2);
+    stack.judge.fail({ status: 500 }, 3);
+    await stack.startWorker();
+    const id = await stack.enqueue();
+    expect(await stack.finished(id)).toBe('completed');
+    const view = await stack.service.get(id);
+    expect(view?.status).toBe('succeeded');
+    expect(view?.scores?.average).toBe(7);
+  });
+
+  it('judge 401: fails fast with a reason naming the judge and the status', async () => {
+    stack = await startStack({ redisUrl: redisUrl() });
+    stack.judge.failWhen(() => ({ status: 401, body: { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } } }));
+    await stack.startWorker();
+    const id = await stack.enqueue();
+    expect(await stack.finished(id)).toBe('failed');
+    const view = await stack.service.get(id);
+    expect(view?.status).toBe('failed');
+    expect(view?.error?.reason).toMatch(/judge/i);
+    expect(view?.error?.reason).toMatch(/401/);
+    // Unrecoverable: one attempt, not JOB_ATTEMPTS.
+    expect(view?.attempts).toBe(1);
+  });
+
+  it('candidate endpoint crash mid-generation: retried, then succeeds', async () => {
+    stack = await startStack({ redisUrl: redisUrl() });
+    let served = 0;
+    stack.candidate.failWhen(() => {
+      served++;
+      return served > 30 && served <= 45 ? { kind: 'reset' } : undefined;
+    });
+    await stack.startWorker();
+    const id = await stack.enqueue();
+    expect(await stack.finished(id)).toBe('completed');
+    expect((await stack.service.get(id))?.status).toBe('succeeded');
+    expect(repeatedJudgeCalls(stack)).toBe(0);
+  });
+
+  it('candidate endpoint down for good: fails with a reason after the retries', async () => {
+    stack = await startStack({ redisUrl: redisUrl(), env: { JOB_ATTEMPTS: '2', CALL_ATTEMPTS: '2' } });
+    stack.candidate.failWhen(() => ({ status: 502 }));
+    await stack.startWorker();
+    const id = await stack.enqueue();
+    expect(await stack.finished(id)).toBe('failed');
+    const view = await stack.service.get(id);
+    expect(view?.error?.reason).toMatch(/candidate/);
+    expect(view?.attempts).toBe(2);
+  });
+
+  it('too many -1 judgments: fails with the share in the reason', async () => {
+    stack = await startStack({ redisUrl: redisUrl(), judge: { respond: () => 'I refuse to give a number.' } });
+    await stack.startWorker();
+    const id = await stack.enqueue();
+    expect(await stack.finished(id)).toBe('failed');
+    const view = await stack.service.get(id);
+    expect(view?.error?.reason).toMatch(/no parsable score/);
+    expect(view?.attempts).toBe(1);
+  });
+
+  it('cancel mid-run: stops within 5 s and no call starts after it', async () => {
+    stack = await startStack({ redisUrl: redisUrl(), judge: { latencyMs: 20 }, candidate: { latencyMs: 20 } });
+    await stack.startWorker();
+    const id = await stack.enqueue();
+    await stack.judge.waitForRequests(20);
+    const t0 = Date.now();
+    await stack.service.cancel(id);
+    expect(await stack.finished(id)).toBe('failed');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const afterCancel = stack.judge.requests.length + stack.candidate.requests.length;
+    expect((await stack.service.get(id))?.status).toBe('cancelled');
+    // Nothing in flight is left to land later: counts are stable once the job has failed.
+    expect(stack.judge.inFlight + stack.candidate.inFlight).toBe(0);
+    expect(stack.judge.requests.length + stack.candidate.requests.length).toBe(afterCancel);
+  });
+});
