@@ -1,0 +1,215 @@
+/**
+ * Limits per named endpoint shared by every worker process on every host, kept in Redis:
+ * - in-flight semaphore: a sorted set of lease ids scored by expiry; holders renew, so a crashed
+ *   process's leases expire and are reclaimed by the next acquirer;
+ * - requests per window (sliding-window log, default window 60 s = requests per minute);
+ * - a shared pause (after a 429 with Retry-After) that every acquirer honours.
+ * Each decision is one Lua script using Redis TIME. Waiters sleep for the time the script says,
+ * and are woken early by a pub/sub message when a slot is released, or by their AbortSignal.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { keys } from './model.js';
+import { ACQUIRE, PAUSE, PAUSED_UNTIL, RELEASE, RENEW, runScript } from './limiter-scripts.js';
+
+export type WaitReason = 'paused' | 'inflight' | 'rate';
+
+export interface AcquireOptions {
+  /** Max calls in flight for this name across all workers; 0/unset = unlimited. */
+  maxInFlight?: number;
+  /** Max grants per window across all workers; 0/unset = unlimited. */
+  rpm?: number;
+  /** Window for `rpm`, default 60 000 ms (tests shrink it). */
+  windowMs?: number;
+  /** A lease not renewed for this long is presumed dead and reclaimed; default 30 000 ms. */
+  leaseMs?: number;
+  signal?: AbortSignal;
+  /** Called each time the acquirer has to wait (metrics, tests). */
+  onWait?: (info: { reason: WaitReason; waitMs: number; nowMs: number }) => void;
+}
+
+/** Call to give the slot back (idempotent, never rejects). Carries the grant's Redis time. */
+export type Release = (() => Promise<void>) & { readonly leaseId: string; readonly grantedAt: number };
+
+export interface Limiter {
+  acquire(name: string, opts: AcquireOptions): Promise<Release>;
+  /** Pause `name` for everyone for `ms` from now (Redis time); only extends. Returns pause-until (ms). */
+  pause(name: string, ms: number): Promise<number>;
+  /** Current pause-until in Redis ms, 0 when not paused. */
+  pausedUntil(name: string): Promise<number>;
+  /** Live (unexpired) leases for `name`. */
+  inFlight(name: string): Promise<number>;
+  /** Stop renewing and listening. Unreleased leases are left to expire, as after a crash. */
+  close(): Promise<void>;
+}
+
+export interface LimiterOptions {
+  /** Longest single sleep between attempts, in case a release message is missed. Default 2000 ms. */
+  maxPollMs?: number;
+  /** A held lease expired before renewal (event loop stalled longer than leaseMs). */
+  onLeaseLost?: (name: string, leaseId: string) => void;
+  /** Release/renew failures (the lease then expires on its own). */
+  onError?: (err: unknown) => void;
+}
+
+const AcquireReply = z.tuple([z.number(), z.number(), z.number(), z.enum(['ok', 'paused', 'inflight', 'rate'])]);
+const TimeReply = z.tuple([z.number(), z.number()]);
+
+export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions = {}): Limiter {
+  const maxPollMs = opts.maxPollMs ?? 2000;
+  const onError = opts.onError ?? (() => {});
+  const k = (name: string) => {
+    const base = keys(prefix).limiter(name);
+    return { leases: `${base}:leases`, window: `${base}:window`, pause: `${base}:pause`, channel: `${base}:released` };
+  };
+  const wakers = new Map<string, Set<() => void>>(); // channel -> waiting acquirers in this process
+  const renewals = new Set<NodeJS.Timeout>();
+  let sub: Redis | undefined;
+  const subscribed = new Map<string, Promise<unknown>>();
+  let closed = false;
+
+  const subscribe = (channel: string): Promise<unknown> => {
+    let p = subscribed.get(channel);
+    if (!p) {
+      if (!sub) {
+        sub = redis.duplicate();
+        sub.on('message', (ch: string) => wakers.get(ch)?.forEach((w) => w()));
+        sub.on('error', onError);
+      }
+      p = sub.subscribe(channel).catch((err: unknown) => {
+        subscribed.delete(channel); // fall back to polling; try again next time
+        onError(err);
+      });
+      subscribed.set(channel, p);
+    }
+    return p;
+  };
+
+  const makeRelease = (name: string, leaseId: string, grantedAt: number, leaseMs: number, tracked: boolean): Release => {
+    const key = k(name);
+    let timer: NodeJS.Timeout | undefined;
+    if (tracked) {
+      // Renew well before expiry so a slow call keeps its slot; unref: never hold the process open.
+      timer = setInterval(() => {
+        runScript(redis, RENEW, [key.leases], [leaseId, leaseMs]).then((r) => {
+          if (r === 0 && timer) {
+            stop();
+            opts.onLeaseLost?.(name, leaseId);
+          }
+        }, onError);
+      }, Math.max(10, Math.floor(leaseMs / 3)));
+      timer.unref();
+      renewals.add(timer);
+    }
+    const stop = () => {
+      if (timer) clearInterval(timer);
+      if (timer) renewals.delete(timer);
+      timer = undefined;
+    };
+    let done: Promise<void> | undefined;
+    const release = () => {
+      stop();
+      done ??= tracked
+        ? runScript(redis, RELEASE, [key.leases], [leaseId, key.channel]).then(() => undefined, onError)
+        : Promise.resolve();
+      return done;
+    };
+    return Object.assign(release, { leaseId, grantedAt });
+  };
+
+  return {
+    async acquire(name, o) {
+      const { signal } = o;
+      signal?.throwIfAborted();
+      if (closed) throw new Error('limiter closed');
+      const maxIn = o.maxInFlight ?? 0;
+      const rpm = o.rpm ?? 0;
+      const windowMs = o.windowMs ?? 60_000;
+      const leaseMs = o.leaseMs ?? 30_000;
+      const key = k(name);
+      const leaseId = randomUUID();
+      // Registered for the whole acquire so a release that lands while a script is running is not missed.
+      let woken = false;
+      let wake: (() => void) | undefined;
+      const waker = () => {
+        woken = true;
+        wake?.();
+      };
+      if (maxIn > 0) {
+        await subscribe(key.channel);
+        let set = wakers.get(key.channel);
+        if (!set) wakers.set(key.channel, (set = new Set()));
+        set.add(waker);
+      }
+      try {
+        for (;;) {
+          signal?.throwIfAborted();
+          if (closed) throw new Error('limiter closed');
+          woken = false;
+          let reply: z.infer<typeof AcquireReply>;
+          try {
+            reply = AcquireReply.parse(await runScript(redis, ACQUIRE, [key.leases, key.window, key.pause], [leaseId, maxIn, rpm, windowMs, leaseMs]));
+          } catch (err) {
+            // The reply may be lost after the script granted: hand back whatever this id may hold.
+            if (maxIn > 0) void runScript(redis, RELEASE, [key.leases], [leaseId, key.channel]).catch(onError);
+            throw err;
+          }
+          const [granted, waitMs, nowMs, reason] = reply;
+          if (granted === 1) {
+            const release = makeRelease(name, leaseId, nowMs, leaseMs, maxIn > 0);
+            if (signal?.aborted || closed) {
+              await release(); // aborted while the script ran: do not keep a slot nobody will use
+              signal?.throwIfAborted();
+              throw new Error('limiter closed');
+            }
+            return release;
+          }
+          if (reason === 'ok') continue;
+          o.onWait?.({ reason, waitMs, nowMs });
+          if (woken && reason === 'inflight') continue;
+          await new Promise<void>((resolve) => {
+            const finish = () => {
+              clearTimeout(t);
+              signal?.removeEventListener('abort', finish);
+              wake = undefined;
+              resolve();
+            };
+            const t = setTimeout(finish, Math.min(waitMs, maxPollMs));
+            signal?.addEventListener('abort', finish, { once: true });
+            // Only a release can shorten an in-flight wait; pause and rate waits end on their own.
+            if (reason === 'inflight') wake = finish;
+          });
+        }
+      } finally {
+        wakers.get(key.channel)?.delete(waker);
+      }
+    },
+
+    async pause(name, ms) {
+      const [until] = TimeReply.parse(await runScript(redis, PAUSE, [k(name).pause], [Math.max(0, Math.ceil(ms))]));
+      return until;
+    },
+
+    async pausedUntil(name) {
+      const [until] = TimeReply.parse(await runScript(redis, PAUSED_UNTIL, [k(name).pause], []));
+      return until;
+    },
+
+    async inFlight(name) {
+      const { leases } = k(name);
+      const [sec, usec] = TimeReply.parse((await redis.time()).map(Number));
+      return redis.zcount(leases, `(${sec * 1000 + Math.floor(usec / 1000)}`, '+inf');
+    },
+
+    async close() {
+      closed = true;
+      for (const t of renewals) clearInterval(t);
+      renewals.clear();
+      for (const set of wakers.values()) set.forEach((w) => w());
+      const s = sub;
+      sub = undefined;
+      if (s) await s.quit().catch(() => s.disconnect());
+    },
+  };
+}
