@@ -1,0 +1,51 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChatResult } from '../../../src/eval/ports.js';
+import { createRedisJudgeCache } from '../../../src/jobs/judge-cache.js';
+import { keys } from '../../../src/jobs/model.js';
+import { redisUrl, uniquePrefix } from '../../helpers/redis.js';
+
+const result: ChatResult = { content: 'Rating: [[8]]', usage: { promptTokens: 50, completionTokens: 4 }, finishReason: 'stop' };
+
+describe('createRedisJudgeCache', () => {
+  let a: Redis;
+  let b: Redis;
+  beforeAll(() => {
+    a = new Redis(redisUrl());
+    b = new Redis(redisUrl());
+  });
+  afterAll(async () => {
+    await a.quit();
+    await b.quit();
+  });
+
+  it('shares entries between workers (separate connections)', async () => {
+    const prefix = uniquePrefix('jc');
+    const w1 = createRedisJudgeCache(a, prefix);
+    const w2 = createRedisJudgeCache(b, prefix);
+    expect(await w2.get('k1')).toBeUndefined();
+    await w1.set('k1', result);
+    expect(await w2.get('k1')).toEqual(result);
+  });
+
+  it('treats an entry that fails validation as a miss', async () => {
+    const prefix = uniquePrefix('jc');
+    const cache = createRedisJudgeCache(a, prefix);
+    await a.hset(keys(prefix).judgeCache, 'bad-json', '{oops', 'bad-shape', JSON.stringify({ v: { content: 1 } }));
+    expect(await cache.get('bad-json')).toBeUndefined();
+    expect(await cache.get('bad-shape')).toBeUndefined();
+  });
+
+  it('expires entries by Redis time when a TTL is set', async () => {
+    const prefix = uniquePrefix('jc');
+    const cache = createRedisJudgeCache(a, prefix, { ttlSeconds: 3600 });
+    await cache.set('fresh', result);
+    expect(await cache.get('fresh')).toEqual(result);
+    // An entry whose expiry (Redis ms) has passed: written as a worker with that TTL would have.
+    await a.hset(keys(prefix).judgeCache, 'stale', JSON.stringify({ exp: 1, v: result }), 'stale2', JSON.stringify({ exp: 2, v: result }));
+    expect(await cache.get('stale')).toBeUndefined();
+    expect(await a.hexists(keys(prefix).judgeCache, 'stale')).toBe(0);
+    expect(await cache.sweep()).toBe(1); // stale2, never read again
+    expect(await a.hkeys(keys(prefix).judgeCache)).toEqual(['fresh']);
+  });
+});
