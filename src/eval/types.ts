@@ -65,6 +65,8 @@ export const PairwiseRecord = z.object({
   g2UserPrompt: z.string(),
   g2Judgment: z.string(),
   usage: Usage,
+  /** Both games came from the judge cache (no tokens paid in this run). */
+  cached: z.boolean().optional(),
   tstamp: z.number(),
 });
 export type PairwiseRecord = z.infer<typeof PairwiseRecord>;
@@ -103,6 +105,11 @@ export const EvalSummary = z.object({
     judgeCalls: z.number().int(),
     cacheHits: z.number().int(),
     resumed: z.number().int(),
+    /** Candidate calls made in this run, answers reused from the store, retried calls, judge re-asks after -1. */
+    candidateCalls: z.number().int().optional(),
+    answersResumed: z.number().int().optional(),
+    retries: z.number().int().optional(),
+    parseRetries: z.number().int().optional(),
   }),
   tokens: z.object({ candidate: Usage, judge: Usage }),
   costUsd: z.number().nullable(),
