@@ -179,6 +179,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
             signal?.addEventListener('abort', finish, { once: true });
             // Only a release can shorten an in-flight wait; pause and rate waits end on their own.
             if (reason === 'inflight') wake = finish;
+            if (signal?.aborted) finish(); // aborted before the listener existed (e.g. from onWait)
           });
         }
       } finally {
