@@ -86,6 +86,11 @@ export interface ServedModel {
   headers?: Record<string, string>;
   /** Human-readable target, recorded in W&B config (no secrets). */
   describe: Record<string, unknown>;
+  /**
+   * Launched servers only (kind=process): resolves with a reason (incl. the server's last log
+   * lines) if the server dies on its own during the evaluation; never settles after release().
+   */
+  exited?: Promise<string>;
   /** Unload/kill/release leases; idempotent. */
   release(): Promise<void>;
 }
