@@ -3,6 +3,7 @@
  * runs while turn 2 generates, with bounded concurrency per endpoint, retries, resume from a
  * store, a content-addressed judge cache, and fail-fast on unrecoverable errors.
  */
+import { setMaxListeners } from 'node:events';
 import { JUDGE_MAX_TOKENS, FASTCHAT_MAX_NEW_TOKENS, generationTemperature, sentTemperature, turnsToRun } from './benchmark.js';
 import { EndpointError, isEndpointError, type EndpointRole } from './errors.js';
 import { abortError, callWithTimeout, defaultSleep, DEFAULT_RETRY, Limiter, withRetry } from './execution.js';
@@ -44,6 +45,7 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
   // One controller for everything in flight: the caller's signal, an unrecoverable error, or
   // exhausted retries all stop the whole run at once.
   const run = new AbortController();
+  setMaxListeners(0, run.signal); // every queued and in-flight call listens on it, by design
   let fatal: unknown;
   let rejectFatal: (err: unknown) => void = () => undefined;
   const fatalP = new Promise<never>((_, reject) => (rejectFatal = reject));
