@@ -1,0 +1,37 @@
+/**
+ * The BullMQ UI at /admin/queues, in its own encapsulated context whose onRequest hook demands the
+ * admin token before any bull-board route (pages, assets, API) runs. Browsers get a Basic prompt
+ * (password = ADMIN_TOKEN) and then a cookie; scripts can send the Bearer header.
+ */
+import { createBullBoard } from '@bull-board/api';
+import type { IServerAdapter } from '@bull-board/api/typings/app';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import type { Queue } from 'bullmq';
+import type { App } from "../app.js";
+import { basicPassword, bearerToken, cookieValue, safeEqual, unauthorized } from './auth.js';
+
+export const BOARD_PATH = '/admin/queues';
+const COOKIE = 'evalhook_admin';
+
+export async function registerBullBoard(app: App, opts: { queue: Queue; adminToken: string }): Promise<void> {
+  const adapter = new FastifyAdapter();
+  // The lockfile gives @bull-board/fastify its own nested copy of @bull-board/api (9.10.1 vs 9.10.2):
+  // the classes are identical at runtime but their private fields make TypeScript see two types.
+  createBullBoard({ queues: [new BullMQAdapter(opts.queue)], serverAdapter: adapter as unknown as IServerAdapter });
+  adapter.setBasePath(BOARD_PATH);
+
+  await app.register(async (board) => {
+    board.addHook('onRequest', async (req, reply) => {
+      const fromCookie = cookieValue(req.headers.cookie, COOKIE);
+      const header = bearerToken(req.headers.authorization) ?? basicPassword(req.headers.authorization);
+      const given = header ?? fromCookie;
+      if (given === undefined || !safeEqual(given, opts.adminToken)) return unauthorized(reply, 'evalhook admin');
+      if (header !== undefined && fromCookie === undefined) {
+        // Lets the board's own fetches work without re-sending credentials; scoped to the board.
+        reply.header('set-cookie', `${COOKIE}=${encodeURIComponent(header)}; Path=${BOARD_PATH}; HttpOnly; SameSite=Strict`);
+      }
+    });
+    await board.register(adapter.registerPlugin(), { prefix: BOARD_PATH });
+  });
+}
