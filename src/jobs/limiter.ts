@@ -53,6 +53,12 @@ export interface LimiterOptions {
   onError?: (err: unknown) => void;
 }
 
+interface Waker {
+  /** A release reached this waiter and it has not retried yet. */
+  pending: boolean;
+  notify: () => void;
+}
+
 const AcquireReply = z.tuple([z.number(), z.number(), z.number(), z.enum(['ok', 'paused', 'inflight', 'rate'])]);
 const TimeReply = z.tuple([z.number(), z.number()]);
 
@@ -63,7 +69,17 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
     const base = keys(prefix).limiter(name);
     return { leases: `${base}:leases`, window: `${base}:window`, pause: `${base}:pause`, channel: `${base}:released` };
   };
-  const wakers = new Map<string, Set<() => void>>(); // channel -> waiting acquirers in this process
+  // channel -> acquirers of this process waiting for a slot, oldest first
+  const wakers = new Map<string, Set<Waker>>();
+  /**
+   * One release frees one slot: wake the oldest waiter not already woken, not all of them, so a
+   * release costs one retry per process instead of one per waiter (no thundering herd).
+   */
+  const wakeOne = (channel: string) => {
+    for (const w of wakers.get(channel) ?? []) {
+      if (!w.pending) return w.notify();
+    }
+  };
   const renewals = new Set<NodeJS.Timeout>();
   let sub: Redis | undefined;
   const subscribed = new Map<string, Promise<unknown>>();
@@ -74,7 +90,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
     if (!p) {
       if (!sub) {
         sub = redis.duplicate();
-        sub.on('message', (ch: string) => wakers.get(ch)?.forEach((w) => w()));
+        sub.on('message', (ch: string) => wakeOne(ch));
         sub.on('error', onError);
       }
       p = sub.subscribe(channel).catch((err: unknown) => {
@@ -130,12 +146,15 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
       const key = k(name);
       const leaseId = randomUUID();
       // Registered for the whole acquire so a release that lands while a script is running is not missed.
-      let woken = false;
       let wake: (() => void) | undefined;
-      const waker = () => {
-        woken = true;
-        wake?.();
+      const waker: Waker = {
+        pending: false,
+        notify: () => {
+          waker.pending = true;
+          wake?.();
+        },
       };
+      let granted = false;
       if (maxIn > 0) {
         await subscribe(key.channel);
         let set = wakers.get(key.channel);
@@ -146,7 +165,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
         for (;;) {
           signal?.throwIfAborted();
           if (closed) throw new Error('limiter closed');
-          woken = false;
+          waker.pending = false;
           let reply: z.infer<typeof AcquireReply>;
           try {
             reply = AcquireReply.parse(await runScript(redis, ACQUIRE, [key.leases, key.window, key.pause], [leaseId, maxIn, rpm, windowMs, leaseMs]));
@@ -155,8 +174,9 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
             if (maxIn > 0) void runScript(redis, RELEASE, [key.leases], [leaseId, key.channel]).catch(onError);
             throw err;
           }
-          const [granted, waitMs, nowMs, reason] = reply;
-          if (granted === 1) {
+          const [ok, waitMs, nowMs, reason] = reply;
+          if (ok === 1) {
+            granted = true;
             const release = makeRelease(name, leaseId, nowMs, leaseMs, maxIn > 0);
             if (signal?.aborted || closed) {
               await release(); // aborted while the script ran: do not keep a slot nobody will use
@@ -167,7 +187,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
           }
           if (reason === 'ok') continue;
           o.onWait?.({ reason, waitMs, nowMs });
-          if (woken && reason === 'inflight') continue;
+          if (waker.pending && reason === 'inflight') continue;
           await new Promise<void>((resolve) => {
             const finish = () => {
               clearTimeout(t);
@@ -184,6 +204,8 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
         }
       } finally {
         wakers.get(key.channel)?.delete(waker);
+        // Woken for a free slot but leaving without it (abort, error): pass the wake on.
+        if (waker.pending && !granted) wakeOne(key.channel);
       }
     },
 
@@ -207,7 +229,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
       closed = true;
       for (const t of renewals) clearInterval(t);
       renewals.clear();
-      for (const set of wakers.values()) set.forEach((w) => w());
+      for (const set of wakers.values()) set.forEach((w) => w.notify());
       const s = sub;
       sub = undefined;
       if (s) await s.quit().catch(() => s.disconnect());

@@ -25,17 +25,21 @@ describe('limiter: in-flight semaphore', () => {
     for (const r of conns) if (r.status === 'ready') await r.quit();
   });
 
-  it('never lets more than maxInFlight run across two workers (20 acquirers)', async () => {
+  // The second case disables fallback polling: every waiter must be woken by a release message.
+  it.each([
+    { label: 'with polling fallback', maxPollMs: undefined },
+    { label: 'on release messages alone', maxPollMs: 120_000 },
+  ])('never lets more than maxInFlight run across two workers (20 acquirers, $label)', async ({ maxPollMs }) => {
     const prefix = uniquePrefix('sem');
-    const w1 = limiter(connect(), prefix);
-    const w2 = limiter(connect(), prefix);
+    const w1 = limiter(connect(), prefix, { maxPollMs });
+    const w2 = limiter(connect(), prefix, { maxPollMs });
     const probe = connect();
     let inFlight = 0;
     let maxSeen = 0;
     let done = 0;
     const waits: string[] = [];
     const task = async (l: Limiter) => {
-      const release = await l.acquire('gpu', { maxInFlight: 3, onWait: (w) => waits.push(w.reason) });
+      const release = await l.acquire('gpu', { maxInFlight: 3, leaseMs: 120_000, onWait: (w) => waits.push(w.reason) });
       try {
         inFlight++;
         maxSeen = Math.max(maxSeen, inFlight);
