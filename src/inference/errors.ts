@@ -1,0 +1,33 @@
+/**
+ * The one error type the inference launchers throw. `retryable` is read by the pipeline
+ * (src/jobs/failures.ts): false means no retry can fix it (bad config, unsupported artifact),
+ * so the evaluation fails at once with this message as the reason a person reads.
+ */
+export class InferenceError extends Error {
+  override readonly name = 'InferenceError';
+  readonly retryable: boolean;
+
+  constructor(message: string, opts: { retryable: boolean; cause?: unknown }) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.retryable = opts.retryable;
+  }
+}
+
+/** A failure that is the operator's or the artifact's to fix. */
+export function finalError(message: string, cause?: unknown): InferenceError {
+  return new InferenceError(message, { retryable: false, cause });
+}
+
+/** A failure another attempt may not meet (server busy, crash, network). */
+export function transientError(message: string, cause?: unknown): InferenceError {
+  return new InferenceError(message, { retryable: true, cause });
+}
+
+/** What to throw when the job's signal aborts: its own reason (CancelledError, ShutdownError) when it has one. */
+export function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : finalError('inference launch aborted');
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

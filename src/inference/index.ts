@@ -1,0 +1,85 @@
+/**
+ * The inference launcher the worker uses: one entry point dispatching on the profile's
+ * `inference.kind` (endpoint | wandb-inference | process). See each launcher for what it does.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { InferenceLauncher, LaunchRequest, ServedModel } from '../ports.js';
+import { createEndpointLauncher } from './endpoint-launcher.js';
+import { abortReason } from './errors.js';
+import { createGpuPool } from './gpu-pool.js';
+import type { FetchFn } from './http.js';
+import { createProcessLauncher } from './process-launcher.js';
+import { launchWandbInference } from './wandb-inference.js';
+
+export { InferenceError } from './errors.js';
+export { detectModelLayout, resolveBaseModel, type ModelLayout } from './layout.js';
+export { createGpuPool, type GpuPool, type GpuLease } from './gpu-pool.js';
+
+export interface InferenceLauncherOptions {
+  redis: Redis;
+  /** Redis key prefix (GPU leases live under `<prefix>:gpu:<id>`). */
+  prefix: string;
+  /** Secret values by env name; profiles name the variable (inference.apiKeyEnv). */
+  secrets: Readonly<Record<string, string | undefined>>;
+  wandbApiKey?: string;
+  /** This host's GPUs (GPU_IDS); every worker on the host must list the same ids. */
+  gpuIds: string[];
+  /** Scratch space (default LoRA copy directory). */
+  workDir: string;
+  logger?: Logger;
+  fetch?: FetchFn;
+  /** When set, downloaded directories handed to a launched server must lie inside it. */
+  cacheRoot?: string;
+  /** GPU lease TTL (default 30 s, renewed every third). */
+  gpuLeaseMs?: number;
+  /** SIGTERM -> SIGKILL grace for launched servers (default 15 s). */
+  killGraceMs?: number;
+  /** Poll interval for readiness and free GPUs (default 1 s). */
+  pollMs?: number;
+  /** Timeout for one HTTP call to an endpoint (default 60 s). */
+  callTimeoutMs?: number;
+  /** Environment for launched servers (default process.env); evalhook's secrets are always removed. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** evalhook's own credentials never reach a launched server's environment. */
+const OWN_SECRETS = ['WEBHOOK_TOKEN', 'WEBHOOK_SECRET', 'ADMIN_TOKEN', 'WANDB_API_KEY', 'OPENAI_API_KEY', 'JUDGE_API_KEY', 'INFERENCE_API_KEY'];
+
+function serverEnv(base: NodeJS.ProcessEnv, secrets: Readonly<Record<string, string | undefined>>): NodeJS.ProcessEnv {
+  const env = { ...base };
+  for (const name of [...OWN_SECRETS, ...Object.keys(secrets)]) delete env[name];
+  return env;
+}
+
+export function createInferenceLauncher(opts: InferenceLauncherOptions): InferenceLauncher & { shutdownAll(): Promise<void> } {
+  const fetchFn = opts.fetch ?? globalThis.fetch;
+  const pollMs = opts.pollMs ?? 1_000;
+  const pool = opts.gpuIds.length ? createGpuPool({ redis: opts.redis, prefix: opts.prefix, ids: opts.gpuIds, leaseMs: opts.gpuLeaseMs, pollMs }) : undefined;
+  const processes = createProcessLauncher({
+    pool,
+    cacheRoot: opts.cacheRoot,
+    env: serverEnv(opts.env ?? process.env, opts.secrets),
+    fetch: fetchFn,
+    killGraceMs: opts.killGraceMs ?? 15_000,
+    readyPollMs: pollMs,
+    logger: opts.logger,
+  });
+  const endpoints = createEndpointLauncher({ secrets: opts.secrets, fetch: fetchFn, workDir: opts.workDir, callTimeoutMs: opts.callTimeoutMs ?? 60_000, logger: opts.logger });
+
+  return {
+    async launch(req: LaunchRequest): Promise<ServedModel> {
+      if (req.signal.aborted) throw abortReason(req.signal);
+      const settings = req.profile.inference;
+      switch (settings.kind) {
+        case 'endpoint':
+          return endpoints.launch(req, settings);
+        case 'wandb-inference':
+          return launchWandbInference(req, settings, opts.wandbApiKey);
+        case 'process':
+          return processes.launch(req, settings);
+      }
+    },
+    shutdownAll: () => processes.shutdownAll(),
+  };
+}

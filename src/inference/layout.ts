@@ -1,0 +1,164 @@
+/**
+ * What a downloaded checkpoint directory holds, decided before any GPU is touched: a PEFT LoRA
+ * adapter (what vLLM and W&B Serverless LoRA load), a full model (served as a model of its own), or
+ * something we cannot serve (torch pickles, unknown files) with a message saying what was found
+ * and what is needed.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { isHfId } from './safe-values.js';
+
+export type ModelLayout =
+  | { kind: 'lora'; format: 'peft'; baseModel?: string; dir: string }
+  | { kind: 'full'; dir: string }
+  | { kind: 'unsupported'; files: string[]; reason: string };
+
+/** The fields of PEFT's adapter_config.json we rely on; everything else passes through. */
+export const AdapterConfig = z
+  .object({
+    // PEFT writes it; torchtune leaves it out (or null).
+    base_model_name_or_path: z.string().nullish(),
+    peft_type: z.string().optional(),
+    r: z.number().int().positive().optional(),
+    target_modules: z.union([z.array(z.string()), z.string()]).nullish(),
+  })
+  .loose();
+export type AdapterConfig = z.infer<typeof AdapterConfig>;
+
+const ADAPTER_CONFIG = 'adapter_config.json';
+const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+export const PICKLE = /\.(pt|pth|bin|pkl|ckpt)$/;
+const NEEDED =
+  'a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) or a full Hugging Face model (config.json + *.safetensors)';
+
+/** Layout by file names alone (no reading): the manifest check that avoids a download. */
+export function classifyNames(names: readonly string[]): 'lora' | 'full' | undefined {
+  const set = new Set(names);
+  if (set.has(ADAPTER_CONFIG) && set.has(ADAPTER_WEIGHTS)) return 'lora';
+  if (!set.has(ADAPTER_CONFIG) && set.has('config.json') && names.some((n) => n.endsWith('.safetensors'))) return 'full';
+  return undefined;
+}
+
+/**
+ * Manifest paths (`epoch_0/adapter_config.json`…) grouped by directory: the kind of the top-level
+ * directory if it has one, else of the only subdirectory that has one. `unknown` for an empty list.
+ */
+export function classifyManifest(paths: readonly string[]): 'lora' | 'full' | 'unsupported' | 'unknown' {
+  if (paths.length === 0) return 'unknown';
+  const byDir = new Map<string, string[]>();
+  for (const p of paths) {
+    const slash = p.lastIndexOf('/');
+    const dir = slash < 0 ? '' : p.slice(0, slash);
+    byDir.set(dir, [...(byDir.get(dir) ?? []), p.slice(slash + 1)]);
+  }
+  const top = classifyNames(byDir.get('') ?? []);
+  if (top) return top;
+  const kinds = [...byDir.entries()].filter(([d]) => d !== '').map(([, names]) => classifyNames(names)).filter(Boolean);
+  return kinds.length === 1 && kinds[0] ? kinds[0] : 'unsupported';
+}
+
+async function listFiles(dir: string, depth: number, prefix = ''): Promise<string[]> {
+  const entries = await readdir(join(dir, prefix), { withFileTypes: true });
+  const out: string[] = [];
+  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isFile()) out.push(rel);
+    else if (e.isDirectory() && depth > 0) out.push(...(await listFiles(dir, depth - 1, rel)));
+  }
+  return out;
+}
+
+async function readAdapterConfig(path: string): Promise<AdapterConfig | string> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    return `adapter_config.json is not valid JSON (${err instanceof Error ? err.message : String(err)})`;
+  }
+  const parsed = AdapterConfig.safeParse(raw);
+  if (!parsed.success) return `adapter_config.json is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
+  return parsed.data;
+}
+
+/** Layout of one directory's own files, or why it cannot be served (undefined: nothing recognisable). */
+async function layoutOf(dir: string, names: string[], all: string[]): Promise<ModelLayout | undefined> {
+  const kind = classifyNames(names);
+  if (kind === 'full') return { kind: 'full', dir };
+  if (kind !== 'lora') return undefined;
+  const cfg = await readAdapterConfig(join(dir, ADAPTER_CONFIG));
+  if (typeof cfg === 'string') return { kind: 'unsupported', files: all, reason: `${cfg}; needed: ${NEEDED}` };
+  if (cfg.peft_type !== undefined && cfg.peft_type.toUpperCase() !== 'LORA') {
+    return { kind: 'unsupported', files: all, reason: `the adapter is PEFT type ${cfg.peft_type}; only LoRA adapters can be served` };
+  }
+  const base = cfg.base_model_name_or_path ?? undefined;
+  return { kind: 'lora', format: 'peft', dir, ...(base ? { baseModel: base } : {}) };
+}
+
+/** Why a file list cannot be served: what was found, what is needed, and how to fix pickles. */
+export function unsupportedReason(files: readonly string[]): string {
+  const shown = files.length > 30 ? [...files.slice(0, 30), `… ${files.length - 30} more`] : files;
+  const list = shown.length ? shown.join(', ') : '(no files)';
+  const pickles = files.filter((f) => PICKLE.test(f));
+  const hint = pickles.length
+    ? ` Torch pickles (${pickles.join(', ')}) cannot be served: save the adapter in PEFT safetensors format (PEFT save_pretrained(safe_serialization=True), or torchtune's PEFT-compatible adapter output with safetensors).`
+    : '';
+  return `the artifact holds no servable model. Found: ${list}. Needed: ${NEEDED}.${hint}`;
+}
+
+/** Detects the layout of a downloaded checkpoint (its top level, else a single subdirectory holding one). */
+export async function detectModelLayout(dir: string): Promise<ModelLayout> {
+  let all: string[];
+  try {
+    all = await listFiles(dir, 2);
+  } catch (err) {
+    return { kind: 'unsupported', files: [], reason: `cannot read ${dir}: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  const top = all.filter((f) => !f.includes('/'));
+  const atTop = await layoutOf(dir, top, all);
+  if (atTop) return atTop;
+  const subdirs = [...new Set(all.filter((f) => f.includes('/')).map((f) => f.slice(0, f.lastIndexOf('/'))))];
+  const found: ModelLayout[] = [];
+  for (const sub of subdirs) {
+    const names = all.filter((f) => f.startsWith(`${sub}/`) && !f.slice(sub.length + 1).includes('/')).map((f) => f.slice(sub.length + 1));
+    const l = await layoutOf(join(dir, sub), names, all);
+    if (l) found.push(l);
+  }
+  if (found.length === 1 && found[0]) return found[0];
+  if (found.length > 1) {
+    return { kind: 'unsupported', files: all, reason: `the artifact holds ${found.length} models in subdirectories; log one checkpoint per artifact version. Found: ${all.join(', ')}` };
+  }
+  return { kind: 'unsupported', files: all, reason: unsupportedReason(all) };
+}
+
+export type BaseModelSource = 'adapter_config.json' | 'artifact metadata' | 'profile inference.baseModel';
+
+/**
+ * The base model for a LoRA adapter: adapter_config.json, then the artifact's metadata
+ * (`base_model` / `base_model_name_or_path`), then the profile. Candidates that are not Hugging Face
+ * ids (PEFT often records a local path of the training machine) are skipped with a note.
+ */
+export function resolveBaseModel(
+  layout: { baseModel?: string },
+  metadata: Record<string, unknown>,
+  profileBaseModel: string | undefined,
+): { baseModel: string; source: BaseModelSource; skipped: string[] } | { error: string } {
+  const meta = [metadata.base_model, metadata.base_model_name_or_path].find((v): v is string => typeof v === 'string' && v.length > 0);
+  const candidates: Array<[BaseModelSource, string | undefined]> = [
+    ['adapter_config.json', layout.baseModel],
+    ['artifact metadata', meta],
+    ['profile inference.baseModel', profileBaseModel],
+  ];
+  const skipped: string[] = [];
+  for (const [source, value] of candidates) {
+    if (value === undefined) continue;
+    if (isHfId(value)) return { baseModel: value, source, skipped };
+    skipped.push(`${source} names ${JSON.stringify(value.slice(0, 200))}, not a Hugging Face model id`);
+  }
+  const why = skipped.length ? ` (${skipped.join('; ')})` : '';
+  return {
+    error:
+      `the LoRA adapter does not say which base model it adapts${why}: torchtune's adapter_config.json carries no base_model_name_or_path. ` +
+      `Log the artifact with metadata base_model=<hf id>, or set inference.baseModel in the profile (INFERENCE_BASE_MODEL).`,
+  };
+}

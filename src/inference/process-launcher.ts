@@ -1,0 +1,209 @@
+/**
+ * kind=process: start the configured server command for one evaluation on leased GPUs, wait until
+ * it answers GET /v1/models, and stop its whole process group when the evaluation ends, is
+ * cancelled, times out, or the worker shuts down. A crash becomes a failure whose reason carries the
+ * server's last log lines.
+ */
+import { realpath } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { basename } from 'node:path';
+import type { Logger } from 'pino';
+import type { LaunchRequest, ServedModel } from '../ports.js';
+import type { InferenceSettings } from '../profile.js';
+import { fillCommand, placeholdersIn, type PlaceholderValues } from './command.js';
+import { abortReason, errorText, finalError, InferenceError, transientError } from './errors.js';
+import type { GpuLease, GpuPool } from './gpu-pool.js';
+import { listModels, type FetchFn } from './http.js';
+import { detectModelLayout, resolveBaseModel } from './layout.js';
+import { isInside, isSafePath, servedNameFor } from './safe-values.js';
+import { startServerProcess, type ServerExit, type ServerProcess } from './server-process.js';
+
+export type ProcessSettings = Extract<InferenceSettings, { kind: 'process' }>;
+
+export interface ProcessLauncherOptions {
+  /** Undefined when the worker has no GPU_IDS: only `gpus: 0` profiles can run. */
+  pool: GpuPool | undefined;
+  /** When set, a downloaded directory must lie inside it. */
+  cacheRoot?: string;
+  /** Environment for the server (the worker's, minus evalhook's secrets). */
+  env: NodeJS.ProcessEnv;
+  fetch: FetchFn;
+  killGraceMs: number;
+  readyPollMs: number;
+  logger?: Logger;
+}
+
+export interface ProcessLauncher {
+  launch(req: LaunchRequest, settings: ProcessSettings): Promise<ServedModel>;
+  shutdownAll(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function describeExit(e: ServerExit): string {
+  if (e.spawnError) return `could not be started (${e.spawnError})`;
+  return e.signal ? `was killed by ${e.signal}` : `exited with code ${String(e.code)}`;
+}
+
+function withLastLines(message: string, server: ServerProcess): string {
+  const lines = server.lastLines();
+  return lines.length ? `${message}. Last server output:\n${lines.join('\n')}` : `${message} (the server printed nothing)`;
+}
+
+/** Checks a directory we are about to hand to the server: real path, plain characters, inside the cache. */
+async function validatedDir(dir: string, cacheRoot: string | undefined): Promise<string> {
+  const real = await realpath(dir).catch((err: unknown) => {
+    throw transientError(`the downloaded artifact directory is missing: ${errorText(err)}`);
+  });
+  if (!isSafePath(real)) throw finalError(`the artifact directory ${JSON.stringify(real)} has characters that cannot go on a command line; use a cache directory with a plain path`);
+  if (cacheRoot && !isInside(await realpath(cacheRoot), real)) throw finalError(`the artifact directory ${real} is outside the artifact cache ${cacheRoot}`);
+  return real;
+}
+
+export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLauncher {
+  /** Servers of this worker that are starting or running, for shutdownAll. */
+  const running = new Set<(reason: string) => Promise<void>>();
+
+  async function waitReady(baseURL: string, server: ServerProcess, timeoutMs: number, signal: AbortSignal): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (signal.aborted) throw abortReason(signal);
+      if (server.hasExited()) {
+        const e = await server.exit;
+        if (e.spawnError) throw finalError(`the inference command ${describeExit(e)}: check inference.command`);
+        throw transientError(withLastLines(`the inference server ${describeExit(e)} before it was ready`, server));
+      }
+      if (Date.now() >= deadline) throw transientError(withLastLines(`the inference server was not ready within ${timeoutMs / 1000} s (inference.readyTimeoutSec)`, server));
+      try {
+        const models = await listModels(baseURL, { fetch: opts.fetch, signal, timeoutMs: Math.min(5_000, Math.max(500, deadline - Date.now())) });
+        return models.map((m) => m.id);
+      } catch {
+        // Not listening yet, or still loading: poll again, waking early if it exits or we are cancelled.
+        const wait = Math.max(0, Math.min(opts.readyPollMs, deadline - Date.now()));
+        await Promise.race([server.exit, new Promise((r) => setTimeout(r, wait)), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+      }
+    }
+  }
+
+  async function launch(req: LaunchRequest, settings: ProcessSettings): Promise<ServedModel> {
+    const used = placeholdersIn(settings.command);
+    if (settings.gpus > 0 && !opts.pool) throw finalError(`the profile asks for ${settings.gpus} GPU(s) but this worker has no GPU_IDS configured`);
+
+    // Everything that can be wrong with the artifact is found before a GPU is leased.
+    const downloaded = await req.download();
+    if (req.signal.aborted) throw abortReason(req.signal);
+    const layout = await detectModelLayout(downloaded);
+    if (layout.kind === 'unsupported') throw finalError(`cannot serve ${req.artifact.fullName}: ${layout.reason}`);
+    const dir = await validatedDir(layout.dir, opts.cacheRoot);
+    const name = servedNameFor(req.evaluationId);
+    const values: PlaceholderValues = { name, modelDir: dir };
+    const describe: Record<string, unknown> = { kind: 'process', artifactKind: layout.kind, program: basename(settings.command[0] ?? ''), gpus: settings.gpus };
+    if (layout.kind === 'lora') {
+      const base = resolveBaseModel(layout, req.artifact.metadata, settings.baseModel);
+      if ('error' in base) throw finalError(`cannot serve ${req.artifact.fullName}: ${base.error}`);
+      for (const note of base.skipped) req.log(`[evalhook] ${note}; using ${base.baseModel} from ${base.source}`);
+      Object.assign(values, { baseModel: base.baseModel, adapterDir: dir });
+      Object.assign(describe, { baseModel: base.baseModel, baseModelSource: base.source });
+      if (!used.has('adapterDir') && !used.has('modelDir')) throw finalError('inference.command never receives the adapter: use {adapterDir} (e.g. --lora-modules {name}={adapterDir})');
+    } else if (!used.has('modelDir')) {
+      throw finalError(`inference.command never receives the model: use {modelDir} (${req.artifact.fullName} is a full model)`);
+    }
+    const port = String(await freePort());
+    values.port = port;
+    const argv = fillCommand(settings.command, values, (p) =>
+      p === 'baseModel' || p === 'adapterDir' ? `${req.artifact.fullName} is a full model, not a LoRA adapter` : 'it has no value',
+    );
+
+    const lease: GpuLease | undefined =
+      settings.gpus > 0 && opts.pool
+        ? await opts.pool.acquire(settings.gpus, {
+            holder: req.evaluationId,
+            signal: req.signal,
+            onWait: (m) => req.log(`[evalhook] ${m}`),
+            onLost: (m) => {
+              req.log(`[evalhook] ${m}`);
+              opts.logger?.warn({ evaluationId: req.evaluationId }, m);
+            },
+          })
+        : undefined;
+    const gpuIds = lease?.ids ?? [];
+    describe.gpuIds = gpuIds;
+    req.log(`[evalhook] starting (CUDA_VISIBLE_DEVICES=${gpuIds.join(',')}): ${JSON.stringify(argv)}`);
+    let server: ServerProcess;
+    try {
+      server = startServerProcess({ argv, env: { ...opts.env, CUDA_VISIBLE_DEVICES: gpuIds.join(',') }, log: req.log, graceMs: opts.killGraceMs });
+    } catch (err) {
+      await lease?.release();
+      throw finalError(`cannot start ${argv[0] ?? ''}: ${errorText(err)}`, err);
+    }
+
+    let stopped: Promise<void> | undefined;
+    let stopReason: string | undefined;
+    const onAbort = () => void stop('the evaluation was cancelled or the worker is shutting down');
+    const stop = (reason: string): Promise<void> => {
+      stopReason ??= reason;
+      stopped ??= (async () => {
+        req.signal.removeEventListener('abort', onAbort);
+        try {
+          await server.stop(reason);
+        } finally {
+          running.delete(stop);
+          await lease?.release().catch((err: unknown) => opts.logger?.warn({ err }, 'releasing the GPU lease failed; it expires on its own'));
+        }
+      })();
+      return stopped;
+    };
+    running.add(stop);
+    req.signal.addEventListener('abort', onAbort, { once: true });
+
+    const baseURL = `http://127.0.0.1:${port}/v1`;
+    let models: string[];
+    try {
+      models = await waitReady(baseURL, server, settings.readyTimeoutSec * 1000, req.signal);
+    } catch (err) {
+      await stop(err instanceof InferenceError ? 'it failed to become ready' : 'the launch was aborted');
+      // shutdownAll stopped it while starting: hand the job back rather than blame the server.
+      if (stopReason?.startsWith('worker') && !req.signal.aborted) throw transientError(`the inference server was stopped while starting: ${stopReason}`);
+      throw err;
+    }
+    const model = used.has('name') ? name : models[0];
+    if (!model) {
+      await stop('it serves no model');
+      throw finalError('the inference server lists no models at /v1/models');
+    }
+    describe.model = model;
+
+    // A crash mid-run: clean up at once and tell the pipeline, with the last lines as the reason.
+    const exited = server.exit.then(async (e) => {
+      if (stopped) return new Promise<string>(() => {}); // our own stop, not a crash: never settles
+      const reason = withLastLines(`the inference server ${describeExit(e)} during the evaluation`, server);
+      req.log(`[evalhook] ${reason.split('\n')[0] ?? reason}`);
+      await stop('it exited on its own');
+      return reason;
+    });
+    return {
+      baseURL,
+      model,
+      describe,
+      exited,
+      release: () => stop('the evaluation finished'),
+    };
+  }
+
+  return {
+    launch,
+    async shutdownAll() {
+      await Promise.all([...running].map((stop) => stop('worker shutting down')));
+    },
+  };
+}
