@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startRedisServer, type OwnedRedis } from '../helpers/redis-server.js';
+import { admin, delivery, makeFixture, webhookHeaders, type Fixture } from './fixture.js';
+
+let redis: OwnedRedis;
+let f: Fixture;
+beforeAll(async () => {
+  redis = await startRedisServer();
+  f = await makeFixture({ redisUrl: redis.url });
+});
+afterAll(async () => {
+  await f?.close();
+  await redis?.dispose();
+});
+
+const post = (body: string) => f.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) });
+
+it('answers 503 within 2 s while Redis is down, stays healthy, and recovers when Redis is back', async () => {
+  const ok = await post(JSON.stringify(delivery()));
+  expect(ok.statusCode).toBe(202);
+  expect((await f.app.inject({ url: '/readyz' })).statusCode).toBe(200);
+
+  await redis.stop();
+
+  for (const body of [JSON.stringify(delivery()), JSON.stringify(delivery())]) {
+    const t0 = performance.now();
+    const res = await post(body);
+    const elapsed = performance.now() - t0;
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ statusCode: 503, code: 'EVALHOOK_ERR_QUEUE_UNAVAILABLE' });
+    expect(elapsed).toBeLessThan(2_000);
+  }
+  const t0 = performance.now();
+  const list = await f.app.inject({ url: '/api/v1/evaluations', headers: admin });
+  expect(list.statusCode).toBe(503);
+  const ready = await f.app.inject({ url: '/readyz' });
+  expect(ready.statusCode).toBe(503);
+  expect(ready.json()).toEqual({ status: 'unavailable', redis: 'down' });
+  expect(performance.now() - t0).toBeLessThan(4_000);
+  expect((await f.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+  const metrics = await f.app.inject({ url: '/metrics' });
+  expect(metrics.statusCode).toBe(200);
+
+  await redis.restart();
+  // ioredis reconnects on its own (retry every <= 1 s); poll readiness rather than sleep a guess.
+  await expect.poll(async () => (await f.app.inject({ url: '/readyz' })).statusCode, { timeout: 10_000, interval: 100 }).toBe(200);
+  expect((await post(JSON.stringify(delivery()))).statusCode).toBe(202);
+});
