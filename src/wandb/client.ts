@@ -1,0 +1,214 @@
+/**
+ * A small W&B API client: GraphQL and file_stream with Basic `api:<key>` (B0), the wandb-core retry
+ * policy, feature flags detected once, and presigned storage URLs fetched with no auth header.
+ * Every GraphQL response is parsed with the zod schema the caller passes.
+ */
+import { z } from 'zod';
+import { SERVER_FEATURES } from './documents.js';
+
+export interface WandbLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export const silentLogger: WandbLogger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface ClientOptions {
+  apiKey: string;
+  baseURL?: string;
+  fetch?: typeof fetch;
+  logger?: WandbLogger;
+  retry?: Partial<RetryPolicy>;
+  /** Injected so tests never wait for backoff. */
+  sleep?: Sleep;
+  /** Per-request timeout (default 120 s). */
+  timeoutMs?: number;
+}
+
+/** Carries `retryable` so the job pipeline's classifyFailure can decide without knowing W&B. */
+export class WandbError extends Error {
+  override readonly name = 'WandbError';
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly status?: number,
+    readonly graphQLErrors: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 500, maxDelayMs: 30_000 };
+
+/** B0: wandb-core's retry_policy.go; UpsertBucket additionally retries 409. */
+const NO_RETRY = new Set([400, 401, 403, 404, 409, 410, 413, 422, 501]);
+export function retryableStatus(status: number, allowConflict = false): boolean {
+  if (status === 409) return allowConflict;
+  if (NO_RETRY.has(status)) return false;
+  return status >= 400;
+}
+
+const defaultSleep: Sleep = (ms, signal) =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+  });
+
+const GraphQLEnvelope = z.object({
+  data: z.unknown().optional(),
+  errors: z.array(z.object({ message: z.string() }).loose()).optional(),
+});
+
+const FeaturesResponse = z.object({
+  serverInfo: z.object({ features: z.array(z.object({ name: z.string(), isEnabled: z.boolean() })) }).nullable(),
+});
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+  /** UpsertBucket retries 409 (B0). */
+  retryConflict?: boolean;
+}
+
+export class WandbClient {
+  readonly baseURL: string;
+  readonly log: WandbLogger;
+  private readonly auth: string;
+  private readonly fetchImpl: typeof fetch;
+  private readonly retry: RetryPolicy;
+  private readonly sleep: Sleep;
+  private readonly timeoutMs: number;
+  private features?: Promise<Set<string>>;
+
+  constructor(opts: ClientOptions) {
+    this.baseURL = (opts.baseURL ?? 'https://api.wandb.ai').replace(/\/+$/, '');
+    this.auth = 'Basic ' + Buffer.from(`api:${opts.apiKey}`).toString('base64');
+    this.fetchImpl = opts.fetch ?? fetch;
+    this.log = opts.logger ?? silentLogger;
+    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.sleep = opts.sleep ?? defaultSleep;
+    this.timeoutMs = opts.timeoutMs ?? 120_000;
+  }
+
+  /** The app (UI) URL for run links (B0: api.wandb.ai -> wandb.ai, api.<x> -> app.<x>). */
+  get appURL(): string {
+    const u = new URL(this.baseURL);
+    if (u.hostname === 'api.wandb.ai') u.hostname = 'wandb.ai';
+    else if (u.hostname.startsWith('api.')) u.hostname = 'app.' + u.hostname.slice(4);
+    return u.toString().replace(/\/+$/, '');
+  }
+
+  /** POST a GraphQL document; `errors` (even with HTTP 200) become a non-retryable WandbError. */
+  async graphql<T>(document: string, variables: Record<string, unknown>, schema: z.ZodType<T>, opts: RequestOptions = {}): Promise<T> {
+    const op = /(?:query|mutation)\s+(\w+)/.exec(document)?.[1] ?? 'anonymous';
+    const body = JSON.stringify({ query: document, variables: dropUndefined(variables), operationName: op });
+    return this.withRetry(op, opts, async (signal) => {
+      const res = await this.fetchImpl(`${this.baseURL}/graphql`, {
+        method: 'POST',
+        headers: { authorization: this.auth, 'content-type': 'application/json' },
+        body,
+        signal,
+      });
+      const text = await res.text();
+      const json = safeJson(text);
+      const env = GraphQLEnvelope.safeParse(json);
+      const messages = env.success ? (env.data.errors ?? []).map((e) => e.message) : [];
+      if (!res.ok) {
+        const detail = messages.length ? messages.join('; ') : text.slice(0, 200);
+        throw new WandbError(`W&B ${op}: HTTP ${res.status}: ${detail}`, retryableStatus(res.status, opts.retryConflict), res.status, messages);
+      }
+      if (!env.success) throw new WandbError(`W&B ${op}: response is not a GraphQL envelope`, true, res.status);
+      if (messages.length) throw new WandbError(`W&B ${op}: ${messages.join('; ')}`, false, res.status, messages);
+      const data = schema.safeParse(env.data.data);
+      if (!data.success) throw new WandbError(`W&B ${op}: unexpected response shape: ${z.prettifyError(data.error)}`, false, res.status);
+      return data.data;
+    });
+  }
+
+  /** B0: feature flags, once per client; `Cannot query field "features"` means an old server with none. */
+  hasFeature(name: string, signal?: AbortSignal): Promise<boolean> {
+    this.features ??= this.graphql(SERVER_FEATURES, {}, FeaturesResponse, { signal })
+      .then((r) => new Set((r.serverInfo?.features ?? []).filter((f) => f.isEnabled).map((f) => f.name)))
+      .catch((err: unknown) => {
+        if (err instanceof WandbError && err.graphQLErrors.some((m) => /Cannot query field/i.test(m))) return new Set<string>();
+        this.features = undefined; // transient: ask again next time
+        throw err;
+      });
+    return this.features.then((set) => set.has(name));
+  }
+
+  /** B2: one file_stream request to the run's canonical entity/project. */
+  async fileStream(path: { entity: string; project: string; run: string }, body: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
+    const url = `${this.baseURL}/files/${enc(path.entity)}/${enc(path.project)}/${enc(path.run)}/file_stream`;
+    await this.withRetry('file_stream', { signal }, async (s) => {
+      const res = await this.fetchImpl(url, {
+        method: 'POST',
+        headers: { authorization: this.auth, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: s,
+      });
+      await res.arrayBuffer();
+      if (!res.ok) throw new WandbError(`W&B file_stream: HTTP ${res.status}`, retryableStatus(res.status), res.status);
+    });
+  }
+
+  /** A presigned (or proxied) storage URL: never the W&B auth header (B0, B3, B4). */
+  async storage(method: 'GET' | 'PUT', url: string, init: { headers?: Record<string, string>; body?: Buffer; signal?: AbortSignal } = {}): Promise<Response> {
+    const full = url.startsWith('/') ? this.baseURL + url : url;
+    return this.withRetry(`storage ${method}`, { signal: init.signal }, async (signal) => {
+      const res = await this.fetchImpl(full, { method, headers: init.headers ?? {}, body: init.body, signal });
+      if (!res.ok) {
+        await res.arrayBuffer().catch(() => undefined);
+        throw new WandbError(`storage ${method} ${redactUrl(full)}: HTTP ${res.status}`, retryableStatus(res.status), res.status);
+      }
+      return res;
+    });
+  }
+
+  private async withRetry<T>(what: string, opts: RequestOptions, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const timeout = AbortSignal.timeout(this.timeoutMs);
+      const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+      try {
+        return await call(signal);
+      } catch (raw) {
+        if (opts.signal?.aborted) throw raw;
+        const err = raw instanceof WandbError ? raw : new WandbError(`W&B ${what}: ${raw instanceof Error ? raw.message : String(raw)}`, true);
+        if (!err.retryable || attempt >= this.retry.attempts) throw err;
+        const delay = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+        this.log.warn({ what, attempt, status: err.status, delayMs: Math.round(delay) }, `W&B request failed, retrying: ${err.message}`);
+        await this.sleep(delay, opts.signal);
+      }
+    }
+  }
+}
+
+function dropUndefined(v: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined));
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+const enc = encodeURIComponent;
+
+/** Presigned URLs carry signatures in the query: never log them. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q) + '?…';
+}

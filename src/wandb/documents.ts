@@ -1,0 +1,198 @@
+/**
+ * Every GraphQL document evalhook sends to W&B, in one place so a test can validate all of them
+ * against the schema dump (+ extensions) exactly as the server would. Each names the section of
+ * ../shared/reference/wandb-protocol.md it follows. Keep README-calls.md in step with this file.
+ */
+
+/** B0: feature flags; old servers answer `Cannot query field "features"` (= no features). */
+export const SERVER_FEATURES = /* GraphQL */ `
+query ServerFeaturesQuery {
+  serverInfo { features { name isEnabled } }
+}`;
+
+/** B0: the caller's default entity (only needed to find the org of a registry path without prefix). */
+export const VIEWER = /* GraphQL */ `
+query Viewer {
+  viewer { id entity username }
+}`;
+
+/** B4/B7: registry paths live under the organisation's entity; find it from a team or user entity. */
+export const FETCH_ORG_INFO_FROM_ENTITY = /* GraphQL */ `
+query FetchOrgInfoFromEntity($entity: String!) {
+  entity(name: $entity) {
+    organization { name orgEntity { name } }
+    user { organizations { name orgEntity { name } } }
+  }
+}`;
+
+/** B4: a path prefix may be the org's display name; map it to the org entity. */
+export const FETCH_ORGANIZATION = /* GraphQL */ `
+query FetchOrganization($org: String!) {
+  organization(name: $org) { id name orgEntity { id name } }
+}`;
+
+/** Fields of an artifact version we keep (B4), plus createdBy for the source training run (lineage). */
+const ARTIFACT_FIELDS = /* GraphQL */ `
+fragment EvalhookArtifact on Artifact {
+  id digest state size fileCount versionIndex description metadata createdAt
+  artifactType { name }
+  artifactSequence { name project { name entity { name } } }
+  aliases { alias artifactCollectionName }
+  currentManifest { file { directUrl } }
+  createdBy {
+    __typename
+    ... on Run { name displayName project { name entity { name } } }
+  }
+}`;
+
+/** B4: resolve `collection:vN|alias` in a project or registry (server >= v0.70, feature PROJECT_ARTIFACT_COLLECTION_MEMBERSHIP). */
+export const ARTIFACT_MEMBERSHIP_BY_NAME = /* GraphQL */ `
+query ArtifactMembershipByName($entity: String!, $project: String!, $name: String!) {
+  project(name: $project, entityName: $entity) {
+    artifactCollectionMembership(name: $name) {
+      id versionIndex
+      aliases { id alias }
+      artifactCollection { __typename name project { name entity { name } } }
+      artifact { ...EvalhookArtifact }
+    }
+  }
+}
+${ARTIFACT_FIELDS}`;
+
+/** B4 / E3: the legacy lookup for servers without artifactCollectionMembership. */
+export const ARTIFACT_BY_NAME_LEGACY = /* GraphQL */ `
+query ArtifactByName($entity: String!, $project: String!, $name: String!) {
+  project(name: $project, entityName: $entity) {
+    artifact(name: $name) { ...EvalhookArtifact }
+  }
+}
+${ARTIFACT_FIELDS}`;
+
+/** B4 (ArtifactByID): the webhook's `wandb-artifact://_id/<id>`; names come back as the source collection's. */
+export const ARTIFACT_BY_ID = /* GraphQL */ `
+query ArtifactByID($id: ID!) {
+  artifact(id: $id) { ...EvalhookArtifact }
+}
+${ARTIFACT_FIELDS}`;
+
+/** B4: the manifest's presigned URL (fetched without auth). */
+export const ARTIFACT_MANIFEST = /* GraphQL */ `
+query ArtifactManifest($artifact_id: ID!) {
+  artifact(id: $artifact_id) { currentManifest { file { directUrl } } }
+}`;
+
+/** B4: presigned file URLs of a collection membership, paged (feature ARTIFACT_COLLECTION_MEMBERSHIP_FILES). */
+export const ARTIFACT_MEMBERSHIP_FILE_URLS = /* GraphQL */ `
+query GetArtifactMembershipFileUrls($entity: String!, $project: String!, $collection: String!, $alias: String!, $cursor: String, $perPage: Int) {
+  project(name: $project, entityName: $entity) {
+    artifactCollection(name: $collection) {
+      artifactMembership(aliasName: $alias) {
+        files(after: $cursor, first: $perPage) {
+          pageInfo { endCursor hasNextPage }
+          edges { node { name directUrl } }
+        }
+      }
+    }
+  }
+}`;
+
+/** B4 (wandb-core ArtifactFileURLs): presigned file URLs by artifact id, paged; works on every server. */
+export const ARTIFACT_FILE_URLS = /* GraphQL */ `
+query ArtifactFileURLs($id: ID!, $cursor: String, $perPage: Int) {
+  artifact(id: $id) {
+    files(after: $cursor, first: $perPage) {
+      pageInfo { hasNextPage endCursor }
+      edges { node { name directUrl } }
+    }
+  }
+}`;
+
+/** B1: create or update the evaluation run (also used with only `id` + fields for later updates). */
+export const UPSERT_BUCKET = /* GraphQL */ `
+mutation UpsertBucket($id: String, $name: String, $project: String, $entity: String, $groupName: String,
+  $description: String, $displayName: String, $notes: String, $commit: String, $config: JSONString,
+  $host: String, $debug: Boolean, $program: String, $repo: String, $jobType: String, $state: String,
+  $sweep: String, $tags: [String!], $summaryMetrics: JSONString) {
+  upsertBucket(input: { id: $id, name: $name, groupName: $groupName, modelName: $project, entityName: $entity,
+    description: $description, displayName: $displayName, notes: $notes, config: $config, commit: $commit,
+    host: $host, debug: $debug, jobProgram: $program, jobRepo: $repo, jobType: $jobType, state: $state,
+    sweep: $sweep, tags: $tags, summaryMetrics: $summaryMetrics }) {
+    bucket { id name displayName description config sweepName summaryMetrics
+             project { id name entity { id name } } historyLineCount }
+    inserted
+  }
+}`;
+
+/** B5: the model artifact as the run's input (lineage edge), on servers without the entity/project fields. */
+export const USE_ARTIFACT = /* GraphQL */ `
+mutation UseArtifact($entityName: String!, $projectName: String!, $runName: String!, $artifactID: ID!) {
+  useArtifact(input: { entityName: $entityName, projectName: $projectName, runName: $runName, artifactID: $artifactID }) {
+    artifact { id digest }
+  }
+}`;
+
+/** B5: same, naming where the artifact was resolved (feature USE_ARTIFACT_WITH_ENTITY_AND_PROJECT_INFORMATION). */
+export const USE_ARTIFACT_WITH_SOURCE = /* GraphQL */ `
+mutation UseArtifact($entityName: String!, $projectName: String!, $runName: String!, $artifactID: ID!,
+                     $artifactEntityName: String, $artifactProjectName: String) {
+  useArtifact(input: { entityName: $entityName, projectName: $projectName, runName: $runName,
+                       artifactID: $artifactID, artifactEntityName: $artifactEntityName, artifactProjectName: $artifactProjectName }) {
+    artifact { id digest }
+  }
+}`;
+
+/** B3: presigned upload URLs for run files (the tables' .table.json). */
+export const CREATE_RUN_FILES = /* GraphQL */ `
+mutation CreateRunFiles($entity: String!, $project: String!, $run: String!, $files: [String!]!) {
+  createRunFiles(input: {entityName: $entity, projectName: $project, runName: $run, files: $files}) {
+    runID uploadHeaders files { name uploadUrl }
+  }
+}`;
+
+/** B3: tell the server uploads finished (feature MARK_RUN_FILES_UPLOADED; else file_stream `uploaded`). */
+export const MARK_RUN_FILES_UPLOADED = /* GraphQL */ `
+mutation MarkRunFilesUploaded($entity: String!, $project: String!, $run: String!, $files: [String!]!) {
+  markRunFilesUploaded(input: {entityName: $entity, projectName: $project, runName: $run, files: $files}) { success }
+}`;
+
+/** B6: alias on the evaluated version in its (registry) collection. */
+export const ADD_ALIASES = /* GraphQL */ `
+mutation AddAliases($input: AddAliasesInput!) {
+  result: addAliases(input: $input) { success }
+}`;
+
+/** B6: metadata (read-modify-write, full dict) and tags of the evaluated version. */
+export const UPDATE_ARTIFACT = /* GraphQL */ `
+mutation UpdateArtifact($input: UpdateArtifactInput!) {
+  result: updateArtifact(input: $input) { artifact { id metadata } }
+}`;
+
+/** Every document, by constant name: the schema test and README-calls.md walk this. */
+export const DOCUMENTS = {
+  SERVER_FEATURES,
+  VIEWER,
+  FETCH_ORG_INFO_FROM_ENTITY,
+  FETCH_ORGANIZATION,
+  ARTIFACT_MEMBERSHIP_BY_NAME,
+  ARTIFACT_BY_NAME_LEGACY,
+  ARTIFACT_BY_ID,
+  ARTIFACT_MANIFEST,
+  ARTIFACT_MEMBERSHIP_FILE_URLS,
+  ARTIFACT_FILE_URLS,
+  UPSERT_BUCKET,
+  USE_ARTIFACT,
+  USE_ARTIFACT_WITH_SOURCE,
+  CREATE_RUN_FILES,
+  MARK_RUN_FILES_UPLOADED,
+  ADD_ALIASES,
+  UPDATE_ARTIFACT,
+} as const;
+
+/** Documents that older servers (the schema dump without extensions) cannot validate; sent only behind a feature flag. */
+export const FEATURE_GATED: ReadonlyArray<keyof typeof DOCUMENTS> = [
+  'SERVER_FEATURES',
+  'ARTIFACT_MEMBERSHIP_BY_NAME',
+  'ARTIFACT_MEMBERSHIP_FILE_URLS',
+  'USE_ARTIFACT_WITH_SOURCE',
+  'MARK_RUN_FILES_UPLOADED',
+];

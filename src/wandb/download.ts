@@ -1,0 +1,149 @@
+/**
+ * Download an artifact version (B4) into `<cacheDir>/artifacts/<digest>/`: every file md5- and
+ * size-checked, manifest paths that could escape the directory refused, written to a temp directory
+ * and renamed into place so a half-written cache entry is never visible. A cache hit makes no request.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { z } from 'zod';
+import type { ResolvedArtifact } from '../ports.js';
+import type { ArtifactResolver } from './artifacts.js';
+import { WandbError, type WandbClient } from './client.js';
+import { ARTIFACT_FILE_URLS, ARTIFACT_MEMBERSHIP_FILE_URLS } from './documents.js';
+import { unsafePathReason } from './names.js';
+import { ArtifactFilesResponse, MembershipFilesResponse, type FilePage, type Manifest } from './responses.js';
+
+export interface DownloadOptions {
+  cacheDir: string;
+  /** Files per page of presigned URLs. */
+  perPage?: number;
+}
+
+export async function downloadArtifact(
+  client: WandbClient,
+  resolver: ArtifactResolver,
+  artifact: ResolvedArtifact,
+  opts: DownloadOptions,
+  signal?: AbortSignal,
+): Promise<string> {
+  const root = join(opts.cacheDir, 'artifacts');
+  const target = join(root, cacheKey(artifact));
+  if (await exists(target)) return target;
+
+  const manifest = await resolver.manifest(artifact.id, signal);
+  const entries = Object.entries(manifest.contents);
+  for (const [path, e] of entries) {
+    const reason = unsafePathReason(path);
+    if (reason) throw new WandbError(`refusing manifest path "${path}" of ${artifact.fullName}: ${reason}`, false);
+    if (e.ref) throw new WandbError(`${artifact.fullName} is a reference artifact (${path} -> ${e.ref}); its bytes are not in W&B storage`, false);
+  }
+  const expected = manifestDigest(manifest);
+  if (artifact.digest && expected !== artifact.digest) {
+    client.log.warn({ artifact: artifact.fullName, digest: artifact.digest, computed: expected }, 'manifest digest differs from the artifact digest');
+  }
+
+  await mkdir(root, { recursive: true });
+  const tmp = join(root, `.tmp-${cacheKey(artifact)}-${randomBytes(6).toString('hex')}`);
+  await mkdir(tmp);
+  try {
+    let urls = await fileUrls(client, artifact, opts.perPage ?? 200, signal);
+    for (const [path, entry] of entries) {
+      const dest = resolve(tmp, path);
+      if (!dest.startsWith(tmp + sep)) throw new WandbError(`refusing manifest path "${path}": escapes the target directory`, false);
+      await mkdir(dirname(dest), { recursive: true });
+      try {
+        await fetchFile(client, urls, path, dest, entry.digest, entry.size, signal);
+      } catch (err) {
+        // Presigned URLs expire on long downloads: fetch fresh ones once (B4).
+        if (!(err instanceof WandbError && err.status === 403)) throw err;
+        urls = await fileUrls(client, artifact, opts.perPage ?? 200, signal);
+        await fetchFile(client, urls, path, dest, entry.digest, entry.size, signal);
+      }
+    }
+    await rename(tmp, target).catch(async (err: unknown) => {
+      // Another worker finished the same digest first: theirs is as good as ours.
+      if (!(await exists(target))) throw err;
+      await rm(tmp, { recursive: true, force: true });
+    });
+    client.log.info({ artifact: artifact.fullName, files: entries.length, dir: target }, 'artifact downloaded');
+    return target;
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function fetchFile(
+  client: WandbClient,
+  urls: Map<string, string>,
+  path: string,
+  dest: string,
+  md5: string,
+  size: number | undefined,
+  signal?: AbortSignal,
+): Promise<void> {
+  const url = urls.get(path);
+  if (!url) throw new WandbError(`W&B listed no download URL for ${path}`, false);
+  const res = await client.storage('GET', url, { signal });
+  if (!res.body) throw new WandbError(`empty body for ${path}`, true);
+  const hash = createHash('md5');
+  let bytes = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), tap, createWriteStream(dest), { signal });
+  const got = hash.digest('base64');
+  if (got !== md5) throw new WandbError(`md5 mismatch for ${path}: manifest ${md5}, downloaded ${got}`, false);
+  if (size !== undefined && bytes !== size) throw new WandbError(`size mismatch for ${path}: manifest ${size}, downloaded ${bytes}`, false);
+}
+
+/** Presigned URLs for every file, paged; membership-based for registry views when the server has it (B4). */
+async function fileUrls(client: WandbClient, a: ResolvedArtifact, perPage: number, signal?: AbortSignal): Promise<Map<string, string>> {
+  const urls = new Map<string, string>();
+  const byMembership = await client.hasFeature('ARTIFACT_COLLECTION_MEMBERSHIP_FILES', signal);
+  let cursor: string | null = null;
+  for (;;) {
+    let page: FilePage | null | undefined;
+    if (byMembership) {
+      const vars: Record<string, unknown> = { entity: a.entity, project: a.project, collection: a.collection, alias: a.version, cursor, perPage };
+      const r: z.infer<typeof MembershipFilesResponse> = await client.graphql(ARTIFACT_MEMBERSHIP_FILE_URLS, vars, MembershipFilesResponse, { signal });
+      page = r.project?.artifactCollection?.artifactMembership?.files;
+    } else {
+      const r: z.infer<typeof ArtifactFilesResponse> = await client.graphql(ARTIFACT_FILE_URLS, { id: a.id, cursor, perPage }, ArtifactFilesResponse, { signal });
+      page = r.artifact?.files;
+    }
+    if (!page) throw new WandbError(`no file list for ${a.fullName}`, false);
+    for (const e of page.edges) if (e.node) urls.set(e.node.name, e.node.directUrl);
+    if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return urls;
+    cursor = page.pageInfo.endCursor;
+  }
+}
+
+/** B4: hex md5 of "wandb-artifact-manifest-v1\n" + sorted "<path>:<digest>\n". */
+export function manifestDigest(m: Manifest): string {
+  const h = createHash('md5').update('wandb-artifact-manifest-v1\n');
+  for (const path of Object.keys(m.contents).sort()) h.update(`${path}:${m.contents[path]!.digest}\n`);
+  return h.digest('hex');
+}
+
+/** Directory name for a digest: hex digests as they are, anything else hashed to stay path-safe. */
+function cacheKey(a: ResolvedArtifact): string {
+  if (/^[0-9a-f]{8,128}$/i.test(a.digest)) return a.digest.toLowerCase();
+  return createHash('sha256').update(a.digest || a.id).digest('hex').slice(0, 32);
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,61 @@
+/**
+ * The W&B adapter: artifacts (resolve, download, production score) and the run reporter, built on
+ * one client so feature detection happens once. Offline reporter for when there is no API key.
+ */
+import type { ArtifactSource, RunReporter } from '../ports.js';
+import { ArtifactResolver } from './artifacts.js';
+import { WandbClient, type RetryPolicy, type Sleep, type WandbLogger } from './client.js';
+import { downloadArtifact } from './download.js';
+import { WandbReporter } from './run.js';
+
+export { createOfflineReporter, type OfflineReporterOptions } from './offline.js';
+export { WandbClient, WandbError, type WandbLogger, type RetryPolicy, type Sleep } from './client.js';
+export { DOCUMENTS } from './documents.js';
+export { runIdFor, parseArtifactPath, parseNodeId, checkpointOf } from './names.js';
+export { JOB_TYPE } from './run.js';
+
+export interface WandbOptions {
+  apiKey: string;
+  /** https://api.wandb.ai by default; dedicated and self-managed hosts too. */
+  baseURL?: string;
+  /** Downloads go to `<cacheDir>/artifacts/<digest>/`. */
+  cacheDir: string;
+  fetch?: typeof fetch;
+  logger?: WandbLogger;
+  /** Default entity (skips the Viewer query) and organisation for registry paths without a prefix. */
+  entity?: string;
+  organization?: string;
+  retry?: Partial<RetryPolicy>;
+  sleep?: Sleep;
+  timeoutMs?: number;
+  /** file_stream heartbeat interval while a run is open; 0 disables (tests). */
+  heartbeatMs?: number;
+  /** Presigned file URLs per page when downloading. */
+  filesPerPage?: number;
+}
+
+export interface Wandb {
+  artifacts: ArtifactSource;
+  reporter: RunReporter;
+  client: WandbClient;
+}
+
+export function createWandb(opts: WandbOptions): Wandb {
+  const client = new WandbClient({
+    apiKey: opts.apiKey,
+    baseURL: opts.baseURL,
+    fetch: opts.fetch,
+    logger: opts.logger,
+    retry: opts.retry,
+    sleep: opts.sleep,
+    timeoutMs: opts.timeoutMs,
+  });
+  const resolver = new ArtifactResolver(client, { entity: opts.entity, organization: opts.organization });
+  const artifacts: ArtifactSource = {
+    resolve: (ref, signal) => resolver.resolve(ref, signal),
+    download: (artifact, signal) => downloadArtifact(client, resolver, artifact, { cacheDir: opts.cacheDir, perPage: opts.filesPerPage }, signal),
+    scoreOfAlias: (artifact, alias, signal) => resolver.scoreOfAlias(artifact, alias, signal),
+  };
+  const reporter = new WandbReporter(client, resolver, { heartbeatMs: opts.heartbeatMs });
+  return { artifacts, reporter, client };
+}
