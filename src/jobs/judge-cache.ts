@@ -16,8 +16,11 @@ export interface RedisJudgeCacheOptions {
 }
 
 const ChatResultSchema = z.object({ content: z.string(), usage: Usage, finishReason: z.string().optional() });
-/** `exp` (Redis ms) when a TTL was set: Redis < 7.4 has no per-field expiry, so it is checked on read. */
-const Entry = z.object({ v: ChatResultSchema, exp: z.number().optional() });
+/**
+ * The value is the ChatResult JSON (as keys().judgeCache documents), plus `exp` (Redis ms) when a
+ * TTL was set: Redis < 7.4 has no per-field expiry, so expiry is checked on read.
+ */
+const Entry = ChatResultSchema.extend({ exp: z.number().optional() });
 
 /** Read and drop the field if it expired, judged by Redis TIME so hosts with skewed clocks agree. */
 const GET = `local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -33,10 +36,10 @@ end
 return raw
 `;
 
-/** ARGV: field, ChatResult JSON, ttl ms. Stamps exp from Redis TIME. */
+/** ARGV: field, ChatResult JSON (a non-empty object), ttl ms. Stamps exp from Redis TIME. */
 const SET_TTL = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local entry = '{"exp":' .. string.format('%d', now + tonumber(ARGV[3])) .. ',"v":' .. ARGV[2] .. '}'
+local entry = '{"exp":' .. string.format('%d', now + tonumber(ARGV[3])) .. ',' .. string.sub(ARGV[2], 2)
 redis.call('HSET', KEYS[1], ARGV[1], entry)
 return 1
 `;
@@ -53,11 +56,14 @@ export function createRedisJudgeCache(redis: Redis, prefix: string, opts: RedisJ
     async get(field) {
       const raw = await runScript(redis, GET, [key], [field]);
       if (typeof raw !== 'string') return undefined;
-      return parseEntry(raw)?.v;
+      const e = parseEntry(raw);
+      if (!e) return undefined;
+      const { exp: _exp, ...result } = e;
+      return result;
     },
     async set(field, value) {
       const v = JSON.stringify(ChatResultSchema.parse(value));
-      if (ttlMs === undefined) await redis.hset(key, field, `{"v":${v}}`);
+      if (ttlMs === undefined) await redis.hset(key, field, v);
       else await runScript(redis, SET_TTL, [key], [field, v, ttlMs]);
     },
     async sweep() {
