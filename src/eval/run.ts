@@ -90,9 +90,19 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
     return res;
   }
 
+  const pendingSaves = new Set<Promise<void>>();
   async function keep(record: AnswerRecord | JudgmentRecord | PairwiseRecord, fresh: boolean): Promise<void> {
     if (fresh) {
-      await opts.store?.save(record); // saved before it counts as done, so a crash loses nothing finished
+      // A stopped run writes nothing more, so a resumed run never races a zombie of the old one.
+      if (run.signal.aborted) throw abortError(undefined, run.signal);
+      // Saved before it counts as done, so a crash loses nothing finished.
+      const saving = Promise.resolve(opts.store?.save(record));
+      pendingSaves.add(saving);
+      try {
+        await saving;
+      } finally {
+        pendingSaves.delete(saving);
+      }
       opts.onRecord?.(record);
     }
     if (record.kind === 'answer') answers.set(record.key, record);
@@ -234,8 +244,12 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
 
   try {
     progress();
-    await Promise.race([Promise.all(bench.questions.map((q) => runQuestion(q).catch(fail))), fatalP]);
-    if (fatal !== undefined) throw fatal;
+    await Promise.race([Promise.all(bench.questions.map((q) => runQuestion(q).catch(fail))), fatalP]).catch(() => undefined);
+    if (fatal !== undefined) {
+      // Let saves already under way land, so the caller's retry resumes from everything finished.
+      await Promise.allSettled([...pendingSaves]);
+      throw fatal;
+    }
   } finally {
     opts.signal?.removeEventListener('abort', onCallerAbort);
   }

@@ -131,6 +131,13 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     },
   };
 
+  function authorized(req: IncomingMessage): boolean {
+    return opts.apiKey === undefined || req.headers.authorization === `Bearer ${opts.apiKey}`;
+  }
+  function unauthorized(res: ServerResponse): void {
+    send(res, 401, openaiError('Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key'));
+  }
+
   function notifyWaiters(): void {
     for (let i = waiters.length - 1; i >= 0; i--) {
       const w = waiters[i]!;
@@ -167,6 +174,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     const body = (invalid ? { model: '', messages: [], ...(parsed as object) } : parsed) as ChatCompletionBody;
     fake.requests.push({ path: req.url ?? '', body, headers: req.headers });
     notifyWaiters();
+    if (!authorized(req)) return unauthorized(res); // recorded first: tests count rejected calls too
     if (invalid) {
       send(res, 400, openaiError(invalid.message, 'invalid_request_error', invalid.param));
       return;
@@ -217,10 +225,8 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     void (async () => {
       const raw = await readBody(req);
       const path = (req.url ?? '').split('?')[0] ?? '';
-      if (opts.apiKey !== undefined && req.headers.authorization !== `Bearer ${opts.apiKey}`) {
-        send(res, 401, openaiError('Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key'));
-        return;
-      }
+      const isChat = req.method === 'POST' && path === '/v1/chat/completions';
+      if (!isChat && !authorized(req)) return unauthorized(res);
       const extra = routes.get(`${req.method ?? 'GET'} ${path}`);
       if (extra) {
         let body: unknown = raw;
