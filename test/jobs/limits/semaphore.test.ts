@@ -85,7 +85,8 @@ describe('limiter: in-flight semaphore', () => {
     const r = connect();
     const l = limiter(r, prefix);
     const leases = `${keys(prefix).limiter('slow')}:leases`;
-    const release = await l.acquire('slow', { maxInFlight: 1, leaseMs: 200 });
+    // Generous lease so a loaded CI box (event-loop stalls) cannot make renewal miss it.
+    const release = await l.acquire('slow', { maxInFlight: 1, leaseMs: 900 });
     const firstExpiry = Number(await r.zscore(leases, release.leaseId));
     // Wait (on a condition, not a fixed sleep) until Redis time is past the original expiry.
     await vi.waitFor(async () => {
