@@ -180,7 +180,7 @@ describe('resume', () => {
     const judge2 = again(judgeScore);
     const r = await runEvaluation(opts({ benchmark: syntheticBenchmark(), candidate: { client: cand2.client, model: 'c', concurrency: 3 }, judge: { client: judge2.client, model: 'j', concurrency: 2 }, store, cache }));
     expect(repeated).toEqual([]);
-    expect(r.summary.counts.candidateCalls + (r.summary.counts.answersResumed ?? 0)).toBe(160);
+    expect((r.summary.counts.candidateCalls ?? 0) + (r.summary.counts.answersResumed ?? 0)).toBe(160);
     expect(r.summary.counts.judgeCalls + r.summary.counts.resumed).toBe(160);
     expect(r.summary.counts.resumed).toBeGreaterThanOrEqual(50);
     expect(r.summary.scores.average).toBe(5.5);
