@@ -44,12 +44,7 @@ export function limitChatClient(inner: ChatClient, o: LimitChatOptions): ChatCli
       try {
         const result = await inner.complete(req, opts);
         o.onUsage?.(result.usage, req);
-        if (o.stats) {
-          const { stats, role } = o.stats;
-          stats.add(`${role}_calls`);
-          stats.add(`${role}_prompt_tokens`, result.usage.promptTokens);
-          stats.add(`${role}_completion_tokens`, result.usage.completionTokens);
-        }
+        o.stats?.stats.addUsage(o.stats.role, result.usage);
         return result;
       } catch (err) {
         if (isEndpointError(err) && err.kind === 'rate-limited' && err.retryAfterMs !== undefined && err.retryAfterMs > 0) {

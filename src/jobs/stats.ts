@@ -5,6 +5,8 @@
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { EndpointRole } from '../eval/errors.js';
+import type { TokenUsage } from '../eval/ports.js';
 import { keys, STAT_FIELDS } from './model.js';
 
 export type StatField = (typeof STAT_FIELDS)[number];
@@ -12,6 +14,8 @@ export type StatField = (typeof STAT_FIELDS)[number];
 export interface Stats {
   /** Count `n` (default 1) on `field`; flushed within `flushMs`. */
   add(field: StatField, n?: number): void;
+  /** One completed call of `role`: counts the call and its prompt/completion tokens. */
+  addUsage(role: EndpointRole, usage: TokenUsage): void;
   /** Push pending increments now. */
   flush(): Promise<void>;
   /** Totals across all workers (flushes this process's pending increments first). */
@@ -57,14 +61,21 @@ export function createStats(redis: Redis, prefix: string, opts: StatsOptions = {
     return inflight;
   };
 
+  const add = (field: StatField, n = 1) => {
+    if (!Number.isFinite(n) || n === 0) return;
+    pending.set(field, (pending.get(field) ?? 0) + Math.round(n));
+    if (!timer) {
+      timer = setTimeout(() => void flush(), flushMs);
+      timer.unref();
+    }
+  };
+
   return {
-    add(field, n = 1) {
-      if (!Number.isFinite(n) || n === 0) return;
-      pending.set(field, (pending.get(field) ?? 0) + Math.round(n));
-      if (!timer) {
-        timer = setTimeout(() => void flush(), flushMs);
-        timer.unref();
-      }
+    add,
+    addUsage(role, usage) {
+      add(`${role}_calls`);
+      add(`${role}_prompt_tokens`, usage.promptTokens);
+      add(`${role}_completion_tokens`, usage.completionTokens);
     },
     flush,
     async read() {

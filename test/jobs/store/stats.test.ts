@@ -23,10 +23,11 @@ describe('createStats', () => {
     s1.add('judge_prompt_tokens', 1200);
     s2.add('judge_calls', 5);
     s2.add('candidate_completion_tokens', 77);
+    s2.addUsage('candidate', { promptTokens: 11, completionTokens: 3 });
     await s2.flush();
     const totals = await s1.read();
     expect(Object.keys(totals).sort()).toEqual([...STAT_FIELDS].sort());
-    expect(totals).toMatchObject({ judge_calls: 55, judge_prompt_tokens: 1200, candidate_completion_tokens: 77, candidate_calls: 0 });
+    expect(totals).toMatchObject({ judge_calls: 55, judge_prompt_tokens: 1200, candidate_calls: 1, candidate_prompt_tokens: 11, candidate_completion_tokens: 80, judge_cache_hits: 0 });
     await s1.close();
     await s2.close();
   });
