@@ -1,0 +1,327 @@
+/**
+ * A fake W&B server over real HTTP (node:http, port 0) for tests of the W&B adapter and of the whole
+ * pipeline. Needs the schema files in /work/shared/reference (check `wandbSchemaAvailable()`).
+ *
+ *   const wb = await startFakeWandb();                  // opts: features, schema:'legacy', orgs, viewer, teams
+ *   const a = wb.seedArtifact({ entity: 'acme-team', project: 'ft', collection: 'llama ft', type: 'model',
+ *     files: { 'adapter_config.json': '{}', 'adapter_model.safetensors': Buffer.alloc(16) },
+ *     metadata: { epoch: 2 }, aliases: ['best'], sourceRun: { name: 'train-1', displayName: 'llama sft' } });
+ *   // a = { id, nodeId: 'wandb-artifact://_id/<id>', fullName: 'acme-team/ft/llama ft:v0', version: 'v0' }
+ *   const r = wb.linkToRegistry(a, { collection: 'llama-ft' });   // -> { fullName: 'acme-org/wandb-registry-model/llama-ft:v0', ... }
+ *   createWandb({ apiKey: wb.apiKey, baseURL: wb.url, ... })
+ *   wb.state.runsOf('mtbench-eval')  // FakeRun: config, summary, history, files, state, inputArtifacts, notes
+ *   wb.artifact(a.id).metadata / .tags; wb.aliasesOf(r.fullName)
+ *   wb.fail({ status: 503, times: 3, match: 'graphql' }); wb.down(); wb.up(); wb.requests; await wb.close()
+ *
+ * Like W&B it: checks Basic auth `api:<apiKey>` on /graphql and file_stream; rejects presigned
+ * storage requests that carry an Authorization header; validates every document against the schema
+ * (400 with GraphQL errors), accepts only operations the protocol reference lists, rejects undeclared
+ * variables; answers GraphQL errors with HTTP 200 for failures inside resolvers.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { execute, parse, validate, type DocumentNode, type OperationDefinitionNode } from 'graphql';
+import { buildRoot, KNOWN_OPERATIONS, loadWandbSchema } from './wandb-graphql.js';
+import { FakeWandbState, manifestDigest, md5b64, type FakeArtifact, type FakeOrg, type FakeRun } from './wandb-state.js';
+import { handleFileStream } from './wandb-filestream.js';
+
+export { wandbSchemaAvailable, WANDB_SCHEMA_DIR } from './wandb-graphql.js';
+export type { FakeArtifact, FakeRun, FakeCollection } from './wandb-state.js';
+
+export const ALL_FEATURES = [
+  'USE_ARTIFACT_WITH_ENTITY_AND_PROJECT_INFORMATION',
+  'ARTIFACT_MEMBERSHIP_IN_LINK_ARTIFACT_RESPONSE',
+  'MARK_RUN_FILES_UPLOADED',
+  'CLIENT_IDS',
+  'ARTIFACT_V2_DOWNLOAD_HANDLER_SUPPORTS_ARTIFACT_ID',
+  'PROJECT_ARTIFACT_COLLECTION_MEMBERSHIP',
+  'ARTIFACT_COLLECTION_MEMBERSHIP_FILES',
+];
+
+export interface FakeWandbOptions {
+  apiKey?: string;
+  /** Enabled server features (default ALL_FEATURES). Ignored with schema 'legacy' (no features field). */
+  features?: string[];
+  /** 'legacy' = the schema dump only, like a self-managed server older than v0.70. */
+  schema?: 'current' | 'legacy';
+  orgs?: FakeOrg[];
+  viewer?: { username: string; entity: string };
+  teams?: Record<string, string | undefined>;
+}
+
+export interface SeedArtifactInput {
+  entity: string;
+  project: string;
+  collection: string;
+  type?: string;
+  files: Record<string, Buffer | string>;
+  metadata?: Record<string, unknown>;
+  aliases?: string[];
+  /** The training run that logged it (lineage): created in entity/project unless given. */
+  sourceRun?: { name: string; displayName?: string; entity?: string; project?: string };
+}
+
+export interface Seeded {
+  id: string;
+  /** As a webhook sends it: `wandb-artifact://_id/<id>`. */
+  nodeId: string;
+  fullName: string;
+  version: string;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  status: number;
+  operationName?: string;
+  variables?: Record<string, unknown>;
+  /** Whether an Authorization header was present at all. */
+  hadAuth: boolean;
+}
+
+export interface FaultRule {
+  status: number;
+  times: number;
+  match?: 'graphql' | 'file_stream' | 'storage' | RegExp;
+  /** Only GraphQL requests of this operation. */
+  operation?: string;
+}
+
+export interface FakeWandb {
+  url: string;
+  apiKey: string;
+  state: FakeWandbState;
+  requests: RecordedRequest[];
+  seedArtifact(input: SeedArtifactInput): Seeded;
+  linkToRegistry(artifact: Seeded | string, opts: { collection: string; registry?: string; aliases?: string[]; entity?: string; project?: string }): Seeded;
+  artifact(id: string): FakeArtifact;
+  /** Aliases of a version by full name (`entity/project/collection:vN`). */
+  aliasesOf(fullName: string): string[];
+  evalRuns(): FakeRun[];
+  fail(rule: FaultRule): void;
+  down(): void;
+  up(): void;
+  close(): Promise<void>;
+}
+
+export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeWandb> {
+  const apiKey = opts.apiKey ?? 'fake-wandb-key-0123456789abcdef0123456789abcdef';
+  const expectedAuth = 'Basic ' + Buffer.from(`api:${apiKey}`).toString('base64');
+  const schemaKind = opts.schema ?? 'current';
+  const schema = loadWandbSchema(schemaKind);
+  const state = new FakeWandbState({ orgs: opts.orgs, viewer: opts.viewer, teams: opts.teams });
+  const requests: RecordedRequest[] = [];
+  const faults: FaultRule[] = [];
+  const uploads = new Map<string, { run: FakeRun; path: string }>();
+  let isDown = false;
+  let url = '';
+
+  const root = buildRoot({
+    state,
+    features: schemaKind === 'legacy' ? [] : (opts.features ?? ALL_FEATURES),
+    url: () => url,
+    uploadUrl(run, path) {
+      const token = state.nextId('upload').replace(/=/g, '');
+      uploads.set(token, { run, path });
+      return `${url}/storage/upload/${token}?X-Signature=fake`;
+    },
+  });
+
+  const server = createServer((req, res) => {
+    if (isDown) return void req.socket.destroy();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const rec: RecordedRequest = { method: req.method ?? '', path: (req.url ?? '').split('?')[0]!, status: 0, hadAuth: req.headers.authorization !== undefined };
+      requests.push(rec);
+      const send = (status: number, body: unknown, type = 'application/json') => {
+        rec.status = status;
+        res.writeHead(status, { 'content-type': type });
+        res.end(Buffer.isBuffer(body) ? body : typeof body === 'string' ? body : JSON.stringify(body));
+      };
+      try {
+        route(req, Buffer.concat(chunks), rec, send);
+      } catch (err) {
+        send(500, { errors: [{ message: err instanceof Error ? err.message : String(err) }] });
+      }
+    });
+  });
+
+  function injected(kind: 'graphql' | 'file_stream' | 'storage', path: string, op?: string): FaultRule | undefined {
+    const rule = faults.find((f) => f.times > 0 && (!f.match || (f.match instanceof RegExp ? f.match.test(path) : f.match === kind)) && (!f.operation || f.operation === op));
+    if (rule) rule.times -= 1;
+    return rule;
+  }
+
+  function route(req: IncomingMessage, body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown, t?: string) => void) {
+    const path = rec.path;
+    if (path.startsWith('/storage/')) {
+      if (rec.hadAuth) return send(400, '<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>', 'application/xml');
+      const fault = injected('storage', path);
+      if (fault) return send(fault.status, 'injected fault', 'text/plain');
+      return storage(req, path, body, send);
+    }
+    if (req.headers.authorization !== expectedAuth) return send(401, { errors: [{ message: 'unauthorized: bad or missing API key' }] });
+    if (path === '/graphql' && req.method === 'POST') return graphqlRequest(body, rec, send);
+    const fs = /^\/files\/([^/]+)\/([^/]+)\/([^/]+)\/file_stream$/.exec(path);
+    if (fs && req.method === 'POST') {
+      const fault = injected('file_stream', path);
+      if (fault) return send(fault.status, { error: 'injected fault' });
+      const [, e, p, r] = fs.map((s) => decodeURIComponent(s));
+      const run = state.run(e!, p!, r!);
+      if (!run) return send(404, { error: `run ${e}/${p}/${r} not found` });
+      const out = handleFileStream(run, body);
+      return send(out.status, out.body);
+    }
+    send(404, { error: `no route ${req.method} ${path}` });
+  }
+
+  function graphqlRequest(body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown) => void) {
+    let payload: { query?: unknown; variables?: unknown; operationName?: unknown };
+    try {
+      payload = JSON.parse(body.toString('utf8')) as typeof payload;
+    } catch {
+      return send(400, { errors: [{ message: 'body is not JSON' }] });
+    }
+    if (typeof payload.query !== 'string') return send(400, { errors: [{ message: 'missing query' }] });
+    let doc: DocumentNode;
+    try {
+      doc = parse(payload.query);
+    } catch (err) {
+      return send(400, { errors: [{ message: (err as Error).message }] });
+    }
+    const ops = doc.definitions.filter((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition');
+    const op = ops.length === 1 ? ops[0] : ops.find((o) => o.name?.value === payload.operationName);
+    rec.operationName = op?.name?.value;
+    const variables = (payload.variables ?? {}) as Record<string, unknown>;
+    rec.variables = variables;
+    const fault = injected('graphql', '/graphql', rec.operationName);
+    if (fault) return send(fault.status, { errors: [{ message: `injected ${fault.status}` }] });
+    const errors = validate(schema, doc);
+    if (errors.length) return send(400, { errors: errors.map((e) => ({ message: e.message })) });
+    if (!op?.name || !KNOWN_OPERATIONS[op.name.value]) return send(400, { errors: [{ message: `unknown operation ${op?.name?.value ?? '(anonymous)'}` }] });
+    const allowed = KNOWN_OPERATIONS[op.name.value]!;
+    for (const sel of op.selectionSet.selections) {
+      if (sel.kind !== 'Field' || !allowed.includes(sel.name.value)) return send(400, { errors: [{ message: `operation ${op.name.value} may not select ${sel.kind === 'Field' ? sel.name.value : sel.kind}` }] });
+    }
+    const declared = new Set(op.variableDefinitions?.map((v) => v.variable.name.value));
+    const extra = Object.keys(variables).filter((k) => !declared.has(k));
+    if (extra.length) return send(400, { errors: [{ message: `undeclared variables: ${extra.join(', ')}` }] });
+    const result = execute({ schema, document: doc, rootValue: root, variableValues: variables, operationName: op.name.value });
+    if (result instanceof Promise) throw new Error('resolvers must be synchronous');
+    if (result.errors && !result.data) return send(400, { errors: result.errors.map((e) => ({ message: e.message })) });
+    send(200, { data: result.data, ...(result.errors ? { errors: result.errors.map((e) => ({ message: e.message, path: e.path })) } : {}) });
+  }
+
+  function storage(req: IncomingMessage, path: string, body: Buffer, send: (s: number, b: unknown, t?: string) => void) {
+    const man = /^\/storage\/manifest\/([^/]+)$/.exec(path);
+    if (man && req.method === 'GET') {
+      const a = state.artifacts.get(decodeURIComponent(man[1]!));
+      return a ? send(200, a.manifest) : send(404, 'NoSuchKey', 'text/plain');
+    }
+    const file = /^\/storage\/files\/([^/]+)\/([^/]+)$/.exec(path);
+    if (file && req.method === 'GET') {
+      const bytes = state.artifacts.get(decodeURIComponent(file[1]!))?.files.get(decodeURIComponent(file[2]!));
+      return bytes ? send(200, bytes, 'application/octet-stream') : send(404, 'NoSuchKey', 'text/plain');
+    }
+    const up = /^\/storage\/upload\/([^/]+)$/.exec(path);
+    if (up && req.method === 'PUT') {
+      const target = uploads.get(up[1]!);
+      if (!target) return send(403, 'SignatureDoesNotMatch', 'text/plain');
+      if (req.headers['x-fake-blob-type'] !== 'BlockBlob') return send(400, 'missing upload header x-fake-blob-type', 'text/plain');
+      const f = target.run.files.get(target.path) ?? { uploaded: false };
+      f.content = body;
+      target.run.files.set(target.path, f);
+      return send(200, '');
+    }
+    send(404, 'NoSuchKey', 'text/plain');
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  function seedArtifact(input: SeedArtifactInput): Seeded {
+    const type = input.type ?? 'model';
+    const c = state.ensureCollection(input.entity, input.project, input.collection, 'ArtifactSequence', type);
+    const id = state.nextId('Artifact');
+    const files = new Map(Object.entries(input.files).map(([p, v]) => [p, Buffer.isBuffer(v) ? v : Buffer.from(v)]));
+    const contents = Object.fromEntries([...files].map(([p, b]) => [p, { digest: md5b64(b), size: b.length, birthArtifactID: id }]));
+    let createdBy: FakeArtifact['createdBy'];
+    if (input.sourceRun) {
+      const e = input.sourceRun.entity ?? input.entity;
+      const p = input.sourceRun.project ?? input.project;
+      const run = state.run(e, p, input.sourceRun.name) ?? state.newRun(e, p, input.sourceRun.name);
+      run.displayName = input.sourceRun.displayName ?? run.displayName;
+      run.jobType ??= 'train';
+      run.state = 'finished';
+      run.outputArtifacts.push(id);
+      createdBy = { entity: e, project: p, name: run.name };
+    }
+    const a: FakeArtifact = {
+      id,
+      entity: input.entity,
+      project: input.project,
+      collection: input.collection,
+      type,
+      versionIndex: c.memberships.length,
+      digest: manifestDigest(contents),
+      metadata: input.metadata ?? {},
+      description: null,
+      tags: [],
+      files,
+      manifest: { version: 1, storagePolicy: 'wandb-storage-policy-v1', storagePolicyConfig: { storageLayout: 'V2' }, contents },
+      createdBy,
+      createdAt: new Date().toISOString(),
+    };
+    state.artifacts.set(id, a);
+    const m = state.addMembership(c, id, input.aliases ?? []);
+    return { id, nodeId: `wandb-artifact://_id/${id}`, fullName: `${c.entity}/${c.project}/${c.name}:v${m.versionIndex}`, version: `v${m.versionIndex}` };
+  }
+
+  function linkToRegistry(artifact: Seeded | string, o: { collection: string; registry?: string; aliases?: string[]; entity?: string; project?: string }): Seeded {
+    const id = typeof artifact === 'string' ? artifact : artifact.id;
+    const a = state.artifacts.get(id);
+    if (!a) throw new Error(`no artifact ${id}`);
+    const entity = o.entity ?? state.orgs[0]?.entity;
+    if (!entity) throw new Error('no org entity to link into');
+    const c = state.ensureCollection(entity, o.project ?? `wandb-registry-${o.registry ?? 'model'}`, o.collection, 'ArtifactPortfolio', a.type);
+    const m = state.addMembership(c, id, o.aliases ?? []);
+    return { id, nodeId: `wandb-artifact://_id/${id}`, fullName: `${c.entity}/${c.project}/${c.name}:v${m.versionIndex}`, version: `v${m.versionIndex}` };
+  }
+
+  return {
+    url,
+    apiKey,
+    state,
+    requests,
+    seedArtifact,
+    linkToRegistry,
+    artifact(id) {
+      const a = state.artifacts.get(id);
+      if (!a) throw new Error(`no artifact ${id}`);
+      return a;
+    },
+    aliasesOf(fullName) {
+      const m = /^([^/]+)\/([^/]+)\/([^:]+):(.+)$/.exec(fullName);
+      const c = m && state.collection(m[1]!, m[2]!, m[3]!);
+      const mem = c && state.membership(c, m[4]!);
+      return mem ? [...mem.aliases].sort() : [];
+    },
+    evalRuns: () => state.runsOf('mtbench-eval'),
+    fail(rule) {
+      faults.push({ ...rule });
+    },
+    down() {
+      isDown = true;
+      server.closeAllConnections();
+    },
+    up() {
+      isDown = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * The fake W&B server's state: entities/orgs, collections (source sequences and registry portfolios)
+ * with memberships and aliases, artifacts with metadata/tags/manifest/files, runs with
+ * config/summary/history/files/state and lineage. Tests read it directly to assert effects.
+ */
+import { createHash } from 'node:crypto';
+
+export interface FakeArtifact {
+  /** GraphQL node id (base64 "Artifact:<n>"), as in `wandb-artifact://_id/<id>`. */
+  id: string;
+  entity: string;
+  project: string;
+  /** Source collection (artifact sequence) name. */
+  collection: string;
+  type: string;
+  versionIndex: number;
+  digest: string;
+  metadata: Record<string, unknown>;
+  description: string | null;
+  tags: string[];
+  /** Bytes served for each path; tests may change them to simulate corruption. */
+  files: Map<string, Buffer>;
+  manifest: { version: 1; storagePolicy: string; storagePolicyConfig: Record<string, unknown>; contents: Record<string, { digest: string; size: number; birthArtifactID: string }> };
+  createdBy?: { entity: string; project: string; name: string };
+  createdAt: string;
+}
+
+export interface FakeMembership {
+  id: string;
+  artifactId: string;
+  versionIndex: number;
+  aliases: Set<string>;
+}
+
+export interface FakeCollection {
+  id: string;
+  entity: string;
+  project: string;
+  name: string;
+  kind: 'ArtifactSequence' | 'ArtifactPortfolio';
+  type: string;
+  memberships: FakeMembership[];
+}
+
+export interface FakeRun {
+  /** Storage id (bucket.id) used for updates by id. */
+  id: string;
+  entity: string;
+  project: string;
+  /** The run id. */
+  name: string;
+  displayName: string | null;
+  jobType: string | null;
+  group: string | null;
+  tags: string[];
+  notes: string | null;
+  /** Config values, unwrapped from the `{key: {value}}` wire form. */
+  config: Record<string, unknown>;
+  summary: Record<string, unknown>;
+  history: Array<Record<string, unknown>>;
+  /** Run files: content once PUT to the presigned URL; uploaded once the client said so. */
+  files: Map<string, { content?: Buffer; uploaded: boolean }>;
+  state: 'running' | 'finished' | 'failed';
+  exitcode: number | null;
+  logs: string[];
+  heartbeats: number;
+  /** use_artifact edges. */
+  inputArtifacts: Array<{ artifactId: string; artifactEntityName?: string; artifactProjectName?: string }>;
+  outputArtifacts: string[];
+}
+
+export interface FakeOrg {
+  name: string;
+  /** The org entity registries live under. */
+  entity: string;
+}
+
+export class FakeWandbState {
+  viewer: { username: string; entity: string };
+  orgs: FakeOrg[];
+  /** Team entities and the org each belongs to. */
+  teams = new Map<string, string | undefined>();
+  collections: FakeCollection[] = [];
+  artifacts = new Map<string, FakeArtifact>();
+  runs: FakeRun[] = [];
+  private seq = 0;
+
+  constructor(opts: { viewer?: { username: string; entity: string }; orgs?: FakeOrg[]; teams?: Record<string, string | undefined> } = {}) {
+    this.orgs = opts.orgs ?? [{ name: 'acme', entity: 'acme-org' }];
+    this.viewer = opts.viewer ?? { username: 'evalhook-bot', entity: 'acme-team' };
+    for (const [t, org] of Object.entries(opts.teams ?? { 'acme-team': this.orgs[0]?.name })) this.teams.set(t, org);
+  }
+
+  nextId(kind: string): string {
+    return Buffer.from(`${kind}:${++this.seq}`).toString('base64');
+  }
+
+  collection(entity: string, project: string, name: string): FakeCollection | undefined {
+    return this.collections.find((c) => c.entity === entity && c.project === project && c.name === name);
+  }
+
+  ensureCollection(entity: string, project: string, name: string, kind: FakeCollection['kind'], type: string): FakeCollection {
+    let c = this.collection(entity, project, name);
+    if (!c) {
+      c = { id: this.nextId(kind), entity, project, name, kind, type, memberships: [] };
+      this.collections.push(c);
+    }
+    return c;
+  }
+
+  /** `vN`, `latest` or any alias within one collection. */
+  membership(c: FakeCollection, aliasOrVersion: string): FakeMembership | undefined {
+    const v = /^v(\d+)$/.exec(aliasOrVersion);
+    if (v) return c.memberships.find((m) => m.versionIndex === Number(v[1]));
+    return c.memberships.find((m) => m.aliases.has(aliasOrVersion));
+  }
+
+  /** Adds an artifact to a collection as its newest version; aliases are unique per collection; `latest` moves. */
+  addMembership(c: FakeCollection, artifactId: string, aliases: string[]): FakeMembership {
+    const existing = c.memberships.find((m) => m.artifactId === artifactId);
+    const m = existing ?? { id: this.nextId('ArtifactCollectionMembership'), artifactId, versionIndex: c.memberships.length, aliases: new Set<string>() };
+    if (!existing) c.memberships.push(m);
+    for (const alias of [...aliases, 'latest']) this.setAlias(c, m, alias);
+    return m;
+  }
+
+  setAlias(c: FakeCollection, m: FakeMembership, alias: string): void {
+    for (const other of c.memberships) other.aliases.delete(alias);
+    m.aliases.add(alias);
+  }
+
+  run(entity: string, project: string, name: string): FakeRun | undefined {
+    return this.runs.find((r) => r.entity === entity && r.project === project && r.name === name);
+  }
+
+  newRun(entity: string, project: string, name: string): FakeRun {
+    const r: FakeRun = {
+      id: this.nextId('Run'),
+      entity,
+      project,
+      name,
+      displayName: null,
+      jobType: null,
+      group: null,
+      tags: [],
+      notes: null,
+      config: {},
+      summary: {},
+      history: [],
+      files: new Map(),
+      state: 'running',
+      exitcode: null,
+      logs: [],
+      heartbeats: 0,
+      inputArtifacts: [],
+      outputArtifacts: [],
+    };
+    this.runs.push(r);
+    return r;
+  }
+
+  /** Runs of a project with a given job type, e.g. the evaluation runs (`mtbench-eval`). */
+  runsOf(jobType: string): FakeRun[] {
+    return this.runs.filter((r) => r.jobType === jobType);
+  }
+}
+
+export const md5b64 = (b: Buffer) => createHash('md5').update(b).digest('base64');
+
+/** B4: hex md5 of the manifest entries, as W&B computes `artifact.digest`. */
+export function manifestDigest(contents: Record<string, { digest: string }>): string {
+  const h = createHash('md5').update('wandb-artifact-manifest-v1\n');
+  for (const p of Object.keys(contents).sort()) h.update(`${p}:${contents[p]!.digest}\n`);
+  return h.digest('hex');
+}

@@ -1,0 +1,109 @@
+/**
+ * Shared fixtures for the W&B adapter tests: a profile, an evaluation outcome (summary, records,
+ * questions), a fake server with a seeded registry version, and the adapter wired to it.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BenchmarkQuestion, EvalRecord, EvalSummary } from '../../src/eval/types.js';
+import type { RunContext, ResolvedArtifact } from '../../src/ports.js';
+import { Profile, type ProfileInput } from '../../src/profile.js';
+import { createWandb, type WandbOptions } from '../../src/wandb/index.js';
+import { startFakeWandb, wandbSchemaAvailable, type FakeWandbOptions } from '../fakes/wandb-server.js';
+
+export const schemaMissing = !wandbSchemaAvailable();
+export const SKIP_REASON = 'W&B schema files not found (/work/shared/reference): skipping tests that need the fake W&B server';
+if (schemaMissing) console.warn(SKIP_REASON);
+
+export function profile(over: Partial<ProfileInput> = {}): Profile {
+  return Profile.parse({
+    name: 'default',
+    judge: { baseURL: 'http://judge.local/v1', model: 'judge-model-1' },
+    inference: { kind: 'endpoint', baseURL: 'http://infer.local/v1' },
+    wandb: { project: 'evals' },
+    ...over,
+  });
+}
+
+export const questions: BenchmarkQuestion[] = [
+  { questionId: 81, category: 'writing', turns: ['Write a blog post.', 'Rewrite it in rhymes.'] },
+  { questionId: 111, category: 'math', turns: ['What is 2+2?', 'And 3+3?'], reference: ['4', '6'] },
+];
+
+export function records(): EvalRecord[] {
+  const usage = { promptTokens: 10, completionTokens: 5 };
+  const params = { model: 'cand', temperature: 0.7, max_tokens: 1024 };
+  const out: EvalRecord[] = [];
+  for (const q of questions) {
+    for (const turn of [1, 2]) {
+      out.push({ kind: 'answer', key: `answer/${q.questionId}/${turn}`, questionId: q.questionId, turn, model: 'cand', content: `answer ${q.questionId}.${turn}`, params, usage, tstamp: 1700000000 + turn });
+    }
+  }
+  for (const q of questions) {
+    for (const turn of [1, 2]) {
+      out.push({
+        kind: 'judgment',
+        key: `judgment/${q.questionId}/${turn}`,
+        questionId: q.questionId,
+        turn,
+        model: 'cand',
+        judgeModel: 'judge-model-1',
+        promptName: turn === 1 ? 'single-v1' : 'single-v1-multi-turn',
+        userPrompt: `judge ${q.questionId}.${turn}`,
+        judgment: 'Rating: [[7]]',
+        score: 7,
+        usage,
+        cached: false,
+        tstamp: 1700000100 + turn,
+      });
+    }
+  }
+  return out;
+}
+
+export function summary(average = 7): EvalSummary {
+  return {
+    benchmark: 'mt-bench',
+    referenceSet: 'fastchat/gpt-4',
+    promptSet: 'fastchat',
+    dataChecksums: { 'question.jsonl': 'abc' },
+    model: 'cand',
+    judgeModel: 'judge-model-1',
+    mode: 'single',
+    generation: { max_tokens: 1024 },
+    scores: { turn1: average, turn2: average, average, categories: { writing: average, math: average }, ci95: { average: [average - 0.5, average + 0.5], categories: { writing: [6, 8] } } },
+    counts: { questions: 2, answers: 4, judgments: 4, invalid: 0, duplicates: 0, judgeCalls: 4, cacheHits: 0, resumed: 0 },
+    tokens: { candidate: { promptTokens: 40, completionTokens: 20 }, judge: { promptTokens: 40, completionTokens: 20 } },
+    costUsd: 0.01,
+    wallMs: 1234,
+  };
+}
+
+export function outcome(average = 7) {
+  return { summary: summary(average), records: records(), questions };
+}
+
+export async function setup(fakeOpts: FakeWandbOptions = {}, wandbOpts: Partial<WandbOptions> = {}) {
+  const wb = await startFakeWandb(fakeOpts);
+  const cacheDir = mkdtempSync(join(tmpdir(), 'evalhook-wandb-'));
+  const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir, heartbeatMs: 0, sleep: async () => {}, ...wandbOpts });
+  const source = wb.seedArtifact({
+    entity: 'acme-team',
+    project: 'llama-sft',
+    collection: 'llama ft',
+    files: { 'adapter_config.json': '{"base_model_name_or_path":"meta-llama/Llama-3.1-8B"}', 'adapter_model.safetensors': Buffer.alloc(4096, 7) },
+    metadata: { epoch: 3, lr: 1e-4 },
+    sourceRun: { name: 'train-abc123', displayName: 'llama sft run' },
+  });
+  const linked = wb.linkToRegistry(source, { collection: 'llama-ft', aliases: ['candidate'] });
+  return { wb, wandb, cacheDir, source, linked };
+}
+
+export function runContext(artifact: ResolvedArtifact, p: Profile = profile(), evaluationId = 'eval-1'): RunContext {
+  return {
+    evaluationId,
+    profile: p,
+    artifact,
+    config: { benchmark: { name: 'mt-bench', checksums: { 'question.jsonl': 'abc' } }, judge: { model: p.judge.model }, inference: { kind: 'endpoint', apiKey: 'sk-should-never-appear' } },
+  };
+}

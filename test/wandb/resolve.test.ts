@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { WandbError } from '../../src/wandb/index.js';
+import { schemaMissing, setup } from './helpers.js';
+
+type Setup = Awaited<ReturnType<typeof setup>>;
+let s: Setup | undefined;
+afterEach(async () => {
+  await s?.wb.close();
+  s = undefined;
+});
+
+describe.skipIf(schemaMissing)('resolve', () => {
+  it('resolves a registry version by org-entity full name, with lineage and checkpoint', async () => {
+    s = await setup();
+    const a = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
+    expect(a).toMatchObject({
+      id: s.source.id,
+      entity: 'acme-org',
+      project: 'wandb-registry-model',
+      collection: 'llama-ft',
+      version: 'v0',
+      fullName: 'acme-org/wandb-registry-model/llama-ft:v0',
+      type: 'model',
+      metadata: { epoch: 3, lr: 1e-4 },
+      sourceRun: { entity: 'acme-team', project: 'llama-sft', name: 'train-abc123', displayName: 'llama sft run' },
+      checkpoint: { epoch: 3 },
+    });
+    expect(a.aliases).toEqual(expect.arrayContaining(['candidate', 'latest']));
+    expect(a.digest).toMatch(/^[0-9a-f]{32}$/);
+    expect(a.files.map((f) => f.path).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    expect(a.files.find((f) => f.path === 'adapter_model.safetensors')).toMatchObject({ size: 4096, md5: expect.any(String) });
+  });
+
+  it('maps an org-name prefix and a bare registry path to the org entity', async () => {
+    s = await setup();
+    const byOrg = await s.wandb.artifacts.resolve({ name: 'acme/wandb-registry-model/llama-ft:candidate' });
+    expect(byOrg.fullName).toBe('acme-org/wandb-registry-model/llama-ft:v0');
+    const bare = await s.wandb.artifacts.resolve({ name: 'wandb-registry-model/llama-ft:latest' });
+    expect(bare.entity).toBe('acme-org');
+    const ops = s.wb.requests.map((r) => r.operationName);
+    expect(ops).toContain('FetchOrganization');
+    expect(ops).toContain('Viewer');
+    expect(ops).toContain('FetchOrgInfoFromEntity');
+  });
+
+  it('resolves by the webhook node id (source collection names)', async () => {
+    s = await setup();
+    const a = await s.wandb.artifacts.resolve({ id: s.linked.nodeId });
+    expect(a).toMatchObject({ id: s.source.id, entity: 'acme-team', project: 'llama-sft', collection: 'llama ft', version: 'v0', fullName: 'acme-team/llama-sft/llama ft:v0' });
+  });
+
+  it('prefers the name when name and id agree, keeping the registry view', async () => {
+    s = await setup();
+    const a = await s.wandb.artifacts.resolve({ id: s.linked.id, name: s.linked.fullName });
+    expect(a.project).toBe('wandb-registry-model');
+  });
+
+  it('handles spaces in collection names and legacy model-registry paths', async () => {
+    s = await setup();
+    const spaced = await s.wandb.artifacts.resolve({ name: 'acme-team/llama-sft/llama ft:v0' });
+    expect(spaced.collection).toBe('llama ft');
+    const legacy = s.wb.linkToRegistry(s.source, { entity: 'acme-team', project: 'model-registry', collection: 'Llama Fine Tunes', aliases: ['staging'] });
+    const a = await s.wandb.artifacts.resolve({ name: 'acme-team/model-registry/Llama Fine Tunes:staging' });
+    expect(a.fullName).toBe(legacy.fullName);
+    expect(a.aliases).toContain('staging');
+  });
+
+  it('falls back to the legacy lookup on an old server (schema dump without extensions)', async () => {
+    s = await setup({ schema: 'legacy' });
+    const a = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
+    expect(a.collection).toBe('llama-ft');
+    expect(s.wb.requests.map((r) => r.operationName)).toContain('ArtifactByName');
+    expect(s.wb.requests.find((r) => r.operationName === 'ServerFeaturesQuery')?.status).toBe(400);
+  });
+
+  it('parses the checkpoint step from metadata keys and the epoch from names', async () => {
+    s = await setup();
+    const x = s.wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'llama-epoch7', files: { a: 'x' }, metadata: { global_step: 1200 } });
+    const a = await s.wandb.artifacts.resolve({ name: x.fullName });
+    expect(a.checkpoint).toEqual({ epoch: 7, step: 1200 });
+  });
+
+  it('reports a missing artifact as a non-retryable error', async () => {
+    s = await setup();
+    const err = await s.wandb.artifacts.resolve({ name: 'acme-team/llama-sft/nope:v9' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WandbError);
+    expect((err as WandbError).retryable).toBe(false);
+  });
+});
