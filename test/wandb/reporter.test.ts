@@ -1,0 +1,148 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { runIdFor } from '../../src/wandb/index.js';
+import type { FakeRun } from '../fakes/wandb-server.js';
+import { outcome, runContext, schemaMissing, setup } from './helpers.js';
+
+type Setup = Awaited<ReturnType<typeof setup>>;
+let s: Setup | undefined;
+afterEach(async () => {
+  await s?.wb.close();
+  s = undefined;
+});
+
+async function opened(fake = {}) {
+  s = await setup(fake);
+  const artifact = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
+  const ctx = runContext(artifact);
+  return { s, ctx, artifact };
+}
+
+function table(run: FakeRun, key: string): { columns: string[]; data: unknown[][] } {
+  const ref = run.summary[key] as { _type: string; path: string; nrows: number };
+  expect(ref._type).toBe('table-file');
+  const f = run.files.get(ref.path);
+  expect(f?.uploaded).toBe(true);
+  return JSON.parse(f!.content!.toString('utf8')) as { columns: string[]; data: unknown[][] };
+}
+
+describe.skipIf(schemaMissing)('evaluation run', () => {
+  it('open -> logProgress -> finish leaves one finished run with config, summary, tables and the input edge', async () => {
+    const { s, ctx, artifact } = await opened();
+    const h = await s.wandb.reporter.open(ctx);
+    expect(h.runId).toBe(runIdFor('eval-1'));
+    expect(h.url).toBe(`${s.wb.url}/acme-team/evals/runs/${h.runId}`);
+    await h.logProgress({ 'progress/answers': 2 });
+    await h.logProgress({ 'progress/answers': 4 });
+    await h.finish(outcome(7.25));
+
+    const runs = s.wb.evalRuns();
+    expect(runs).toHaveLength(1);
+    const run = runs[0]!;
+    expect(run).toMatchObject({ entity: 'acme-team', project: 'evals', name: h.runId, jobType: 'mtbench-eval', group: 'train-abc123', state: 'finished', exitcode: 0 });
+    expect(run.config).toMatchObject({
+      evaluation_id: 'eval-1',
+      artifact: { name: 'acme-org/wandb-registry-model/llama-ft:v0', version: 'v0', digest: artifact.digest },
+      benchmark: { name: 'mt-bench', checksums: { 'question.jsonl': 'abc' } },
+      judge: { model: 'judge-model-1' },
+      checkpoint: { epoch: 3 },
+      epoch: 3,
+      source_run: { name: 'train-abc123' },
+    });
+    expect(JSON.stringify(run.config)).not.toContain('sk-should-never-appear');
+    expect(run.history.map((r) => [r._step, r['progress/answers']])).toEqual([[0, 2], [1, 4]]);
+    expect(run.summary).toMatchObject({
+      'mtbench/score': 7.25,
+      'mtbench/turn1': 7.25,
+      'mtbench/turn2': 7.25,
+      'mtbench/writing': 7.25,
+      'mtbench/math': 7.25,
+      'mtbench/score_ci95_low': 6.75,
+      'mtbench/n_invalid': 0,
+      'cost/usd': 0.01,
+      epoch: 3,
+    });
+    const out = table(run, 'mtbench_output_table');
+    expect(out.columns).toEqual(['model_name', 'question_id', 'category', 'question', 'answer', 'judge_model', 'judge_prompt_template', 'judge_prompt', 'judgment', 'score', 'turn', 'tstamp', 'sub_category']);
+    expect(out.data).toHaveLength(4);
+    expect(out.data[0]).toEqual(['cand', 81, 'writing', 'Write a blog post.', 'answer 81.1', 'judge-model-1', 'single-v1', 'judge 81.1', 'Rating: [[7]]', 7, 1, 1700000101, 'creation']);
+    expect(table(run, 'mtbench_radar_table')).toEqual({ columns: ['category', 'score'], data: [['math', 7.25], ['writing', 7.25]] });
+    expect(run.inputArtifacts).toEqual([{ artifactId: artifact.id, artifactEntityName: 'acme-org', artifactProjectName: 'wandb-registry-model' }]);
+    // Storage PUTs carried no W&B auth.
+    expect(s.wb.requests.filter((r) => r.path.startsWith('/storage/upload')).every((r) => !r.hadAuth)).toBe(true);
+  });
+
+  it('a retried open and finish update the same single run', async () => {
+    const { s, ctx } = await opened();
+    const h1 = await s.wandb.reporter.open(ctx);
+    await h1.logProgress({ 'progress/answers': 1 });
+    await h1.finish(outcome(6));
+    const h2 = await s.wandb.reporter.open(ctx);
+    await h2.logProgress({ 'progress/answers': 2 });
+    await h2.finish(outcome(6.5));
+    const runs = s.wb.evalRuns();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]!.state).toBe('finished');
+    expect(runs[0]!.summary['mtbench/score']).toBe(6.5);
+    expect(runs[0]!.history.map((r) => r._step)).toEqual([0, 1]);
+    expect(runs[0]!.inputArtifacts).toHaveLength(1);
+  });
+
+  it('fail() finishes the run as failed with the reason in summary, log and notes', async () => {
+    const { s, ctx } = await opened();
+    const h = await s.wandb.reporter.open(ctx);
+    await h.fail('judge endpoint (HTTP 401): invalid api key');
+    const run = s.wb.evalRuns()[0]!;
+    expect(run.state).toBe('failed');
+    expect(run.exitcode).toBe(1);
+    expect(run.summary['evalhook/failure_reason']).toBe('judge endpoint (HTTP 401): invalid api key');
+    expect(run.notes).toContain('invalid api key');
+    expect(run.logs.join('\n')).toContain('invalid api key');
+  });
+
+  it('fail() after finish keeps the scores already in the summary', async () => {
+    const { s, ctx } = await opened();
+    await (await s.wandb.reporter.open(ctx)).finish(outcome(2));
+    await (await s.wandb.reporter.open(ctx)).fail('too many invalid judgments');
+    const run = s.wb.evalRuns()[0]!;
+    expect(run.state).toBe('failed');
+    expect(run.summary['mtbench/score']).toBe(2);
+  });
+
+  it('retries a W&B 5xx/429 burst and still finishes', async () => {
+    const { s, ctx } = await opened();
+    s.wb.fail({ status: 503, times: 3, match: 'graphql' });
+    const h = await s.wandb.reporter.open(ctx);
+    s.wb.fail({ status: 429, times: 2, match: 'file_stream' });
+    await h.finish(outcome(7));
+    expect(s.wb.evalRuns()[0]!.state).toBe('finished');
+    expect(s.wb.requests.filter((r) => r.status === 503)).toHaveLength(3);
+  });
+
+  it('does not retry a 401 and marks the error final', async () => {
+    const { s, ctx } = await opened();
+    s.wb.fail({ status: 401, times: 5, match: 'graphql' });
+    const err = (await s.wandb.reporter.open(ctx).catch((e: unknown) => e)) as { retryable?: boolean };
+    expect(err.retryable).toBe(false);
+    expect(s.wb.requests.filter((r) => r.status === 401)).toHaveLength(1);
+  });
+
+  it('logProgress never throws, even with W&B down', async () => {
+    const { s, ctx } = await opened();
+    const h = await s.wandb.reporter.open(ctx);
+    s.wb.down();
+    await expect(h.logProgress({ x: 1 })).resolves.toBeUndefined();
+    s.wb.up();
+    await h.logProgress({ x: 2 });
+    expect(s.wb.evalRuns()[0]!.history.map((r) => r.x)).toEqual([2]);
+  });
+
+  it('on an old server: UseArtifact without source fields and uploads announced via file_stream', async () => {
+    const { s, ctx, artifact } = await opened({ schema: 'legacy' });
+    const h = await s.wandb.reporter.open(ctx);
+    await h.finish(outcome(7));
+    const run = s.wb.evalRuns()[0]!;
+    expect(run.inputArtifacts).toEqual([{ artifactId: artifact.id }]);
+    expect([...run.files.values()].every((f) => f.uploaded)).toBe(true);
+    expect(s.wb.requests.some((r) => r.operationName === 'MarkRunFilesUploaded')).toBe(false);
+  });
+});
