@@ -76,6 +76,8 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
 
   async function waitReady(baseURL: string, server: ServerProcess, timeoutMs: number, signal: AbortSignal): Promise<string[]> {
     const deadline = Date.now() + timeoutMs;
+    // One wake-up promise each (not one listener per poll, which would pile up over a long load).
+    const aborted = new Promise((r) => signal.addEventListener('abort', r, { once: true }));
     for (;;) {
       if (signal.aborted) throw abortReason(signal);
       if (server.hasExited()) {
@@ -90,7 +92,9 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
       } catch {
         // Not listening yet, or still loading: poll again, waking early if it exits or we are cancelled.
         const wait = Math.max(0, Math.min(opts.readyPollMs, deadline - Date.now()));
-        await Promise.race([server.exit, new Promise((r) => setTimeout(r, wait)), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([server.exit, aborted, new Promise((r) => (timer = setTimeout(r, wait)))]);
+        clearTimeout(timer);
       }
     }
   }
@@ -188,7 +192,7 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
       if (stopped) return new Promise<string>(() => {}); // our own stop, not a crash: never settles
       const reason = withLastLines(`the inference server ${describeExit(e)} during the evaluation`, server);
       req.log(`[evalhook] ${reason.split('\n')[0] ?? reason}`);
-      await stop('it exited on its own');
+      await stop('it exited on its own').catch(() => undefined);
       return reason;
     });
     return {

@@ -108,11 +108,11 @@ describe('process launcher', () => {
   });
 
   it('kills the server and frees its GPUs when it is not ready in time', async () => {
-    const s = await setup({ flags: ['--ready-delay-ms', '600000', '--log-lines', '3'], readyTimeoutSec: 1.5 });
+    const s = await setup({ flags: ['--ready-delay-ms', '600000', '--log-lines', '3'], readyTimeoutSec: 4 });
     const err = await s.launcher.launch(s.req).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(InferenceError);
     expect((err as InferenceError).retryable).toBe(true);
-    expect((err as Error).message).toContain('not ready within 1.5 s');
+    expect((err as Error).message).toContain('not ready within 4 s');
     expect((err as Error).message).toContain('fake-server: boot line 3');
     await expectGone(s.recorded().pid);
     expect(await s.freeGpus()).toBe(4);
