@@ -167,11 +167,19 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
           if (closed) throw new Error('limiter closed');
           waker.pending = false;
           let reply: z.infer<typeof AcquireReply>;
+          const call = runScript(redis, ACQUIRE, [key.leases, key.window, key.pause], [leaseId, maxIn, rpm, windowMs, leaseMs]);
           try {
-            reply = AcquireReply.parse(await runScript(redis, ACQUIRE, [key.leases, key.window, key.pause], [leaseId, maxIn, rpm, windowMs, leaseMs]));
+            // Abortable even while Redis is unreachable and the command sits in ioredis' offline queue.
+            reply = AcquireReply.parse(await untilAborted(call, signal));
           } catch (err) {
-            // The reply may be lost after the script granted: hand back whatever this id may hold.
-            if (maxIn > 0) void runScript(redis, RELEASE, [key.leases], [leaseId, key.channel]).catch(onError);
+            // The script may still run, or ran and its reply was lost: once it has settled, hand back
+            // whatever this lease id may hold.
+            if (maxIn > 0) {
+              void call
+                .catch(() => undefined)
+                .then(() => runScript(redis, RELEASE, [key.leases], [leaseId, key.channel]))
+                .catch(onError);
+            }
             throw err;
           }
           const [ok, waitMs, nowMs, reason] = reply;
@@ -235,4 +243,24 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
       if (s) await s.quit().catch(() => s.disconnect());
     },
   };
+}
+
+/** `p`, or the abort reason if `signal` fires first (p keeps running; the caller cleans up after it). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }

@@ -45,4 +45,37 @@ describe('limiter across a Redis restart', () => {
       await server.dispose();
     }
   });
+
+  it('abort works while Redis is down, and the abandoned attempt leaves no lease behind', async () => {
+    const server = await startRedisServer();
+    const r = new Redis(server.url);
+    r.on('error', () => {});
+    const prefix = uniquePrefix('down');
+    const l = createLimiter(r, prefix);
+    try {
+      await (await l.acquire('judge', { maxInFlight: 1 }))(); // subscribed and scripts loaded
+      await server.stop('SIGKILL');
+      await vi.waitFor(() => expect(r.status).not.toBe('ready'), { timeout: 10_000, interval: 10 });
+      const ac = new AbortController();
+      const sent = vi.spyOn(r, 'evalsha');
+      const attempt = l.acquire('judge', { maxInFlight: 1, leaseMs: 120_000, signal: ac.signal });
+      // Abort only once the acquire script is queued: ioredis will run it on reconnect.
+      await vi.waitFor(() => expect(sent).toHaveBeenCalled(), { timeout: 10_000, interval: 5 });
+      ac.abort();
+      await expect(attempt).rejects.toMatchObject({ name: 'AbortError' });
+      await server.restart(); // the queued attempt may now run and grant; the cleanup must undo it
+      await vi.waitFor(async () => {
+        expect(await r.zcard(`${keys(prefix).limiter('judge')}:leases`)).toBe(0);
+        expect(r.status).toBe('ready');
+        expect(await r.ping()).toBe('PONG');
+      }, { timeout: 10_000, interval: 50 });
+      // and the slot is really free
+      const got = await l.acquire('judge', { maxInFlight: 1, leaseMs: 120_000 });
+      await got();
+    } finally {
+      await l.close();
+      r.disconnect();
+      await server.dispose();
+    }
+  });
 });
