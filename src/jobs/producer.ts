@@ -7,7 +7,7 @@ import { Queue, type Job, type JobsOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { EvaluationJobData, EvaluationStatus, JOB_NAME, QUEUE_NAME, evaluationIdFor, keys } from './model.js';
-import { CancelFlagSchema, statesFor, toView, type CancelFlag, type EvaluationView, type QueueState } from './views.js';
+import { CancelFlagSchema, statesFor, statusOf, toView, type CancelFlag, type EvaluationView, type QueueState } from './views.js';
 
 /** Every Redis call gets this long before we call Redis unavailable (the API promises 503 < 2 s). */
 const DEADLINE_MS = 1_500;
@@ -183,9 +183,9 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
         const data = EvaluationJobData.parse({ ...input, evaluationId: id });
         const won = await client.eval(CLAIM_SCRIPT, 2, queue.toKey(id), claimKey(id), String(CLAIM_TTL_MS));
         if (won !== 1) {
-          // Someone else owns this id; it may still be mid-add, which is "queued" all the same.
-          const view = await viewOf(id);
-          return { evaluationId: id, duplicate: true, status: view?.status ?? 'queued' };
+          // Someone else owns this id; it may still be mid-add ('unknown'), which is "queued" all the same.
+          const [state, cancelled] = await Promise.all([queue.getJobState(id), client.hexists(k.cancelled, id)]);
+          return { evaluationId: id, duplicate: true, status: statusOf(state, cancelled === 1) };
         }
         try {
           // Resolves only once BullMQ's add script has run in Redis: the job is stored.
@@ -194,7 +194,7 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
           await client.del(claimKey(id)).catch(() => undefined);
           throw err;
         }
-        await client.del(claimKey(id)).catch(() => undefined);
+        // The claim is left to expire: once the job exists, the EXISTS check answers first.
         log.info({ evaluationId: id, profile: data.profile, priority }, 'evaluation queued');
         return { evaluationId: id, duplicate: false, status: 'queued' as const };
       }),
