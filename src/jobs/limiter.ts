@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { keys } from './model.js';
 import { ACQUIRE, PAUSE, PAUSED_UNTIL, RELEASE, RENEW, runScript } from './limiter-scripts.js';
+import { sleep, untilAborted } from './limiter-wait.js';
 
 export type WaitReason = 'paused' | 'inflight' | 'rate';
 
@@ -196,19 +197,9 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
           if (reason === 'ok') continue;
           o.onWait?.({ reason, waitMs, nowMs });
           if (waker.pending && reason === 'inflight') continue;
-          await new Promise<void>((resolve) => {
-            const finish = () => {
-              clearTimeout(t);
-              signal?.removeEventListener('abort', finish);
-              wake = undefined;
-              resolve();
-            };
-            const t = setTimeout(finish, Math.min(waitMs, maxPollMs));
-            signal?.addEventListener('abort', finish, { once: true });
-            // Only a release can shorten an in-flight wait; pause and rate waits end on their own.
-            if (reason === 'inflight') wake = finish;
-            if (signal?.aborted) finish(); // aborted before the listener existed (e.g. from onWait)
-          });
+          // Only a release can shorten an in-flight wait; pause and rate waits end on their own.
+          await sleep(Math.min(waitMs, maxPollMs), signal, reason === 'inflight' ? (w) => (wake = w) : undefined);
+          wake = undefined;
         }
       } finally {
         wakers.get(key.channel)?.delete(waker);
@@ -243,24 +234,4 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
       if (s) await s.quit().catch(() => s.disconnect());
     },
   };
-}
-
-/** `p`, or the abort reason if `signal` fires first (p keeps running; the caller cleans up after it). */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
