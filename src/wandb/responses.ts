@@ -87,6 +87,7 @@ export const UpsertBucketResponse = z.object({
           id: z.string(),
           name: z.string(),
           displayName: z.string().nullable(),
+          config: z.string().nullable(),
           summaryMetrics: z.string().nullable(),
           historyLineCount: z.number().int().nullable(),
           project: NamedProject.nullable(),

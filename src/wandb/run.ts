@@ -52,13 +52,16 @@ export class WandbReporter implements RunReporter {
         // Checkpoints of one fine-tuning run share a group: one line plot of score vs epoch.
         groupName: a.sourceRun?.name,
         tags: ['evalhook', ctx.profile.benchmark, ctx.profile.name],
-        config: JSON.stringify(wrapConfig(runConfig(ctx))),
       },
       UpsertBucketResponse,
       { signal, retryConflict: true },
     );
     const bucket = r.upsertBucket?.bucket;
     if (!bucket?.project) throw new WandbError('W&B UpsertBucket returned no run', true);
+    // UpsertBucket replaces the whole config; a reopen (e.g. a retried report that no longer knows the
+    // inference target) must keep what an earlier open recorded, so read, merge, write.
+    const config = { ...unwrapConfig(bucket.config), ...runConfig(ctx) };
+    await this.client.graphql(UPSERT_BUCKET, { id: bucket.id, config: JSON.stringify(wrapConfig(config)) }, UpsertBucketResponse, { signal, retryConflict: true });
     const path: RunPath = { entity: bucket.project.entity.name, project: bucket.project.name, run: bucket.name };
     await this.useArtifact(path, ctx, signal);
     const url = `${this.client.appURL}/${encodeURIComponent(path.entity)}/${encodeURIComponent(path.project)}/runs/${encodeURIComponent(path.run)}`;
@@ -249,6 +252,15 @@ function scrub(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(scrub);
   if (typeof v !== 'object' || v === null) return v;
   return Object.fromEntries(Object.entries(v).filter(([k]) => !SECRETISH.test(k)).map(([k, x]) => [k, scrub(x)]));
+}
+
+function unwrapConfig(raw: string | null): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(jsonObject(raw))) {
+    // `_wandb` is the SDK's telemetry, not ours.
+    if (k !== '_wandb' && typeof v === 'object' && v !== null && 'value' in v) out[k] = (v as { value: unknown }).value;
+  }
+  return out;
 }
 
 /** B1: config as {"key": {"value": v}} (wandb-core runconfig.Serialize). */

@@ -246,6 +246,8 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
       }
       if (input.config !== undefined && input.config !== null) {
         const wrapped = jsonString(input.config, 'config');
+        // Like W&B: the config sent replaces the stored one.
+        run.config = {};
         for (const [k, v] of Object.entries(wrapped)) {
           if (typeof v !== 'object' || v === null || !('value' in v)) throw new Error(`config key ${k} must be {"value": ...}`);
           run.config[k] = (v as { value: unknown }).value;

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runIdFor } from '../../src/wandb/index.js';
 import type { FakeRun } from '../fakes/wandb-server.js';
 import { outcome, runContext, schemaMissing, setup } from './helpers.js';
@@ -85,6 +85,32 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     expect(runs[0]!.summary['mtbench/score']).toBe(6.5);
     expect(runs[0]!.history.map((r) => r._step)).toEqual([0, 1]);
     expect(runs[0]!.inputArtifacts).toHaveLength(1);
+  });
+
+  it('a reopen without the inference target keeps the config an earlier open recorded', async () => {
+    const { s, ctx } = await opened();
+    await s.wandb.reporter.open({ ...ctx, config: { ...ctx.config, inference: { kind: 'endpoint', model: 'lora-7' } } });
+    await s.wandb.reporter.open({ ...ctx, config: { judge: { model: 'judge-model-2' } } });
+    const run = s.wb.evalRuns()[0]!;
+    expect(run.config).toMatchObject({ inference: { kind: 'endpoint', model: 'lora-7' }, judge: { model: 'judge-model-2' }, evaluation_id: 'eval-1' });
+  });
+
+  it('sends file_stream heartbeats while the run is open and stops after finish', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      s = await setup({}, { heartbeatMs: 1000 });
+      const artifact = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
+      const h = await s.wandb.reporter.open(runContext(artifact));
+      const run = s.wb.evalRuns()[0]!;
+      vi.advanceTimersByTime(1000);
+      await vi.waitFor(() => expect(run.heartbeats).toBe(1));
+      await h.finish(outcome(7));
+      vi.advanceTimersByTime(5000);
+      await h.logProgress({ x: 1 }); // a round trip, so a stray beat would have landed
+      expect(run.heartbeats).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('fail() finishes the run as failed with the reason in summary, log and notes', async () => {
