@@ -22,11 +22,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { execute, parse, validate, type DocumentNode, type OperationDefinitionNode } from 'graphql';
 import { buildRoot, KNOWN_OPERATIONS, loadWandbSchema } from './wandb-graphql.js';
-import { FakeWandbState, manifestDigest, md5b64, type FakeArtifact, type FakeOrg, type FakeRun } from './wandb-state.js';
+import { FakeWandbState, type FakeArtifact, type FakeOrg, type FakeRun, type Seeded, type SeedArtifactInput, type LinkOptions } from './wandb-state.js';
 import { handleFileStream } from './wandb-filestream.js';
 
 export { wandbSchemaAvailable, WANDB_SCHEMA_DIR } from './wandb-graphql.js';
-export type { FakeArtifact, FakeRun, FakeCollection } from './wandb-state.js';
+export type { FakeArtifact, FakeRun, FakeCollection, Seeded, SeedArtifactInput, LinkOptions } from './wandb-state.js';
 
 export const ALL_FEATURES = [
   'USE_ARTIFACT_WITH_ENTITY_AND_PROJECT_INFORMATION',
@@ -47,26 +47,6 @@ export interface FakeWandbOptions {
   orgs?: FakeOrg[];
   viewer?: { username: string; entity: string };
   teams?: Record<string, string | undefined>;
-}
-
-export interface SeedArtifactInput {
-  entity: string;
-  project: string;
-  collection: string;
-  type?: string;
-  files: Record<string, Buffer | string>;
-  metadata?: Record<string, unknown>;
-  aliases?: string[];
-  /** The training run that logged it (lineage): created in entity/project unless given. */
-  sourceRun?: { name: string; displayName?: string; entity?: string; project?: string };
-}
-
-export interface Seeded {
-  id: string;
-  /** As a webhook sends it: `wandb-artifact://_id/<id>`. */
-  nodeId: string;
-  fullName: string;
-  version: string;
 }
 
 export interface RecordedRequest {
@@ -93,7 +73,7 @@ export interface FakeWandb {
   state: FakeWandbState;
   requests: RecordedRequest[];
   seedArtifact(input: SeedArtifactInput): Seeded;
-  linkToRegistry(artifact: Seeded | string, opts: { collection: string; registry?: string; aliases?: string[]; entity?: string; project?: string }): Seeded;
+  linkToRegistry(artifact: Seeded | string, opts: LinkOptions): Seeded;
   artifact(id: string): FakeArtifact;
   /** Aliases of a version by full name (`entity/project/collection:vN`). */
   aliasesOf(fullName: string): string[];
@@ -240,62 +220,13 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  function seedArtifact(input: SeedArtifactInput): Seeded {
-    const type = input.type ?? 'model';
-    const c = state.ensureCollection(input.entity, input.project, input.collection, 'ArtifactSequence', type);
-    const id = state.nextId('Artifact');
-    const files = new Map(Object.entries(input.files).map(([p, v]) => [p, Buffer.isBuffer(v) ? v : Buffer.from(v)]));
-    const contents = Object.fromEntries([...files].map(([p, b]) => [p, { digest: md5b64(b), size: b.length, birthArtifactID: id }]));
-    let createdBy: FakeArtifact['createdBy'];
-    if (input.sourceRun) {
-      const e = input.sourceRun.entity ?? input.entity;
-      const p = input.sourceRun.project ?? input.project;
-      const run = state.run(e, p, input.sourceRun.name) ?? state.newRun(e, p, input.sourceRun.name);
-      run.displayName = input.sourceRun.displayName ?? run.displayName;
-      run.jobType ??= 'train';
-      run.state = 'finished';
-      run.outputArtifacts.push(id);
-      createdBy = { entity: e, project: p, name: run.name };
-    }
-    const a: FakeArtifact = {
-      id,
-      entity: input.entity,
-      project: input.project,
-      collection: input.collection,
-      type,
-      versionIndex: c.memberships.length,
-      digest: manifestDigest(contents),
-      metadata: input.metadata ?? {},
-      description: null,
-      tags: [],
-      files,
-      manifest: { version: 1, storagePolicy: 'wandb-storage-policy-v1', storagePolicyConfig: { storageLayout: 'V2' }, contents },
-      createdBy,
-      createdAt: new Date().toISOString(),
-    };
-    state.artifacts.set(id, a);
-    const m = state.addMembership(c, id, input.aliases ?? []);
-    return { id, nodeId: `wandb-artifact://_id/${id}`, fullName: `${c.entity}/${c.project}/${c.name}:v${m.versionIndex}`, version: `v${m.versionIndex}` };
-  }
-
-  function linkToRegistry(artifact: Seeded | string, o: { collection: string; registry?: string; aliases?: string[]; entity?: string; project?: string }): Seeded {
-    const id = typeof artifact === 'string' ? artifact : artifact.id;
-    const a = state.artifacts.get(id);
-    if (!a) throw new Error(`no artifact ${id}`);
-    const entity = o.entity ?? state.orgs[0]?.entity;
-    if (!entity) throw new Error('no org entity to link into');
-    const c = state.ensureCollection(entity, o.project ?? `wandb-registry-${o.registry ?? 'model'}`, o.collection, 'ArtifactPortfolio', a.type);
-    const m = state.addMembership(c, id, o.aliases ?? []);
-    return { id, nodeId: `wandb-artifact://_id/${id}`, fullName: `${c.entity}/${c.project}/${c.name}:v${m.versionIndex}`, version: `v${m.versionIndex}` };
-  }
-
   return {
     url,
     apiKey,
     state,
     requests,
-    seedArtifact,
-    linkToRegistry,
+    seedArtifact: (input) => state.seedArtifact(input),
+    linkToRegistry: (artifact, o) => state.linkToRegistry(artifact, o),
     artifact(id) {
       const a = state.artifacts.get(id);
       if (!a) throw new Error(`no artifact ${id}`);

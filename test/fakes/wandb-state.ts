@@ -75,6 +75,37 @@ export interface FakeOrg {
   entity: string;
 }
 
+export interface SeedArtifactInput {
+  entity: string;
+  project: string;
+  collection: string;
+  type?: string;
+  files: Record<string, Buffer | string>;
+  metadata?: Record<string, unknown>;
+  aliases?: string[];
+  /** The training run that logged it (lineage): created in entity/project unless given. */
+  sourceRun?: { name: string; displayName?: string; entity?: string; project?: string };
+}
+
+export interface Seeded {
+  id: string;
+  /** As a webhook sends it: `wandb-artifact://_id/<id>`. */
+  nodeId: string;
+  fullName: string;
+  version: string;
+}
+
+export interface LinkOptions {
+  collection: string;
+  /** Registry name without the prefix (default 'model' -> project wandb-registry-model). */
+  registry?: string;
+  aliases?: string[];
+  /** Default: the first org's entity. */
+  entity?: string;
+  /** Overrides the project, e.g. 'model-registry' for the legacy Model Registry. */
+  project?: string;
+}
+
 export class FakeWandbState {
   viewer: { username: string; entity: string };
   orgs: FakeOrg[];
@@ -89,6 +120,56 @@ export class FakeWandbState {
     this.orgs = opts.orgs ?? [{ name: 'acme', entity: 'acme-org' }];
     this.viewer = opts.viewer ?? { username: 'evalhook-bot', entity: 'acme-team' };
     for (const [t, org] of Object.entries(opts.teams ?? { 'acme-team': this.orgs[0]?.name })) this.teams.set(t, org);
+  }
+
+  /** A committed artifact version in its source collection, with manifest, digest and optional creating run. */
+  seedArtifact(input: SeedArtifactInput): Seeded {
+    const type = input.type ?? 'model';
+    const c = this.ensureCollection(input.entity, input.project, input.collection, 'ArtifactSequence', type);
+    const id = this.nextId('Artifact');
+    const files = new Map(Object.entries(input.files).map(([p, v]) => [p, Buffer.isBuffer(v) ? v : Buffer.from(v)]));
+    const contents = Object.fromEntries([...files].map(([p, b]) => [p, { digest: md5b64(b), size: b.length, birthArtifactID: id }]));
+    let createdBy: FakeArtifact['createdBy'];
+    if (input.sourceRun) {
+      const e = input.sourceRun.entity ?? input.entity;
+      const p = input.sourceRun.project ?? input.project;
+      const run = this.run(e, p, input.sourceRun.name) ?? this.newRun(e, p, input.sourceRun.name);
+      run.displayName = input.sourceRun.displayName ?? run.displayName;
+      run.jobType ??= 'train';
+      run.state = 'finished';
+      run.outputArtifacts.push(id);
+      createdBy = { entity: e, project: p, name: run.name };
+    }
+    this.artifacts.set(id, {
+      id,
+      entity: input.entity,
+      project: input.project,
+      collection: input.collection,
+      type,
+      versionIndex: c.memberships.length,
+      digest: manifestDigest(contents),
+      metadata: input.metadata ?? {},
+      description: null,
+      tags: [],
+      files,
+      manifest: { version: 1, storagePolicy: 'wandb-storage-policy-v1', storagePolicyConfig: { storageLayout: 'V2' }, contents },
+      createdBy,
+      createdAt: new Date().toISOString(),
+    });
+    const m = this.addMembership(c, id, input.aliases ?? []);
+    return { id, nodeId: `wandb-artifact://_id/${id}`, fullName: `${c.entity}/${c.project}/${c.name}:v${m.versionIndex}`, version: `v${m.versionIndex}` };
+  }
+
+  /** Links a version into a registry collection under the org entity (its own vN there), like linkArtifact. */
+  linkToRegistry(artifact: Seeded | string, o: LinkOptions): Seeded {
+    const id = typeof artifact === 'string' ? artifact : artifact.id;
+    const a = this.artifacts.get(id);
+    if (!a) throw new Error(`no artifact ${id}`);
+    const entity = o.entity ?? this.orgs[0]?.entity;
+    if (!entity) throw new Error('no org entity to link into');
+    const c = this.ensureCollection(entity, o.project ?? `wandb-registry-${o.registry ?? 'model'}`, o.collection, 'ArtifactPortfolio', a.type);
+    const m = this.addMembership(c, id, o.aliases ?? []);
+    return { id, nodeId: `wandb-artifact://_id/${id}`, fullName: `${c.entity}/${c.project}/${c.name}:v${m.versionIndex}`, version: `v${m.versionIndex}` };
   }
 
   nextId(kind: string): string {
