@@ -7,10 +7,14 @@ import { Queue, type Job, type JobsOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { EvaluationJobData, EvaluationStatus, JOB_NAME, QUEUE_NAME, evaluationIdFor, keys } from './model.js';
-import { CancelFlagSchema, statesFor, statusOf, toView, type CancelFlag, type EvaluationView, type QueueState } from './views.js';
+import { CancelFlagSchema, decodeCursor, paginate, statesFor, statusOf, toView, type CancelFlag, type EvaluationView, type QueueState } from './views.js';
+
+export { InvalidCursorError } from './views.js';
 
 /** Every Redis call gets this long before we call Redis unavailable (the API promises 503 < 2 s). */
 const DEADLINE_MS = 1_500;
+/** Listing scans every job; a big queue may need longer, and a down Redis still fails at once. */
+const LIST_DEADLINE_MS = 5_000;
 /** How long a claimed-but-not-yet-added job id blocks other deliveries (covers a crashed claimer). */
 const CLAIM_TTL_MS = 10_000;
 const LIST_MAX_LIMIT = 100;
@@ -59,15 +63,6 @@ export class EvaluationConflictError extends Error {
   readonly code = 'EVALHOOK_ERR_CONFLICT';
 }
 
-export class InvalidCursorError extends Error {
-  override readonly name = 'InvalidCursorError';
-  readonly statusCode = 400;
-  readonly code = 'EVALHOOK_ERR_CURSOR';
-  constructor() {
-    super('cursor: not a cursor returned by this API');
-  }
-}
-
 export interface EnqueueResult {
   evaluationId: string;
   duplicate: boolean;
@@ -102,6 +97,9 @@ export interface EvaluationServiceOptions {
   connection: string | RedisOptions;
   prefix: string;
   logger: Logger;
+  /** Job-level retries for retryable failures (JOB_ATTEMPTS / JOB_BACKOFF_MS). */
+  attempts?: number;
+  backoffMs?: number;
 }
 
 const FAIL_FAST: RedisOptions = {
@@ -115,6 +113,11 @@ const FAIL_FAST: RedisOptions = {
 export function createEvaluationService(opts: EvaluationServiceOptions): EvaluationService {
   const log = opts.logger.child({ component: 'producer' });
   const k = keys(opts.prefix);
+  const jobOptions: JobsOptions = {
+    ...JOB_OPTIONS,
+    attempts: opts.attempts ?? JOB_OPTIONS.attempts,
+    backoff: { type: 'exponential', delay: opts.backoffMs ?? 30_000, jitter: 0.5 },
+  };
   const client =
     typeof opts.connection === 'string'
       ? new Redis(opts.connection, { ...FAIL_FAST })
@@ -133,10 +136,10 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
   const claimKey = (id: string) => `${opts.prefix}:${QUEUE_NAME}:claim:${id}`;
 
   /** Deadline + classification: connection trouble becomes QueueUnavailableError, bugs stay bugs. */
-  async function guard<T>(op: () => Promise<T>): Promise<T> {
+  async function guard<T>(op: () => Promise<T>, ms = DEADLINE_MS): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new QueueUnavailableError(new Error(`no answer within ${DEADLINE_MS} ms`))), DEADLINE_MS);
+      timer = setTimeout(() => reject(new QueueUnavailableError(new Error(`no answer within ${ms} ms`))), ms);
     });
     try {
       // Before the first connect, BullMQ's init (wait for ready, load scripts) must finish; with no
@@ -144,8 +147,7 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
       return await Promise.race([queue.waitUntilReady().then(op), deadline]);
     } catch (err) {
       if (err instanceof QueueUnavailableError) throw err;
-      const name = err instanceof Error ? err.name : '';
-      if (client.status !== 'ready' || name === 'MaxRetriesPerRequestError') throw new QueueUnavailableError(err);
+      if (client.status !== 'ready' || isConnectionError(err)) throw new QueueUnavailableError(err);
       throw err;
     } finally {
       clearTimeout(timer);
@@ -189,7 +191,7 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
         }
         try {
           // Resolves only once BullMQ's add script has run in Redis: the job is stored.
-          await queue.add(JOB_NAME, data, { ...JOB_OPTIONS, jobId: id, priority });
+          await queue.add(JOB_NAME, data, { ...jobOptions, jobId: id, priority });
         } catch (err) {
           await client.del(claimKey(id)).catch(() => undefined);
           throw err;
@@ -204,7 +206,7 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
     list: (query) =>
       guard(async () => {
         const limit = Math.max(1, Math.min(LIST_MAX_LIMIT, query.limit));
-        const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+        if (query.cursor !== undefined) decodeCursor(query.cursor); // a bad cursor is a 400 before any scan
         const needle = query.artifact?.toLowerCase();
         const states = statesFor(query.status);
         const [perState, flags] = await Promise.all([
@@ -222,19 +224,8 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
             views.push(view);
           }
         }
-        // Newest first; the id breaks ties so the order (and the cursor) is total.
-        const key = (v: EvaluationView) => [Date.parse(v.timings.queuedAt), v.id] as const;
-        views.sort((a, b) => {
-          const [ta, ia] = key(a);
-          const [tb, ib] = key(b);
-          return tb - ta || (ib < ia ? -1 : ib > ia ? 1 : 0);
-        });
-        const start = after ? views.findIndex((v) => isAfter(key(v), after)) : 0;
-        const page = start < 0 ? [] : views.slice(start, start + limit);
-        const last = page.at(-1);
-        const more = start >= 0 && start + limit < views.length;
-        return { items: page, nextCursor: more && last ? encodeCursor(key(last)) : null };
-      }),
+        return paginate(views, query.cursor, limit);
+      }, LIST_DEADLINE_MS),
 
     cancel: (id, by = 'admin') =>
       guard(async () => {
@@ -300,6 +291,20 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
   return service;
 }
 
+/**
+ * Redis could not serve the call (as opposed to a bug or a script refusing): ioredis' fail-fast
+ * errors (the status may still read 'ready' in the tick after the socket dies), socket errors, and
+ * the replies of a Redis that is up but cannot serve (loading, read-only replica, busy script).
+ */
+const CONNECTION_MESSAGE = /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|BUSY|TRYAGAIN)\b/;
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+function isConnectionError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = 'code' in err && typeof err.code === 'string' ? err.code : '';
+  return err.name === 'MaxRetriesPerRequestError' || CONNECTION_CODES.has(code) || CONNECTION_MESSAGE.test(err.message);
+}
+
 function parseFlag(raw: string | null | undefined): CancelFlag | undefined {
   if (raw === null || raw === undefined) return undefined;
   try {
@@ -308,27 +313,6 @@ function parseFlag(raw: string | null | undefined): CancelFlag | undefined {
   } catch {
     return { at: 0 }; // a flag we cannot read still means "cancelled"
   }
-}
-
-type CursorKey = readonly [number, string];
-
-function encodeCursor([t, id]: CursorKey): string {
-  return Buffer.from(JSON.stringify([t, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): CursorKey {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'string') return [v[0], v[1]];
-  } catch {
-    /* fall through */
-  }
-  throw new InvalidCursorError();
-}
-
-/** Strictly after the cursor in (time desc, id desc) order. */
-function isAfter([t, id]: CursorKey, [ct, cid]: CursorKey): boolean {
-  return t < ct || (t === ct && id < cid);
 }
 
 function memo(fn: () => Promise<void>): () => Promise<void> {

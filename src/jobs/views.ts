@@ -139,3 +139,54 @@ export function toView(job: JobLike, state: QueueState, cancel: CancelFlag | und
     error: status === 'failed' || (status === 'cancelled' && job.failedReason) ? { reason: job.failedReason || 'unknown failure' } : undefined,
   };
 }
+
+/** A bad cursor is the client's mistake: 400. */
+export class InvalidCursorError extends Error {
+  override readonly name = 'InvalidCursorError';
+  readonly statusCode = 400;
+  readonly code = 'EVALHOOK_ERR_CURSOR';
+  constructor() {
+    super('cursor: not a cursor returned by this API');
+  }
+}
+
+/** Position in the list order (queuedAt desc, id desc); opaque to clients as base64url JSON. */
+type CursorKey = readonly [number, string];
+
+const keyOf = (v: EvaluationView): CursorKey => [Date.parse(v.timings.queuedAt), v.id];
+
+function encodeCursor([t, id]: CursorKey): string {
+  return Buffer.from(JSON.stringify([t, id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): CursorKey {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'number' && typeof v[1] === 'string') return [v[0], v[1]];
+  } catch {
+    /* fall through */
+  }
+  throw new InvalidCursorError();
+}
+
+/**
+ * Newest first, the id breaking ties so the order is total; the page starts strictly after the
+ * cursor's position, so items added or removed meanwhile neither repeat nor shift the page.
+ */
+export function paginate(views: EvaluationView[], cursor: string | undefined, limit: number): { items: EvaluationView[]; nextCursor: string | null } {
+  const after = cursor === undefined ? undefined : decodeCursor(cursor);
+  const sorted = [...views].sort((a, b) => {
+    const [ta, ia] = keyOf(a);
+    const [tb, ib] = keyOf(b);
+    return tb - ta || (ib < ia ? -1 : ib > ia ? 1 : 0);
+  });
+  const start = after ? sorted.findIndex((v) => isAfter(keyOf(v), after)) : 0;
+  if (start < 0) return { items: [], nextCursor: null };
+  const items = sorted.slice(start, start + limit);
+  const last = items.at(-1);
+  return { items, nextCursor: start + limit < sorted.length && last ? encodeCursor(keyOf(last)) : null };
+}
+
+function isAfter([t, id]: CursorKey, [ct, cid]: CursorKey): boolean {
+  return t < ct || (t === ct && id < cid);
+}

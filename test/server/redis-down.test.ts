@@ -46,3 +46,26 @@ it('answers 503 within 2 s while Redis is down, stays healthy, and recovers when
   await expect.poll(async () => (await f.app.inject({ url: '/readyz' })).statusCode, { timeout: 10_000, interval: 100 }).toBe(200);
   expect((await post(JSON.stringify(delivery()))).statusCode).toBe(202);
 });
+
+it('answers 503 within 2 s when Redis was never reachable since boot, and 202 once it comes up', async () => {
+  const own = await startRedisServer();
+  await own.stop();
+  const g = await makeFixture({ redisUrl: own.url });
+  try {
+    const t0 = performance.now();
+    const res = await post2(g, JSON.stringify(delivery()));
+    expect(res.statusCode).toBe(503);
+    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect((await g.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    await own.restart();
+    await expect.poll(async () => (await g.app.inject({ url: '/readyz' })).statusCode, { timeout: 10_000, interval: 100 }).toBe(200);
+    expect((await post2(g, JSON.stringify(delivery()))).statusCode).toBe(202);
+  } finally {
+    await g.close();
+    await own.dispose();
+  }
+});
+
+function post2(g: Fixture, body: string) {
+  return g.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) });
+}
