@@ -52,6 +52,8 @@ export interface GpuPool {
 export interface GpuPoolOptions {
   redis: Redis;
   prefix: string;
+  /** Pool name (default "default"): keys are `<prefix>:gpu:<pool>:<id>`. */
+  pool?: string;
   ids: readonly string[];
   /** Lease TTL; renewed every third of it. */
   leaseMs?: number;
@@ -63,7 +65,9 @@ export function createGpuPool(opts: GpuPoolOptions): GpuPool {
   const ids = assertGpuIds(opts.ids);
   const leaseMs = opts.leaseMs ?? 30_000;
   const pollMs = opts.pollMs ?? 1_000;
-  const keyOf = (id: string) => `${opts.prefix}:gpu:${id}`;
+  const pool = opts.pool ?? 'default';
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(pool)) throw finalError(`GPU pool name ${JSON.stringify(pool)} must be letters, digits, '.', '_' or '-'`);
+  const keyOf = (id: string) => `${opts.prefix}:gpu:${pool}:${id}`;
   const keys = ids.map(keyOf);
 
   function startRenewal(taken: string[], token: string, onLost?: (msg: string) => void): () => void {

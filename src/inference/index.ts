@@ -2,12 +2,14 @@
  * The inference launcher the worker uses: one entry point dispatching on the profile's
  * `inference.kind` (endpoint | wandb-inference | process). See each launcher for what it does.
  */
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { InferenceLauncher, LaunchRequest, ServedModel } from '../ports.js';
 import { createEndpointLauncher } from './endpoint-launcher.js';
 import { abortReason } from './errors.js';
 import { createGpuPool } from './gpu-pool.js';
+import { createServerRegistry } from './orphans.js';
 import type { FetchFn } from './http.js';
 import { createProcessLauncher } from './process-launcher.js';
 import { launchWandbInference } from './wandb-inference.js';
@@ -18,7 +20,7 @@ export { createGpuPool, type GpuPool, type GpuLease } from './gpu-pool.js';
 
 export interface InferenceLauncherOptions {
   redis: Redis;
-  /** Redis key prefix (GPU leases live under `<prefix>:gpu:<id>`). */
+  /** Redis key prefix (GPU leases live under `<prefix>:gpu:<pool>:<id>`). */
   prefix: string;
   /** Secret values by env name; profiles name the variable (inference.apiKeyEnv). */
   secrets: Readonly<Record<string, string | undefined>>;
@@ -31,6 +33,11 @@ export interface InferenceLauncherOptions {
   fetch?: FetchFn;
   /** When set, downloaded directories handed to a launched server must lie inside it. */
   cacheRoot?: string;
+  /**
+   * Name of the GPU pool in Redis (default "default"). Workers sharing GPUs must share it; hosts with
+   * their own GPUs need their own name (or list GPU UUIDs, which CUDA_VISIBLE_DEVICES accepts too).
+   */
+  gpuPool?: string;
   /** GPU lease TTL (default 30 s, renewed every third). */
   gpuLeaseMs?: number;
   /** SIGTERM -> SIGKILL grace for launched servers (default 15 s). */
@@ -55,7 +62,7 @@ function serverEnv(base: NodeJS.ProcessEnv, secrets: Readonly<Record<string, str
 export function createInferenceLauncher(opts: InferenceLauncherOptions): InferenceLauncher & { shutdownAll(): Promise<void> } {
   const fetchFn = opts.fetch ?? globalThis.fetch;
   const pollMs = opts.pollMs ?? 1_000;
-  const pool = opts.gpuIds.length ? createGpuPool({ redis: opts.redis, prefix: opts.prefix, ids: opts.gpuIds, leaseMs: opts.gpuLeaseMs, pollMs }) : undefined;
+  const pool = opts.gpuIds.length ? createGpuPool({ redis: opts.redis, prefix: opts.prefix, pool: opts.gpuPool, ids: opts.gpuIds, leaseMs: opts.gpuLeaseMs, pollMs }) : undefined;
   const processes = createProcessLauncher({
     pool,
     cacheRoot: opts.cacheRoot,
@@ -63,6 +70,7 @@ export function createInferenceLauncher(opts: InferenceLauncherOptions): Inferen
     fetch: fetchFn,
     killGraceMs: opts.killGraceMs ?? 15_000,
     readyPollMs: pollMs,
+    registry: createServerRegistry(join(opts.workDir, 'servers')),
     logger: opts.logger,
   });
   const endpoints = createEndpointLauncher({ secrets: opts.secrets, fetch: fetchFn, workDir: opts.workDir, callTimeoutMs: opts.callTimeoutMs ?? 60_000, logger: opts.logger });

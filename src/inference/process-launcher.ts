@@ -16,6 +16,7 @@ import type { GpuLease, GpuPool } from './gpu-pool.js';
 import { listModels, type FetchFn } from './http.js';
 import { detectModelLayout, resolveBaseModel } from './layout.js';
 import { isInside, isSafePath, servedNameFor } from './safe-values.js';
+import type { ServerRegistry } from './orphans.js';
 import { startServerProcess, type ServerExit, type ServerProcess } from './server-process.js';
 
 export type ProcessSettings = Extract<InferenceSettings, { kind: 'process' }>;
@@ -30,6 +31,8 @@ export interface ProcessLauncherOptions {
   fetch: FetchFn;
   killGraceMs: number;
   readyPollMs: number;
+  /** Records launched servers so a later launch can kill those of a worker that died. */
+  registry?: ServerRegistry;
   logger?: Logger;
 }
 
@@ -101,6 +104,7 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
 
   async function launch(req: LaunchRequest, settings: ProcessSettings): Promise<ServedModel> {
     const used = placeholdersIn(settings.command);
+    if (!used.has('port')) throw finalError('inference.command must pass {port} to the server (e.g. --port {port}): evalhook picks a free port and polls it');
     if (settings.gpus > 0 && !opts.pool) throw finalError(`the profile asks for ${settings.gpus} GPU(s) but this worker has no GPU_IDS configured`);
 
     // Everything that can be wrong with the artifact is found before a GPU is leased.
@@ -128,6 +132,10 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
       p === 'baseModel' || p === 'adapterDir' ? `${req.artifact.fullName} is a full model, not a LoRA adapter` : 'it has no value',
     );
 
+    for (const line of (await opts.registry?.reapOrphans().catch(() => [])) ?? []) {
+      req.log(`[evalhook] ${line}`);
+      opts.logger?.warn({ evaluationId: req.evaluationId }, line);
+    }
     const lease: GpuLease | undefined =
       settings.gpus > 0 && opts.pool
         ? await opts.pool.acquire(settings.gpus, {
@@ -151,6 +159,9 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
       throw finalError(`cannot start ${argv[0] ?? ''}: ${errorText(err)}`, err);
     }
 
+    const pid = server.pid;
+    if (pid !== undefined) await opts.registry?.record(pid, req.evaluationId).catch((err: unknown) => opts.logger?.warn({ err }, 'could not record the server pid'));
+
     let stopped: Promise<void> | undefined;
     let stopReason: string | undefined;
     const onAbort = () => void stop('the evaluation was cancelled or the worker is shutting down');
@@ -162,6 +173,7 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
           await server.stop(reason);
         } finally {
           running.delete(stop);
+          if (pid !== undefined) await opts.registry?.forget(pid).catch(() => undefined);
           await lease?.release().catch((err: unknown) => opts.logger?.warn({ err }, 'releasing the GPU lease failed; it expires on its own'));
         }
       })();

@@ -68,8 +68,10 @@ describe('hostile artifact names', () => {
       expect(rec.argv).toContain('org/base-model');
       expect(rec.argv).toContain(`${served.model}=${s.adapter}`);
       expect(served.model).toMatch(/^evalhook-[a-z0-9-]+$/);
-      // The only path the process launcher creates is none at all.
-      expect(await treeOf(s.work)).toEqual([]);
+      // The only paths the process launcher creates: its server record, named by host and pid.
+      const created = await treeOf(s.work);
+      expectClean(created);
+      for (const p of created) expect(p).toMatch(/^servers(\/[A-Za-z0-9_.-]+-\d+\.json)?$/);
       expect(s.lines.some((l) => l.includes('not a Hugging Face model id'))).toBe(true);
     } finally {
       await served.release();

@@ -195,11 +195,18 @@ describe('process launcher', () => {
 
   it('fails without retry when the command cannot be started, without keeping a GPU', async () => {
     const s = await setup();
-    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: ['/nonexistent/vllm', 'serve', '{modelDir}'], gpus: 1 } as typeof s.req.profile.inference;
+    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: ['/nonexistent/vllm', 'serve', '{modelDir}', '--port', '{port}'], gpus: 1 } as typeof s.req.profile.inference;
     const err = await s.launcher.launch(s.req).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(InferenceError);
     expect((err as InferenceError).retryable).toBe(false);
     expect((err as Error).message).toContain('ENOENT');
+    expect(await s.freeGpus()).toBe(4);
+  });
+
+  it('refuses a command that does not take {port}, before anything starts', async () => {
+    const s = await setup();
+    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: ['vllm', 'serve', '{modelDir}'], gpus: 1 } as typeof s.req.profile.inference;
+    await expect(s.launcher.launch(s.req)).rejects.toThrow(/must pass \{port\}/);
     expect(await s.freeGpus()).toBe(4);
   });
 
