@@ -1,0 +1,73 @@
+/**
+ * The whole pipeline against the fake W&B: real Redis, real worker, fake candidate and judge. The
+ * registry version triggers an evaluation; W&B ends up with one finished run, its tables, the input
+ * edge and the metadata write-back, also after the same evaluation is reported twice.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createWandb } from '../../src/wandb/index.js';
+import { redisUrl } from '../helpers/redis.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+import { startFakeWandb, type FakeWandb } from '../fakes/wandb-server.js';
+import { schemaMissing } from './helpers.js';
+
+describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
+  let stack: Stack | undefined;
+  let wb: FakeWandb | undefined;
+  afterEach(async () => {
+    await stack?.close();
+    await wb?.close();
+    stack = wb = undefined;
+  });
+
+  it('a registry version ends as one finished run with tables, lineage and metadata write-back', async () => {
+    wb = await startFakeWandb();
+    const src = wb.seedArtifact({
+      entity: 'acme-team',
+      project: 'llama-sft',
+      collection: 'llama-ft',
+      files: { 'config.json': '{}', 'model.safetensors': Buffer.alloc(64, 1) },
+      metadata: { epoch: 1 },
+      sourceRun: { name: 'train-1' },
+    });
+    const linked = wb.linkToRegistry(src, { collection: 'llama-ft' });
+    stack = await startStack({ redisUrl: redisUrl(), env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals' } });
+    await stack.startWorker();
+    const id = await stack.enqueue(linked.fullName);
+    expect(await stack.finished(id)).toBe('completed');
+
+    const runs = wb.evalRuns();
+    expect(runs).toHaveLength(1);
+    const run = runs[0]!;
+    expect(run).toMatchObject({ state: 'finished', project: 'evals', group: 'train-1' });
+    expect(run.summary['mtbench/score']).toBe(7);
+    expect(run.summary.mtbench_output_table).toMatchObject({ _type: 'table-file', nrows: 160 });
+    expect(run.summary.mtbench_radar_table).toMatchObject({ _type: 'table-file' });
+    expect(run.inputArtifacts.map((e) => e.artifactId)).toEqual([src.id]);
+    expect(run.history.length).toBeGreaterThan(0);
+    expect(wb.artifact(src.id).metadata).toMatchObject({ epoch: 1, mtbench: { score: 7 } });
+    const view = await stack.service.get(id);
+    expect(view?.runUrl).toContain(`/evals/runs/${run.name}`);
+  });
+
+  it('a report that fails and is retried by the job still leaves exactly one finished run', async () => {
+    wb = await startFakeWandb();
+    const src = wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'llama-ft', files: { 'config.json': '{}', 'model.safetensors': 'x' } });
+    const linked = wb.linkToRegistry(src, { collection: 'llama-ft' });
+    stack = await startStack({ redisUrl: redisUrl(), env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals' } });
+    // The adapter with two attempts per call and no backoff, so the job's own retry is what recovers.
+    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: mkdtempSync(join(tmpdir(), 'evalhook-e2e-')), retry: { attempts: 2 }, sleep: async () => {}, heartbeatMs: 0 });
+    await stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
+    wb.fail({ status: 503, times: 3, match: 'graphql', operation: 'CreateRunFiles' });
+    const id = await stack.enqueue(linked.fullName);
+    expect(await stack.finished(id)).toBe('completed');
+    expect(wb.requests.filter((r) => r.operationName === 'CreateRunFiles' && r.status === 503)).toHaveLength(3);
+    const runs = wb.evalRuns();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]!.state).toBe('finished');
+    expect(runs[0]!.summary['mtbench/score']).toBe(7);
+    expect(runs[0]!.inputArtifacts).toHaveLength(1);
+  });
+});
