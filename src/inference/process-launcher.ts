@@ -77,7 +77,8 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
   /** Servers of this worker that are starting or running, for shutdownAll. */
   const running = new Set<(reason: string) => Promise<void>>();
 
-  async function waitReady(baseURL: string, server: ServerProcess, timeoutMs: number, signal: AbortSignal): Promise<string[]> {
+  /** Polls /v1/models until it answers (listing `expect`, when given: another server on our port is not ours). */
+  async function waitReady(baseURL: string, server: ServerProcess, timeoutMs: number, signal: AbortSignal, expect?: string): Promise<string[]> {
     const deadline = Date.now() + timeoutMs;
     // One wake-up promise each (not one listener per poll, which would pile up over a long load).
     const aborted = new Promise((r) => signal.addEventListener('abort', r, { once: true }));
@@ -90,8 +91,9 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
       }
       if (Date.now() >= deadline) throw transientError(withLastLines(`the inference server was not ready within ${timeoutMs / 1000} s (inference.readyTimeoutSec)`, server));
       try {
-        const models = await listModels(baseURL, { fetch: opts.fetch, signal, timeoutMs: Math.min(5_000, Math.max(500, deadline - Date.now())) });
-        return models.map((m) => m.id);
+        const models = (await listModels(baseURL, { fetch: opts.fetch, signal, timeoutMs: Math.min(5_000, Math.max(500, deadline - Date.now())) })).map((m) => m.id);
+        if (expect === undefined || models.includes(expect)) return models;
+        throw new Error(`serves ${models.join(', ')}, not ${expect}`);
       } catch {
         // Not listening yet, or still loading: poll again, waking early if it exits or we are cancelled.
         const wait = Math.max(0, Math.min(opts.readyPollMs, deadline - Date.now()));
@@ -126,11 +128,11 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
     } else if (!used.has('modelDir')) {
       throw finalError(`inference.command never receives the model: use {modelDir} (${req.artifact.fullName} is a full model)`);
     }
-    const port = String(await freePort());
-    values.port = port;
-    const argv = fillCommand(settings.command, values, (p) =>
-      p === 'baseModel' || p === 'adapterDir' ? `${req.artifact.fullName} is a full model, not a LoRA adapter` : 'it has no value',
-    );
+    const fill = (port: string) =>
+      fillCommand(settings.command, { ...values, port }, (p) =>
+        p === 'baseModel' || p === 'adapterDir' ? `${req.artifact.fullName} is a full model, not a LoRA adapter` : 'it has no value',
+      );
+    fill('0'); // placeholder mistakes surface now, before a GPU is leased
 
     for (const line of (await opts.registry?.reapOrphans().catch(() => [])) ?? []) {
       req.log(`[evalhook] ${line}`);
@@ -148,6 +150,9 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
             },
           })
         : undefined;
+    // The port is picked last: the longer it sits unused, the likelier someone else takes it.
+    const port = String(await freePort());
+    const argv = fill(port);
     const gpuIds = lease?.ids ?? [];
     describe.gpuIds = gpuIds;
     req.log(`[evalhook] starting (CUDA_VISIBLE_DEVICES=${gpuIds.join(',')}): ${JSON.stringify(argv)}`);
@@ -185,7 +190,7 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
     const baseURL = `http://127.0.0.1:${port}/v1`;
     let models: string[];
     try {
-      models = await waitReady(baseURL, server, settings.readyTimeoutSec * 1000, req.signal);
+      models = await waitReady(baseURL, server, settings.readyTimeoutSec * 1000, req.signal, used.has('name') ? name : undefined);
     } catch (err) {
       await stop(err instanceof InferenceError ? 'it failed to become ready' : 'the launch was aborted');
       // shutdownAll stopped it while starting: hand the job back rather than blame the server.
