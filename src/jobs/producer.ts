@@ -79,7 +79,8 @@ export interface ListQuery {
 
 export interface EvaluationService {
   queue: Queue;
-  enqueue(data: EvaluationJobData, opts?: { priority?: number }): Promise<EnqueueResult>;
+  /** `log`: the caller's (request) logger, so the queued line carries its reqId. */
+  enqueue(data: EvaluationJobData, opts?: { priority?: number; log?: Pick<Logger, 'info'> }): Promise<EnqueueResult>;
   get(id: string): Promise<EvaluationView | undefined>;
   list(query: ListQuery): Promise<{ items: EvaluationView[]; nextCursor: string | null }>;
   cancel(id: string, by?: string): Promise<EvaluationView>;
@@ -179,7 +180,7 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
   const service: EvaluationService = {
     queue,
 
-    enqueue: (input, { priority = PRIORITY.normal } = {}) =>
+    enqueue: (input, { priority = PRIORITY.normal, log: reqLog } = {}) =>
       guard(async () => {
         const id = evaluationIdFor(input.artifact, input.profile);
         const data = EvaluationJobData.parse({ ...input, evaluationId: id });
@@ -197,7 +198,7 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
           throw err;
         }
         // The claim is left to expire: once the job exists, the EXISTS check answers first.
-        log.info({ evaluationId: id, profile: data.profile, priority }, 'evaluation queued');
+        (reqLog ?? log).info({ evaluationId: id, profile: data.profile, priority }, 'evaluation queued');
         return { evaluationId: id, duplicate: false, status: 'queued' as const };
       }),
 

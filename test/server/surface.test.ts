@@ -77,8 +77,14 @@ describe('health, docs, metrics, bull-board', () => {
     const basic = await f.app.inject({ url: '/admin/queues/api/queues', headers: { authorization: `Basic ${Buffer.from(`ops:${ADMIN_TOKEN}`).toString('base64')}` } });
     expect(basic.statusCode).toBe(200);
     expect(JSON.stringify(basic.json())).toContain('evaluations');
-    const cookie = await f.app.inject({ url: '/admin/queues/api/queues', headers: { cookie: `other=1; evalhook_admin=${encodeURIComponent(ADMIN_TOKEN)}` } });
+    // The cookie the board hands out works on its own, and it is not the token itself.
+    const setCookie = String(bearer.headers['set-cookie']);
+    expect(setCookie).not.toContain(ADMIN_TOKEN);
+    const session = /evalhook_admin=([^;]+)/.exec(setCookie)?.[1] ?? '';
+    const cookie = await f.app.inject({ url: '/admin/queues/api/queues', headers: { cookie: `other=1; evalhook_admin=${session}` } });
     expect(cookie.statusCode).toBe(200);
+    const tokenAsCookie = await f.app.inject({ url: '/admin/queues/api/queues', headers: { cookie: `evalhook_admin=${ADMIN_TOKEN}` } });
+    expect(tokenAsCookie.statusCode).toBe(401);
   });
 });
 

@@ -35,7 +35,7 @@ export const adminRoutes: FastifyPluginAsyncZod<{ config: Config; service: Evalu
       }
       const parsed = parseManualArtifact(artifact);
       if ('error' in parsed) return reply.code(400).send(errorReply(400, `body.artifact: ${parsed.error}`, 'EVALHOOK_ERR_VALIDATION'));
-      const result = await triggerEvaluations({ config, service, delivery: parsed.delivery, source: 'manual', profile });
+      const result = await triggerEvaluations({ config, service, delivery: parsed.delivery, source: 'manual', profile, log: req.log });
       if (result.kind !== 'ok') throw new Error('manual trigger resolved no profile'); // cannot happen: manual falls back to default
       return result.reply.duplicate ? reply.code(200).send(result.reply) : reply.code(202).send(result.reply);
     },

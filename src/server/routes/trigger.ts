@@ -1,4 +1,5 @@
 /** Delivery -> profiles -> jobs: the part the webhook and the manual trigger share. */
+import type { FastifyBaseLogger } from 'fastify';
 import type { z } from 'zod';
 import type { Config } from '../../config.js';
 import { PRIORITY, type EvaluationService } from '../../jobs/producer.js';
@@ -23,6 +24,8 @@ export async function triggerEvaluations(args: {
   source: 'webhook' | 'manual';
   /** An explicit profile (manual trigger) skips the routing rules. */
   profile?: string | undefined;
+  /** The request's logger, so job lines carry its reqId. */
+  log?: FastifyBaseLogger;
 }): Promise<TriggerOutcome> {
   const { config, service, delivery, source } = args;
   let profiles = args.profile ? [args.profile] : route(config, delivery);
@@ -44,7 +47,7 @@ export async function triggerEvaluations(args: {
           artifact,
           trigger: { source, eventType: delivery.eventType, alias: delivery.aliases[0], author: delivery.author, receivedAt },
         },
-        { priority },
+        { priority, log: args.log },
       );
       return { evaluationId: r.evaluationId, profile, status: r.status, duplicate: r.duplicate, statusUrl: statusUrl(config, r.evaluationId) };
     }),

@@ -75,7 +75,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ config: Config; service: Eva
       if (outcome.kind === 'invalid') {
         return reply.code(400).send(errorReply(400, `body.${outcome.field}: ${outcome.message}`, 'EVALHOOK_ERR_BODY'));
       }
-      const result = await triggerEvaluations({ config, service, delivery: outcome.delivery, source: 'webhook' });
+      const result = await triggerEvaluations({ config, service, delivery: outcome.delivery, source: 'webhook', log: req.log });
       if (result.kind === 'no-profile') {
         req.log.info({ artifact: outcome.delivery.artifactName }, 'no routing rule matches');
         return reply.code(200).send({ ignored: true, reason: 'no routing rule matches this delivery' });
