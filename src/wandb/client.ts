@@ -78,6 +78,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** UpsertBucket retries 409 (B0). */
   retryConflict?: boolean;
+  /** Overrides the client's per-request timeout; 0 = none (streamed downloads of large files). */
+  timeoutMs?: number;
 }
 
 export class WandbClient {
@@ -163,9 +165,9 @@ export class WandbClient {
   }
 
   /** A presigned (or proxied) storage URL: never the W&B auth header (B0, B3, B4). */
-  async storage(method: 'GET' | 'PUT', url: string, init: { headers?: Record<string, string>; body?: Buffer; signal?: AbortSignal } = {}): Promise<Response> {
+  async storage(method: 'GET' | 'PUT', url: string, init: { headers?: Record<string, string>; body?: Buffer; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Response> {
     const full = url.startsWith('/') ? this.baseURL + url : url;
-    return this.withRetry(`storage ${method}`, { signal: init.signal }, async (signal) => {
+    return this.withRetry(`storage ${method}`, { signal: init.signal, timeoutMs: init.timeoutMs }, async (signal) => {
       const res = await this.fetchImpl(full, { method, headers: init.headers ?? {}, body: init.body, signal });
       if (!res.ok) {
         await res.arrayBuffer().catch(() => undefined);
@@ -177,8 +179,9 @@ export class WandbClient {
 
   private async withRetry<T>(what: string, opts: RequestOptions, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const timeout = AbortSignal.timeout(this.timeoutMs);
-      const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+      const ms = opts.timeoutMs ?? this.timeoutMs;
+      const signals = [opts.signal, ms > 0 ? AbortSignal.timeout(ms) : undefined].filter((s): s is AbortSignal => s !== undefined);
+      const signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
       try {
         return await call(signal);
       } catch (raw) {

@@ -56,13 +56,21 @@ export async function downloadArtifact(
       const dest = resolve(tmp, path);
       if (!dest.startsWith(tmp + sep)) throw new WandbError(`refusing manifest path "${path}": escapes the target directory`, false);
       await mkdir(dirname(dest), { recursive: true });
-      try {
-        await fetchFile(client, urls, path, dest, entry.digest, entry.size, signal);
-      } catch (err) {
-        // Presigned URLs expire on long downloads: fetch fresh ones once (B4).
-        if (!(err instanceof WandbError && err.status === 403)) throw err;
-        urls = await fileUrls(client, artifact, opts.perPage ?? 200, signal);
-        await fetchFile(client, urls, path, dest, entry.digest, entry.size, signal);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await fetchFile(client, urls, path, dest, entry.digest, entry.size, signal);
+          break;
+        } catch (err) {
+          if (signal?.aborted || attempt >= 3) throw err;
+          if (err instanceof WandbError && err.status === 403) {
+            // Presigned URLs expire on long downloads: fetch fresh ones (B4).
+            urls = await fileUrls(client, artifact, opts.perPage ?? 200, signal);
+          } else if (err instanceof WandbError && !err.retryable) {
+            throw err;
+          }
+          // Anything else (a connection dropped mid-body) is worth another try from the start.
+          client.log.warn({ path, attempt, err: err instanceof Error ? err.message : String(err) }, 'artifact file download failed, retrying');
+        }
       }
     }
     await rename(tmp, target).catch(async (err: unknown) => {
@@ -89,7 +97,8 @@ async function fetchFile(
 ): Promise<void> {
   const url = urls.get(path);
   if (!url) throw new WandbError(`W&B listed no download URL for ${path}`, false);
-  const res = await client.storage('GET', url, { signal });
+  // No overall timeout: a multi-GB body legitimately takes long; the caller's signal still cancels.
+  const res = await client.storage('GET', url, { signal, timeoutMs: 0 });
   if (!res.body) throw new WandbError(`empty body for ${path}`, true);
   const hash = createHash('md5');
   let bytes = 0;

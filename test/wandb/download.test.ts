@@ -76,4 +76,13 @@ describe.skipIf(schemaMissing)('download', () => {
     const dir = await s.wandb.artifacts.download(a);
     expect(existsSync(join(dir, 'adapter_model.safetensors'))).toBe(true);
   });
+
+  it('fetches fresh presigned URLs when one has expired (403)', async () => {
+    s = await setup();
+    const a = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
+    s.wb.fail({ status: 403, times: 1, match: /^\/storage\/files\// });
+    const dir = await s.wandb.artifacts.download(a);
+    expect(existsSync(join(dir, 'adapter_model.safetensors'))).toBe(true);
+    expect(s.wb.requests.filter((r) => r.operationName === 'GetArtifactMembershipFileUrls')).toHaveLength(2);
+  });
 });
