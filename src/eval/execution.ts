@@ -34,8 +34,8 @@ export const defaultSleep: Sleep = (ms, signal) =>
   });
 
 /**
- * FIFO semaphore with two priority levels: turn-2 generation goes first so questions complete (and
- * their turn-2 judgments become available) instead of all turn-1 answers piling up.
+ * FIFO semaphore with two priority levels (0 first). The engine puts turn-1 generation first: turn 2
+ * only becomes ready once turn 1 returns, so serving turn 1 first keeps every slot fed.
  */
 export class Limiter {
   private active = 0;

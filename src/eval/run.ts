@@ -128,7 +128,8 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
       temperature: sentTemperature(generationTemperature(bench, q.category)),
       max_tokens: bench.maxTokens ?? FASTCHAT_MAX_NEW_TOKENS,
     };
-    const res = await call('candidate', req, turn > 1 ? 0 : 1);
+    // Turn 1 first: it keeps every candidate slot fed (turn 2 only becomes ready later) and starts judging sooner.
+    const res = await call('candidate', req, turn > 1 ? 1 : 0);
     const record: AnswerRecord = {
       kind: 'answer',
       key,

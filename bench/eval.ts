@@ -1,0 +1,128 @@
+/**
+ * npm run bench:eval — a full MT-Bench (80 questions, 160 answers, 160 judgments) through the real
+ * engine and openai adapter against two fake endpoints with fixed latency, compared with (a) the
+ * lower bound the concurrency caps allow and (b) FastChat's phase-by-phase schedule (all answers,
+ * each question's two turns in one worker, then all judgments) modelled at the same parallelism.
+ * The fake endpoints run in child processes, as real endpoints would be remote: their CPU must not
+ * be billed to the engine's event loop.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadBenchmark } from '../src/benchdata/index.js';
+import { runEvaluation } from '../src/eval/index.js';
+import { createOpenAIChatClient } from '../src/llm/openai-chat.js';
+import { startFakeOpenAI } from '../test/fakes/openai-server.js';
+
+const CANDIDATE_LATENCY_MS = Number(process.env.BENCH_CANDIDATE_LATENCY_MS ?? 2000);
+const JUDGE_LATENCY_MS = Number(process.env.BENCH_JUDGE_LATENCY_MS ?? 1000);
+const CANDIDATE_CAP = Number(process.env.BENCH_CANDIDATE_CAP ?? 16);
+const JUDGE_CAP = Number(process.env.BENCH_JUDGE_CAP ?? 8);
+const TARGET_RATIO = 1.2;
+const TARGET_VS_FASTCHAT = 0.6;
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dataDir = path.resolve(repo, '../shared/mt-bench');
+
+/**
+ * No schedule can beat any of: the candidate's answers done in ceil(A/cap) waves, then the last
+ * answer's judgment; the judge's waves, which cannot start before the first answer exists; one
+ * question's critical path (turn 1 -> turn 2 -> its judgment).
+ */
+function lowerBoundMs(answers: number, judgments: number): number {
+  const candidateBound = Math.ceil(answers / CANDIDATE_CAP) * CANDIDATE_LATENCY_MS + JUDGE_LATENCY_MS;
+  const judgeBound = CANDIDATE_LATENCY_MS + Math.ceil(judgments / JUDGE_CAP) * JUDGE_LATENCY_MS;
+  const chain = 2 * CANDIDATE_LATENCY_MS + JUDGE_LATENCY_MS;
+  return Math.max(candidateBound, judgeBound, chain);
+}
+
+/** gen_api_answer.py --parallel N (one worker per question, turns sequential), then gen_judgment.py --parallel M. */
+function fastChatScheduleMs(questions: number, turns: number, judgments: number): number {
+  const generation = Math.ceil(questions / CANDIDATE_CAP) * turns * CANDIDATE_LATENCY_MS;
+  const judging = Math.ceil(judgments / JUDGE_CAP) * JUDGE_LATENCY_MS;
+  return generation + judging;
+}
+
+interface Endpoint {
+  url: string;
+  stats(): Promise<{ requests: number; maxInFlight: number }>;
+  close(): void;
+}
+
+/** Starts a fake endpoint in a child process (this same file with --fake-endpoint). */
+function spawnEndpoint(kind: 'candidate' | 'judge', latencyMs: number): Promise<Endpoint> {
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--fake-endpoint', kind, String(latencyMs)], { execArgv: process.execArgv, stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('message', (m) => {
+      const { url } = m as { url: string };
+      resolve({
+        url,
+        stats: () =>
+          new Promise((res) => {
+            child.once('message', (s) => res(s as { requests: number; maxInFlight: number }));
+            child.send('stats');
+          }),
+        close: () => child.kill(),
+      });
+    });
+  });
+}
+
+async function serveFakeEndpoint(kind: string, latencyMs: number): Promise<void> {
+  const fake = await startFakeOpenAI({
+    latencyMs,
+    respond: (b) => (kind === 'judge' ? 'The answer is adequate. Rating: [[7]]' : `A considered answer to: ${b.messages.at(-1)!.content.slice(0, 200)}`),
+  });
+  process.on('message', (m) => {
+    if (m === 'stats') process.send!({ requests: fake.requests.length, maxInFlight: fake.maxInFlight });
+  });
+  process.send!({ url: fake.url });
+}
+
+async function main(): Promise<number> {
+  if (!existsSync(path.join(dataDir, 'question.jsonl'))) {
+    process.stderr.write(`bench:eval needs the MT-Bench data in ${dataDir} (not found); nothing was run\n`);
+    return 2;
+  }
+  const benchmark = await loadBenchmark('mt-bench', { dataDir, cacheDir: path.join(tmpdir(), 'evalhook-bench-cache') });
+  const [candidate, judge] = await Promise.all([spawnEndpoint('candidate', CANDIDATE_LATENCY_MS), spawnEndpoint('judge', JUDGE_LATENCY_MS)]);
+  try {
+    const started = performance.now();
+    const result = await runEvaluation({
+      benchmark,
+      candidate: { client: createOpenAIChatClient({ baseURL: candidate.url, apiKey: 'bench', role: 'candidate' }), model: 'bench-candidate', concurrency: CANDIDATE_CAP },
+      judge: { client: createOpenAIChatClient({ baseURL: judge.url, apiKey: 'bench', role: 'judge' }), model: 'bench-judge', concurrency: JUDGE_CAP },
+    });
+    const wallMs = performance.now() - started;
+    const [cs, js] = await Promise.all([candidate.stats(), judge.stats()]);
+    const c = result.summary.counts;
+    const answers = c.answers;
+    const bound = lowerBoundMs(answers, c.judgments);
+    const fastchat = fastChatScheduleMs(benchmark.questions.length, 2, c.judgments);
+    const ratio = wallMs / bound;
+    const vsFastChat = wallMs / fastchat;
+    const report = {
+      wallSeconds: +(wallMs / 1000).toFixed(3),
+      lowerBoundSeconds: bound / 1000,
+      ratio: +ratio.toFixed(3),
+      fastchatScheduleSeconds: fastchat / 1000,
+      ratioToFastChat: +vsFastChat.toFixed(3),
+      targets: { ratio: `<= ${TARGET_RATIO}`, ratioToFastChat: `<= ${TARGET_VS_FASTCHAT}`, met: ratio <= TARGET_RATIO && vsFastChat <= TARGET_VS_FASTCHAT },
+      calls: { candidate: cs.requests, judge: js.requests, engineJudgeCalls: c.judgeCalls, engineCandidateCalls: c.candidateCalls },
+      maxInFlight: { candidate: cs.maxInFlight, judge: js.maxInFlight },
+      setup: { candidateLatencyMs: CANDIDATE_LATENCY_MS, judgeLatencyMs: JUDGE_LATENCY_MS, candidateConcurrency: CANDIDATE_CAP, judgeConcurrency: JUDGE_CAP, questions: benchmark.questions.length },
+      average: result.summary.scores.average,
+    };
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return report.targets.met ? 0 : 1;
+  } finally {
+    candidate.close();
+    judge.close();
+  }
+}
+
+if (process.argv[2] === '--fake-endpoint') await serveFakeEndpoint(process.argv[3]!, Number(process.argv[4]));
+else process.exitCode = await main();
