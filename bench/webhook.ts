@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   // Real JSON logging at info, written to /dev/null: the cost is measured, the output is not kept.
   const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
   const service = createEvaluationService({ connection: REDIS_URL, prefix, logger });
-  const app = await buildApp({ config, service, logger });
+  const app = buildApp({ config, service, logger });
   const bare = Fastify({ logger: false });
   bare.post('/bare', async () => ({ ok: true }));
 

@@ -40,6 +40,8 @@ export const EnvSchema = z.object({
   JUDGE_MODEL: z.string().min(1).default(DEFAULT_JUDGE_MODEL),
   JUDGE_CONCURRENCY: int(16),
   JUDGE_RPM: int(0),
+  /** Sliding window the rpm limits are counted over; the per-window budget is rpm x window / 60 s. */
+  RATE_WINDOW_MS: z.coerce.number().int().min(100).max(60_000).default(60_000),
   INFERENCE_KIND: z.enum(['endpoint', 'wandb-inference', 'process']).default('endpoint'),
   INFERENCE_BASE_URL: z.url().default('http://127.0.0.1:8000/v1'),
   INFERENCE_API_KEY: optionalString,

@@ -3,6 +3,7 @@
  * passed down explicitly. Entry points call startServer/startWorker; tests call them too.
  */
 import { join, resolve } from 'node:path';
+import type { RedisOptions as BullRedisOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadBenchmark } from './benchdata/index.js';
@@ -23,7 +24,8 @@ import { createOpenAIChatClient } from './llm/openai-chat.js';
 import { buildApp } from './server/app.js';
 import { createOfflineReporter, createWandb } from './wandb/index.js';
 
-export function redisOptions(url: string): RedisOptions {
+/** Connection options both ioredis and BullMQ accept (BullMQ types its own RedisOptions). */
+export function redisOptions(url: string): RedisOptions & BullRedisOptions {
   const u = new URL(url);
   return {
     host: u.hostname,
@@ -42,7 +44,7 @@ export interface Started {
 }
 
 export async function startServer(config: Config, logger: Logger): Promise<Started & { url: string }> {
-  const service = createEvaluationService({ connection: config.env.REDIS_URL, prefix: config.env.QUEUE_PREFIX, logger });
+  const service = createEvaluationService({ connection: config.env.REDIS_URL, prefix: config.env.QUEUE_PREFIX, logger, attempts: config.env.JOB_ATTEMPTS, backoffMs: config.env.JOB_BACKOFF_MS });
   const app = await buildApp({ config, service, logger });
   const url = await app.listen({ port: config.env.PORT, host: config.env.HOST });
   logger.info({ url }, 'evalhook API listening');
@@ -54,7 +56,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Start
   };
 }
 
-export function workerDeps(config: Config, logger: Logger, redis: Redis): EvaluateDeps {
+export function workerDeps(config: Config, logger: Logger, redis: Redis): EvaluateDeps & { shutdown(): Promise<void> } {
   const { env } = config;
   const prefix = env.QUEUE_PREFIX;
   const dataDir = resolve(env.EVALHOOK_DATA_DIR);
@@ -65,21 +67,29 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
   const limiter = createLimiter(redis, prefix);
   const stats = createStats(redis, prefix);
   const benchmarks = new Map<string, Promise<Benchmark>>();
+  const launcher = createInferenceLauncher({
+    redis,
+    prefix,
+    secrets: config.secrets,
+    wandbApiKey: env.WANDB_API_KEY,
+    gpuIds: (env.GPU_IDS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    workDir: join(dataDir, 'inference'),
+    logger,
+  });
+
   return {
     config,
     redis,
     prefix,
     artifacts: wandb?.artifacts ?? createOfflineArtifacts(),
     reporter: wandb?.reporter ?? createOfflineReporter({ dir: join(dataDir, 'results') }),
-    launcher: createInferenceLauncher({
-      redis,
-      prefix,
-      secrets: config.secrets,
-      wandbApiKey: env.WANDB_API_KEY,
-      gpuIds: (env.GPU_IDS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-      workDir: join(dataDir, 'inference'),
-      logger,
-    }),
+    launcher,
+    async shutdown() {
+      // Kill launched inference servers and return GPU leases; flush counters.
+      await launcher.shutdownAll();
+      await stats.close();
+      await limiter.close();
+    },
     benchmark(name) {
       let p = benchmarks.get(name);
       if (!p) {
@@ -92,12 +102,15 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     },
     chat(target, limits) {
       const inner = createOpenAIChatClient({ baseURL: target.baseURL, apiKey: target.apiKey ?? 'none', headers: target.headers, role: target.role });
+      // RATE_WINDOW_MS < 60 s enforces the same rate over a shorter sliding window (smoother, stricter).
+      const window = env.RATE_WINDOW_MS;
       return limitChatClient(inner, {
         limiter,
         name: limits.name,
         maxInFlight: limits.maxInFlight,
-        rpm: limits.rpm,
-        onUsage: (u) => stats.addUsage(target.role, u),
+        rpm: limits.rpm ? Math.max(1, Math.floor((limits.rpm * window) / 60_000)) : undefined,
+        windowMs: window,
+        stats: { stats, role: target.role },
       });
     },
     store: (id) => createRedisEvalStore(redis, prefix, id),
@@ -113,7 +126,8 @@ export async function startWorker(config: Config, logger: Logger, overrides: Par
   const redis = new Redis(opts);
   const subscriber = new Redis(opts);
   const cancels = await createCancelRegistry(subscriber, redis, config.env.QUEUE_PREFIX);
-  const deps = { ...workerDeps(config, logger, redis), ...overrides };
+  const base = workerDeps(config, logger, redis);
+  const deps = { ...base, ...overrides };
   const w = createEvaluationWorker(deps, {
     connection: opts,
     prefix: config.env.QUEUE_PREFIX,
@@ -128,6 +142,7 @@ export async function startWorker(config: Config, logger: Logger, overrides: Par
   return {
     async close() {
       await w.close();
+      await base.shutdown();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger({ level: config.env.LOG_LEVEL, secrets: Object.values(config.secrets) });
+  const logger = createLogger({ level: config.env.LOG_LEVEL, censorSecrets: [...Object.values(config.secrets), config.env.WEBHOOK_TOKEN, config.env.ADMIN_TOKEN, config.env.WEBHOOK_SECRET] });
   if (file) logger.warn({ file }, 'development tokens in use (WEBHOOK_TOKEN/ADMIN_TOKEN not set); see this file');
 
   const parts: Started[] = [];

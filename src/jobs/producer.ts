@@ -134,7 +134,8 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
   client.on('error', onError);
   const queue = new Queue(QUEUE_NAME, { connection: client, prefix: opts.prefix });
   queue.on('error', onError);
-  const claimKey = (id: string) => `${opts.prefix}:${QUEUE_NAME}:claim:${id}`;
+  // Outside BullMQ's `<prefix>:<queue>:` namespace so no BullMQ scan or cleanup ever mistakes it for a job.
+  const claimKey = (id: string) => `${opts.prefix}:dedupe-claim:${id}`;
 
   /** Deadline + classification: connection trouble becomes QueueUnavailableError, bugs stay bugs. */
   async function guard<T>(op: () => Promise<T>, ms = DEADLINE_MS): Promise<T> {

@@ -30,7 +30,8 @@ export interface AppDeps {
   queueForBoard?: Queue;
 }
 
-export async function buildApp(deps: AppDeps): Promise<App> {
+/** Synchronous: plugins load in order on ready()/listen()/inject(); boot errors surface there. */
+export function buildApp(deps: AppDeps): App {
   const { config, service } = deps;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -47,12 +48,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   registerErrorHandler(app);
   registerMetrics(app, service);
-  await registerSwagger(app);
+  registerSwagger(app);
 
-  await app.register(healthRoutes, { ping: () => (deps.redis ? deps.redis.ping() : service.ping()) });
-  await app.register(webhookRoutes, { config, service });
-  await app.register(adminRoutes, { config, service, prefix: API_PREFIX });
-  if (config.env.BULL_BOARD) await registerBullBoard(app, { queue: deps.queueForBoard ?? service.queue, adminToken: config.env.ADMIN_TOKEN });
+  app.register(healthRoutes, { ping: () => (deps.redis ? deps.redis.ping() : service.ping()) });
+  app.register(webhookRoutes, { config, service });
+  app.register(adminRoutes, { config, service, prefix: API_PREFIX });
+  if (config.env.BULL_BOARD) registerBullBoard(app, { queue: deps.queueForBoard ?? service.queue, adminToken: config.env.ADMIN_TOKEN });
 
   app.addHook('onClose', async () => {
     await service.close();

@@ -196,6 +196,16 @@ export class WandbClient {
   }
 }
 
+/** B3: upload headers come as "Name:Value" strings; split on the first colon. */
+export function parseUploadHeaders(list: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    list.flatMap((h) => {
+      const i = h.indexOf(':');
+      return i > 0 ? [[h.slice(0, i).trim(), h.slice(i + 1).trim()]] : [];
+    }),
+  );
+}
+
 function dropUndefined(v: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined));
 }

@@ -167,6 +167,41 @@ mutation UpdateArtifact($input: UpdateArtifactInput!) {
   result: updateArtifact(input: $input) { artifact { id metadata } }
 }`;
 
+/** B5 step 1: a `run_table` artifact created by the run (output edge); COMMITTED back means identical content exists. */
+export const CREATE_ARTIFACT = /* GraphQL */ `
+mutation CreateArtifact($input: CreateArtifactInput!) {
+  createArtifact(input: $input) {
+    artifact { id state digest artifactSequence { latestArtifact { id } } }
+  }
+}`;
+
+/** B5 steps 2 and 6: the manifest record, then its digest and upload URL. */
+export const CREATE_ARTIFACT_MANIFEST = /* GraphQL */ `
+mutation CreateArtifactManifest($artifactID: ID!, $baseArtifactID: ID, $name: String!, $digest: String!,
+  $entityName: String!, $projectName: String!, $runName: String!, $manifestType: ArtifactManifestType!, $includeUpload: Boolean!) {
+  createArtifactManifest(input: { artifactID: $artifactID, baseArtifactID: $baseArtifactID, name: $name, digest: $digest,
+    entityName: $entityName, projectName: $projectName, runName: $runName, type: $manifestType }) {
+    artifactManifest {
+      id
+      file { id uploadUrl @include(if: $includeUpload) uploadHeaders @include(if: $includeUpload) }
+    }
+  }
+}`;
+
+/** B5 step 3: upload URLs for the artifact's files (storage layout V2); node.artifact.id is the birth artifact. */
+export const CREATE_ARTIFACT_FILES = /* GraphQL */ `
+mutation CreateArtifactFiles($artifactFiles: [CreateArtifactFileSpecInput!]!, $storageLayout: ArtifactStorageLayout!) {
+  createArtifactFiles(input: { artifactFiles: $artifactFiles, storageLayout: $storageLayout }) {
+    files { edges { node { id name storagePath uploadUrl uploadHeaders artifact { id } } } }
+  }
+}`;
+
+/** B5 step 7. */
+export const COMMIT_ARTIFACT = /* GraphQL */ `
+mutation CommitArtifact($artifactID: ID!) {
+  commitArtifact(input: { artifactID: $artifactID }) { artifact { id digest } }
+}`;
+
 /** Every document, by constant name: the schema test and README-calls.md walk this. */
 export const DOCUMENTS = {
   SERVER_FEATURES,
@@ -184,6 +219,10 @@ export const DOCUMENTS = {
   USE_ARTIFACT_WITH_SOURCE,
   CREATE_RUN_FILES,
   MARK_RUN_FILES_UPLOADED,
+  CREATE_ARTIFACT,
+  CREATE_ARTIFACT_MANIFEST,
+  CREATE_ARTIFACT_FILES,
+  COMMIT_ARTIFACT,
   ADD_ALIASES,
   UPDATE_ARTIFACT,
 } as const;

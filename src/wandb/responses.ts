@@ -114,6 +114,38 @@ export const MarkUploadedResponse = z.object({ markRunFilesUploaded: z.object({ 
 export const AddAliasesResponse = z.object({ result: z.object({ success: z.boolean() }).nullable() });
 export const UpdateArtifactResponse = z.object({ result: z.object({ artifact: z.object({ id: z.string(), metadata: z.string().nullable() }) }).nullable() });
 
+export const CreateArtifactResponse = z.object({
+  createArtifact: z
+    .object({ artifact: z.object({ id: z.string(), state: z.string(), digest: z.string(), artifactSequence: z.object({ latestArtifact: z.object({ id: z.string() }).nullable() }) }) })
+    .nullable(),
+});
+export const CreateArtifactManifestResponse = z.object({
+  createArtifactManifest: z
+    .object({
+      artifactManifest: z.object({
+        id: z.string(),
+        file: z.object({ id: z.string(), uploadUrl: z.string().nullish(), uploadHeaders: z.array(z.string()).optional() }),
+      }),
+    })
+    .nullable(),
+});
+export const CreateArtifactFilesResponse = z.object({
+  createArtifactFiles: z
+    .object({
+      files: z.object({
+        edges: z.array(
+          z.object({
+            node: z
+              .object({ id: z.string(), name: z.string(), storagePath: z.string().nullable(), uploadUrl: z.string().nullable(), uploadHeaders: z.array(z.string()), artifact: z.object({ id: z.string() }).nullable() })
+              .nullable(),
+          }),
+        ),
+      }),
+    })
+    .nullable(),
+});
+export const CommitArtifactResponse = z.object({ commitArtifact: z.object({ artifact: z.object({ id: z.string(), digest: z.string() }) }).nullable() });
+
 /** B4 manifest file (v1). Entries with `ref` point outside W&B storage. */
 export const Manifest = z.object({
   version: z.number(),

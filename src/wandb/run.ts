@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { RunContext, RunHandle, RunReporter } from '../ports.js';
 import type { ArtifactResolver } from './artifacts.js';
-import type { WandbClient } from './client.js';
+import { parseUploadHeaders, type WandbClient } from './client.js';
 import { CREATE_RUN_FILES, MARK_RUN_FILES_UPLOADED, UPSERT_BUCKET, USE_ARTIFACT, USE_ARTIFACT_WITH_SOURCE } from './documents.js';
 import { runIdFor } from './names.js';
 import { CreateRunFilesResponse, jsonObject, MarkUploadedResponse, UpsertBucketResponse, UseArtifactResponse } from './responses.js';
@@ -200,12 +200,7 @@ class Handle implements RunHandle {
     const vars = { entity: this.path.entity, project: this.path.project, run: this.path.run, files: files.map((f) => f.path) };
     const r = await this.client.graphql(CREATE_RUN_FILES, vars, CreateRunFilesResponse);
     if (!r.createRunFiles) throw new WandbError('W&B CreateRunFiles returned nothing', true);
-    const headers = Object.fromEntries(
-      r.createRunFiles.uploadHeaders.flatMap((h) => {
-        const i = h.indexOf(':');
-        return i > 0 ? [[h.slice(0, i).trim(), h.slice(i + 1).trim()]] : [];
-      }),
-    );
+    const headers = parseUploadHeaders(r.createRunFiles.uploadHeaders);
     for (const f of files) {
       const url = r.createRunFiles.files.find((x) => x.name === f.path)?.uploadUrl;
       if (url) await this.client.storage('PUT', url, { headers, body: f.body });

@@ -55,7 +55,7 @@ export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
   });
   const logger = createLogger({ level: config.env.LOG_LEVEL, destination, censorSecrets: secretValues(config) });
   const service = createEvaluationService({ connection: url, prefix, logger });
-  const app = await buildApp({ config, service, logger });
+  const app = buildApp({ config, service, logger });
   await app.ready();
   return {
     app,

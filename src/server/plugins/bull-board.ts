@@ -17,14 +17,14 @@ export const BOARD_PATH = '/admin/queues';
 export const BOARD_COOKIE = 'evalhook_admin';
 const COOKIE = BOARD_COOKIE;
 
-export async function registerBullBoard(app: App, opts: { queue: Queue; adminToken: string }): Promise<void> {
+export function registerBullBoard(app: App, opts: { queue: Queue; adminToken: string }): void {
   const adapter = new FastifyAdapter();
   // The lockfile gives @bull-board/fastify its own nested copy of @bull-board/api (9.10.1 vs 9.10.2):
   // the classes are identical at runtime but their private fields make TypeScript see two types.
   createBullBoard({ queues: [new BullMQAdapter(opts.queue)], serverAdapter: adapter as unknown as IServerAdapter });
   adapter.setBasePath(BOARD_PATH);
 
-  await app.register(async (board) => {
+  app.register(async (board) => {
     // The cookie holds a value derived from the token, never the token itself.
     const session = createHmac('sha256', opts.adminToken).update('evalhook bull-board session v1').digest('base64url');
     board.addHook('onRequest', async (req, reply) => {

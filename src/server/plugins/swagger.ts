@@ -4,8 +4,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { App } from "../app.js";
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 
-export async function registerSwagger(app: App): Promise<void> {
-  await app.register(swagger, {
+export function registerSwagger(app: App): void {
+  // Registered before the route plugins (avvio keeps order), so its onRoute hook sees them all.
+  app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
       info: {
@@ -22,6 +23,6 @@ export async function registerSwagger(app: App): Promise<void> {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }
