@@ -58,7 +58,6 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
   };
   const onCallerAbort = () => fail(new EndpointError('evaluation aborted', 'aborted', { cause: opts.signal?.reason }));
   if (opts.signal?.aborted) throw new EndpointError('evaluation aborted', 'aborted', { cause: opts.signal.reason });
-  opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
 
   const c: RunCounters = { judgeCalls: 0, candidateCalls: 0, cacheHits: 0, resumed: 0, answersResumed: 0, retries: 0, parseRetries: 0, duplicates: 0 };
   // Resume: the store is untrusted (it round-trips through Redis); last record per key wins.
@@ -150,14 +149,15 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
     const req: ChatRequest = { model: judge.model, messages, temperature: 0, max_tokens: JUDGE_MAX_TOKENS, ...(responseFormat ? { response_format: responseFormat } : {}) };
     const key = cacheKey(req);
     if (!fresh && opts.cache) {
-      const hit = await opts.cache.get(key);
+      // The cache only saves money: if it is unreachable, judge for real rather than fail the run.
+      const hit = await opts.cache.get(key).catch(() => undefined);
       if (hit) {
         c.cacheHits += 1;
         return { res: hit, cached: true };
       }
     }
     const res = await call('judge', req, 1);
-    await opts.cache?.set(key, res);
+    await opts.cache?.set(key, res).catch(() => undefined);
     return { res, cached: false };
   }
 
@@ -243,6 +243,8 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
     await Promise.all(judging);
   }
 
+  if (opts.signal?.aborted) throw new EndpointError('evaluation aborted', 'aborted', { cause: opts.signal.reason });
+  opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
   try {
     progress();
     await Promise.race([Promise.all(bench.questions.map((q) => runQuestion(q).catch(fail))), fatalP]).catch(() => undefined);

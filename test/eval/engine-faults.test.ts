@@ -197,3 +197,11 @@ describe('resume', () => {
     expect(r.summary.counts.candidateCalls).toBe(2); // answer/1/1 was foreign, so q1's two turns regenerate
   });
 });
+
+describe('judge cache outage', () => {
+  it('judges for real when the cache cannot be read or written', async () => {
+    const broken = { get: () => Promise.reject(new Error('redis down')), set: () => Promise.reject(new Error('redis down')) };
+    const r = await runEvaluation(opts({ cache: broken }));
+    expect(r.summary.counts).toMatchObject({ judgeCalls: 16, cacheHits: 0 });
+  });
+});
