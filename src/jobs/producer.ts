@@ -12,7 +12,7 @@ import { CancelFlagSchema, decodeCursor, paginate, statesFor, statusOf, toView, 
 export { InvalidCursorError } from './views.js';
 
 /** Every Redis call gets this long before we call Redis unavailable (the API promises 503 < 2 s). */
-const DEADLINE_MS = 1_500;
+const DEADLINE_MS = 1_200;
 /** Listing scans every job; a big queue may need longer, and a down Redis still fails at once. */
 const LIST_DEADLINE_MS = 5_000;
 /** How long a claimed-but-not-yet-added job id blocks other deliveries (covers a crashed claimer). */

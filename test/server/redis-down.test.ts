@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startRedisServer, type OwnedRedis } from '../helpers/redis-server.js';
 import { admin, delivery, makeFixture, webhookHeaders, type Fixture } from './fixture.js';
@@ -69,3 +70,24 @@ it('answers 503 within 2 s when Redis was never reachable since boot, and 202 on
 function post2(g: Fixture, body: string) {
   return g.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) });
 }
+
+it('answers 503 within 2 s when Redis hangs (process stopped, socket open) rather than hanging the request', async () => {
+  const own = await startRedisServer();
+  const g = await makeFixture({ redisUrl: own.url });
+  const probe = new Redis(own.url);
+  const pid = Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1]);
+  probe.disconnect();
+  expect(pid).toBeGreaterThan(0);
+  try {
+    expect((await post2(g, JSON.stringify(delivery()))).statusCode).toBe(202);
+    process.kill(pid, 'SIGSTOP');
+    const t0 = performance.now();
+    const res = await post2(g, JSON.stringify(delivery()));
+    expect(res.statusCode).toBe(503);
+    expect(performance.now() - t0).toBeLessThan(2_000);
+  } finally {
+    process.kill(pid, 'SIGCONT');
+    await g.close();
+    await own.dispose();
+  }
+});
