@@ -1,6 +1,6 @@
 /** Engine behaviour on a synthetic benchmark: call counts, caching, pipelining, parameters, modes. */
 import { describe, expect, it } from 'vitest';
-import { runEvaluation, type RunEvaluationOptions } from '../../src/eval/index.js';
+import { fastChatFiles, runEvaluation, type RunEvaluationOptions } from '../../src/eval/index.js';
 import type { ChatRequest } from '../../src/eval/ports.js';
 import type { AnswerRecord } from '../../src/eval/types.js';
 import { memoryCache, memoryStore, scriptedClient } from './support.js';
@@ -147,6 +147,9 @@ describe('runEvaluation', () => {
     expect(r.summary.counts.judgeCalls).toBe(32);
     expect(r.summary.pairwise).toEqual({ baseline: 'base', win: 8, loss: 4, tie: 4, winRate: 0.5, winRateAdjusted: 0.625 });
     expect(judge.calls.some((c) => c.req.messages[0]!.content === 'sys:pair-math-v1-multi-turn')).toBe(true);
+    const pairFile = fastChatFiles(r).find((f) => f.path === 'model_judgment/j_pair.jsonl')!;
+    const first = JSON.parse(pairFile.content.split('\n')[0]!) as Record<string, unknown>;
+    expect(first).toMatchObject({ question_id: 1, model_1: 'cand', model_2: 'base', g1_winner: 'model_1', g2_winner: 'model_1', judge: ['j', 'pair-v2'], turn: 1 });
   });
 
   it('sums tokens and prices them; cost is null without a price', async () => {
