@@ -11,6 +11,7 @@ import { CREATE_RUN_FILES, MARK_RUN_FILES_UPLOADED, UPSERT_BUCKET, USE_ARTIFACT,
 import { runIdFor } from './names.js';
 import { CreateRunFilesResponse, jsonObject, MarkUploadedResponse, UpsertBucketResponse, UseArtifactResponse } from './responses.js';
 import { outputTable, radarTable, summaryMetrics, type EvalOutcome, type Table } from './results.js';
+import { logTableArtifact, type TableArtifactRef } from './table-artifact.js';
 import { writeBack } from './write-back.js';
 import { WandbError } from './client.js';
 
@@ -23,7 +24,7 @@ export interface ReporterOptions {
   heartbeatIdleMs?: number;
 }
 
-interface RunPath {
+export interface RunPath {
   entity: string;
   project: string;
   run: string;
@@ -159,6 +160,7 @@ class Handle implements RunHandle {
     return this.serial(async () => {
       const files = [tableFile('mtbench_output_table', outputTable(result)), tableFile('mtbench_radar_table', radarTable(result.summary))];
       const uploaded = await this.uploadRunFiles(files.map((f) => ({ path: f.path, body: f.body })));
+      for (const f of files) Object.assign(f.ref, await this.tableArtifact(f.key, f.table));
       const { 'evalhook/failed': _f, 'evalhook/failure_reason': _r, ...previous } = this.summary;
       this.summary = {
         ...previous,
@@ -195,6 +197,19 @@ class Handle implements RunHandle {
     });
   }
 
+  /** The table's run_table artifact; a refusal (permissions, old server) costs only `artifact_path`, transient errors retry the report. */
+  private async tableArtifact(key: string, table: Table): Promise<TableArtifactRef | Record<string, never>> {
+    try {
+      return await logTableArtifact(this.client, this.path, key, table);
+    } catch (err) {
+      if (err instanceof WandbError && !err.retryable) {
+        this.client.log.warn({ err: err.message, run: this.path.run, key }, 'run_table artifact not logged; the table stays a run file');
+        return {};
+      }
+      throw err;
+    }
+  }
+
   /** B3: presigned PUTs (no auth, with uploadHeaders), then tell the server they are done. Returns paths for file_stream `uploaded`. */
   private async uploadRunFiles(files: Array<{ path: string; body: Buffer }>): Promise<string[]> {
     const vars = { entity: this.path.entity, project: this.path.project, run: this.path.run, files: files.map((f) => f.path) };
@@ -219,8 +234,8 @@ function tableFile(key: string, table: Table) {
   const sha256 = createHash('sha256').update(body).digest('hex');
   // Content-addressed path: a retried finish overwrites the same file instead of adding one.
   const path = `media/table/${key}_0_${sha256.slice(0, 20)}.table.json`;
-  const ref = { _type: 'table-file', path, sha256, size: body.length, ncols: table.columns.length, nrows: table.data.length, log_mode: 'IMMUTABLE' };
-  return { key, path, body, ref };
+  const ref: Record<string, unknown> = { _type: 'table-file', path, sha256, size: body.length, ncols: table.columns.length, nrows: table.data.length, log_mode: 'IMMUTABLE' };
+  return { key, path, body, ref, table };
 }
 
 const SECRETISH = /api[-_]?key|token|secret|passw(or)?d|authorization|cookie|credential/i;

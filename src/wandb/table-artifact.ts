@@ -10,15 +10,11 @@ import { COMMIT_ARTIFACT, CREATE_ARTIFACT, CREATE_ARTIFACT_FILES, CREATE_ARTIFAC
 import { CommitArtifactResponse, CreateArtifactFilesResponse, CreateArtifactManifestResponse, CreateArtifactResponse } from './responses.js';
 import type { Table } from './results.js';
 
-export interface RunPath {
-  entity: string;
-  project: string;
-  run: string;
-}
+import type { RunPath } from './run.js';
 
 export interface TableArtifactRef {
   artifact_path: string;
-  _latest_artifact_path: string;
+  _latest_artifact_path?: string;
 }
 
 /** B3: the artifact copy of a table uses the typed form with column types. */
@@ -73,11 +69,10 @@ export async function logTableArtifact(client: WandbClient, path: RunPath, key: 
   );
   const artifact = created.createArtifact?.artifact;
   if (!artifact) throw new WandbError('W&B CreateArtifact returned nothing', true);
-  const ref = {
-    artifact_path: `wandb-artifact://${Buffer.from(artifact.id, 'base64').toString('hex')}/${fileName}`,
-    _latest_artifact_path: `wandb-client-artifact://${sequenceClientID}:latest/${fileName}`,
-  };
-  if (artifact.state === 'COMMITTED') return ref;
+  const artifactPath = `wandb-artifact://${Buffer.from(artifact.id, 'base64').toString('hex')}/${fileName}`;
+  // Deduplicated: our new client ids were never registered, so only the server-id form is safe.
+  if (artifact.state === 'COMMITTED') return { artifact_path: artifactPath };
+  const ref = { artifact_path: artifactPath, _latest_artifact_path: `wandb-client-artifact://${sequenceClientID}:latest/${fileName}` };
 
   const manifestVars = {
     artifactID: artifact.id,

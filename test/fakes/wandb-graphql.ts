@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSchema, extendSchema, parse, type GraphQLSchema } from 'graphql';
+import { savingResolvers } from './wandb-saving.js';
 import type { FakeArtifact, FakeCollection, FakeMembership, FakeRun, FakeWandbState } from './wandb-state.js';
 
 export const WANDB_SCHEMA_DIR = process.env.EVALHOOK_WANDB_SCHEMA_DIR ?? '/work/shared/reference';
@@ -47,6 +48,10 @@ export const KNOWN_OPERATIONS: Record<string, string[]> = {
   AddAliases: ['addAliases'],
   DeleteAliases: ['deleteAliases'],
   UpdateArtifact: ['updateArtifact'],
+  CreateArtifact: ['createArtifact'],
+  CreateArtifactManifest: ['createArtifactManifest'],
+  CreateArtifactFiles: ['createArtifactFiles'],
+  CommitArtifact: ['commitArtifact'],
   LinkArtifact: ['linkArtifact'],
 };
 
@@ -55,14 +60,14 @@ export interface ResolverEnv {
   features: string[];
   /** Base URL of the fake, for presigned URLs. */
   url(): string;
-  /** Issues a presigned upload URL for a run file. */
-  uploadUrl(run: FakeRun, path: string): string;
+  /** Issues a presigned upload URL; the PUT body goes to `onPut`. */
+  uploadUrl(onPut: (body: Buffer) => void): string;
 }
 
-type Args = Record<string, unknown>;
+export type Args = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
-function jsonString(v: unknown, what: string): Record<string, unknown> {
+export function jsonString(v: unknown, what: string): Record<string, unknown> {
   if (typeof v !== 'string') throw new Error(`${what} must be a JSON-encoded string`);
   const parsed: unknown = JSON.parse(v);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${what} must encode an object`);
@@ -101,7 +106,7 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
     return {
       id: a.id,
       digest: a.digest,
-      state: 'COMMITTED',
+      state: a.state,
       size: [...a.files.values()].reduce((n, b) => n + b.length, 0),
       fileCount: paths.length,
       versionIndex: a.versionIndex,
@@ -144,6 +149,10 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
     artifactMembership: (args: Args) => {
       const m = state.membership(c, String(args.aliasName));
       return m ? membershipObj(c, m) : null;
+    },
+    latestArtifact: () => {
+      const m = state.membership(c, 'latest');
+      return m ? artifactObj(state.artifacts.get(m.artifactId)!) : null;
     },
   });
 
@@ -202,7 +211,10 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
     return r;
   };
 
+  const saving = savingResolvers(env, { artifactObj, artifactOrThrow, runOrThrow });
+
   return {
+    ...saving,
     // --- queries
     serverInfo: () => ({ features: env.features.map((name) => ({ name, isEnabled: true })) }),
     viewer: () => ({ id: Buffer.from(`User:${state.viewer.username}`).toString('base64'), entity: state.viewer.entity, username: state.viewer.username, name: state.viewer.username }),
@@ -277,7 +289,12 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
       const run = runOrThrow(input.entityName, input.projectName, input.runName);
       const files = (input.files as string[]).map((name) => {
         if (!run.files.has(name)) run.files.set(name, { uploaded: false });
-        return { id: name, name, uploadUrl: env.uploadUrl(run, name), directUrl: '', uploadHeaders: [] };
+        const uploadUrl = env.uploadUrl((body) => {
+          const f = run.files.get(name) ?? { uploaded: false };
+          f.content = body;
+          run.files.set(name, f);
+        });
+        return { id: name, name, uploadUrl, directUrl: '', uploadHeaders: [] };
       });
       return { runID: run.id, uploadHeaders: ['x-fake-blob-type:BlockBlob'], files };
     },

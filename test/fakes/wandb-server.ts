@@ -92,7 +92,7 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
   const state = new FakeWandbState({ orgs: opts.orgs, viewer: opts.viewer, teams: opts.teams });
   const requests: RecordedRequest[] = [];
   const faults: FaultRule[] = [];
-  const uploads = new Map<string, { run: FakeRun; path: string }>();
+  const uploads = new Map<string, (body: Buffer) => void>();
   let isDown = false;
   let url = '';
 
@@ -100,9 +100,9 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     state,
     features: schemaKind === 'legacy' ? [] : (opts.features ?? ALL_FEATURES),
     url: () => url,
-    uploadUrl(run, path) {
+    uploadUrl(onPut) {
       const token = state.nextId('upload').replace(/=/g, '');
-      uploads.set(token, { run, path });
+      uploads.set(token, onPut);
       return `${url}/storage/upload/${token}?X-Signature=fake`;
     },
   });
@@ -206,12 +206,10 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     }
     const up = /^\/storage\/upload\/([^/]+)$/.exec(path);
     if (up && req.method === 'PUT') {
-      const target = uploads.get(up[1]!);
-      if (!target) return send(403, 'SignatureDoesNotMatch', 'text/plain');
+      const onPut = uploads.get(up[1]!);
+      if (!onPut) return send(403, 'SignatureDoesNotMatch', 'text/plain');
       if (req.headers['x-fake-blob-type'] !== 'BlockBlob') return send(400, 'missing upload header x-fake-blob-type', 'text/plain');
-      const f = target.run.files.get(target.path) ?? { uploaded: false };
-      f.content = body;
-      target.run.files.set(target.path, f);
+      onPut(body);
       return send(200, '');
     }
     send(404, 'NoSuchKey', 'text/plain');

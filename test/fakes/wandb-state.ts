@@ -23,6 +23,10 @@ export interface FakeArtifact {
   manifest: { version: 1; storagePolicy: string; storagePolicyConfig: Record<string, unknown>; contents: Record<string, { digest: string; size: number; birthArtifactID: string }> };
   createdBy?: { entity: string; project: string; name: string };
   createdAt: string;
+  /** PENDING while a client is still saving it (B5), COMMITTED after commitArtifact. */
+  state: 'PENDING' | 'COMMITTED';
+  /** B5 bookkeeping while PENDING: registered manifest digest and uploaded manifest bytes, aliases for commit. */
+  saving?: { manifestDigest?: string; manifest?: Buffer; aliases: string[] };
 }
 
 export interface FakeMembership {
@@ -155,6 +159,7 @@ export class FakeWandbState {
       manifest: { version: 1, storagePolicy: 'wandb-storage-policy-v1', storagePolicyConfig: { storageLayout: 'V2' }, contents },
       createdBy,
       createdAt: new Date().toISOString(),
+      state: 'COMMITTED',
     });
     const m = this.addMembership(c, id, input.aliases ?? []);
     return { id, nodeId: `wandb-artifact://_id/${id}`, fullName: `${c.entity}/${c.project}/${c.name}:v${m.versionIndex}`, version: `v${m.versionIndex}` };

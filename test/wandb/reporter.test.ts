@@ -67,6 +67,18 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     expect(out.data[0]).toEqual(['cand', 81, 'writing', 'Write a blog post.', 'answer 81.1', 'judge-model-1', 'single-v1', 'judge 81.1', 'Rating: [[7]]', 7, 1, 1700000101, 'creation']);
     expect(table(run, 'mtbench_radar_table')).toEqual({ columns: ['category', 'score'], data: [['math', 7.25], ['writing', 7.25]] });
     expect(run.inputArtifacts).toEqual([{ artifactId: artifact.id, artifactEntityName: 'acme-org', artifactProjectName: 'wandb-registry-model' }]);
+    // Each table is also a committed run_table artifact the summary points at (B3).
+    const outputs = run.outputArtifacts.map((id) => s.wb.artifact(id));
+    expect(outputs.map((a) => [a.collection, a.type, a.state]).sort()).toEqual([
+      [`run-${h.runId}-mtbench_output_table`, 'run_table', 'COMMITTED'],
+      [`run-${h.runId}-mtbench_radar_table`, 'run_table', 'COMMITTED'],
+    ]);
+    const radar = outputs.find((a) => a.collection.endsWith('radar_table'))!;
+    expect(run.summary.mtbench_radar_table).toMatchObject({
+      artifact_path: `wandb-artifact://${Buffer.from(radar.id, 'base64').toString('hex')}/mtbench_radar_table.table.json`,
+      _latest_artifact_path: expect.stringMatching(/^wandb-client-artifact:\/\/[0-9a-z]{128}:latest\/mtbench_radar_table\.table\.json$/),
+    });
+    expect(JSON.parse(radar.files.get('mtbench_radar_table.table.json')!.toString())).toMatchObject({ _type: 'table', nrows: 2, column_types: { wb_type: 'typedDict' } });
     // Storage PUTs carried no W&B auth.
     expect(s.wb.requests.filter((r) => r.path.startsWith('/storage/upload')).every((r) => !r.hadAuth)).toBe(true);
   });
@@ -85,6 +97,17 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     expect(runs[0]!.summary['mtbench/score']).toBe(6.5);
     expect(runs[0]!.history.map((r) => r._step)).toEqual([0, 1]);
     expect(runs[0]!.inputArtifacts).toHaveLength(1);
+    // The radar table changed (new version); the output table did not (deduplicated by digest).
+    const versions = (suffix: string) => s.wb.state.collections.find((c) => c.name.endsWith(suffix))!.memberships.length;
+    expect([versions('output_table'), versions('radar_table')]).toEqual([1, 2]);
+  });
+
+  it('a finish retried with identical results adds no table artifact versions (digest dedup)', async () => {
+    const { s, ctx } = await opened();
+    await (await s.wandb.reporter.open(ctx)).finish(outcome(6));
+    await (await s.wandb.reporter.open(ctx)).finish(outcome(6));
+    expect(s.wb.state.collections.filter((c) => c.name.startsWith('run-')).map((c) => c.memberships.length)).toEqual([1, 1]);
+    expect(s.wb.evalRuns()[0]!.summary.mtbench_output_table).toMatchObject({ artifact_path: expect.stringMatching(/^wandb-artifact:\/\//) });
   });
 
   it('a reopen without the inference target keeps the config an earlier open recorded', async () => {
