@@ -136,6 +136,15 @@ describe('endpoint launcher', () => {
     expect(readdirSync(s.loraDir)).toEqual([]);
   });
 
+  it('says the server cannot read the adapter when vLLM finds no adapter at the path', async () => {
+    const name = servedNameFor('ev-0123456789abcdef01234567');
+    const { fake } = await fakeVllm({ loadStatus: 404, loadBody: { error: { message: `Loading lora ${name} failed: No adapter found for /lora/${name}`, type: 'NotFoundError', code: 404 } } });
+    const s = await setup(fake, { model: 'served-model' });
+    const err = await s.launcher.launch(s.req).catch((e: unknown) => e);
+    expect((err as InferenceError).retryable).toBe(false);
+    expect((err as Error).message).toContain('the server must be able to read that path');
+  });
+
   it('uses the configured model, or the first served one, when the artifact is not loaded at runtime', async () => {
     const { fake, calls } = await fakeVllm();
     const never = await setup(fake, { lora: 'never' });
