@@ -108,8 +108,8 @@ export function delivery(over: Record<string, unknown> = {}): Record<string, unk
   };
 }
 
-export function webhookHeaders(body: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}`, ...extra, 'x-body-len': String(body.length) };
+export function webhookHeaders(_body: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}`, ...extra };
 }
 
 export const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
