@@ -47,11 +47,11 @@ export function createEndpointLauncher(opts: EndpointLauncherOptions) {
     return first;
   }
 
-  /** A LoRA that cannot be loaded: evaluate the configured model if the profile names one, else fail. */
+  /** An artifact that cannot be loaded: evaluate the configured model if the profile names one, else fail. Returns the note. */
   function fallback(req: LaunchRequest, settings: EndpointSettings, why: string): string {
     if (!settings.model) throw finalError(`cannot evaluate ${req.artifact.fullName} on ${settings.baseURL}: ${why}`);
     req.log(`[evalhook] ${why}; evaluating the configured model ${settings.model} instead`);
-    return settings.model;
+    return why;
   }
 
   async function post(url: string, body: unknown, req: LaunchRequest, headers: Record<string, string>, signal = req.signal): Promise<HttpResult> {
@@ -67,27 +67,25 @@ export function createEndpointLauncher(opts: EndpointLauncherOptions) {
     const apiKey = opts.secrets[settings.apiKeyEnv];
     const headers: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
     const describe: Record<string, unknown> = { kind: 'endpoint', baseURL: settings.baseURL };
-    const plain = async (): Promise<ServedModel> => {
+    // `fallbackNote`: the artifact itself is not what gets evaluated; W&B config must say so.
+    const plain = async (fallbackNote?: string): Promise<ServedModel> => {
       const model = await servedModel(req, settings, headers);
-      return { baseURL: settings.baseURL, model, apiKey, describe: { ...describe, model }, release: async () => {} };
+      return { baseURL: settings.baseURL, model, apiKey, describe: { ...describe, model, ...(fallbackNote ? { artifactNotLoaded: fallbackNote } : {}) }, release: async () => {} };
     };
     const manifest = classifyManifest(req.artifact.files.map((f) => f.path));
     // Without a manifest (offline mode) or with lora: never, the endpoint's own model is the target.
     if (settings.lora === 'never' || manifest === 'unknown') return plain();
     if (manifest === 'full') {
-      fallback(req, settings, `${req.artifact.fullName} is a full model; a running endpoint can only load LoRA adapters (use inference kind "process" to serve it)`);
-      return plain();
+      return plain(fallback(req, settings, `${req.artifact.fullName} is a full model; a running endpoint can only load LoRA adapters (use inference kind "process" to serve it)`));
     }
     if (manifest === 'unsupported') {
-      fallback(req, settings, unsupportedReason(req.artifact.files.map((f) => f.path)));
-      return plain();
+      return plain(fallback(req, settings, unsupportedReason(req.artifact.files.map((f) => f.path))));
     }
 
     const layout = await detectModelLayout(await req.download());
     if (req.signal.aborted) throw abortReason(req.signal);
     if (layout.kind !== 'lora') {
-      fallback(req, settings, layout.kind === 'full' ? `${req.artifact.fullName} is a full model; a running endpoint can only load LoRA adapters` : layout.reason);
-      return plain();
+      return plain(fallback(req, settings, layout.kind === 'full' ? `${req.artifact.fullName} is a full model; a running endpoint can only load LoRA adapters` : layout.reason));
     }
     const base = resolveBaseModel(layout, req.artifact.metadata, settings.baseModel);
     const name = servedNameFor(req.evaluationId);
@@ -108,8 +106,7 @@ export function createEndpointLauncher(opts: EndpointLauncherOptions) {
       await removeCopy();
       // A 404 that does not mention our adapter is the route itself missing: no runtime LoRA here.
       if (res.status === 404 && !message.includes(name)) {
-        fallback(req, settings, `the server has no runtime LoRA loading (POST /v1/load_lora_adapter answered 404); ${ENABLE_HINT}, or set inference.model`);
-        return plain();
+        return plain(fallback(req, settings, `the server has no runtime LoRA loading (POST /v1/load_lora_adapter answered 404); ${ENABLE_HINT}, or set inference.model`));
       }
       const text = `vLLM refused to load the adapter (${res.status}): ${message}. The adapter was copied to ${target}; the server must be able to read that path (inference.loraDir on a shared volume, same path on both sides)`;
       throw res.status >= 500 || res.status === 429 ? transientError(text) : finalError(text);

@@ -125,6 +125,7 @@ describe('endpoint launcher', () => {
     const served = await s.launcher.launch(s.req);
     expect(served.model).toBe('served-model');
     expect(s.lines.some((l) => l.includes('evaluating the configured model served-model'))).toBe(true);
+    expect(served.describe.artifactNotLoaded).toContain('no runtime LoRA loading');
   });
 
   it('passes vLLM\'s refusal on as the reason', async () => {
