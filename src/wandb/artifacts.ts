@@ -178,13 +178,17 @@ export class ArtifactResolver {
     return p;
   }
 
+  /** The prefix may be the org's name, its entity, or (as webhooks may render it) a team entity of the org. */
   private async orgEntityFromName(name: string, signal?: AbortSignal): Promise<string> {
-    const r = await this.client.graphql(FETCH_ORGANIZATION, { org: name }, OrganizationResponse, { signal }).catch((err: unknown) => {
-      if (err instanceof WandbError && !err.retryable) return { organization: null };
+    const notFound = (err: unknown) => {
+      if (err instanceof WandbError && !err.retryable) return null;
       throw err;
-    });
-    // Not an org name we can see: it is taken as the org entity itself.
-    return r.organization?.orgEntity?.name ?? name;
+    };
+    const org = await this.client.graphql(FETCH_ORGANIZATION, { org: name }, OrganizationResponse, { signal }).catch(notFound);
+    if (org?.organization?.orgEntity) return org.organization.orgEntity.name;
+    const info = await this.client.graphql(FETCH_ORG_INFO_FROM_ENTITY, { entity: name }, OrgInfoResponse, { signal }).catch(notFound);
+    // Otherwise it is taken as the org entity itself.
+    return info?.entity?.organization?.orgEntity?.name ?? name;
   }
 
   private async orgEntityFromDefault(signal?: AbortSignal): Promise<string> {

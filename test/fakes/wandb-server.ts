@@ -11,7 +11,7 @@
  *   createWandb({ apiKey: wb.apiKey, baseURL: wb.url, ... })
  *   wb.state.runsOf('mtbench-eval')  // FakeRun: config, summary, history, files, state, inputArtifacts, notes
  *   wb.artifact(a.id).metadata / .tags; wb.aliasesOf(r.fullName)
- *   wb.fail({ status: 503, times: 3, match: 'graphql' }); wb.down(); wb.up(); wb.requests; await wb.close()
+ *   wb.fail({ status: 503, times: 3, match: 'graphql' }); wb.deny('AddAliases'); wb.down(); wb.up(); wb.requests; await wb.close()
  *
  * Like W&B it: checks Basic auth `api:<apiKey>` on /graphql and file_stream; rejects presigned
  * storage requests that carry an Authorization header; validates every document against the schema
@@ -79,6 +79,8 @@ export interface FakeWandb {
   aliasesOf(fullName: string): string[];
   evalRuns(): FakeRun[];
   fail(rule: FaultRule): void;
+  /** Answer this operation with a GraphQL error in a 200, as W&B does for permission problems. */
+  deny(operation: string, message?: string): void;
   down(): void;
   up(): void;
   close(): Promise<void>;
@@ -92,6 +94,7 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
   const state = new FakeWandbState({ orgs: opts.orgs, viewer: opts.viewer, teams: opts.teams });
   const requests: RecordedRequest[] = [];
   const faults: FaultRule[] = [];
+  const denials = new Map<string, string>();
   const uploads = new Map<string, (body: Buffer) => void>();
   let isDown = false;
   let url = '';
@@ -177,6 +180,8 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     rec.variables = variables;
     const fault = injected('graphql', '/graphql', rec.operationName);
     if (fault) return send(fault.status, { errors: [{ message: `injected ${fault.status}` }] });
+    const denied = rec.operationName ? denials.get(rec.operationName) : undefined;
+    if (denied) return send(200, { data: null, errors: [{ message: denied }] });
     const errors = validate(schema, doc);
     if (errors.length) return send(400, { errors: errors.map((e) => ({ message: e.message })) });
     if (!op?.name || !KNOWN_OPERATIONS[op.name.value]) return send(400, { errors: [{ message: `unknown operation ${op?.name?.value ?? '(anonymous)'}` }] });
@@ -239,6 +244,9 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     evalRuns: () => state.runsOf('mtbench-eval'),
     fail(rule) {
       faults.push({ ...rule });
+    },
+    deny(operation, message = 'permission denied') {
+      denials.set(operation, message);
     },
     down() {
       isDown = true;

@@ -35,6 +35,8 @@ describe.skipIf(schemaMissing)('resolve', () => {
     s = await setup();
     const byOrg = await s.wandb.artifacts.resolve({ name: 'acme/wandb-registry-model/llama-ft:candidate' });
     expect(byOrg.fullName).toBe('acme-org/wandb-registry-model/llama-ft:v0');
+    const byTeam = await s.wandb.artifacts.resolve({ name: 'acme-team/wandb-registry-model/llama-ft:v0' });
+    expect(byTeam.entity).toBe('acme-org');
     const bare = await s.wandb.artifacts.resolve({ name: 'wandb-registry-model/llama-ft:latest' });
     expect(bare.entity).toBe('acme-org');
     const ops = s.wb.requests.map((r) => r.operationName);

@@ -72,4 +72,15 @@ describe.skipIf(schemaMissing)('registry write-back', () => {
     expect(lines).toEqual([expect.stringMatching(/no score/)]);
     expect(s.wb.requests.some((r) => r.operationName === 'UpdateArtifact')).toBe(false);
   });
+
+  it('a refused write (permissions) becomes a FAILED line, and the rest still happens', async () => {
+    s = await setup();
+    s.wb.deny('UpdateArtifact', 'You do not have permission to update this artifact');
+    const artifact = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
+    const ctx = runContext(artifact, profile({ writeBack: { metadata: true, mustBeatProduction: false, threshold: 5, aliasOnPass: 'mtbench-passed' } }));
+    const lines = await s.wandb.reporter.writeBack(ctx, { score: 7 });
+    expect(lines[0]).toMatch(/^metadata FAILED .*permission/);
+    expect(s.wb.aliasesOf(s.linked.fullName)).toContain('mtbench-passed');
+    expect(s.wb.artifact(artifact.id).metadata).not.toHaveProperty('mtbench');
+  });
 });
