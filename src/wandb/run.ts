@@ -6,14 +6,13 @@
 import { createHash } from 'node:crypto';
 import type { RunContext, RunHandle, RunReporter } from '../ports.js';
 import type { ArtifactResolver } from './artifacts.js';
-import { parseUploadHeaders, type WandbClient } from './client.js';
+import { parseUploadHeaders, WandbError, type WandbClient } from './client.js';
 import { CREATE_RUN_FILES, MARK_RUN_FILES_UPLOADED, UPSERT_BUCKET, USE_ARTIFACT, USE_ARTIFACT_WITH_SOURCE } from './documents.js';
 import { runIdFor } from './names.js';
 import { CreateRunFilesResponse, jsonObject, MarkUploadedResponse, UpsertBucketResponse, UseArtifactResponse } from './responses.js';
 import { outputTable, radarTable, summaryMetrics, type EvalOutcome, type Table } from './results.js';
 import { logTableArtifact, type TableArtifactRef } from './table-artifact.js';
 import { writeBack } from './write-back.js';
-import { WandbError } from './client.js';
 
 export const JOB_TYPE = 'mtbench-eval';
 
@@ -97,7 +96,7 @@ export class WandbReporter implements RunReporter {
     const existing = this.beats.get(path.run);
     if (existing) return void (existing.lastActive = Date.now());
     const idle = this.opts.heartbeatIdleMs ?? 30 * 60_000;
-    const beat = { lastActive: Date.now(), busy: false, timer: setInterval(() => {
+    const tick = () => {
       if (Date.now() - beat.lastActive > idle) return this.stopHeartbeat(path.run);
       if (beat.busy) return;
       beat.busy = true;
@@ -105,8 +104,9 @@ export class WandbReporter implements RunReporter {
         .fileStream(path, {})
         .catch((err: unknown) => this.client.log.debug({ err, run: path.run }, 'W&B heartbeat failed'))
         .finally(() => (beat.busy = false));
-    }, every) };
-    beat.timer.unref();
+    };
+    // unref: a forgotten handle must never keep the process alive.
+    const beat = { lastActive: Date.now(), busy: false, timer: setInterval(tick, every).unref() };
     this.beats.set(path.run, beat);
   }
 
@@ -238,7 +238,9 @@ function tableFile(key: string, table: Table) {
   return { key, path, body, ref, table };
 }
 
-const SECRETISH = /api[-_]?key|token|secret|passw(or)?d|authorization|cookie|credential/i;
+/** Key names that hold credentials; `token` only as a whole word so `max_tokens` and token counts stay. */
+const SECRETISH = /api[-_]?key|secret|passw(or)?d|authorization|cookie|credential|(^|[-_.])token$|[a-z]Token$/;
+const secretKey = (k: string) => SECRETISH.test(k) || SECRETISH.test(k.toLowerCase());
 
 /** Run config: the pipeline's non-secret config plus artifact, checkpoint and lineage; secrets dropped defensively. */
 export function runConfig(ctx: RunContext): Record<string, unknown> {
@@ -261,7 +263,7 @@ export function runConfig(ctx: RunContext): Record<string, unknown> {
 function scrub(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(scrub);
   if (typeof v !== 'object' || v === null) return v;
-  return Object.fromEntries(Object.entries(v).filter(([k]) => !SECRETISH.test(k)).map(([k, x]) => [k, scrub(x)]));
+  return Object.fromEntries(Object.entries(v).filter(([k]) => !secretKey(k)).map(([k, x]) => [k, scrub(x)]));
 }
 
 function unwrapConfig(raw: string | null): Record<string, unknown> {

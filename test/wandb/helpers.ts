@@ -104,6 +104,11 @@ export function runContext(artifact: ResolvedArtifact, p: Profile = profile(), e
     evaluationId,
     profile: p,
     artifact,
-    config: { benchmark: { name: 'mt-bench', checksums: { 'question.jsonl': 'abc' } }, judge: { model: p.judge.model }, inference: { kind: 'endpoint', apiKey: 'sk-should-never-appear' } },
+    config: {
+      benchmark: { name: 'mt-bench', checksums: { 'question.jsonl': 'abc' } },
+      judge: { model: p.judge.model },
+      generation: { max_tokens: 1024 },
+      inference: { kind: 'endpoint', apiKey: 'sk-should-never-appear', headers: { Authorization: 'Bearer sk-should-never-appear' } },
+    },
   };
 }

@@ -49,6 +49,7 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
       source_run: { name: 'train-abc123' },
     });
     expect(JSON.stringify(run.config)).not.toContain('sk-should-never-appear');
+    expect(run.config).toMatchObject({ generation: { max_tokens: 1024 } });
     expect(run.history.map((r) => [r._step, r['progress/answers']])).toEqual([[0, 2], [1, 4]]);
     expect(run.summary).toMatchObject({
       'mtbench/score': 7.25,
