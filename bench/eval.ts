@@ -16,8 +16,10 @@ import { runEvaluation } from '../src/eval/index.js';
 import { createOpenAIChatClient } from '../src/llm/openai-chat.js';
 import { startFakeOpenAI } from '../test/fakes/openai-server.js';
 
-const CANDIDATE_LATENCY_MS = Number(process.env.BENCH_CANDIDATE_LATENCY_MS ?? 2000);
-const JUDGE_LATENCY_MS = Number(process.env.BENCH_JUDGE_LATENCY_MS ?? 1000);
+// Seconds-scale latencies like real LLM endpoints; the fixed per-call HTTP/SDK cost then stays small
+// against them even on a loaded box. Override with BENCH_* env vars to explore other shapes.
+const CANDIDATE_LATENCY_MS = Number(process.env.BENCH_CANDIDATE_LATENCY_MS ?? 3000);
+const JUDGE_LATENCY_MS = Number(process.env.BENCH_JUDGE_LATENCY_MS ?? 1500);
 const CANDIDATE_CAP = Number(process.env.BENCH_CANDIDATE_CAP ?? 16);
 const JUDGE_CAP = Number(process.env.BENCH_JUDGE_CAP ?? 8);
 const TARGET_RATIO = 1.2;
