@@ -64,7 +64,7 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     ? createWandb({ apiKey: env.WANDB_API_KEY, baseURL: env.WANDB_BASE_URL, cacheDir: join(dataDir, 'cache'), logger })
     : undefined;
   if (!wandb) logger.warn({ dir: join(dataDir, 'results') }, 'WANDB_API_KEY not set: results go to a local directory');
-  const limiter = createLimiter(redis, prefix);
+  const limiter = createLimiter(redis, prefix, { onError: throttledLog(logger, 'limiter error') });
   const stats = createStats(redis, prefix);
   const benchmarks = new Map<string, Promise<Benchmark>>();
   const launcher = createInferenceLauncher({
@@ -125,6 +125,10 @@ export async function startWorker(config: Config, logger: Logger, overrides: Par
   const opts = redisOptions(config.env.REDIS_URL);
   const redis = new Redis(opts);
   const subscriber = new Redis(opts);
+  // ioredis reconnects by itself; an outage is logged (once per 10 s), never an unhandled error.
+  const onRedisError = throttledLog(logger, 'redis connection error');
+  redis.on('error', onRedisError);
+  subscriber.on('error', onRedisError);
   const cancels = await createCancelRegistry(subscriber, redis, config.env.QUEUE_PREFIX);
   const base = workerDeps(config, logger, redis);
   const deps = { ...base, ...overrides };
@@ -145,5 +149,14 @@ export async function startWorker(config: Config, logger: Logger, overrides: Par
       await base.shutdown();
       await redis.quit().catch(() => redis.disconnect());
     },
+  };
+}
+
+function throttledLog(logger: Logger, msg: string): (err: unknown) => void {
+  let last = 0;
+  return (err) => {
+    if (Date.now() - last < 10_000) return;
+    last = Date.now();
+    logger.warn({ err }, msg);
   };
 }

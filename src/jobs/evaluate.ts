@@ -159,7 +159,9 @@ async function generateAndJudge(
     });
     if (handle) await progress.set({ runUrl: handle.url, localDir: handle.localDir });
     await progress.stage('generating');
-    return await deps.runEvaluation({
+    // A launched server that dies mid-run ends the attempt at once, with its last log lines as the reason.
+    const died = new AbortController();
+    const run = deps.runEvaluation({
       benchmark: bench,
       candidate: {
         client: deps.chat(candidateTarget(served), { name: `inference:${served.baseURL}`, maxInFlight: profile.inference.concurrency, rpm: 0 }),
@@ -180,7 +182,7 @@ async function generateAndJudge(
       mode: profile.mode,
       store: deps.store(data.evaluationId),
       cache: deps.cache,
-      signal,
+      signal: AbortSignal.any([signal, died.signal]),
       retry: deps.retry,
       callTimeoutMs: deps.callTimeoutMs,
       onProgress: (p) => {
@@ -188,6 +190,13 @@ async function generateAndJudge(
         if (handle) void logStep(handle, p);
       },
     });
+    if (!served.exited) return await run;
+    const exited = served.exited.then((reason) => {
+      died.abort();
+      throw new InferenceServerExited(reason);
+    });
+    run.catch(() => undefined); // when the server's exit wins the race, the aborted run's rejection is expected
+    return await Promise.race([run, exited]);
   } finally {
     await served.release().catch((err: unknown) => log.error({ err }, 'releasing the inference target failed'));
   }
@@ -233,3 +242,12 @@ async function loadSummary(deps: EvaluateDeps, id: string): Promise<EvalSummary 
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+/** The inference server went away mid-run; retryable (a new attempt launches it again). */
+class InferenceServerExited extends Error {
+  override readonly name = 'InferenceServerExited';
+  readonly retryable = true;
+  constructor(reason: string) {
+    super(`inference server exited during the evaluation: ${reason}`);
+  }
+}

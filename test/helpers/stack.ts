@@ -105,7 +105,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     async spawnWorker(extraEnv = {}) {
       const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'worker'], {
         cwd: REPO,
-        env: { ...process.env, ...env, ...extraEnv },
+        env: { ...process.env, ...env, LOG_LEVEL: 'info', ...extraEnv },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
@@ -143,6 +143,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return r.evaluationId;
     },
     async finished(id) {
+      // Looked up at once: callers start waiting before they break Redis.
       const job = await service.queue.getJob(id);
       if (!job) throw new Error(`no job ${id}`);
       try {

@@ -39,7 +39,7 @@ describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', (
     expect(JSON.stringify(job?.returnvalue)).not.toContain('sk-judge-secret-key');
   });
 
-  it('judge 5xx bursts and timeouts: completes, every judgment made once', async () => {
+  it('judge 5xx bursts and timeouts: completes with all 160 judgments', async () => {
     stack = await startStack({ redisUrl: redisUrl(), env: { CALL_TIMEOUT_MS: '1000' } });
     stack.judge.fail({ status: 503 }, 5);
     stack.judge.fail({ kind: 'timeout' }, 2);
@@ -50,6 +50,9 @@ describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', (
     const view = await stack.service.get(id);
     expect(view?.status).toBe('succeeded');
     expect(view?.scores?.average).toBe(7);
+    // 10 faulted requests were retried; no successful judgment was paid twice.
+    expect(stack.judge.requests.length).toBe(170);
+    expect(repeatedJudgeCalls(stack)).toBe(10);
   });
 
   it('judge 401: fails fast with a reason naming the judge and the status', async () => {
