@@ -47,7 +47,16 @@ export class ArtifactResolver {
 
   async resolve(ref: ArtifactRef, signal?: AbortSignal): Promise<ResolvedArtifact> {
     if (!ref.id && !ref.name) throw new WandbError('the trigger names no artifact (neither id nor name)', false);
-    let located = ref.name ? await this.byName(ref.name, signal) : undefined;
+    let located = ref.name
+      ? await this.byName(ref.name, signal).catch((err: unknown) => {
+          // With an id to fall back on, a name we cannot resolve (odd path, ambiguous org) is not fatal.
+          if (ref.id && err instanceof WandbError && !err.retryable) {
+            this.client.log.warn({ name: ref.name, err: err.message }, 'artifact name not resolvable; using the id');
+            return undefined;
+          }
+          throw err;
+        })
+      : undefined;
     if (ref.id) {
       const id = parseNodeId(ref.id);
       // The id is what triggered; an alias in the name may have moved on since.

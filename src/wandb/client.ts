@@ -74,6 +74,8 @@ const FeaturesResponse = z.object({
   serverInfo: z.object({ features: z.array(z.object({ name: z.string(), isEnabled: z.boolean() })) }).nullable(),
 });
 
+const FileStreamResponse = z.object({ stopped: z.boolean().optional(), exitcode: z.number().nullish() }).loose();
+
 export interface RequestOptions {
   signal?: AbortSignal;
   /** UpsertBucket retries 409 (B0). */
@@ -159,8 +161,12 @@ export class WandbClient {
         body: JSON.stringify(body),
         signal: s,
       });
-      await res.arrayBuffer();
+      const text = await res.text();
       if (!res.ok) throw new WandbError(`W&B file_stream: HTTP ${res.status}`, retryableStatus(res.status), res.status);
+      const parsed = FileStreamResponse.safeParse(safeJson(text));
+      if (!parsed.success) this.log.debug({ run: path.run }, 'file_stream response was not the usual JSON object');
+      // B2: `stopped` means someone pressed Stop in the UI; cancelling is the admin API's job, so say so.
+      else if (parsed.data.stopped) this.log.warn({ run: path.run }, 'W&B reports the run was stopped in the UI; cancel the evaluation through the admin API to stop it');
     });
   }
 

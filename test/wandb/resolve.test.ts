@@ -57,6 +57,12 @@ describe.skipIf(schemaMissing)('resolve', () => {
     expect(a.project).toBe('wandb-registry-model');
   });
 
+  it('falls back to the id when the name cannot be resolved', async () => {
+    s = await setup();
+    const a = await s.wandb.artifacts.resolve({ id: s.linked.nodeId, name: 'a/b/c/d:too-many-parts' });
+    expect(a.id).toBe(s.source.id);
+  });
+
   it('handles spaces in collection names and legacy model-registry paths', async () => {
     s = await setup();
     const spaced = await s.wandb.artifacts.resolve({ name: 'acme-team/llama-sft/llama ft:v0' });
