@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSchema, extendSchema, parse, type GraphQLSchema } from 'graphql';
+import { runResolvers } from './wandb-runs.js';
 import { savingResolvers } from './wandb-saving.js';
 import type { FakeArtifact, FakeCollection, FakeMembership, FakeRun, FakeWandbState } from './wandb-state.js';
 
@@ -65,7 +66,7 @@ export interface ResolverEnv {
 }
 
 export type Args = Record<string, unknown>;
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 export function jsonString(v: unknown, what: string): Record<string, unknown> {
   if (typeof v !== 'string') throw new Error(`${what} must be a JSON-encoded string`);
@@ -211,10 +212,11 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
     return r;
   };
 
-  const saving = savingResolvers(env, { artifactObj, artifactOrThrow, runOrThrow });
+  const helpers = { artifactObj, artifactOrThrow, runOrThrow, runObj };
 
   return {
-    ...saving,
+    ...runResolvers(env, helpers),
+    ...savingResolvers(env, helpers),
     // --- queries
     serverInfo: () => ({ features: env.features.map((name) => ({ name, isEnabled: true })) }),
     viewer: () => ({ id: Buffer.from(`User:${state.viewer.username}`).toString('base64'), entity: state.viewer.entity, username: state.viewer.username, name: state.viewer.username }),
@@ -240,73 +242,6 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
     },
 
     // --- mutations
-    upsertBucket: ({ input }: { input: Args }) => {
-      let run: FakeRun | undefined;
-      let inserted = false;
-      if (input.id) {
-        run = state.runs.find((r) => r.id === input.id);
-        if (!run) throw new Error(`run with id ${String(input.id)} not found`);
-      } else {
-        const entity = str(input.entityName) ?? state.viewer.entity;
-        const project = str(input.modelName) ?? 'uncategorized';
-        const name = str(input.name) ?? state.nextId('r').slice(0, 8).toLowerCase();
-        run = state.run(entity, project, name);
-        if (!run) {
-          run = state.newRun(entity, project, name);
-          inserted = true;
-        }
-      }
-      if (input.config !== undefined && input.config !== null) {
-        const wrapped = jsonString(input.config, 'config');
-        // Like W&B: the config sent replaces the stored one.
-        run.config = {};
-        for (const [k, v] of Object.entries(wrapped)) {
-          if (typeof v !== 'object' || v === null || !('value' in v)) throw new Error(`config key ${k} must be {"value": ...}`);
-          run.config[k] = (v as { value: unknown }).value;
-        }
-      }
-      if (input.summaryMetrics != null) Object.assign(run.summary, jsonString(input.summaryMetrics, 'summaryMetrics'));
-      if (input.displayName != null) run.displayName = String(input.displayName);
-      if (input.jobType != null) run.jobType = String(input.jobType);
-      if (input.groupName != null) run.group = String(input.groupName);
-      if (input.notes != null) run.notes = String(input.notes);
-      if (Array.isArray(input.tags)) run.tags = input.tags.map(String);
-      if (input.state === 'running' || input.state === 'pending') run.state = 'running';
-      return { bucket: runObj(run), inserted };
-    },
-    useArtifact: ({ input }: { input: Args }) => {
-      const run = runOrThrow(input.entityName, input.projectName, input.runName);
-      const a = artifactOrThrow(input.artifactID);
-      if (!run.inputArtifacts.some((e) => e.artifactId === a.id)) {
-        const edge: FakeRun['inputArtifacts'][number] = { artifactId: a.id };
-        if (typeof input.artifactEntityName === 'string') edge.artifactEntityName = input.artifactEntityName;
-        if (typeof input.artifactProjectName === 'string') edge.artifactProjectName = input.artifactProjectName;
-        run.inputArtifacts.push(edge);
-      }
-      return { artifact: artifactObj(a), run: runObj(run) };
-    },
-    createRunFiles: ({ input }: { input: Args }) => {
-      const run = runOrThrow(input.entityName, input.projectName, input.runName);
-      const files = (input.files as string[]).map((name) => {
-        if (!run.files.has(name)) run.files.set(name, { uploaded: false });
-        const uploadUrl = env.uploadUrl((body) => {
-          const f = run.files.get(name) ?? { uploaded: false };
-          f.content = body;
-          run.files.set(name, f);
-        });
-        return { id: name, name, uploadUrl, directUrl: '', uploadHeaders: [] };
-      });
-      return { runID: run.id, uploadHeaders: ['x-fake-blob-type:BlockBlob'], files };
-    },
-    markRunFilesUploaded: ({ input }: { input: Args }) => {
-      const run = runOrThrow(input.entityName, input.projectName, input.runName);
-      for (const name of input.files as string[]) {
-        const f = run.files.get(name);
-        if (!f?.content) throw new Error(`run file ${name} was never uploaded`);
-        f.uploaded = true;
-      }
-      return { success: true };
-    },
     addAliases: ({ input }: { input: Args }) => {
       const a = artifactOrThrow(input.artifactID);
       for (const spec of input.aliases as Args[]) {

@@ -8,17 +8,22 @@
  *     metadata: { epoch: 2 }, aliases: ['best'], sourceRun: { name: 'train-1', displayName: 'llama sft' } });
  *   // a = { id, nodeId: 'wandb-artifact://_id/<id>', fullName: 'acme-team/ft/llama ft:v0', version: 'v0' }
  *   const r = wb.linkToRegistry(a, { collection: 'llama-ft' });   // -> { fullName: 'acme-org/wandb-registry-model/llama-ft:v0', ... }
- *   createWandb({ apiKey: wb.apiKey, baseURL: wb.url, ... })
- *   wb.state.runsOf('mtbench-eval')  // FakeRun: config, summary, history, files, state, inputArtifacts, notes
+ *   createWandb({ apiKey: wb.apiKey, baseURL: wb.url, ... })   // or stack env WANDB_API_KEY / WANDB_BASE_URL
+ *   wb.evalRuns()  // runs with jobType mtbench-eval: config, summary, history, files, state, inputArtifacts,
+ *                  // outputArtifacts (run_table artifacts), notes, logs, heartbeats
  *   wb.artifact(a.id).metadata / .tags; wb.aliasesOf(r.fullName)
  *   wb.fail({ status: 503, times: 3, match: 'graphql' }); wb.deny('AddAliases'); wb.down(); wb.up(); wb.requests; await wb.close()
+ *
+ * Defaults: org `acme` with org entity `acme-org`, team entity `acme-team` in it, viewer `evalhook-bot`
+ * whose default entity is `acme-team`; all features of ALL_FEATURES enabled.
  *
  * Like W&B it: checks Basic auth `api:<apiKey>` on /graphql and file_stream; rejects presigned
  * storage requests that carry an Authorization header; validates every document against the schema
  * (400 with GraphQL errors), accepts only operations the protocol reference lists, rejects undeclared
- * variables; answers GraphQL errors with HTTP 200 for failures inside resolvers.
+ * variables; answers GraphQL errors with HTTP 200 for failures inside resolvers; on commitArtifact
+ * checks uploaded files, manifest and digest.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { execute, parse, validate, type DocumentNode, type OperationDefinitionNode } from 'graphql';
 import { buildRoot, KNOWN_OPERATIONS, loadWandbSchema } from './wandb-graphql.js';
