@@ -195,4 +195,22 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     expect([...run.files.values()].every((f) => f.uploaded)).toBe(true);
     expect(s.wb.requests.some((r) => r.operationName === 'MarkRunFilesUploaded')).toBe(false);
   });
+
+  it('never logs the API key, even while retrying failures', async () => {
+    const lines: string[] = [];
+    const log = (o: object, m?: string) => void lines.push(JSON.stringify(o) + ' ' + (m ?? ''));
+    s = await setup({}, { logger: { info: log, warn: log, error: log, debug: log } });
+    const artifact = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
+    s.wb.fail({ status: 502, times: 2 });
+    const h = await s.wandb.reporter.open(runContext(artifact));
+    s.wb.down();
+    await h.logProgress({ x: 1 });
+    s.wb.up();
+    await h.finish(outcome(7));
+    expect(lines.length).toBeGreaterThan(3);
+    const all = lines.join('\n');
+    expect(all).not.toContain(s.wb.apiKey);
+    expect(all).not.toContain(Buffer.from(`api:${s.wb.apiKey}`).toString('base64'));
+    expect(all).not.toContain('X-Signature');
+  });
 });

@@ -73,6 +73,16 @@ describe.skipIf(schemaMissing)('resolve', () => {
     expect(a.aliases).toContain('staging');
   });
 
+  it('resolves in a custom registry whose name has spaces', async () => {
+    s = await setup();
+    const l = s.wb.linkToRegistry(s.source, { registry: 'Fine-tuned Models', collection: 'my lora', aliases: ['staging'] });
+    const a = await s.wandb.artifacts.resolve({ name: 'acme/wandb-registry-Fine-tuned Models/my lora:staging' });
+    expect(a.fullName).toBe(l.fullName);
+    expect(a.project).toBe('wandb-registry-Fine-tuned Models');
+    const dir = await s.wandb.artifacts.download(a);
+    expect(dir).toContain(a.digest);
+  });
+
   it('falls back to the legacy lookup on an old server (schema dump without extensions)', async () => {
     s = await setup({ schema: 'legacy' });
     const a = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
