@@ -3,10 +3,8 @@
  * engine and openai adapter against two fake endpoints with fixed latency, compared with (a) the
  * lower bound the concurrency caps allow and (b) FastChat's phase-by-phase schedule (all answers,
  * each question's two turns in one worker, then all judgments) modelled at the same parallelism.
- * The fake endpoints run in child processes, as real endpoints would be remote: their CPU must not
- * be billed to the engine's event loop.
+ * The fake endpoints run in child processes (bench/endpoints.ts).
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { loadBenchmark } from '../src/benchdata/index.js';
 import { runEvaluation } from '../src/eval/index.js';
 import { createOpenAIChatClient } from '../src/llm/openai-chat.js';
-import { startFakeOpenAI } from '../test/fakes/openai-server.js';
+import { spawnEndpoint } from './endpoints.js';
 
 // Seconds-scale latencies like real LLM endpoints; the fixed per-call HTTP/SDK cost then stays small
 // against them even on a loaded box. Override with BENCH_* env vars to explore other shapes.
@@ -45,43 +43,6 @@ function fastChatScheduleMs(questions: number, turns: number, judgments: number)
   const generation = Math.ceil(questions / CANDIDATE_CAP) * turns * CANDIDATE_LATENCY_MS;
   const judging = Math.ceil(judgments / JUDGE_CAP) * JUDGE_LATENCY_MS;
   return generation + judging;
-}
-
-interface Endpoint {
-  url: string;
-  stats(): Promise<{ requests: number; maxInFlight: number }>;
-  close(): void;
-}
-
-/** Starts a fake endpoint in a child process (this same file with --fake-endpoint). */
-function spawnEndpoint(kind: 'candidate' | 'judge', latencyMs: number): Promise<Endpoint> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--fake-endpoint', kind, String(latencyMs)], { execArgv: process.execArgv, stdio: 'inherit' });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('message', (m) => {
-      const { url } = m as { url: string };
-      resolve({
-        url,
-        stats: () =>
-          new Promise((res) => {
-            child.once('message', (s) => res(s as { requests: number; maxInFlight: number }));
-            child.send('stats');
-          }),
-        close: () => child.kill(),
-      });
-    });
-  });
-}
-
-async function serveFakeEndpoint(kind: string, latencyMs: number): Promise<void> {
-  const fake = await startFakeOpenAI({
-    latencyMs,
-    respond: (b) => (kind === 'judge' ? 'The answer is adequate. Rating: [[7]]' : `A considered answer to: ${b.messages.at(-1)!.content.slice(0, 200)}`),
-  });
-  process.on('message', (m) => {
-    if (m === 'stats') process.send!({ requests: fake.requests.length, maxInFlight: fake.maxInFlight });
-  });
-  process.send!({ url: fake.url });
 }
 
 async function main(): Promise<number> {
@@ -126,5 +87,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (process.argv[2] === '--fake-endpoint') await serveFakeEndpoint(process.argv[3]!, Number(process.argv[4]));
-else process.exitCode = await main();
+process.exitCode = await main();
