@@ -51,6 +51,14 @@ export interface EvaluateContext {
   lastAttempt: boolean;
 }
 
+/** What the preparing stage settled, handed to the later stages. */
+interface Resolved {
+  profile: Profile;
+  bench: Benchmark;
+  artifact: ResolvedArtifact;
+  runCtx: RunContext;
+}
+
 export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promise<EvaluationResult> {
   const { data, signal, progress, log } = ctx;
   const profile = deps.config.profiles.get(data.profile);
@@ -62,7 +70,7 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
   const bench = await deps.benchmark(profile.benchmark);
   const runCtx: RunContext = { evaluationId: data.evaluationId, profile, artifact, config: runConfig(profile, bench, artifact) };
   try {
-    return await evaluateResolved(deps, ctx, profile, bench, artifact, runCtx);
+    return await evaluateResolved(deps, ctx, { profile, bench, artifact, runCtx });
   } catch (err) {
     const cancelled = signal.reason instanceof CancelledError;
     // A shutdown hands the job back to the queue: nothing to record in W&B.
@@ -79,19 +87,13 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
   }
 }
 
-async function evaluateResolved(
-  deps: EvaluateDeps,
-  ctx: EvaluateContext,
-  profile: Profile,
-  bench: Benchmark,
-  artifact: ResolvedArtifact,
-  runCtx: RunContext,
-): Promise<EvaluationResult> {
+async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Resolved): Promise<EvaluationResult> {
   const { data, signal, progress, log } = ctx;
+  const { profile, bench, runCtx } = r;
   let summary = await loadSummary(deps, data.evaluationId);
   let records: EvalRecord[] | undefined;
   if (!summary) {
-    const result = await generateAndJudge(deps, ctx, profile, bench, artifact, runCtx);
+    const result = await generateAndJudge(deps, ctx, r);
     summary = result.summary;
     records = result.records;
     // Checkpoint the outcome: a reporting failure now retries reporting alone.
@@ -129,15 +131,9 @@ async function evaluateResolved(
   };
 }
 
-async function generateAndJudge(
-  deps: EvaluateDeps,
-  ctx: EvaluateContext,
-  profile: Profile,
-  bench: Benchmark,
-  artifact: ResolvedArtifact,
-  runCtx: RunContext,
-): Promise<EvalResult> {
+async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Resolved): Promise<EvalResult> {
   const { data, signal, progress, log } = ctx;
+  const { profile, bench, artifact, runCtx } = r;
   const judgeKey = deps.config.secrets[profile.judge.apiKeyEnv];
   if (!judgeKey) throw new FinalError(`${profile.judge.apiKeyEnv} is not set: the judge at ${profile.judge.baseURL} needs an API key`);
 

@@ -3,6 +3,7 @@
  * (its name) so evaluations against an already-served model (endpoint with INFERENCE_MODEL) still run.
  */
 import type { ArtifactSource, ResolvedArtifact } from '../ports.js';
+import { parseArtifactPath } from '../wandb/names.js';
 import { FinalError } from './failures.js';
 
 export function createOfflineArtifacts(): ArtifactSource {
@@ -10,13 +11,8 @@ export function createOfflineArtifacts(): ArtifactSource {
     async resolve(ref) {
       const name = ref.name ?? (ref.id ? `artifact-${ref.id}` : undefined);
       if (!name) throw new FinalError('the trigger names no artifact');
-      const colon = name.lastIndexOf(':');
-      const path = colon > 0 ? name.slice(0, colon) : name;
-      const version = colon > 0 ? name.slice(colon + 1) : 'latest';
-      const parts = path.split('/');
-      const collection = parts.at(-1) ?? path;
-      const project = parts.at(-2) ?? 'unknown';
-      const entity = parts.at(-3) ?? 'unknown';
+      const path = parseArtifactPath(name);
+      const [entity, project, collection, version] = [path.prefix ?? 'unknown', path.project ?? 'unknown', path.collection, path.alias];
       const resolved: ResolvedArtifact = {
         id: ref.id ?? name,
         entity,

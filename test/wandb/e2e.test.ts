@@ -7,6 +7,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { buildApp } from '../../src/server/app.js';
 import { createWandb } from '../../src/wandb/index.js';
 import { redisUrl } from '../helpers/redis.js';
 import { startStack, type Stack } from '../helpers/stack.js';
@@ -69,5 +71,64 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
     expect(runs[0]!.state).toBe('finished');
     expect(runs[0]!.summary['mtbench/score']).toBe(7);
     expect(runs[0]!.inputArtifacts).toHaveLength(1);
+    expect(stack.judge.requests).toHaveLength(160);
+  });
+
+  it('a webhook for a registry version, delivered twice, and a W&B outage during reporting: one finished run, nothing re-judged', async () => {
+    wb = await startFakeWandb();
+    const src = wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'llama ft', files: { 'config.json': '{}', 'model.safetensors': 'x' }, metadata: { epoch: 3 }, sourceRun: { name: 'train-7' } });
+    const linked = wb.linkToRegistry(src, { collection: 'llama ft' });
+    stack = await startStack({
+      redisUrl: redisUrl(),
+      env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', JOB_BACKOFF_MS: '500' },
+      judge: { latencyMs: 30 },
+    });
+    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: mkdtempSync(join(tmpdir(), 'evalhook-e2e-')), retry: { attempts: 2 }, sleep: async () => {}, heartbeatMs: 0 });
+    await stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
+    const app = buildApp({ config: stack.config, service: stack.service, logger: pino({ level: 'silent' }) });
+    const deliver = () =>
+      app.inject({
+        method: 'POST',
+        url: '/webhooks/wandb',
+        headers: { authorization: `Bearer ${stack!.env.WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
+        payload: JSON.stringify({
+          event_type: 'LINK_ARTIFACT',
+          event_author: 'alice',
+          entity_name: 'acme-org',
+          project_name: 'wandb-registry-model',
+          artifact_collection_name: 'llama ft',
+          artifact_version: src.nodeId,
+          artifact_version_string: linked.fullName,
+          alias: '',
+        }),
+      });
+    const first = await deliver();
+    expect(first.statusCode).toBe(202);
+    const id = (first.json() as { evaluationId: string }).evaluationId;
+    const done = stack.finished(id);
+    // W&B goes down the moment the last judgment is asked for: reporting fails and is retried alone.
+    await stack.judge.waitForRequests(160);
+    wb.down();
+    const retried = new Promise<void>((resolve) => {
+      stack!.events.on('delayed', ({ jobId }) => {
+        if (jobId === id) resolve();
+      });
+    });
+    await retried;
+    wb.up();
+    const again = await deliver();
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ evaluationId: id, duplicate: true });
+    expect(await done).toBe('completed');
+
+    const runs = wb.evalRuns();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ state: 'finished', group: 'train-7' });
+    expect(runs[0]!.summary['mtbench/score']).toBe(7);
+    expect(runs[0]!.inputArtifacts.map((e) => e.artifactId)).toEqual([src.id]);
+    expect(wb.artifact(src.id).metadata).toMatchObject({ epoch: 3, mtbench: { score: 7 } });
+    expect(stack.judge.requests).toHaveLength(160);
+    expect((await stack.service.get(id))?.attempts).toBeGreaterThanOrEqual(2);
+    await app.close(); // closes the service too
   });
 });

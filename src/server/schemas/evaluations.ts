@@ -22,23 +22,18 @@ export const EvaluationRef = z.object({
 });
 export type EvaluationRef = z.infer<typeof EvaluationRef>;
 
-/** 202: at least one new evaluation was queued. `evaluations` lists all when several profiles matched. */
-export const TriggerAccepted = z.object({
+const TriggerReply = z.object({
   evaluationId: z.string(),
   status: EvaluationStatus,
   statusUrl: z.string(),
-  duplicate: z.literal(false),
   evaluations: z.array(EvaluationRef).optional(),
 });
 
+/** 202: at least one new evaluation was queued. `evaluations` lists all when several profiles matched. */
+export const TriggerAccepted = TriggerReply.extend({ duplicate: z.literal(false) });
+
 /** 200: every matching evaluation already existed (a redelivery). */
-export const TriggerDuplicate = z.object({
-  evaluationId: z.string(),
-  status: EvaluationStatus,
-  statusUrl: z.string(),
-  duplicate: z.literal(true),
-  evaluations: z.array(EvaluationRef).optional(),
-});
+export const TriggerDuplicate = TriggerReply.extend({ duplicate: z.literal(true) });
 
 export const ManualTriggerBody = z.object({
   artifact: z
