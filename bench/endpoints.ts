@@ -35,9 +35,13 @@ export function spawnEndpoint(kind: 'candidate' | 'judge', latencyMs: number): P
 }
 
 async function serve(kind: string, latencyMs: number): Promise<void> {
+  // Every candidate answer is distinct (a serial number), so no evaluation's judgments come from the
+  // judge cache of another: benchmarks measure real judge traffic.
+  let serial = 0;
   const fake = await startFakeOpenAI({
     latencyMs,
-    respond: (b) => (kind === 'judge' ? 'The answer is adequate. Rating: [[7]]' : `A considered answer to: ${b.messages.at(-1)!.content.slice(0, 200)}`),
+    respond: (b) =>
+      kind === 'judge' ? 'The answer is adequate. Rating: [[7]]' : `Answer #${++serial} to: ${b.messages.at(-1)!.content.slice(0, 200)}`,
   });
   process.on('message', (m) => {
     if (m === 'stats') process.send!({ requests: fake.requests.length, maxInFlight: fake.maxInFlight });

@@ -99,6 +99,8 @@ async function run(workers: number, endpoints: { candidate: string; judge: strin
     p.kill('SIGTERM');
     await exited;
   }
+  // Read after the workers exited: each flushes its last counter increments on shutdown.
+  const stats = await service.stats();
   await service.queue.obliterate({ force: true });
   await events.close();
   await service.close();
@@ -110,6 +112,9 @@ async function run(workers: number, endpoints: { candidate: string; judge: strin
     wallSeconds: +wallS.toFixed(2),
     evaluationsPerMinute: +((N / wallS) * 60).toFixed(1),
     ownCpuSecondsPerEvaluation: +(cpu / N).toFixed(3),
+    judgeCalls: stats.judge_calls ?? 0,
+    judgeCacheHits: stats.judge_cache_hits ?? 0,
+    candidateCalls: stats.candidate_calls ?? 0,
   };
 }
 

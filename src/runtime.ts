@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { loadBenchmark } from './benchdata/index.js';
 import type { Config } from './config.js';
 import { runEvaluation, type Benchmark } from './eval/index.js';
+import type { JudgeCache } from './eval/ports.js';
 import { createInferenceLauncher } from './inference/index.js';
 import { createCancelRegistry } from './jobs/cancel.js';
 import type { EvaluateDeps } from './jobs/evaluate.js';
@@ -18,7 +19,7 @@ import { createLimiter } from './jobs/limiter.js';
 import { createOfflineArtifacts } from './jobs/offline-artifacts.js';
 import { createEvaluationService } from './jobs/producer.js';
 import { createRedisEvalStore } from './jobs/redis-store.js';
-import { createStats } from './jobs/stats.js';
+import { createStats, type Stats } from './jobs/stats.js';
 import { createEvaluationWorker } from './jobs/worker.js';
 import { createOpenAIChatClient } from './llm/openai-chat.js';
 import { buildApp } from './server/app.js';
@@ -114,7 +115,7 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
       });
     },
     store: (id) => createRedisEvalStore(redis, prefix, id),
-    cache: createRedisJudgeCache(redis, prefix),
+    cache: countHits(createRedisJudgeCache(redis, prefix), stats),
     runEvaluation,
     retry: { attempts: env.CALL_ATTEMPTS, baseDelayMs: env.CALL_BACKOFF_MS, maxDelayMs: Math.max(env.CALL_BACKOFF_MS, 60_000) },
     callTimeoutMs: env.CALL_TIMEOUT_MS,
@@ -158,5 +159,17 @@ function throttledLog(logger: Logger, msg: string): (err: unknown) => void {
     if (Date.now() - last < 10_000) return;
     last = Date.now();
     logger.warn({ err }, msg);
+  };
+}
+
+/** Judge-cache hits are judge calls not paid for: counted for /metrics next to the real calls. */
+function countHits(cache: JudgeCache, stats: Stats): JudgeCache {
+  return {
+    async get(key) {
+      const hit = await cache.get(key);
+      if (hit) stats.add('judge_cache_hits');
+      return hit;
+    },
+    set: (key, value) => cache.set(key, value),
   };
 }

@@ -86,3 +86,27 @@ describe('pipeline faults across processes and Redis restarts', () => {
     expect(judgePromptCounts(stack).size).toBe(160);
   });
 });
+
+describe('graceful shutdown', () => {
+  let stack: Stack | undefined;
+  afterEach(async () => {
+    await stack?.close();
+    stack = undefined;
+  });
+
+  it('SIGTERM past the grace period hands the running evaluation back without spending an attempt; another worker finishes it', async () => {
+    stack = await startStack({ redisUrl: redisUrl(), env: { SHUTDOWN_GRACE_MS: '300' }, judge: { latencyMs: 40 } });
+    const a = await stack.spawnWorker();
+    const id = await stack.enqueue();
+    const done = stack.finished(id);
+    await stack.judge.waitForRequests(30);
+    await a.kill('SIGTERM');
+    expect(a.proc.exitCode).toBe(0);
+    expect(a.output()).toContain('handed back to the queue');
+    const job = await stack.service.queue.getJob(id);
+    expect(job?.attemptsMade).toBe(0);
+    await stack.spawnWorker();
+    expect(await done).toBe('completed');
+    expect(judgePromptCounts(stack).size).toBe(160);
+  });
+});
