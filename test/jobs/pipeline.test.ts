@@ -1,5 +1,4 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisUrl } from '../helpers/redis.js';
 import { startStack, type Stack } from '../helpers/stack.js';

@@ -5,7 +5,6 @@
  * Bearer header.
  */
 import { createBullBoard } from '@bull-board/api';
-import type { IServerAdapter } from '@bull-board/api/typings/app';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
@@ -19,9 +18,8 @@ const COOKIE = BOARD_COOKIE;
 
 export function registerBullBoard(app: App, opts: { queue: Queue; adminToken: string }): void {
   const adapter = new FastifyAdapter();
-  // The lockfile gives @bull-board/fastify its own nested copy of @bull-board/api (9.10.1 vs 9.10.2):
-  // the classes are identical at runtime but their private fields make TypeScript see two types.
-  createBullBoard({ queues: [new BullMQAdapter(opts.queue)], serverAdapter: adapter as unknown as IServerAdapter });
+  // @bull-board/api is pinned to the version @bull-board/fastify depends on: one copy, one type.
+  createBullBoard({ queues: [new BullMQAdapter(opts.queue)], serverAdapter: adapter });
   adapter.setBasePath(BOARD_PATH);
 
   app.register(async (board) => {
