@@ -18,9 +18,9 @@ describe.skipIf(schemaMissing)('GraphQL documents', () => {
   });
 });
 
-describe('README fragment', () => {
+describe("README's W&B calls section", () => {
   it('lists every document constant', () => {
-    const md = readFileSync(join(import.meta.dirname, '../../src/wandb/README-calls.md'), 'utf8');
+    const md = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
     for (const [name] of entries) expect(md).toContain(`\`${name}\``);
   });
 });
