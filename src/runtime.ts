@@ -144,11 +144,16 @@ export async function startWorker(config: Config, logger: Logger, overrides: Par
     stalledIntervalMs: config.env.JOB_STALLED_INTERVAL_MS,
   });
   logger.info({ concurrency: config.env.WORKER_CONCURRENCY }, 'evalhook worker started');
+  let closing: Promise<void> | undefined;
   return {
-    async close() {
-      await w.close();
-      await base.shutdown();
-      await redis.quit().catch(() => redis.disconnect());
+    close() {
+      // Idempotent: SIGTERM handlers and tests may both ask.
+      closing ??= (async () => {
+        await w.close();
+        await base.shutdown();
+        await redis.quit().catch(() => redis.disconnect());
+      })();
+      return closing;
     },
   };
 }

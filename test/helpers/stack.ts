@@ -167,3 +167,25 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     },
   };
 }
+
+/** How many times each distinct judge prompt reached the judge. */
+export function judgePromptCounts(stack: Stack): Map<string, number> {
+  const seen = new Map<string, number>();
+  for (const r of stack.judge.requests) {
+    const key = JSON.stringify(r.body.messages);
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+  }
+  return seen;
+}
+
+/** Judge prompts sent more than once: calls paid twice (or retried after a fault). */
+export function repeatedJudgeCalls(stack: Stack): number {
+  return [...judgePromptCounts(stack).values()].reduce((n, c) => n + c - 1, 0);
+}
+
+/** Enqueue one evaluation and wait for its end; returns the admin view. */
+export async function evaluateOnce(stack: Stack, artifact?: string) {
+  const id = await stack.enqueue(artifact);
+  const outcome = await stack.finished(id);
+  return { id, outcome, view: await stack.service.get(id) };
+}

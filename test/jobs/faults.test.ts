@@ -2,17 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRedisServer, type OwnedRedis } from '../helpers/redis-server.js';
 import { redisUrl } from '../helpers/redis.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { judgePromptCounts, repeatedJudgeCalls, startStack, type Stack } from '../helpers/stack.js';
 
-function judgePromptCounts(stack: Stack): Map<string, number> {
-  const seen = new Map<string, number>();
-  for (const r of stack.judge.requests) {
-    const key = JSON.stringify(r.body.messages);
-    seen.set(key, (seen.get(key) ?? 0) + 1);
-  }
-  return seen;
-}
-const repeated = (s: Stack) => [...judgePromptCounts(s).values()].reduce((n, c) => n + c - 1, 0);
+const repeated = repeatedJudgeCalls;
 
 describe('pipeline faults across processes and Redis restarts', () => {
   let stack: Stack | undefined;
