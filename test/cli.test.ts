@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { redisUrl, uniquePrefix } from './helpers/redis.js';
 import { REPO } from './helpers/stack.js';
+import { tempDir } from './helpers/tmp.js';
 
 function runCli(args: string[], env: Record<string, string>) {
   const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), ...args], {
@@ -30,7 +29,7 @@ describe('evalhook CLI', () => {
   });
 
   it('serves, answers /healthz, and exits 0 on SIGTERM; dev tokens are generated but never logged', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'evalhook-cli-'));
+    const dataDir = tempDir('cli');
     const cli = runCli(['all'], { REDIS_URL: redisUrl(), QUEUE_PREFIX: uniquePrefix('cli'), PORT: '0', HOST: '127.0.0.1', EVALHOOK_DATA_DIR: dataDir });
     const url = await new Promise<string>((resolve, reject) => {
       cli.proc.stdout.on('data', () => {

@@ -1,13 +1,13 @@
 /** Benchmark loading: local layouts, pinned downloads with sha256 + cache, and validation messages. */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BENCHMARK_SOURCES, loadBenchmark } from '../../src/benchdata/index.js';
 import { hasShared, sharedPath, SKIP_REASON } from './support.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const present = hasShared('mt-bench/question.jsonl') && hasShared('mt-bench-ja/stability-ai-jp-stable/question_full.jsonl');
-const tmp = () => mkdtempSync(join(tmpdir(), 'evalhook-benchdata-'));
+const tmp = () => tempDir('benchdata');
 
 /** Serves the pinned URLs from the ../shared copies, counting downloads. */
 function sharedFetch(map: Record<string, string>, tamper = false) {

@@ -1,12 +1,12 @@
 /** `evalhook eval` end to end against fake endpoints and a synthetic FastChat-layout data dir. */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evalCommand, type EvalCommandIO } from '../../src/cli/eval.js';
 import { EvalSummary } from '../../src/eval/types.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai-server.js';
 import { writeSyntheticBench } from '../helpers/synthetic-bench.js';
+import { tempDir } from '../helpers/tmp.js';
 
 function io(env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];
@@ -22,7 +22,7 @@ describe('evalhook eval', () => {
   beforeAll(async () => {
     cand = await startFakeOpenAI({ apiKey: 'cand-key', respond: (b) => `answer to ${b.messages.at(-1)!.content}` });
     judge = await startFakeOpenAI({ apiKey: 'judge-key', respond: () => 'Fine. Rating: [[7]]' });
-    dataDir = writeSyntheticBench();
+    dataDir = writeSyntheticBench(tempDir('bench'));
   });
   afterAll(async () => {
     await cand?.close();
@@ -32,7 +32,7 @@ describe('evalhook eval', () => {
   const args = (out: string) => ['--model-base-url', cand.url, '--model', 'org/my-model', '--judge-base-url', judge.url, '--judge-model', 'gpt-4-0613', '--data-dir', dataDir, '--out', out, '--concurrency', '4'];
 
   it('runs, writes FastChat files, prints the summary as the last stdout line, and resumes on rerun', async () => {
-    const outDir = mkdtempSync(join(tmpdir(), 'evalhook-cli-'));
+    const outDir = tempDir('cli');
     const env = { INFERENCE_API_KEY: 'cand-key', OPENAI_API_KEY: 'judge-key' };
     const a = io(env);
     expect(await evalCommand(args(outDir), a.value)).toBe(0);
@@ -64,7 +64,7 @@ describe('evalhook eval', () => {
 
   it('exits 1 naming the cause when the judge rejects the key', async () => {
     const c = io({ INFERENCE_API_KEY: 'cand-key', JUDGE_API_KEY: 'wrong' });
-    expect(await evalCommand(args(mkdtempSync(join(tmpdir(), 'evalhook-cli-'))), c.value)).toBe(1);
+    expect(await evalCommand(args(tempDir('cli')), c.value)).toBe(1);
     expect(c.err()).toMatch(/judge endpoint returned HTTP 401: Incorrect API key/);
   });
 });

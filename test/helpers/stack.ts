@@ -57,6 +57,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const candidate = await startFakeOpenAI({ respond: (b) => `answer: ${b.messages.at(-1)?.content ?? ''}`, ...opts.candidate });
   const judge = await startFakeOpenAI({ respond: () => 'Fine work. Rating: [[7]]', ...opts.judge });
   const dataDir = mkdtempSync(join(tmpdir(), 'evalhook-stack-'));
+  // Only what the stack made is removed on close: a caller's MTBENCH_DATA_DIR is never touched.
+  const syntheticDir = writeSyntheticBench();
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
@@ -69,7 +71,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     JUDGE_MODEL: 'judge-model-2025-01-01',
     INFERENCE_BASE_URL: candidate.url,
     INFERENCE_MODEL: 'candidate-model',
-    MTBENCH_DATA_DIR: writeSyntheticBench(),
+    MTBENCH_DATA_DIR: syntheticDir,
     EVALHOOK_DATA_DIR: dataDir,
     JOB_ATTEMPTS: '4',
     JOB_BACKOFF_MS: '50',
@@ -163,7 +165,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await candidate.close();
       await judge.close();
       rmSync(dataDir, { recursive: true, force: true });
-      rmSync(env.MTBENCH_DATA_DIR!, { recursive: true, force: true });
+      rmSync(syntheticDir, { recursive: true, force: true });
     },
   };
 }

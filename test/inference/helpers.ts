@@ -1,7 +1,7 @@
 /** Fixtures shared by the inference tests: artifacts, profiles, checkpoint directories, the fake server command. */
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { tempDir as makeTempDir } from '../helpers/tmp.js';
 import { join, resolve } from 'node:path';
 import type { ResolvedArtifact } from '../../src/ports.js';
 import { Profile, type ProfileInput } from '../../src/profile.js';
@@ -30,8 +30,9 @@ export function profile(inference: ProfileInput['inference']): Profile {
   return Profile.parse({ name: 'test', judge: { baseURL: 'http://127.0.0.1:1/v1', model: 'judge' }, inference });
 }
 
+/** Removed after the test file (see test/helpers/tmp.ts). */
 export async function tempDir(name = 'inf'): Promise<string> {
-  return mkdtemp(join(tmpdir(), `evalhook-${name}-`));
+  return makeTempDir(name);
 }
 
 /** A PEFT adapter; `base` undefined writes torchtune's config (no base_model_name_or_path). */

@@ -1,7 +1,8 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisUrl } from '../helpers/redis.js';
-import { evaluateOnce, repeatedJudgeCalls, startStack, type Stack } from '../helpers/stack.js';
+import { evaluateOnce, REPO, repeatedJudgeCalls, startStack, type Stack } from '../helpers/stack.js';
 
 describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', () => {
   let stack: Stack | undefined;
@@ -104,4 +105,30 @@ describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', (
     await worker.close();
     expect(stack.judge.requests.length + stack.candidate.requests.length).toBe(atEnd);
   });
+});
+
+const SHARED = join(REPO, '../shared');
+const sharedPresent = existsSync(join(SHARED, 'mt-bench/question.jsonl')) && existsSync(join(SHARED, 'mt-bench-ja'));
+
+describe.skipIf(!sharedPresent)(`pipeline with the real benchmark data (${sharedPresent ? 'data present' : 'skipped: ../shared with mt-bench and mt-bench-ja is absent'})`, () => {
+  let stack: Stack | undefined;
+  afterEach(async () => {
+    await stack?.close();
+    stack = undefined;
+  });
+
+  for (const bench of ['mt-bench', 'japanese-mt-bench'] as const) {
+    it(`${bench}: one data directory serves both benchmarks; 80 questions, 160 judgments, reference set recorded`, async () => {
+      stack = await startStack({ redisUrl: redisUrl(), env: { MTBENCH_DATA_DIR: SHARED, BENCHMARK: bench } });
+      await stack.startWorker();
+      const { outcome, view } = await evaluateOnce(stack);
+      expect(outcome).toBe('completed');
+      expect(view?.scores?.average).toBe(7);
+      expect(Object.keys(view?.scores?.categories ?? {})).toHaveLength(8);
+      expect(stack.judge.requests).toHaveLength(160);
+      const summary = JSON.parse(readFileSync(join(view!.localDir!, 'summary.json'), 'utf8')) as { benchmark: string; referenceSet: string };
+      expect(summary.benchmark).toBe(bench);
+      expect(summary.referenceSet).toBeTruthy();
+    });
+  }
 });

@@ -3,9 +3,6 @@
  * registry version triggers an evaluation; W&B ends up with one finished run, its tables, the input
  * edge and the metadata write-back, also after the same evaluation is reported twice.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { buildApp } from '../../src/server/app.js';
@@ -14,6 +11,7 @@ import { redisUrl } from '../helpers/redis.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { startFakeWandb, type FakeWandb } from '../fakes/wandb-server.js';
 import { schemaMissing } from './helpers.js';
+import { tempDir } from '../helpers/tmp.js';
 
 describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
   let stack: Stack | undefined;
@@ -60,7 +58,7 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
     const linked = wb.linkToRegistry(src, { collection: 'llama-ft' });
     stack = await startStack({ redisUrl: redisUrl(), env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals' } });
     // The adapter with two attempts per call and no backoff, so the job's own retry is what recovers.
-    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: mkdtempSync(join(tmpdir(), 'evalhook-e2e-')), retry: { attempts: 2 }, sleep: async () => {}, heartbeatMs: 0 });
+    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: tempDir('e2e'), retry: { attempts: 2 }, sleep: async () => {}, heartbeatMs: 0 });
     await stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
     wb.fail({ status: 503, times: 3, match: 'graphql', operation: 'CreateRunFiles' });
     const id = await stack.enqueue(linked.fullName);
@@ -83,7 +81,7 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
       env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', JOB_BACKOFF_MS: '500' },
       judge: { latencyMs: 30 },
     });
-    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: mkdtempSync(join(tmpdir(), 'evalhook-e2e-')), retry: { attempts: 2 }, sleep: async () => {}, heartbeatMs: 0 });
+    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: tempDir('e2e'), retry: { attempts: 2 }, sleep: async () => {}, heartbeatMs: 0 });
     await stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
     const app = buildApp({ config: stack.config, service: stack.service, logger: pino({ level: 'silent' }) });
     const deliver = () =>

@@ -2,14 +2,12 @@
  * Shared fixtures for the W&B adapter tests: a profile, an evaluation outcome (summary, records,
  * questions), a fake server with a seeded registry version, and the adapter wired to it.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { BenchmarkQuestion, EvalRecord, EvalSummary } from '../../src/eval/types.js';
 import type { RunContext, ResolvedArtifact } from '../../src/ports.js';
 import { Profile, type ProfileInput } from '../../src/profile.js';
 import { createWandb, type WandbOptions } from '../../src/wandb/index.js';
 import { startFakeWandb, wandbSchemaAvailable, type FakeWandbOptions } from '../fakes/wandb-server.js';
+import { tempDir } from '../helpers/tmp.js';
 
 export const schemaMissing = !wandbSchemaAvailable();
 export const SKIP_REASON = 'W&B schema files not found (/work/shared/reference): skipping tests that need the fake W&B server';
@@ -85,7 +83,7 @@ export function outcome(average = 7) {
 
 export async function setup(fakeOpts: FakeWandbOptions = {}, wandbOpts: Partial<WandbOptions> = {}) {
   const wb = await startFakeWandb(fakeOpts);
-  const cacheDir = mkdtempSync(join(tmpdir(), 'evalhook-wandb-'));
+  const cacheDir = tempDir('wandb');
   const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir, heartbeatMs: 0, sleep: async () => {}, ...wandbOpts });
   const source = wb.seedArtifact({
     entity: 'acme-team',

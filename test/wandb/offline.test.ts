@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ResolvedArtifact } from '../../src/ports.js';
 import { createOfflineReporter, runIdFor } from '../../src/wandb/index.js';
 import { outcome, runContext } from './helpers.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const artifact: ResolvedArtifact = {
   id: 'QXJ0aWZhY3Q6MQ==', entity: 'acme-org', project: 'wandb-registry-model', collection: 'llama-ft', version: 'v2',
@@ -13,7 +13,7 @@ const artifact: ResolvedArtifact = {
 
 describe('offline reporter', () => {
   it('writes summary, both tables and FastChat files under <dir>/<evaluationId>/', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'evalhook-offline-'));
+    const dir = tempDir('offline');
     const reporter = createOfflineReporter({ dir });
     const ctx = runContext(artifact, undefined, 'eval-42');
     const h = await reporter.open(ctx);
@@ -41,7 +41,7 @@ describe('offline reporter', () => {
   });
 
   it('keeps an unsafe evaluation id inside the results directory', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'evalhook-offline-'));
+    const dir = tempDir('offline');
     const h = await createOfflineReporter({ dir }).open(runContext(artifact, undefined, '../../etc'));
     expect(h.localDir!.startsWith(dir + '/')).toBe(true);
   });
