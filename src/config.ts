@@ -66,6 +66,8 @@ export const EnvSchema = z.object({
   CALL_ATTEMPTS: z.coerce.number().int().positive().default(6),
   CALL_BACKOFF_MS: int(1_000),
   CALL_TIMEOUT_MS: z.coerce.number().int().positive().default(300_000),
+  /** Days a finished evaluation's answers/judgments stay in Redis for retries (0 = keep). */
+  CHECKPOINT_TTL_DAYS: z.coerce.number().nonnegative().default(7),
   BULL_BOARD: bool.default(true),
 });
 export type Env = z.infer<typeof EnvSchema>;

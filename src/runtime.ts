@@ -119,6 +119,7 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     runEvaluation,
     retry: { attempts: env.CALL_ATTEMPTS, baseDelayMs: env.CALL_BACKOFF_MS, maxDelayMs: Math.max(env.CALL_BACKOFF_MS, 60_000) },
     callTimeoutMs: env.CALL_TIMEOUT_MS,
+    checkpointTtlSeconds: Math.round(env.CHECKPOINT_TTL_DAYS * 86_400),
   };
 }
 

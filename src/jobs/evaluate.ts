@@ -37,6 +37,8 @@ export interface EvaluateDeps {
   store(evaluationId: string): EvalStore;
   cache: JudgeCache;
   runEvaluation(opts: RunEvaluationOptions): Promise<EvalResult>;
+  /** How long checkpoints of a finished evaluation stay in Redis (0 = forever). */
+  checkpointTtlSeconds?: number;
   /** Engine retry policy and per-call timeout (tests shrink them). */
   retry?: RunEvaluationOptions['retry'];
   callTimeoutMs?: number;
@@ -115,6 +117,7 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     throw new FinalError(reason);
   }
   const writeBack = await deps.reporter.writeBack(runCtx, { score: summary.scores.average, runUrl: handle.url }, signal);
+  await expireCheckpoints(deps, data.evaluationId);
   await progress.stage('done');
   return {
     scores: {
@@ -235,6 +238,17 @@ async function loadSummary(deps: EvaluateDeps, id: string): Promise<EvalSummary 
   if (!raw) return undefined;
   const parsed = EvalSummary.safeParse(JSON.parse(raw));
   return parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * Answers and judgments are ~1 MB per evaluation: once reported they only serve a later retry, so
+ * they expire instead of growing Redis forever (results live in W&B or the local result directory).
+ */
+async function expireCheckpoints(deps: EvaluateDeps, evaluationId: string): Promise<void> {
+  const ttl = deps.checkpointTtlSeconds;
+  if (!ttl) return;
+  const k = keys(deps.prefix);
+  await deps.redis.multi().expire(k.records(evaluationId), ttl).expire(k.summary(evaluationId), ttl).exec();
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;

@@ -26,6 +26,10 @@ describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', (
     const job = await stack.service.queue.getJob(id);
     expect(JSON.stringify(job?.data)).not.toContain('sk-judge-secret-key');
     expect(JSON.stringify(job?.returnvalue)).not.toContain('sk-judge-secret-key');
+    // Checkpoints of a finished evaluation expire (CHECKPOINT_TTL_DAYS) instead of growing Redis.
+    const ttl = await stack.redis.ttl(`${stack.env.QUEUE_PREFIX}:records:${id}`);
+    expect(ttl).toBeGreaterThan(6 * 86_400);
+    expect(ttl).toBeLessThanOrEqual(7 * 86_400);
   });
 
   it('judge 5xx bursts and timeouts: completes with all 160 judgments', async () => {
