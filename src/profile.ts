@@ -73,6 +73,7 @@ export const Profile = z.object({
   name: slug,
   benchmark: z.enum(['mt-bench', 'japanese-mt-bench']).default('mt-bench'),
   mode: z.enum(['single', 'pairwise-baseline']).default('single'),
+  /** pairwise-baseline: the baseline's FastChat model_answer .jsonl (operator config, never payload). */
   baseline: z.string().min(1).optional(),
   systemPrompt: z.string().optional(),
   judge: JudgeSettings,
@@ -81,7 +82,7 @@ export const Profile = z.object({
   writeBack: WriteBack.default({ metadata: true, mustBeatProduction: false }),
   /** Evaluation fails when the share of -1 judgments exceeds this. */
   maxInvalidShare: z.number().min(0).max(1).default(0.1),
-});
+}).refine((p) => p.mode !== 'pairwise-baseline' || p.baseline, { message: 'mode pairwise-baseline needs `baseline` (a FastChat model_answer .jsonl)', path: ['baseline'] });
 export type Profile = z.infer<typeof Profile>;
 export type ProfileInput = z.input<typeof Profile>;
 

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import type { RedisOptions as BullRedisOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { loadBenchmark } from './benchdata/index.js';
+import { loadBaselineAnswers, loadBenchmark } from './benchdata/index.js';
 import type { Config } from './config.js';
 import { runEvaluation, type Benchmark } from './eval/index.js';
 import type { JudgeCache } from './eval/ports.js';
@@ -101,6 +101,7 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
       }
       return p;
     },
+    baseline: (file) => loadBaselineAnswers(file),
     chat(target, limits) {
       const inner = createOpenAIChatClient({ baseURL: target.baseURL, apiKey: target.apiKey ?? 'none', headers: target.headers, role: target.role });
       // RATE_WINDOW_MS < 60 s enforces the same rate over a shorter sliding window (smoother, stricter).

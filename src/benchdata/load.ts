@@ -35,8 +35,10 @@ const EXPECTED_QUESTIONS = 80;
 const EXPECTED_PER_CATEGORY = 10;
 const EXPECTED_CATEGORIES = ['coding', 'extraction', 'humanities', 'math', 'reasoning', 'roleplay', 'stem', 'writing'];
 
+/** Bad benchmark or baseline data: fixing it takes a person, so the job layer does not retry it. */
 export class BenchmarkDataError extends Error {
   override readonly name = 'BenchmarkDataError';
+  readonly retryable = false;
 }
 
 export function parseJsonl<S extends z.ZodType>(file: LoadedFile, schema: S): Array<{ line: number; value: z.output<S> }> {

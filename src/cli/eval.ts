@@ -6,11 +6,11 @@ import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadBenchmark, type BuiltinBenchmark } from '../benchdata/index.js';
+import { loadBaselineAnswers, loadBenchmark, type BuiltinBenchmark } from '../benchdata/index.js';
 import { isEndpointError } from '../eval/errors.js';
 import { fastChatFiles, runEvaluation } from '../eval/index.js';
 import type { EvalStore } from '../eval/ports.js';
-import type { AnswerRecord, EvalProgress, EvalRecord } from '../eval/types.js';
+import type { EvalProgress, EvalRecord } from '../eval/types.js';
 import { createOpenAIChatClient } from '../llm/openai-chat.js';
 
 const USAGE = `usage: evalhook eval --model-base-url URL --model NAME --judge-base-url URL --judge-model NAME [options]
@@ -99,22 +99,6 @@ function fileStore(path: string): EvalStore {
   };
 }
 
-async function readBaseline(file: string): Promise<{ model: string; answers: AnswerRecord[] }> {
-  const model = file.replace(/^.*[/\\]/, '').replace(/\.jsonl$/, '');
-  const answers: AnswerRecord[] = [];
-  for (const [i, line] of (await readFile(file, 'utf8')).split('\n').entries()) {
-    if (!line.trim()) continue;
-    const row = JSON.parse(line) as { question_id?: number | string; choices?: Array<{ turns?: string[] }> };
-    const turns = row.choices?.[0]?.turns;
-    if (row.question_id === undefined || !Array.isArray(turns)) throw new UsageError(`${file}:${i + 1}: not a FastChat answer line`);
-    const qid = typeof row.question_id === 'string' && /^\d+$/.test(row.question_id) ? Number(row.question_id) : row.question_id;
-    turns.forEach((content, t) =>
-      answers.push({ kind: 'answer', key: `answer/${String(qid)}/${t + 1}`, questionId: qid, turn: t + 1, model, content, params: { model, temperature: 0, max_tokens: 0 }, usage: { promptTokens: 0, completionTokens: 0 }, tstamp: 0 }),
-    );
-  }
-  return { model, answers };
-}
-
 function progressBar(io: EvalCommandIO): ((p: EvalProgress) => void) | undefined {
   if (!io.stderr.isTTY) return undefined;
   let last = 0;
@@ -172,7 +156,7 @@ export async function evalCommand(argv: string[], io: EvalCommandIO = { stdout: 
     });
     const out = v.out ? resolve(v.out) : undefined;
     if (out) await mkdir(out, { recursive: true });
-    const baseline = v.baseline ? await readBaseline(v.baseline) : undefined;
+    const baseline = v.baseline ? await loadBaselineAnswers(v.baseline) : undefined;
     const result = await runEvaluation({
       benchmark: bench,
       candidate: { client: createOpenAIChatClient({ baseURL: v['model-base-url']!, apiKey: candidateKey ?? 'none', role: 'candidate' }), model: v.model!, concurrency: opts.concurrency, systemPrompt: v['system-prompt'] },

@@ -32,6 +32,8 @@ export interface EvaluateDeps {
   reporter: RunReporter;
   launcher: InferenceLauncher;
   benchmark(name: Profile['benchmark']): Promise<Benchmark>;
+  /** Baseline answers for pairwise-baseline profiles (profile.baseline is a file path). */
+  baseline(file: string): Promise<NonNullable<RunEvaluationOptions['baseline']>>;
   /** A chat client for an endpoint, already wrapped in the shared limits. */
   chat(target: ChatTarget, limits: { name: string; maxInFlight: number; rpm: number }): ChatClient;
   store(evaluationId: string): EvalStore;
@@ -179,6 +181,7 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
         parseRetries: profile.judge.parseRetries,
       },
       mode: profile.mode,
+      baseline: profile.mode === 'pairwise-baseline' && profile.baseline ? await deps.baseline(profile.baseline) : undefined,
       store: deps.store(data.evaluationId),
       cache: deps.cache,
       signal: AbortSignal.any([signal, died.signal]),

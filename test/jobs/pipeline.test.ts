@@ -1,7 +1,8 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisUrl } from '../helpers/redis.js';
+import { tempDir } from '../helpers/tmp.js';
 import { evaluateOnce, REPO, repeatedJudgeCalls, startStack, type Stack } from '../helpers/stack.js';
 
 describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', () => {
@@ -91,6 +92,31 @@ describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', (
     expect(outcome).toBe('failed');
     expect(view?.error?.reason).toMatch(/no parsable score/);
     expect(view?.attempts).toBe(1);
+  });
+
+  it('pairwise-baseline profile: both position orders judged, win rate recorded; a missing baseline file fails at once', async () => {
+    const dir = tempDir('pairwise');
+    const baseline = join(dir, 'baseline-model.jsonl');
+    const lines = Array.from({ length: 80 }, (_, i) => JSON.stringify({ question_id: 81 + i, model_id: 'baseline-model', choices: [{ index: 0, turns: ['baseline one', 'baseline two'] }] }));
+    writeFileSync(baseline, `${lines.join('\n')}\n`);
+    const rules = join(dir, 'rules.yaml');
+    writeFileSync(rules, `profiles:\n  - { name: pairwise, mode: pairwise-baseline, baseline: ${baseline} }\n  - { name: broken, mode: pairwise-baseline, baseline: ${join(dir, 'missing.jsonl')} }\n`);
+    // The judge prefers the candidate in whichever position it is shown.
+    const judge = { respond: (b: { messages: { content: string }[] }) => { const u = b.messages.at(-1)!.content; return u.indexOf('answer:') < u.indexOf('baseline') ? '[[A]]' : '[[B]]'; } };
+    stack = await startStack({ redisUrl: redisUrl(), env: { EVALHOOK_CONFIG: rules }, judge });
+    await stack.startWorker();
+    const id = await stack.enqueue('acme/proj/model:v1', 'pairwise');
+    expect(await stack.finished(id)).toBe('completed');
+    const view = await stack.service.get(id);
+    const summary = JSON.parse(readFileSync(join(view!.localDir!, 'summary.json'), 'utf8')) as { pairwise: { baseline: string; win: number; loss: number; winRate: number } };
+    expect(summary.pairwise).toMatchObject({ baseline: 'baseline-model', win: 160, loss: 0, winRate: 1 });
+    expect(stack.judge.requests).toHaveLength(320);
+
+    const broken = await stack.enqueue('acme/proj/model:v1', 'broken');
+    expect(await stack.finished(broken)).toBe('failed');
+    const failed = await stack.service.get(broken);
+    expect(failed?.error?.reason).toMatch(/cannot read baseline answers/);
+    expect(failed?.attempts).toBe(1);
   });
 
   it('cancel mid-run: stops within 5 s and no call starts after it', async () => {
