@@ -4,13 +4,14 @@
  * accepted; everything is validated and executed by graphql-js exactly as a W&B server would.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { buildSchema, extendSchema, parse, type GraphQLSchema } from 'graphql';
 import { runResolvers } from './wandb-runs.js';
 import { savingResolvers } from './wandb-saving.js';
 import type { FakeArtifact, FakeCollection, FakeMembership, FakeRun, FakeWandbState } from './wandb-state.js';
 
-export const WANDB_SCHEMA_DIR = process.env.EVALHOOK_WANDB_SCHEMA_DIR ?? '/work/shared/reference';
+/** ../shared/reference beside the checkout (CI lays it there too); overridable for other layouts. */
+export const WANDB_SCHEMA_DIR = process.env.EVALHOOK_WANDB_SCHEMA_DIR ?? resolve(import.meta.dirname, '../../../shared/reference');
 const DUMP = join(WANDB_SCHEMA_DIR, 'wandb-schema.graphql');
 const EXTENSIONS = join(WANDB_SCHEMA_DIR, 'wandb-schema-extensions.graphql');
 

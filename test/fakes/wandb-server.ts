@@ -1,6 +1,6 @@
 /**
  * A fake W&B server over real HTTP (node:http, port 0) for tests of the W&B adapter and of the whole
- * pipeline. Needs the schema files in /work/shared/reference (check `wandbSchemaAvailable()`).
+ * pipeline. Needs the schema files in ../shared/reference beside the checkout (check `wandbSchemaAvailable()`).
  *
  *   const wb = await startFakeWandb();                  // opts: features, schema:'legacy', orgs, viewer, teams
  *   const a = wb.seedArtifact({ entity: 'acme-team', project: 'ft', collection: 'llama ft', type: 'model',

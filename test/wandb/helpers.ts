@@ -6,11 +6,11 @@ import type { BenchmarkQuestion, EvalRecord, EvalSummary } from '../../src/eval/
 import type { RunContext, ResolvedArtifact } from '../../src/ports.js';
 import { Profile, type ProfileInput } from '../../src/profile.js';
 import { createWandb, type WandbOptions } from '../../src/wandb/index.js';
-import { startFakeWandb, wandbSchemaAvailable, type FakeWandbOptions } from '../fakes/wandb-server.js';
+import { startFakeWandb, WANDB_SCHEMA_DIR, wandbSchemaAvailable, type FakeWandbOptions } from '../fakes/wandb-server.js';
 import { tempDir } from '../helpers/tmp.js';
 
 export const schemaMissing = !wandbSchemaAvailable();
-export const SKIP_REASON = 'W&B schema files not found (/work/shared/reference): skipping tests that need the fake W&B server';
+export const SKIP_REASON = `W&B schema files not found (${WANDB_SCHEMA_DIR}): skipping tests that need the fake W&B server`;
 if (schemaMissing) console.warn(SKIP_REASON);
 
 export function profile(over: Partial<ProfileInput> = {}): Profile {
