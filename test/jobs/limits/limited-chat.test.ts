@@ -1,37 +1,17 @@
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EndpointError } from '../../../src/eval/errors.js';
 import type { ChatClient, ChatRequest, ChatResult } from '../../../src/eval/ports.js';
 import { limitChatClient } from '../../../src/jobs/limited-chat.js';
-import { createLimiter, type Limiter } from '../../../src/jobs/limiter.js';
 import { createStats } from '../../../src/jobs/stats.js';
-import { redisUrl, uniquePrefix } from '../../helpers/redis.js';
+import { redisClients, redisNow } from '../../helpers/redis-clients.js';
+import { uniquePrefix } from '../../helpers/redis.js';
 
 const req: ChatRequest = { model: 'judge', messages: [{ role: 'user', content: 'rate it' }], temperature: 0, max_tokens: 16 };
 const ok: ChatResult = { content: 'Rating: [[5]]', usage: { promptTokens: 30, completionTokens: 3 } };
 
-async function redisNow(r: Redis): Promise<number> {
-  const [s, us] = (await r.time()).map(Number) as [number, number];
-  return s * 1000 + Math.floor(us / 1000);
-}
-
 describe('limitChatClient', () => {
-  const conns: Redis[] = [];
-  const limiters: Limiter[] = [];
-  const connect = () => {
-    const r = new Redis(redisUrl());
-    conns.push(r);
-    return r;
-  };
-  const worker = (prefix: string) => {
-    const l = createLimiter(connect(), prefix);
-    limiters.push(l);
-    return l;
-  };
-  afterAll(async () => {
-    for (const l of limiters) await l.close();
-    for (const r of conns) await r.quit();
-  });
+  const { connect, limiter } = redisClients();
+  const worker = (prefix: string) => limiter(prefix);
 
   it('a 429 with retryAfterMs pauses the endpoint for every client', async () => {
     const prefix = uniquePrefix('chat');
@@ -94,8 +74,7 @@ describe('limitChatClient', () => {
 
   it('abort while waiting for a slot surfaces as EndpointError aborted and never reaches the endpoint', async () => {
     const prefix = uniquePrefix('chat');
-    const lim = createLimiter(connect(), prefix, { maxPollMs: 120_000 });
-    limiters.push(lim);
+    const lim = limiter(prefix, { maxPollMs: 120_000 });
     let calls = 0;
     const fake: ChatClient = {
       async complete() {

@@ -1,22 +1,11 @@
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createLimiter, type Limiter, type WaitReason } from '../../../src/jobs/limiter.js';
-import { redisUrl, uniquePrefix } from '../../helpers/redis.js';
+import { describe, expect, it } from 'vitest';
+import type { WaitReason } from '../../../src/jobs/limiter.js';
+import { redisClients } from '../../helpers/redis-clients.js';
+import { uniquePrefix } from '../../helpers/redis.js';
 
 describe('limiter: rate and shared pause', () => {
-  const conns: Redis[] = [];
-  const limiters: Limiter[] = [];
-  const worker = (prefix: string) => {
-    const r = new Redis(redisUrl());
-    conns.push(r);
-    const l = createLimiter(r, prefix);
-    limiters.push(l);
-    return l;
-  };
-  afterAll(async () => {
-    for (const l of limiters) await l.close();
-    for (const r of conns) await r.quit();
-  });
+  const { limiter } = redisClients();
+  const worker = (prefix: string) => limiter(prefix);
 
   it('never grants more than rpm in any window, across two workers (Redis-time grant stamps)', async () => {
     const prefix = uniquePrefix('rpm');

@@ -1,29 +1,13 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createLimiter, type Limiter, type Release } from '../../../src/jobs/limiter.js';
+import type { Redis } from 'ioredis';
+import { describe, expect, it, vi } from 'vitest';
+import type { Limiter, Release } from '../../../src/jobs/limiter.js';
 import { keys } from '../../../src/jobs/model.js';
-import { redisUrl, uniquePrefix } from '../../helpers/redis.js';
+import { redisClients } from '../../helpers/redis-clients.js';
+import { uniquePrefix } from '../../helpers/redis.js';
 
 describe('limiter: in-flight semaphore', () => {
-  let conns: Redis[] = [];
-  const limiters: Limiter[] = [];
-  const connect = () => {
-    const r = new Redis(redisUrl());
-    conns.push(r);
-    return r;
-  };
-  const limiter = (r: Redis, prefix: string, opts?: Parameters<typeof createLimiter>[2]) => {
-    const l = createLimiter(r, prefix, opts);
-    limiters.push(l);
-    return l;
-  };
-  beforeAll(() => {
-    conns = [];
-  });
-  afterAll(async () => {
-    for (const l of limiters) await l.close();
-    for (const r of conns) if (r.status === 'ready') await r.quit();
-  });
+  const { connect, limiter: make } = redisClients();
+  const limiter = (r: Redis, prefix: string, opts?: Parameters<typeof make>[1]) => make(prefix, opts, r);
 
   // The second case disables fallback polling: every waiter must be woken by a release message.
   it.each([

@@ -1,19 +1,11 @@
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { keys, STAT_FIELDS } from '../../../src/jobs/model.js';
 import { createStats } from '../../../src/jobs/stats.js';
-import { redisUrl, uniquePrefix } from '../../helpers/redis.js';
+import { redisClients } from '../../helpers/redis-clients.js';
+import { uniquePrefix } from '../../helpers/redis.js';
 
 describe('createStats', () => {
-  const conns: Redis[] = [];
-  const connect = () => {
-    const r = new Redis(redisUrl());
-    conns.push(r);
-    return r;
-  };
-  afterAll(async () => {
-    for (const r of conns) await r.quit();
-  });
+  const { connect } = redisClients();
 
   it('sums counters from several workers and reads every field (missing = 0)', async () => {
     const prefix = uniquePrefix('stats');
