@@ -53,11 +53,17 @@ async function main(): Promise<number> {
   const benchmark = await loadBenchmark('mt-bench', { dataDir, cacheDir: path.join(tmpdir(), 'evalhook-bench-cache') });
   const [candidate, judge] = await Promise.all([spawnEndpoint('candidate', CANDIDATE_LATENCY_MS), spawnEndpoint('judge', JUDGE_LATENCY_MS)]);
   try {
+    const candidateClient = createOpenAIChatClient({ baseURL: candidate.url, apiKey: 'bench', role: 'candidate' });
+    const judgeClient = createOpenAIChatClient({ baseURL: judge.url, apiKey: 'bench', role: 'judge' });
+    // One untimed call per endpoint: module loading (tsx compiles lazily-imported SDK code on first
+    // use) and the first TCP connect are process start-up costs, not per-evaluation costs.
+    const warmup = { model: 'warmup', messages: [{ role: 'user' as const, content: 'warm up' }], temperature: 0, max_tokens: 1 };
+    await Promise.all([candidateClient.complete(warmup), judgeClient.complete(warmup)]);
     const started = performance.now();
     const result = await runEvaluation({
       benchmark,
-      candidate: { client: createOpenAIChatClient({ baseURL: candidate.url, apiKey: 'bench', role: 'candidate' }), model: 'bench-candidate', concurrency: CANDIDATE_CAP },
-      judge: { client: createOpenAIChatClient({ baseURL: judge.url, apiKey: 'bench', role: 'judge' }), model: 'bench-judge', concurrency: JUDGE_CAP },
+      candidate: { client: candidateClient, model: 'bench-candidate', concurrency: CANDIDATE_CAP },
+      judge: { client: judgeClient, model: 'bench-judge', concurrency: JUDGE_CAP },
     });
     const wallMs = performance.now() - started;
     const [cs, js] = await Promise.all([candidate.stats(), judge.stats()]);
@@ -74,7 +80,7 @@ async function main(): Promise<number> {
       fastchatScheduleSeconds: fastchat / 1000,
       ratioToFastChat: +vsFastChat.toFixed(3),
       targets: { ratio: `<= ${TARGET_RATIO}`, ratioToFastChat: `<= ${TARGET_VS_FASTCHAT}`, met: ratio <= TARGET_RATIO && vsFastChat <= TARGET_VS_FASTCHAT },
-      calls: { candidate: cs.requests, judge: js.requests, engineJudgeCalls: c.judgeCalls, engineCandidateCalls: c.candidateCalls },
+      calls: { candidate: cs.requests - 1, judge: js.requests - 1, warmupCallsExcluded: 2, engineJudgeCalls: c.judgeCalls, engineCandidateCalls: c.candidateCalls },
       maxInFlight: { candidate: cs.maxInFlight, judge: js.maxInFlight },
       setup: { candidateLatencyMs: CANDIDATE_LATENCY_MS, judgeLatencyMs: JUDGE_LATENCY_MS, candidateConcurrency: CANDIDATE_CAP, judgeConcurrency: JUDGE_CAP, questions: benchmark.questions.length },
       average: result.summary.scores.average,
