@@ -217,7 +217,7 @@ describe('process launcher', () => {
     s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: fakeCommand('--record', s.recordFile, '--base', '{baseModel}', '--lora', '{adapterDir}'), gpus: 1 } as typeof s.req.profile.inference;
     const err = await s.launcher.launch(s.req).then(() => undefined, (e: unknown) => e);
     expect((err as InferenceError).retryable).toBe(false);
-    expect((err as Error).message).toContain('base_model_name_or_path');
+    expect((err as Error).message).toContain('inference.baseModel');
     expect(existsSync(s.recordFile)).toBe(false);
     expect(await s.freeGpus()).toBe(4);
   });
