@@ -10,7 +10,7 @@ import type { LaunchRequest, ServedModel } from '../ports.js';
 import type { InferenceSettings } from '../profile.js';
 import { adapterFiles } from './adapter-files.js';
 import { adapterRank } from './adapter-limits.js';
-import { normalizeModelName } from './base-model.js';
+import { normalizeModelName, sameBaseModel } from './base-model.js';
 import { abortReason, finalError } from './errors.js';
 import { AdapterConfig, classifyManifest, unsupportedReason } from './layout.js';
 import { assertWandbName } from './safe-values.js';
@@ -34,7 +34,7 @@ function supportedBase(value: string): { name: string; maxRank: number } | undef
 }
 
 /** W&B's prerequisites, checked before any call: a `lora` artifact, `wandb.base_model` naming a supported base, rank within its limit. */
-async function checkPrerequisites(req: LaunchRequest): Promise<{ baseModel: string }> {
+async function checkPrerequisites(req: LaunchRequest, pinned: string | undefined): Promise<{ baseModel: string }> {
   const a = req.artifact;
   const bases = SERVERLESS_LORA_BASES.map((b) => b.name).join(', ');
   if (a.type !== 'lora') {
@@ -46,12 +46,21 @@ async function checkPrerequisites(req: LaunchRequest): Promise<{ baseModel: stri
   }
   const known = supportedBase(base);
   if (!known) throw finalError(`${a.fullName}: metadata "wandb.base_model" is ${JSON.stringify(base)}, not a base W&B Serverless LoRA serves; use one of ${bases}`);
+  // The operator's pin wins here too: W&B would serve the adapter on whatever the metadata names.
+  if (pinned && !sameBaseModel(pinned, base)) {
+    throw finalError(`base model mismatch: ${a.fullName} metadata "wandb.base_model" names ${base}, but the operator's base model (inference.baseModel / INFERENCE_BASE_MODEL) is ${pinned}`);
+  }
   const files = adapterFiles(a.files.map((f) => f.path))?.filter((p) => p.endsWith('adapter_config.json'));
   if (files?.length) {
     // Only adapter_config.json (a few hundred bytes) is fetched, for the rank.
     const dir = await req.download(files);
     if (req.signal.aborted) throw abortReason(req.signal);
-    const raw: unknown = JSON.parse(await readFile(join(dir, files[0]!), 'utf8').catch(() => 'null'));
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(join(dir, files[0]!), 'utf8'));
+    } catch (err) {
+      throw finalError(`${a.fullName}: adapter_config.json cannot be read as JSON (${err instanceof Error ? err.message : String(err)})`);
+    }
     const cfg = AdapterConfig.safeParse(raw);
     const rank = cfg.success ? adapterRank(cfg.data) : undefined;
     if (rank !== undefined && rank > known.maxRank) {
@@ -74,7 +83,7 @@ export async function launchWandbInference(req: LaunchRequest, settings: WandbIn
   const kind = classifyManifest(artifact.files.map((f) => f.path));
   if (kind === 'full') throw finalError(`${artifact.fullName} is a full model; W&B Serverless Inference serves LoRA adapters only (use inference kind "process" or "endpoint")`);
   if (kind === 'unsupported') throw finalError(`cannot evaluate ${artifact.fullName} on W&B Inference: ${unsupportedReason(artifact.files.map((f) => f.path))}`);
-  const { baseModel } = await checkPrerequisites(req);
+  const { baseModel } = await checkPrerequisites(req, settings.baseModel);
   const model = `wandb-artifact:///${entity}/${project}/${collection}:${version}`;
   return {
     baseURL: settings.baseURL,

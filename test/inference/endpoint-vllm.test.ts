@@ -164,7 +164,7 @@ describe('endpoint launcher against the vLLM fake', () => {
     expect((err as Error).message).toMatch(/does not exist.*reloaded 3 times/);
 
     // A 404 for some other model is not ours to fix.
-    const other = await client.complete({ model: 'someone-else', messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e);
+    const other = await client.complete({ model: 'someone-else', messages: [{ role: 'user', content: 'hi' }], temperature: 0, max_tokens: 16 }).catch((e: unknown) => e);
     expect((other as EndpointError).kind).toBe('unrecoverable');
     expect(v.loads).toHaveLength(4);
     await served.release();

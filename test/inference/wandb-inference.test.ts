@@ -20,7 +20,7 @@ const WANDB_KEY = 'wandb-api-key-0123456789abcdef';
 function request(baseURL: string, over: Partial<LaunchRequest> = {}): LaunchRequest {
   return {
     evaluationId: 'ev-1',
-    profile: profile({ kind: 'wandb-inference', baseURL, baseModel: 'OpenPipe/Qwen3-14B-Instruct' }),
+    profile: profile({ kind: 'wandb-inference', baseURL }),
     artifact: artifact({ entity: 'acme', project: 'llm', collection: 'my-lora', version: 'v3', type: 'lora', metadata: { 'wandb.base_model': 'OpenPipe/Qwen3-14B-Instruct' } }),
     download: (files) => {
       // Only adapter_config.json, for the rank: the adapter itself is read by W&B, not by us.
@@ -104,6 +104,8 @@ describe('wandb-inference launcher', () => {
         return d;
       };
       await refuse({ download: rank32 }, /LoRA rank is 32, above W&B Serverless LoRA's limit 16/);
+      // The operator's pin wins over the metadata.
+      await refuse({ profile: profile({ kind: 'wandb-inference', baseURL: fake.url, baseModel: 'meta-llama/Llama-3.1-8B-Instruct' }) }, /base model mismatch: .*names OpenPipe\/Qwen3-14B-Instruct/);
       expect(fake.requests).toHaveLength(0); // nothing reached W&B
     } finally {
       await fake.close();
