@@ -59,7 +59,19 @@ describe('a 400 for one question (FastChat $ERROR$)', () => {
     const fake = await candidateOverflowingOn('Q2T1');
     const judged: ChatRequest[] = [];
     const bench = syntheticBenchmark(1);
-    const answers = bench.questions.flatMap((q) => [1, 2].map((turn) => ({ questionId: q.questionId, turn, content: `base ${String(q.questionId)}.${turn}` })));
+    const answers = bench.questions.flatMap((q) =>
+      [1, 2].map((turn) => ({
+        kind: 'answer' as const,
+        key: `answer/${String(q.questionId)}/${turn}`,
+        questionId: q.questionId,
+        turn,
+        model: 'base',
+        content: `base ${String(q.questionId)}.${turn}`,
+        params: { model: 'base', temperature: 0.7, max_tokens: 1024 },
+        usage: { promptTokens: 0, completionTokens: 0 },
+        tstamp: 0,
+      })),
+    );
     const r = await runEvaluation(opts(fake.url, judged, { mode: 'pairwise-baseline', baseline: { model: 'base', answers } }));
     expect(r.records.find((x) => x.key === 'pairwise/2/1')).toMatchObject({ g1Winner: 'error', g2Winner: 'error', g1Judgment: expect.stringContaining('answer error') });
     expect(judged).toHaveLength(30); // 15 matches, two games each
