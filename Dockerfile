@@ -15,7 +15,9 @@ WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --chown=node:node package.json ./
-RUN mkdir -p /data && chown node:node /data
+# /lora is the compose file's shared adapter volume: a named volume takes the image directory's owner,
+# so it must exist and belong to `node` here or the worker cannot copy adapters into it (EACCES).
+RUN mkdir -p /data /lora && chown node:node /data /lora
 ENV EVALHOOK_DATA_DIR=/data
 USER node
 EXPOSE 8080

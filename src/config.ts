@@ -47,6 +47,8 @@ export const EnvSchema = z.object({
   INFERENCE_API_KEY: optionalString,
   INFERENCE_MODEL: optionalString,
   INFERENCE_BASE_MODEL: optionalString,
+  /** inference.maxLoraRank of the environment's profile: the inference server's --max-lora-rank. */
+  INFERENCE_MAX_LORA_RANK: z.coerce.number().int().positive().default(16),
   INFERENCE_CONCURRENCY: int(8),
   INFERENCE_COMMAND: optionalString,
   LORA_DIR: optionalString,
@@ -99,7 +101,7 @@ function issues(err: z.ZodError, prefix = ''): string[] {
 
 /** The profile the environment describes; rules-file profiles start from it. */
 function envProfile(env: Env): ProfileInput {
-  const common = { concurrency: env.INFERENCE_CONCURRENCY, baseModel: env.INFERENCE_BASE_MODEL };
+  const common = { concurrency: env.INFERENCE_CONCURRENCY, baseModel: env.INFERENCE_BASE_MODEL, maxLoraRank: env.INFERENCE_MAX_LORA_RANK };
   const inference: ProfileInput['inference'] =
     env.INFERENCE_KIND === 'endpoint'
       ? { kind: 'endpoint', baseURL: env.INFERENCE_BASE_URL, model: env.INFERENCE_MODEL, loraDir: env.LORA_DIR, ...common }

@@ -36,15 +36,27 @@ export interface ResolvedArtifact {
   metadata: Record<string, unknown>;
   /** The run that logged the artifact (lineage); evaluations of its checkpoints share a W&B group. */
   sourceRun?: { entity: string; project: string; name: string; displayName?: string };
+  /**
+   * Set when the trigger's name resolved to another version than its id (the id was used): the
+   * worker re-checks the version against the rule that queued it.
+   */
+  nameDisagreement?: string;
   /** Checkpoint position from metadata (epoch/step) or the version number. */
   checkpoint?: { epoch?: number; step?: number };
   files: ArtifactFile[];
 }
 
+export interface DownloadSelection {
+  /** Only these manifest paths (e.g. the adapter's files); all when absent. */
+  files?: readonly string[];
+  /** Called with the size of every chunk actually fetched (0 calls on a cache hit). */
+  onBytes?(n: number): void;
+}
+
 export interface ArtifactSource {
   resolve(ref: ArtifactRef, signal?: AbortSignal): Promise<ResolvedArtifact>;
   /** Download into a cache keyed by digest (md5-checked); returns the local directory. */
-  download(artifact: ResolvedArtifact, signal?: AbortSignal): Promise<string>;
+  download(artifact: ResolvedArtifact, signal?: AbortSignal, opts?: DownloadSelection): Promise<string>;
   /** The score of the version holding `alias` in the same collection, from its metadata (for mustBeatProduction). */
   scoreOfAlias?(artifact: ResolvedArtifact, alias: string, signal?: AbortSignal): Promise<number | undefined>;
 }
@@ -91,6 +103,13 @@ export interface ServedModel {
    * lines) if the server dies on its own during the evaluation; never settles after release().
    */
   exited?: Promise<string>;
+  /**
+   * Set when what is served is not the artifact (profile inference.fallbackToModel): its score
+   * belongs to `evaluatedModel`, so nothing is written back to the registry.
+   */
+  fallback?: { evaluatedModel: string; reason: string };
+  /** Runtime adapters only: load the adapter again (the server restarted and forgot it). */
+  reload?(): Promise<void>;
   /** Unload/kill/release leases; idempotent. */
   release(): Promise<void>;
 }
@@ -99,8 +118,11 @@ export interface LaunchRequest {
   evaluationId: string;
   profile: Profile;
   artifact: ResolvedArtifact;
-  /** Lazily downloads the artifact (launchers that need files call it; wandb-inference does not). */
-  download(): Promise<string>;
+  /**
+   * Lazily downloads the artifact (launchers that need files call it), or only `files` of it
+   * when a LoRA adapter is what gets served.
+   */
+  download(files?: readonly string[]): Promise<string>;
   signal: AbortSignal;
   log(line: string): void;
 }

@@ -25,9 +25,14 @@ export type JudgeSettings = z.infer<typeof JudgeSettings>;
 
 const inferenceCommon = {
   concurrency: z.number().int().positive().default(8),
-  /** Base model for LoRA adapters whose adapter_config.json does not name one (torchtune). */
+  /**
+   * The base model LoRA adapters must have been trained on. It wins over the adapter's own
+   * adapter_config.json and the artifact metadata, which are checked against it (names normalised).
+   */
   baseModel: z.string().min(1).optional(),
   readyTimeoutSec: z.number().positive().default(600),
+  /** The server's --max-lora-rank (vLLM's default 16): higher-rank adapters are refused before loading. */
+  maxLoraRank: z.number().int().positive().default(16),
 };
 
 export const InferenceSettings = z.discriminatedUnion('kind', [
@@ -41,6 +46,11 @@ export const InferenceSettings = z.discriminatedUnion('kind', [
     lora: z.enum(['auto', 'never']).default('auto'),
     /** Directory the inference server can read adapters from (shared volume). */
     loraDir: z.string().min(1).optional(),
+    /**
+     * Opt-in: when the artifact cannot be served here, evaluate `model` instead. The score then
+     * belongs to that model: the run says so and nothing is written back to the registry.
+     */
+    fallbackToModel: z.boolean().default(false),
     ...inferenceCommon,
   }),
   z.object({
@@ -53,6 +63,11 @@ export const InferenceSettings = z.discriminatedUnion('kind', [
     /** argv array, never a shell string; placeholders: {modelDir} {port} {name} {baseModel} {adapterDir} */
     command: z.array(z.string().min(1)).min(1),
     gpus: z.number().int().nonnegative().default(1),
+    /**
+     * Extra environment variables (names) the launched server inherits from the worker, on top of
+     * the allow-list (PATH, HOME, LANG, CUDA_*, NVIDIA_*, HF_HOME, VLLM_*), e.g. HF_TOKEN.
+     */
+    env: z.array(envName).default([]),
     ...inferenceCommon,
   }),
 ]);

@@ -10,10 +10,13 @@ import { abortError, callWithTimeout, defaultSleep, DEFAULT_RETRY, Limiter, with
 import { DEFAULT_CALL_TIMEOUT_MS, type EvalResult, type RunEvaluationOptions } from './options.js';
 import type { ChatMessage, ChatRequest, ChatResult, TokenUsage } from './ports.js';
 import { buildPairPrompt, buildSinglePrompt, getPrompt, singlePromptName, pairPromptName } from './prompts.js';
-import { gameWinner, parseSingleScore, parseStructuredScore, parseVerdict, structuredResponseFormat } from './scoring.js';
+import { gameWinner, invalidScoreReason, parseSingleScore, parseStructuredScore, parseVerdict, structuredResponseFormat } from './scoring.js';
 import { buildSummary, type RunCounters } from './summary.js';
 import { EvalRecord, type AnswerRecord, type BenchmarkQuestion, type JudgmentRecord, type PairwiseRecord } from './types.js';
 import { cacheKey } from './cache-key.js';
+
+/** FastChat common.py API_ERROR_OUTPUT: the answer recorded when the endpoint refuses a question. */
+export const API_ERROR_OUTPUT = '$ERROR$';
 
 const addUsage = (a: TokenUsage, b: TokenUsage): TokenUsage => ({ promptTokens: a.promptTokens + b.promptTokens, completionTokens: a.completionTokens + b.completionTokens });
 
@@ -128,7 +131,17 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
       max_tokens: bench.maxTokens ?? FASTCHAT_MAX_NEW_TOKENS,
     };
     // Turn 1 first: it keeps every candidate slot fed (turn 2 only becomes ready later) and starts judging sooner.
-    const res = await call('candidate', req, turn > 1 ? 1 : 0);
+    let res: ChatResult;
+    let error: string | undefined;
+    try {
+      res = await call('candidate', req, turn > 1 ? 1 : 0);
+    } catch (err) {
+      // FastChat records API_ERROR_OUTPUT and goes on: one refused question (a 400, e.g. prompt +
+      // max_tokens over the server's context) is an invalid answer, not a failed evaluation.
+      if (!(isEndpointError(err) && err.status === 400 && !run.signal.aborted)) throw err;
+      error = err.message;
+      res = { content: API_ERROR_OUTPUT, usage: { promptTokens: 0, completionTokens: 0 } };
+    }
     const record: AnswerRecord = {
       kind: 'answer',
       key,
@@ -136,6 +149,7 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
       turn,
       model: candidate.model,
       content: res.content,
+      ...(error !== undefined ? { error } : {}),
       params: { model: req.model, temperature: req.temperature, max_tokens: req.max_tokens },
       usage: res.usage,
       tstamp: now() / 1000,
@@ -184,12 +198,17 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
       if (old.score === -1) invalid += 1;
       return keep(old, false);
     }
+    const base = { kind: 'judgment', key, questionId: q.questionId, turn, model: candidate.model, judgeModel: judge.model, promptName: built.promptName, userPrompt: built.userPrompt } as const;
+    const failed = ans[turn - 1]?.error;
+    if (failed !== undefined) {
+      // Nothing to judge: the answer is $ERROR$. It counts as invalid, with the endpoint's reason.
+      invalid += 1;
+      return keep({ ...base, judgment: '', score: -1, invalidReason: `answer error: ${failed}`, usage: { promptTokens: 0, completionTokens: 0 }, cached: false, tstamp: now() / 1000 }, true);
+    }
     const { res, cached, usage, value: score } = await judgeParsed(built.messages, parseScore, (s) => s === -1);
     if (score === -1) invalid += 1;
-    await keep(
-      { kind: 'judgment', key, questionId: q.questionId, turn, model: candidate.model, judgeModel: judge.model, promptName: built.promptName, userPrompt: built.userPrompt, judgment: res.content, score, usage, cached, tstamp: now() / 1000 },
-      true,
-    );
+    const invalidReason = invalidScoreReason(res.content, score);
+    await keep({ ...base, judgment: res.content, score, ...(invalidReason ? { invalidReason } : {}), usage, cached, tstamp: now() / 1000 }, true);
   }
 
   async function judgePair(q: BenchmarkQuestion, turn: number, ans: readonly AnswerRecord[]): Promise<void> {
@@ -202,6 +221,15 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
     if (old?.kind === 'pairwise' && old.judgeModel === judge.model && old.model1 === candidate.model && old.g1UserPrompt === g1.userPrompt && old.g2UserPrompt === g2.userPrompt) {
       c.resumed += 1;
       return keep(old, false);
+    }
+    const failed = ans[turn - 1]?.error;
+    if (failed !== undefined) {
+      invalid += 1;
+      const none = { promptTokens: 0, completionTokens: 0 };
+      return keep(
+        { kind: 'pairwise', key, questionId: q.questionId, turn, model1: candidate.model, model2: opts.baseline!.model, judgeModel: judge.model, promptName: g1.promptName, g1Winner: 'error', g2Winner: 'error', g1UserPrompt: g1.userPrompt, g1Judgment: `answer error: ${failed}`, g2UserPrompt: g2.userPrompt, g2Judgment: `answer error: ${failed}`, usage: none, cached: false, tstamp: now() / 1000 },
+        true,
+      );
     }
     const [r1, r2] = await Promise.all([
       judgeParsed(g1.messages, parseVerdict, (v) => v === 'error'),

@@ -21,9 +21,26 @@ function literalNumber(text: string): number {
   return Number.isFinite(n) ? n : -1;
 }
 
+/** MT-Bench's single-grading scale: "rate the response on a scale of 1 to 10". */
+export const SCORE_RANGE = { min: 1, max: 10 } as const;
+
+/**
+ * FastChat's extraction, plus a range check FastChat lacks: `[[1000]]` would otherwise be averaged
+ * in (and could pass a write-back threshold). Out-of-range scores count as invalid (-1), like an
+ * unparsable judgment; FastChat's recorded GPT-4 judgments hold none, so fidelity is unchanged.
+ */
 export function parseSingleScore(judgment: string): number {
   const m = ONE_SCORE.exec(judgment) ?? ONE_SCORE_BACKUP.exec(judgment);
-  return m ? literalNumber(m[1]!) : -1;
+  const n = m ? literalNumber(m[1]!) : -1;
+  return n >= SCORE_RANGE.min && n <= SCORE_RANGE.max ? n : -1;
+}
+
+/** Why a judgment counts as invalid, for the record (undefined when it has a usable score). */
+export function invalidScoreReason(judgment: string, score: number): string | undefined {
+  if (score !== -1) return undefined;
+  const m = ONE_SCORE.exec(judgment) ?? ONE_SCORE_BACKUP.exec(judgment);
+  if (m && literalNumber(m[1]!) !== -1) return `score ${m[1]!} outside ${SCORE_RANGE.min}-${SCORE_RANGE.max}`;
+  return 'no parsable score';
 }
 
 export type Verdict = 'A' | 'B' | 'tie' | 'error';

@@ -24,6 +24,8 @@ export const AnswerRecord = z.object({
   turn: z.number().int().min(1),
   model: z.string(),
   content: z.string(),
+  /** Set when the endpoint refused this turn (e.g. a 400 for context overflow): content is FastChat's `$ERROR$`. */
+  error: z.string().optional(),
   params: RecordedParams,
   usage: Usage,
   tstamp: z.number(),
@@ -42,6 +44,8 @@ export const JudgmentRecord = z.object({
   userPrompt: z.string(),
   judgment: z.string(),
   score: z.number(),
+  /** Why score is -1: no parsable score, out of range, or the answer itself was an error (not judged). */
+  invalidReason: z.string().optional(),
   usage: Usage,
   cached: z.boolean(),
   tstamp: z.number(),

@@ -1,7 +1,9 @@
 /**
  * kind=endpoint: an OpenAI-compatible server that is already running. A LoRA artifact is loaded
  * into vLLM at runtime under a name unique to the evaluation (no cold start per checkpoint) and
- * unloaded afterwards; anything else is evaluated as the server's configured model.
+ * unloaded afterwards. An artifact that cannot be served here fails the evaluation, unless the
+ * profile opts in to evaluating its configured model instead (inference.fallbackToModel), which
+ * the pipeline then never writes back to the registry.
  */
 import { copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -9,7 +11,10 @@ import type { Logger } from 'pino';
 import type { LaunchRequest, ServedModel } from '../ports.js';
 import type { InferenceSettings } from '../profile.js';
 import { abortReason, errorText, finalError, transientError } from './errors.js';
-import { callJson, errorMessage, joinUrl, listModels, type FetchFn, type HttpResult } from './http.js';
+import { adapterFiles } from './adapter-files.js';
+import { adapterProblems, isAdapterRefusal } from './adapter-limits.js';
+import { sameBaseModel } from './base-model.js';
+import { callJson, errorMessage, joinUrl, listModels, type FetchFn, type HttpResult, type ModelList } from './http.js';
 import { classifyManifest, detectModelLayout, PICKLE, resolveBaseModel, unsupportedReason } from './layout.js';
 import { servedNameFor } from './safe-values.js';
 
@@ -36,22 +41,43 @@ async function copyAdapter(from: string, to: string): Promise<void> {
 }
 
 export function createEndpointLauncher(opts: EndpointLauncherOptions) {
-  async function servedModel(req: LaunchRequest, settings: EndpointSettings, headers: Record<string, string>): Promise<string> {
-    if (settings.model) return settings.model;
-    const models = await listModels(settings.baseURL, { fetch: opts.fetch, signal: req.signal, timeoutMs: opts.callTimeoutMs, headers }).catch((err: unknown) => {
+  async function models(req: LaunchRequest, settings: EndpointSettings, headers: Record<string, string>): Promise<ModelList['data']> {
+    return listModels(settings.baseURL, { fetch: opts.fetch, signal: req.signal, timeoutMs: opts.callTimeoutMs, headers }).catch((err: unknown) => {
       if (req.signal.aborted) throw abortReason(req.signal);
       throw transientError(`the inference endpoint ${settings.baseURL} is not answering: ${errorText(err)}`, err);
     });
-    const first = models[0]?.id;
+  }
+
+  async function servedModel(req: LaunchRequest, settings: EndpointSettings, headers: Record<string, string>): Promise<string> {
+    if (settings.model) return settings.model;
+    const first = (await models(req, settings, headers))[0]?.id;
     if (!first) throw finalError(`the inference endpoint ${settings.baseURL} lists no models; set inference.model`);
     return first;
   }
 
-  /** An artifact that cannot be loaded: evaluate the configured model if the profile names one, else fail. Returns the note. */
+  /**
+   * The base model the server runs, from /v1/models: vLLM lists it with `root` = the model path it
+   * loaded and no `parent` (LoRA cards carry a parent). inference.model picks it when several are served.
+   */
+  async function servedBase(req: LaunchRequest, settings: EndpointSettings, headers: Record<string, string>): Promise<{ id: string; root: string } | undefined> {
+    const list = await models(req, settings, headers);
+    const card = settings.model ? list.find((m) => m.id === settings.model) : (list.find((m) => m.parent === undefined || m.parent === null) ?? list[0]);
+    return card ? { id: card.id, root: card.root ?? card.id } : undefined;
+  }
+
+  /**
+   * An artifact that cannot be served here. Only with inference.fallbackToModel (and a model) is
+   * the configured model evaluated instead; by default the evaluation fails at once with the fix.
+   */
   function fallback(req: LaunchRequest, settings: EndpointSettings, why: string): string {
-    if (!settings.model) throw finalError(`cannot evaluate ${req.artifact.fullName} on ${settings.baseURL}: ${why}`);
-    req.log(`[evalhook] ${why}; evaluating the configured model ${settings.model} instead`);
-    return why;
+    if (settings.fallbackToModel && settings.model) {
+      req.log(`[evalhook] ${why}; inference.fallbackToModel: evaluating the configured model ${settings.model} instead (nothing is written back to ${req.artifact.fullName})`);
+      return why;
+    }
+    const fix = settings.fallbackToModel
+      ? 'inference.fallbackToModel is set but inference.model is not: name the model to evaluate instead'
+      : 'fix the artifact or the server as described, or set inference.fallbackToModel: true (with inference.model) to evaluate the configured model instead; its score is then not written back';
+    throw finalError(`cannot evaluate ${req.artifact.fullName} on ${settings.baseURL}: ${why}. Fix: ${fix}`);
   }
 
   async function post(url: string, body: unknown, req: LaunchRequest, headers: Record<string, string>, signal = req.signal): Promise<HttpResult> {
@@ -67,46 +93,77 @@ export function createEndpointLauncher(opts: EndpointLauncherOptions) {
     const apiKey = opts.secrets[settings.apiKeyEnv];
     const headers: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
     const describe: Record<string, unknown> = { kind: 'endpoint', baseURL: settings.baseURL };
-    // `fallbackNote`: the artifact itself is not what gets evaluated; W&B config must say so.
     const plain = async (fallbackNote?: string): Promise<ServedModel> => {
       const model = await servedModel(req, settings, headers);
-      return { baseURL: settings.baseURL, model, apiKey, describe: { ...describe, model, ...(fallbackNote ? { artifactNotLoaded: fallbackNote } : {}) }, release: async () => {} };
+      return {
+        baseURL: settings.baseURL,
+        model,
+        apiKey,
+        describe: { ...describe, model, ...(fallbackNote ? { artifactNotLoaded: fallbackNote } : {}) },
+        ...(fallbackNote ? { fallback: { evaluatedModel: model, reason: fallbackNote } } : {}),
+        release: async () => {},
+      };
     };
-    const manifest = classifyManifest(req.artifact.files.map((f) => f.path));
-    // Without a manifest (offline mode) or with lora: never, the endpoint's own model is the target.
+    const paths = req.artifact.files.map((f) => f.path);
+    const manifest = classifyManifest(paths);
+    // Without a manifest (offline mode) or with lora: never, the operator says the endpoint serves the checkpoint.
     if (settings.lora === 'never' || manifest === 'unknown') return plain();
     if (manifest === 'full') {
       return plain(fallback(req, settings, `${req.artifact.fullName} is a full model; a running endpoint can only load LoRA adapters (use inference kind "process" to serve it)`));
     }
-    if (manifest === 'unsupported') {
-      return plain(fallback(req, settings, unsupportedReason(req.artifact.files.map((f) => f.path))));
-    }
+    if (manifest === 'unsupported') return plain(fallback(req, settings, unsupportedReason(paths)));
 
-    const layout = await detectModelLayout(await req.download());
+    // Only the adapter is served: merged full weights next to it are never downloaded.
+    const layout = await detectModelLayout(await req.download(adapterFiles(paths)));
     if (req.signal.aborted) throw abortReason(req.signal);
     if (layout.kind !== 'lora') {
       return plain(fallback(req, settings, layout.kind === 'full' ? `${req.artifact.fullName} is a full model; a running endpoint can only load LoRA adapters` : layout.reason));
     }
+    const refused = adapterProblems(layout.config, settings.maxLoraRank, 'inference.maxLoraRank in the profile and the server\'s --max-lora-rank');
+    if (refused) throw finalError(`cannot serve ${req.artifact.fullName}: ${refused}`);
     const base = resolveBaseModel(layout, req.artifact.metadata, settings.baseModel);
+    if ('mismatch' in base) throw finalError(`cannot evaluate ${req.artifact.fullName}: ${base.error}`);
+    const served = await servedBase(req, settings, headers);
+    if ('baseModel' in base && served && !sameBaseModel(base.baseModel, served.root) && !sameBaseModel(base.baseModel, served.id)) {
+      throw finalError(
+        `cannot evaluate ${req.artifact.fullName} on ${settings.baseURL}: the adapter was trained on ${base.baseModel} (${base.source}) but the server runs ${served.root}; ` +
+          `point the profile at a server running ${base.baseModel}`,
+      );
+    }
+    if (!('baseModel' in base)) req.log(`[evalhook] the adapter names no base model; it is loaded on the server's ${served?.root ?? 'model'} unchecked`);
     const name = servedNameFor(req.evaluationId);
     const target = join(resolve(settings.loraDir ?? join(opts.workDir, 'lora')), name);
-    await copyAdapter(layout.dir, target);
+    try {
+      await copyAdapter(layout.dir, target);
+    } catch (err) {
+      throw finalError(`cannot copy the adapter to ${target} (${errorText(err)}): inference.loraDir / LORA_DIR must be writable by the worker and readable by the server at the same path`, err);
+    }
     const removeCopy = () => rm(target, { recursive: true, force: true });
 
-    let res: HttpResult;
+    /** POST /v1/load_lora_adapter; "already loaded" (a retry of this evaluation, or a reload) counts as loaded. */
+    const load = async (): Promise<{ ok: true } | { ok: false; res: HttpResult; message: string }> => {
+      const res = await post(joinUrl(settings.baseURL, 'load_lora_adapter'), { lora_name: name, lora_path: target }, req, headers);
+      const message = errorMessage(res.body);
+      return res.status === 200 || (res.status === 400 && /already (been )?loaded/i.test(message)) ? { ok: true } : { ok: false, res, message };
+    };
+
+    let first: Awaited<ReturnType<typeof load>>;
     try {
-      res = await post(joinUrl(settings.baseURL, 'load_lora_adapter'), { lora_name: name, lora_path: target }, req, headers);
+      first = await load();
     } catch (err) {
       await removeCopy();
       throw err;
     }
-    const message = errorMessage(res.body);
-    const loaded = res.status === 200 || (res.status === 400 && /already (been )?loaded/i.test(message)); // a retry of this evaluation
-    if (!loaded) {
+    if (!first.ok) {
       await removeCopy();
+      const { res, message } = first;
       // A 404 that does not mention our adapter is the route itself missing: no runtime LoRA here.
       if (res.status === 404 && !message.includes(name)) {
-        return plain(fallback(req, settings, `the server has no runtime LoRA loading (POST /v1/load_lora_adapter answered 404); ${ENABLE_HINT}, or set inference.model`));
+        return plain(fallback(req, settings, `the server has no runtime LoRA loading (POST /v1/load_lora_adapter answered 404); ${ENABLE_HINT}`));
+      }
+      // vLLM answers 500 (400 on older versions) for an adapter it can never load: final, with the fix.
+      if (isAdapterRefusal(message)) {
+        throw finalError(`vLLM refused the adapter (${res.status}): ${message}. Check the adapter against the server (raise --max-lora-rank and inference.maxLoraRank for a rank error)`);
       }
       const text = `vLLM refused to load the adapter (${res.status}): ${message}. The adapter was copied to ${target}; the server must be able to read that path (inference.loraDir on a shared volume, same path on both sides)`;
       throw res.status >= 500 || res.status === 429 ? transientError(text) : finalError(text);
@@ -114,6 +171,12 @@ export function createEndpointLauncher(opts: EndpointLauncherOptions) {
     req.log(`[evalhook] loaded LoRA adapter ${name} from ${target}`);
 
     let released: Promise<void> | undefined;
+    const reload = async () => {
+      if (released) throw finalError(`LoRA adapter ${name} was already released`);
+      const again = await load();
+      if (!again.ok) throw transientError(`reloading LoRA adapter ${name} failed (${again.res.status}): ${again.message}`);
+      req.log(`[evalhook] reloaded LoRA adapter ${name} (the server had forgotten it)`);
+    };
     const release = () =>
       (released ??= (async () => {
         // The job's signal may be aborted by now (cancel): unloading must still happen.
@@ -134,8 +197,10 @@ export function createEndpointLauncher(opts: EndpointLauncherOptions) {
         ...describe,
         model: name,
         lora: 'runtime',
+        ...(served ? { servedBaseModel: served.root } : {}),
         ...('baseModel' in base ? { baseModel: base.baseModel, baseModelSource: base.source } : {}),
       },
+      reload,
       release,
     };
   }

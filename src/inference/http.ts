@@ -6,7 +6,7 @@ import { z } from 'zod';
 
 export type FetchFn = typeof fetch;
 
-export const ModelList = z.object({ data: z.array(z.object({ id: z.string().min(1), root: z.string().nullish() }).loose()) }).loose();
+export const ModelList = z.object({ data: z.array(z.object({ id: z.string().min(1), root: z.string().nullish(), parent: z.string().nullish() }).loose()) }).loose();
 export type ModelList = z.infer<typeof ModelList>;
 
 export interface HttpResult {

@@ -46,17 +46,8 @@ export interface InferenceLauncherOptions {
   pollMs?: number;
   /** Timeout for one HTTP call to an endpoint (default 60 s). */
   callTimeoutMs?: number;
-  /** Environment for launched servers (default process.env); evalhook's secrets are always removed. */
+  /** The worker environment launched servers pick their allow-listed variables from (default process.env). */
   env?: NodeJS.ProcessEnv;
-}
-
-/** evalhook's own credentials never reach a launched server's environment. */
-const OWN_SECRETS = ['WEBHOOK_TOKEN', 'WEBHOOK_SECRET', 'ADMIN_TOKEN', 'WANDB_API_KEY', 'OPENAI_API_KEY', 'JUDGE_API_KEY', 'INFERENCE_API_KEY'];
-
-function serverEnv(base: NodeJS.ProcessEnv, secrets: Readonly<Record<string, string | undefined>>): NodeJS.ProcessEnv {
-  const env = { ...base };
-  for (const name of [...OWN_SECRETS, ...Object.keys(secrets)]) delete env[name];
-  return env;
 }
 
 export function createInferenceLauncher(opts: InferenceLauncherOptions): InferenceLauncher & { shutdownAll(): Promise<void> } {
@@ -66,7 +57,7 @@ export function createInferenceLauncher(opts: InferenceLauncherOptions): Inferen
   const processes = createProcessLauncher({
     pool,
     cacheRoot: opts.cacheRoot,
-    env: serverEnv(opts.env ?? process.env, opts.secrets),
+    env: opts.env ?? process.env,
     fetch: fetchFn,
     killGraceMs: opts.killGraceMs ?? 15_000,
     readyPollMs: pollMs,

@@ -7,10 +7,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { sameBaseModel } from './base-model.js';
 import { isHfId } from './safe-values.js';
 
 export type ModelLayout =
-  | { kind: 'lora'; format: 'peft'; baseModel?: string; dir: string }
+  | { kind: 'lora'; format: 'peft'; baseModel?: string; dir: string; config: AdapterConfig }
   | { kind: 'full'; dir: string }
   | { kind: 'unsupported'; files: string[]; reason: string };
 
@@ -22,6 +23,11 @@ export const AdapterConfig = z
     peft_type: z.string().optional(),
     r: z.number().int().positive().optional(),
     target_modules: z.union([z.array(z.string()), z.string()]).nullish(),
+    // What vLLM refuses (checked in adapter-limits.ts); kept loose since PEFT versions differ.
+    rank_pattern: z.unknown().optional(),
+    modules_to_save: z.unknown().optional(),
+    use_dora: z.unknown().optional(),
+    bias: z.unknown().optional(),
   })
   .loose();
 export type AdapterConfig = z.infer<typeof AdapterConfig>;
@@ -92,7 +98,7 @@ async function layoutOf(dir: string, names: string[], all: string[]): Promise<Mo
     return { kind: 'unsupported', files: all, reason: `the adapter is PEFT type ${cfg.peft_type}; only LoRA adapters can be served` };
   }
   const base = cfg.base_model_name_or_path ?? undefined;
-  return { kind: 'lora', format: 'peft', dir, ...(base ? { baseModel: base } : {}) };
+  return { kind: 'lora', format: 'peft', dir, config: cfg, ...(base ? { baseModel: base } : {}) };
 }
 
 /** Why a file list cannot be served: what was found, what is needed, and how to fix pickles. */
@@ -133,32 +139,52 @@ export async function detectModelLayout(dir: string): Promise<ModelLayout> {
 
 export type BaseModelSource = 'adapter_config.json' | 'artifact metadata' | 'profile inference.baseModel';
 
+/** The metadata keys a base model may be recorded under (W&B Serverless LoRA documents `wandb.base_model`). */
+export function metadataBaseModel(metadata: Record<string, unknown>): string | undefined {
+  return [metadata['wandb.base_model'], metadata.base_model, metadata.base_model_name_or_path].find((v): v is string => typeof v === 'string' && v.length > 0);
+}
+
 /**
- * The base model for a LoRA adapter: adapter_config.json, then the artifact's metadata
- * (`base_model` / `base_model_name_or_path`), then the profile. Candidates that are not Hugging Face
- * ids (PEFT often records a local path of the training machine) are skipped with a note.
+ * The base model a LoRA adapter is served on. The operator's pin (profile `inference.baseModel`,
+ * else INFERENCE_BASE_MODEL, merged into the profile) wins; the adapter's own
+ * `base_model_name_or_path` and the artifact metadata are evidence checked against it (after
+ * normalising renamed repos), never overrides: an adapter trained on another base is refused.
+ * Without a pin, the adapter's and the metadata's names must agree. Values that are not Hugging
+ * Face ids (PEFT often records a local path of the training machine) are skipped with a note.
  */
 export function resolveBaseModel(
   layout: { baseModel?: string },
   metadata: Record<string, unknown>,
   profileBaseModel: string | undefined,
-): { baseModel: string; source: BaseModelSource; skipped: string[] } | { error: string } {
-  const meta = [metadata.base_model, metadata.base_model_name_or_path].find((v): v is string => typeof v === 'string' && v.length > 0);
-  const candidates: Array<[BaseModelSource, string | undefined]> = [
+): { baseModel: string; source: BaseModelSource; skipped: string[] } | { error: string; mismatch?: true } {
+  const evidence: Array<[BaseModelSource, string | undefined]> = [
     ['adapter_config.json', layout.baseModel],
-    ['artifact metadata', meta],
-    ['profile inference.baseModel', profileBaseModel],
+    ['artifact metadata', metadataBaseModel(metadata)],
   ];
   const skipped: string[] = [];
-  for (const [source, value] of candidates) {
+  const named: Array<[BaseModelSource, string]> = [];
+  for (const [source, value] of evidence) {
     if (value === undefined) continue;
-    if (isHfId(value)) return { baseModel: value, source, skipped };
-    skipped.push(`${source} names ${JSON.stringify(value.slice(0, 200))}, not a Hugging Face model id`);
+    if (isHfId(value)) named.push([source, value]);
+    else skipped.push(`${source} names ${JSON.stringify(value.slice(0, 200))}, not a Hugging Face model id`);
   }
-  const why = skipped.length ? ` (${skipped.join('; ')})` : '';
-  return {
-    error:
-      `the LoRA adapter does not say which base model it adapts${why}: torchtune's adapter_config.json carries no base_model_name_or_path. ` +
-      `Log the artifact with metadata base_model=<hf id>, or set inference.baseModel in the profile (INFERENCE_BASE_MODEL).`,
-  };
+  const pinned = profileBaseModel;
+  const chosen: [BaseModelSource, string] | undefined = pinned ? ['profile inference.baseModel', pinned] : named[0];
+  if (!chosen) {
+    const why = skipped.length ? ` (${skipped.join('; ')})` : '';
+    return {
+      error:
+        `the LoRA adapter does not say which base model it adapts${why}. ` +
+        `Set inference.baseModel in the profile (INFERENCE_BASE_MODEL), or log the artifact with metadata base_model=<hf id>.`,
+    };
+  }
+  for (const [source, value] of named) {
+    if (!sameBaseModel(value, chosen[1])) {
+      const fix = pinned
+        ? `the operator's base model (inference.baseModel / INFERENCE_BASE_MODEL) is ${chosen[1]}`
+        : `${chosen[0]} names ${chosen[1]}`;
+      return { mismatch: true, error: `base model mismatch: ${source} names ${value}, but ${fix}; evaluate this adapter with a profile whose inference.baseModel is the model it was trained on` };
+    }
+  }
+  return { baseModel: chosen[1], source: chosen[0], skipped };
 }

@@ -13,8 +13,10 @@ import type { InferenceSettings } from '../profile.js';
 import { fillCommand, placeholdersIn, type PlaceholderValues } from './command.js';
 import { abortReason, errorText, finalError, InferenceError, transientError } from './errors.js';
 import type { GpuLease, GpuPool } from './gpu-pool.js';
+import { adapterFiles } from './adapter-files.js';
+import { adapterProblems } from './adapter-limits.js';
 import { listModels, type FetchFn } from './http.js';
-import { detectModelLayout, resolveBaseModel } from './layout.js';
+import { classifyManifest, detectModelLayout, resolveBaseModel } from './layout.js';
 import { isInside, isSafePath, servedNameFor } from './safe-values.js';
 import type { ServerRegistry } from './orphans.js';
 import { startServerProcess, type ServerExit, type ServerProcess } from './server-process.js';
@@ -26,7 +28,7 @@ export interface ProcessLauncherOptions {
   pool: GpuPool | undefined;
   /** When set, a downloaded directory must lie inside it. */
   cacheRoot?: string;
-  /** Environment for the server (the worker's, minus evalhook's secrets). */
+  /** The worker's environment; the server gets only its allow-listed part (see serverEnv). */
   env: NodeJS.ProcessEnv;
   fetch: FetchFn;
   killGraceMs: number;
@@ -51,6 +53,31 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** Always passed on: what a GPU server needs to find its tools, GPUs and model cache. */
+const ALLOWED_ENV = /^(PATH|HOME|LANG|LC_[A-Z]+|HF_HOME|CUDA_[A-Z0-9_]+|NVIDIA_[A-Z0-9_]+|VLLM_[A-Z0-9_]+)$/;
+
+/**
+ * The launched server's environment: the allow-list, the names the profile lists in
+ * `inference.env`, and the lease's GPUs; nothing else (REDIS_URL, cloud keys, evalhook's secrets).
+ */
+export function serverEnv(worker: NodeJS.ProcessEnv, extra: readonly string[], gpuIds: readonly string[]): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(worker)) if (v !== undefined && (ALLOWED_ENV.test(k) || extra.includes(k))) env[k] = v;
+  env.CUDA_VISIBLE_DEVICES = gpuIds.join(',');
+  return env;
+}
+
+/** The command's --max-lora-rank (vLLM's default 16 when absent), else the profile's. */
+export function maxLoraRankOf(command: readonly string[], fallback: number): { rank: number; from: string } {
+  for (let i = 0; i < command.length; i++) {
+    const m = /^--max[-_]lora[-_]rank(?:=(\d+))?$/.exec(command[i] ?? '');
+    if (!m) continue;
+    const v = Number(m[1] ?? command[i + 1]);
+    if (Number.isInteger(v) && v > 0) return { rank: v, from: '--max-lora-rank in inference.command' };
+  }
+  return { rank: fallback, from: 'inference.maxLoraRank (add --max-lora-rank to inference.command, vLLM defaults to 16)' };
 }
 
 function describeExit(e: ServerExit): string {
@@ -109,8 +136,11 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
     if (!used.has('port')) throw finalError('inference.command must pass {port} to the server (e.g. --port {port}): evalhook picks a free port and polls it');
     if (settings.gpus > 0 && !opts.pool) throw finalError(`the profile asks for ${settings.gpus} GPU(s) but this worker has no GPU_IDS configured`);
 
-    // Everything that can be wrong with the artifact is found before a GPU is leased.
-    const downloaded = await req.download();
+    // Everything that can be wrong with the artifact is found before a GPU is leased. A server
+    // that only gets {adapterDir} reads the adapter: the full weights next to it are not downloaded.
+    const paths = req.artifact.files.map((f) => f.path);
+    const adapterOnly = used.has('adapterDir') && !used.has('modelDir') && classifyManifest(paths) === 'lora';
+    const downloaded = await req.download(adapterOnly ? adapterFiles(paths) : undefined);
     if (req.signal.aborted) throw abortReason(req.signal);
     const layout = await detectModelLayout(downloaded);
     if (layout.kind === 'unsupported') throw finalError(`cannot serve ${req.artifact.fullName}: ${layout.reason}`);
@@ -119,6 +149,9 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
     const values: PlaceholderValues = { name, modelDir: dir };
     const describe: Record<string, unknown> = { kind: 'process', artifactKind: layout.kind, program: basename(settings.command[0] ?? ''), gpus: settings.gpus };
     if (layout.kind === 'lora') {
+      const limit = maxLoraRankOf(settings.command, settings.maxLoraRank);
+      const refused = adapterProblems(layout.config, limit.rank, limit.from);
+      if (refused) throw finalError(`cannot serve ${req.artifact.fullName}: ${refused}`);
       const base = resolveBaseModel(layout, req.artifact.metadata, settings.baseModel);
       if ('error' in base) throw finalError(`cannot serve ${req.artifact.fullName}: ${base.error}`);
       for (const note of base.skipped) req.log(`[evalhook] ${note}; using ${base.baseModel} from ${base.source}`);
@@ -158,7 +191,7 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
     req.log(`[evalhook] starting (CUDA_VISIBLE_DEVICES=${gpuIds.join(',')}): ${JSON.stringify(argv)}`);
     let server: ServerProcess;
     try {
-      server = startServerProcess({ argv, env: { ...opts.env, CUDA_VISIBLE_DEVICES: gpuIds.join(',') }, log: req.log, graceMs: opts.killGraceMs });
+      server = startServerProcess({ argv, env: serverEnv(opts.env, settings.env, gpuIds), log: req.log, graceMs: opts.killGraceMs });
     } catch (err) {
       await lease?.release();
       throw finalError(`cannot start ${argv[0] ?? ''}: ${errorText(err)}`, err);

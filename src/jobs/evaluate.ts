@@ -13,9 +13,11 @@ import { EvalRecord, EvalSummary } from '../eval/types.js';
 import type { Profile } from '../profile.js';
 import type { ArtifactSource, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
 import { CancelledError } from './cancel.js';
+import { withAdapterReload } from './adapter-reload.js';
 import { classifyFailure, FinalError } from './failures.js';
-import { EvaluationResult, keys, type EvaluationJobData } from './model.js';
+import { EvaluationResult, keys, ServedFacts, type EvaluationJobData } from './model.js';
 import type { ProgressTracker } from './progress.js';
+import { payloadMismatch } from './trigger-check.js';
 
 export interface ChatTarget {
   baseURL: string;
@@ -71,6 +73,9 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
   await progress.stage('preparing');
   const artifact = await deps.artifacts.resolve(data.artifact, signal);
   await progress.set({ artifactFullName: artifact.fullName });
+  // Before any inference, W&B run or write-back: the version must be the one the rule accepted.
+  const mismatch = payloadMismatch(deps.config, data, artifact);
+  if (mismatch) throw new FinalError(mismatch);
   const bench = await deps.benchmark(profile.benchmark);
   const runCtx: RunContext = { evaluationId: data.evaluationId, profile, artifact, config: runConfig(profile, bench, artifact) };
   try {
@@ -96,14 +101,19 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
   const { profile, bench, runCtx } = r;
   let summary = await loadSummary(deps, data.evaluationId);
   let records: EvalRecord[] | undefined;
+  let facts: ServedFacts | undefined;
   if (!summary) {
     const result = await generateAndJudge(deps, ctx, r);
     summary = result.summary;
     records = result.records;
+    facts = result.facts;
     // Checkpoint the outcome: a reporting failure now retries reporting alone.
-    await deps.redis.set(keys(deps.prefix).summary(data.evaluationId), JSON.stringify(summary));
+    const k = keys(deps.prefix);
+    await deps.redis.multi().set(k.served(data.evaluationId), JSON.stringify(facts)).set(k.summary(data.evaluationId), JSON.stringify(summary)).exec();
   } else {
     log.info('summary checkpoint found: retrying reporting only');
+    facts = await loadFacts(deps, data.evaluationId);
+    if (facts) applyFacts(runCtx, facts);
   }
   records ??= await deps.store(data.evaluationId).load();
 
@@ -115,10 +125,13 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
   await progress.set({ runUrl: handle.url, localDir: handle.localDir });
   await handle.finish({ summary, records, questions: bench.questions });
   if (tooManyInvalid) {
-    const reason = `${summary.counts.invalid} of ${summary.counts.judgments} judgments had no parsable score (${pct(invalidShare)} > allowed ${pct(profile.maxInvalidShare)}); check the judge model and prompts`;
+    const reason = `${summary.counts.invalid} of ${summary.counts.judgments} judgments are invalid (${invalidReasons(records)}; ${pct(invalidShare)} > allowed ${pct(profile.maxInvalidShare)} maxInvalidShare); check the judge model and prompts, and the candidate's context length`;
     throw new FinalError(reason);
   }
-  const writeBack = await deps.reporter.writeBack(runCtx, { score: summary.scores.average, runUrl: handle.url }, signal);
+  // A fallback's score is the configured model's: it never lands on the checkpoint.
+  const writeBack = facts?.fallback
+    ? [`nothing written back to ${r.artifact.fullName}: the configured model ${facts.fallback.evaluatedModel} was evaluated instead (inference.fallbackToModel: ${facts.fallback.reason})`]
+    : await deps.reporter.writeBack(runCtx, { score: summary.scores.average, runUrl: handle.url }, signal);
   await expireCheckpoints(deps, data.evaluationId);
   await progress.stage('done');
   return {
@@ -136,23 +149,29 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
   };
 }
 
-async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Resolved): Promise<EvalResult> {
+async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Resolved): Promise<EvalResult & { facts: ServedFacts }> {
   const { data, signal, progress, log } = ctx;
   const { profile, bench, artifact, runCtx } = r;
   const judgeKey = deps.config.secrets[profile.judge.apiKeyEnv];
   if (!judgeKey) throw new FinalError(`${profile.judge.apiKeyEnv} is not set: the judge at ${profile.judge.baseURL} needs an API key`);
 
   await progress.stage('launching');
+  let bytesDownloaded = 0;
   const served = await deps.launcher.launch({
     evaluationId: data.evaluationId,
     profile,
     artifact,
-    download: () => deps.artifacts.download(artifact, signal),
+    download: (files) => deps.artifacts.download(artifact, signal, { ...(files ? { files } : {}), onBytes: (n) => (bytesDownloaded += n) }),
     signal,
     log: (line) => log.info({ inference: line }, 'inference'),
   });
   try {
-    runCtx.config.inference = served.describe;
+    const facts: ServedFacts = { inference: served.describe, bytesDownloaded, ...(served.fallback ? { fallback: served.fallback } : {}) };
+    applyFacts(runCtx, facts);
+    await progress.set({
+      bytesDownloaded,
+      ...(served.fallback ? { evaluatedModel: served.fallback.evaluatedModel, fallbackReason: served.fallback.reason } : {}),
+    });
     // Open the run early so progress curves fill in; W&B trouble here must not stop the evaluation.
     const handle = await deps.reporter.open(runCtx, signal).catch((err: unknown) => {
       log.warn({ err }, 'W&B run not opened yet; progress will not be logged');
@@ -165,7 +184,9 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     const run = deps.runEvaluation({
       benchmark: bench,
       candidate: {
-        client: deps.chat(candidateTarget(served), { name: `inference:${served.baseURL}`, maxInFlight: profile.inference.concurrency, rpm: 0 }),
+        client: withAdapterReload(deps.chat(candidateTarget(served), { name: `inference:${served.baseURL}`, maxInFlight: profile.inference.concurrency, rpm: 0 }), served, (m) =>
+          log.warn({ inference: m }, 'inference'),
+        ),
         model: served.model,
         concurrency: profile.inference.concurrency,
         systemPrompt: profile.systemPrompt,
@@ -192,13 +213,13 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
         if (handle) void logStep(handle, p);
       },
     });
-    if (!served.exited) return await run;
+    if (!served.exited) return { ...(await run), facts };
     const exited = served.exited.then((reason) => {
       died.abort();
       throw new InferenceServerExited(reason);
     });
     run.catch(() => undefined); // when the server's exit wins the race, the aborted run's rejection is expected
-    return await Promise.race([run, exited]);
+    return { ...(await Promise.race([run, exited])), facts };
   } finally {
     await served.release().catch((err: unknown) => log.error({ err }, 'releasing the inference target failed'));
   }
@@ -236,6 +257,34 @@ function runConfig(profile: Profile, bench: Benchmark, artifact: ResolvedArtifac
   };
 }
 
+/** What was served goes into the W&B config: the target, bytes downloaded, and a fallback's real model. */
+function applyFacts(runCtx: RunContext, facts: ServedFacts): void {
+  runCtx.config.inference = facts.inference;
+  runCtx.config.bytes_downloaded = facts.bytesDownloaded;
+  if (facts.fallback) {
+    runCtx.config.evaluated_model = facts.fallback.evaluatedModel;
+    runCtx.config.fallback_reason = facts.fallback.reason;
+  }
+}
+
+async function loadFacts(deps: EvaluateDeps, id: string): Promise<ServedFacts | undefined> {
+  const raw = await deps.redis.get(keys(deps.prefix).served(id));
+  const parsed = raw ? ServedFacts.safeParse(JSON.parse(raw)) : undefined;
+  return parsed?.success ? parsed.data : undefined;
+}
+
+/** "3 answer errors, 2 no parsable score": the reasons behind the -1s, most frequent first. */
+function invalidReasons(records: readonly EvalRecord[]): string {
+  const counts = new Map<string, number>();
+  for (const r of records) {
+    if (r.kind !== 'judgment' || r.score !== -1) continue;
+    const why = r.invalidReason?.startsWith('answer error') ? 'answer error' : r.invalidReason?.startsWith('score ') ? 'score out of range' : 'no parsable score';
+    counts.set(why, (counts.get(why) ?? 0) + 1);
+  }
+  const parts = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([w, n]) => `${n} ${w}`);
+  return parts.length ? parts.join(', ') : 'pairwise verdicts without a winner';
+}
+
 async function loadSummary(deps: EvaluateDeps, id: string): Promise<EvalSummary | undefined> {
   const raw = await deps.redis.get(keys(deps.prefix).summary(id));
   if (!raw) return undefined;
@@ -251,7 +300,7 @@ async function expireCheckpoints(deps: EvaluateDeps, evaluationId: string): Prom
   const ttl = deps.checkpointTtlSeconds;
   if (!ttl) return;
   const k = keys(deps.prefix);
-  await deps.redis.multi().expire(k.records(evaluationId), ttl).expire(k.summary(evaluationId), ttl).exec();
+  await deps.redis.multi().expire(k.records(evaluationId), ttl).expire(k.summary(evaluationId), ttl).expire(k.served(evaluationId), ttl).exec();
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;

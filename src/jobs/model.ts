@@ -45,6 +45,11 @@ export const EvaluationProgress = z.object({
   artifactFullName: z.string().optional(),
   runUrl: z.string().optional(),
   localDir: z.string().optional(),
+  /** Artifact bytes fetched for this evaluation (0 on a cache hit; only the adapter when a LoRA is served). */
+  bytesDownloaded: z.number().int().nonnegative().optional(),
+  /** Set when inference.fallbackToModel evaluated this model instead of the artifact: nothing is written back. */
+  evaluatedModel: z.string().optional(),
+  fallbackReason: z.string().optional(),
 });
 export type EvaluationProgress = z.infer<typeof EvaluationProgress>;
 
@@ -64,6 +69,14 @@ export const EvaluationResult = z.object({
 });
 export type EvaluationResult = z.infer<typeof EvaluationResult>;
 
+/** What the launch settled that reporting and write-back depend on, kept for a reporting-only retry. */
+export const ServedFacts = z.object({
+  inference: z.record(z.string(), z.unknown()),
+  bytesDownloaded: z.number().int().nonnegative(),
+  fallback: z.object({ evaluatedModel: z.string(), reason: z.string() }).optional(),
+});
+export type ServedFacts = z.infer<typeof ServedFacts>;
+
 export const EvaluationStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
 export type EvaluationStatus = z.infer<typeof EvaluationStatus>;
 
@@ -78,6 +91,8 @@ export function keys(prefix: string) {
     records: (evaluationId: string) => `${prefix}:records:${evaluationId}`,
     /** The finished EvalSummary: once present, a retry only re-runs reporting. */
     summary: (evaluationId: string) => `${prefix}:summary:${evaluationId}`,
+    /** JSON ServedFacts of the attempt that produced the summary (what was evaluated, bytes downloaded). */
+    served: (evaluationId: string) => `${prefix}:served:${evaluationId}`,
     /** hash cache key -> ChatResult JSON: the content-addressed judge cache shared by all workers. */
     judgeCache: `${prefix}:judge-cache`,
     /** hash of counters for /metrics: judge_calls, judge_prompt_tokens, judge_completion_tokens, ... */

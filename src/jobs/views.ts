@@ -36,6 +36,13 @@ export const EvaluationView = z.object({
   runUrl: z.string().optional(),
   localDir: z.string().optional(),
   writeBack: z.array(z.string()).optional(),
+  /** Artifact bytes downloaded for this evaluation. */
+  bytesDownloaded: z.number().int().optional(),
+  /**
+   * Present when the profile's inference.fallbackToModel evaluated the configured model instead of
+   * the artifact: the score is that model's, and nothing was written back to the registry.
+   */
+  fallback: z.object({ evaluatedModel: z.string(), reason: z.string() }).optional(),
   error: z.object({ reason: z.string() }).optional(),
 });
 export type EvaluationView = z.infer<typeof EvaluationView>;
@@ -136,6 +143,8 @@ export function toView(job: JobLike, state: QueueState, cancel: CancelFlag | und
     runUrl: r?.runUrl ?? p?.runUrl,
     localDir: r?.localDir ?? p?.localDir,
     writeBack: r?.writeBack,
+    bytesDownloaded: p?.bytesDownloaded,
+    fallback: p?.evaluatedModel ? { evaluatedModel: p.evaluatedModel, reason: p.fallbackReason ?? '' } : undefined,
     error: status === 'failed' || (status === 'cancelled' && job.failedReason) ? { reason: job.failedReason || 'unknown failure' } : undefined,
   };
 }

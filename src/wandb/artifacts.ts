@@ -57,16 +57,23 @@ export class ArtifactResolver {
           throw err;
         })
       : undefined;
+    let disagreement: string | undefined;
     if (ref.id) {
       const id = parseNodeId(ref.id);
-      // The id is what triggered; an alias in the name may have moved on since.
+      // The id is what triggered; an alias in the name may have moved on since. The worker
+      // re-checks the id's version against the rule the name was routed by.
       if (!located || located.node.id !== id) {
+        disagreement = located
+          ? `the name ${ref.name} is ${located.entity}/${located.project}/${located.collection}:v${located.versionIndex ?? '?'} (id ${located.node.id}), the id ${id} is another version`
+          : `the name ${ref.name} does not resolve, the id ${id} does`;
         if (located) this.client.log.warn({ id, name: ref.name }, 'artifact name and id disagree; using the id');
         located = await this.byId(id, signal);
       }
     }
     if (!located) throw new WandbError(`artifact ${ref.name} not found (or no access with this API key)`, false);
-    return this.toResolved(located, signal);
+    const resolved = await this.toResolved(located, signal);
+    if (disagreement) resolved.nameDisagreement = disagreement;
+    return resolved;
   }
 
   /** Metadata score of the version holding `alias` in the same collection (mustBeatProduction). */

@@ -22,6 +22,10 @@ export interface DownloadOptions {
   cacheDir: string;
   /** Files per page of presigned URLs. */
   perPage?: number;
+  /** Only these manifest paths (see src/inference/adapter-files.ts); all when absent. */
+  files?: readonly string[];
+  /** Bytes fetched, chunk by chunk (for the per-evaluation download report). */
+  onBytes?(n: number): void;
 }
 
 export async function downloadArtifact(
@@ -32,11 +36,13 @@ export async function downloadArtifact(
   signal?: AbortSignal,
 ): Promise<string> {
   const root = join(opts.cacheDir, 'artifacts');
-  const target = join(root, cacheKey(artifact));
+  const key = cacheKey(artifact) + selectionSuffix(opts.files);
+  const target = join(root, key);
   if (await exists(target)) return target;
 
   const manifest = await resolver.manifest(artifact.id, signal);
-  const entries = Object.entries(manifest.contents);
+  const wanted = opts.files ? new Set(opts.files) : undefined;
+  const entries = Object.entries(manifest.contents).filter(([path]) => !wanted || wanted.has(path));
   for (const [path, e] of entries) {
     const reason = unsafePathReason(path);
     if (reason) throw new WandbError(`refusing manifest path "${path}" of ${artifact.fullName}: ${reason}`, false);
@@ -48,7 +54,7 @@ export async function downloadArtifact(
   }
 
   await mkdir(root, { recursive: true });
-  const tmp = join(root, `.tmp-${cacheKey(artifact)}-${randomBytes(6).toString('hex')}`);
+  const tmp = join(root, `.tmp-${key}-${randomBytes(6).toString('hex')}`);
   await mkdir(tmp);
   try {
     let urls = await fileUrls(client, artifact, opts.perPage ?? 200, signal);
@@ -58,7 +64,7 @@ export async function downloadArtifact(
       await mkdir(dirname(dest), { recursive: true });
       for (let attempt = 1; ; attempt++) {
         try {
-          await fetchFile(client, urls, path, dest, entry.digest, entry.size, signal);
+          await fetchFile(client, urls, path, dest, entry.digest, entry.size, signal, opts.onBytes);
           break;
         } catch (err) {
           if (signal?.aborted || attempt >= 3) throw err;
@@ -94,6 +100,7 @@ async function fetchFile(
   md5: string,
   size: number | undefined,
   signal?: AbortSignal,
+  onBytes?: (n: number) => void,
 ): Promise<void> {
   const url = urls.get(path);
   if (!url) throw new WandbError(`W&B listed no download URL for ${path}`, false);
@@ -106,6 +113,7 @@ async function fetchFile(
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
       bytes += chunk.length;
+      onBytes?.(chunk.length);
       cb(null, chunk);
     },
   });
@@ -148,6 +156,12 @@ export function manifestDigest(m: Manifest): string {
 function cacheKey(a: ResolvedArtifact): string {
   if (/^[0-9a-f]{8,128}$/i.test(a.digest)) return a.digest.toLowerCase();
   return createHash('sha256').update(a.digest || a.id).digest('hex').slice(0, 32);
+}
+
+/** A partial download gets its own cache entry, so a later full download never finds it. */
+function selectionSuffix(files: readonly string[] | undefined): string {
+  if (!files) return '';
+  return `-only-${createHash('sha256').update([...files].sort().join('\n')).digest('hex').slice(0, 16)}`;
 }
 
 async function exists(p: string): Promise<boolean> {

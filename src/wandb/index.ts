@@ -53,7 +53,8 @@ export function createWandb(opts: WandbOptions): Wandb {
   const resolver = new ArtifactResolver(client, { entity: opts.entity, organization: opts.organization });
   const artifacts: ArtifactSource = {
     resolve: (ref, signal) => resolver.resolve(ref, signal),
-    download: (artifact, signal) => downloadArtifact(client, resolver, artifact, { cacheDir: opts.cacheDir, perPage: opts.filesPerPage }, signal),
+    download: (artifact, signal, sel) =>
+      downloadArtifact(client, resolver, artifact, { cacheDir: opts.cacheDir, perPage: opts.filesPerPage, files: sel?.files, onBytes: sel?.onBytes }, signal),
     scoreOfAlias: (artifact, alias, signal) => resolver.scoreOfAlias(artifact, alias, signal),
   };
   const reporter = new WandbReporter(client, resolver, { heartbeatMs: opts.heartbeatMs });

@@ -51,7 +51,8 @@ export class WandbReporter implements RunReporter {
         jobType: JOB_TYPE,
         // Checkpoints of one fine-tuning run share a group: one line plot of score vs epoch.
         groupName: a.sourceRun?.name,
-        tags: ['evalhook', ctx.profile.benchmark, ctx.profile.name],
+        // `fallback`: the score is the configured model's, not the artifact's (issue 10).
+        tags: ['evalhook', ctx.profile.benchmark, ctx.profile.name, ...(ctx.config.evaluated_model ? ['fallback'] : [])],
       },
       UpsertBucketResponse,
       { signal, retryConflict: true },

@@ -7,8 +7,11 @@ describe('single score extraction (spec 4.4)', () => {
     ['Rating: [[8]] ... later [[3]]', 8], // first match wins
     ['[[8.5]]', 8.5],
     ['[[8.]]', 8], // literal_eval("8.") == 8.0
-    ['[[0]]', 0], // no clamping
-    ['[[100]]', 100],
+    ['[[0]]', -1], // outside MT-Bench's 1-10 scale: invalid, not averaged in
+    ['[[100]]', -1],
+    ['[[1000]]', -1],
+    ['[[10]]', 10],
+    ['[[1]]', 1],
     ['[[ 7 ]]', -1],
     ['[[7/10]]', -1],
     ['see [1] and then rating [6]', 1], // backup takes the first single-bracket number
@@ -16,7 +19,7 @@ describe('single score extraction (spec 4.4)', () => {
     ['$ERROR$', -1],
     ['', -1],
     ['[[08]]', -1], // Python literal_eval: leading-zero int is a SyntaxError
-    ['[[00]]', 0], // ...but "00" is a valid literal
+    ['[[00]]', -1], // a valid literal, but 0 is off the scale
     ['[[08.5]]', 8.5], // ...and so is a float with leading zero
     ['[[８]]', -1], // full-width digits are not ASCII [0-9]
     ['[[８]] then [5]', 5],

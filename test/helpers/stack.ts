@@ -17,6 +17,7 @@ import { createEvaluationService } from '../../src/jobs/producer.js';
 import { redisOptions, startWorker, type Started } from '../../src/runtime.js';
 import type { EvaluateDeps } from '../../src/jobs/evaluate.js';
 import { startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions } from '../fakes/openai-server.js';
+import { startFakeVllm, type FakeVllm, type FakeVllmOptions } from '../fakes/vllm-server.js';
 import { uniquePrefix } from './redis.js';
 import { writeSyntheticBench } from './synthetic-bench.js';
 
@@ -26,6 +27,8 @@ export interface StackOptions {
   redisUrl: string;
   env?: Record<string, string>;
   candidate?: FakeOpenAIOptions;
+  /** Serve the candidate from the vLLM fake (runtime LoRA); its served name is INFERENCE_MODEL unless given. */
+  vllm?: FakeVllmOptions;
   judge?: FakeOpenAIOptions;
 }
 
@@ -40,6 +43,8 @@ export interface Stack {
   config: Config;
   redis: Redis;
   candidate: FakeOpenAI;
+  /** Set when the stack was started with `vllm`. */
+  vllm?: FakeVllm;
   judge: FakeOpenAI;
   service: ReturnType<typeof createEvaluationService>;
   events: QueueEvents;
@@ -54,7 +59,9 @@ export interface Stack {
 const silent = pino({ level: 'silent' });
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
-  const candidate = await startFakeOpenAI({ respond: (b) => `answer: ${b.messages.at(-1)?.content ?? ''}`, ...opts.candidate });
+  const respond: FakeOpenAIOptions['respond'] = (b) => `answer: ${b.messages.at(-1)?.content ?? ''}`;
+  const vllm = opts.vllm ? await startFakeVllm({ respond, served: opts.env?.INFERENCE_MODEL ?? 'candidate-model', ...opts.candidate, ...opts.vllm }) : undefined;
+  const candidate = vllm?.openai ?? (await startFakeOpenAI({ respond, ...opts.candidate }));
   const judge = await startFakeOpenAI({ respond: () => 'Fine work. Rating: [[7]]', ...opts.judge });
   const dataDir = mkdtempSync(join(tmpdir(), 'evalhook-stack-'));
   // Only what the stack made is removed on close: a caller's MTBENCH_DATA_DIR is never touched.
@@ -71,6 +78,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     JUDGE_MODEL: 'judge-model-2025-01-01',
     INFERENCE_BASE_URL: candidate.url,
     INFERENCE_MODEL: 'candidate-model',
+    LORA_DIR: join(dataDir, 'lora'),
     MTBENCH_DATA_DIR: syntheticDir,
     EVALHOOK_DATA_DIR: dataDir,
     JOB_ATTEMPTS: '4',
@@ -96,6 +104,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     config,
     redis,
     candidate,
+    ...(vllm ? { vllm } : {}),
     judge,
     service,
     events,

@@ -119,11 +119,20 @@ describe('endpoint launcher', () => {
     expect(readdirSync(s.loraDir)).toEqual([]);
   });
 
-  it('falls back to the profile\'s model when runtime LoRA is unsupported', async () => {
+  it('does not fall back to the profile\'s model by default: final, with the reason and the fix', async () => {
     const { fake } = await fakeVllm({ noLoraRoutes: true });
     const s = await setup(fake, { model: 'served-model' });
+    const err = await s.launcher.launch(s.req).catch((e: unknown) => e);
+    expect((err as InferenceError).retryable).toBe(false);
+    expect((err as Error).message).toMatch(/no runtime LoRA loading.*inference\.fallbackToModel: true/);
+  });
+
+  it('falls back to the profile\'s model when runtime LoRA is unsupported and inference.fallbackToModel is set', async () => {
+    const { fake } = await fakeVllm({ noLoraRoutes: true });
+    const s = await setup(fake, { model: 'served-model', fallbackToModel: true });
     const served = await s.launcher.launch(s.req);
     expect(served.model).toBe('served-model');
+    expect(served.fallback).toEqual({ evaluatedModel: 'served-model', reason: expect.stringContaining('no runtime LoRA loading') });
     expect(s.lines.some((l) => l.includes('evaluating the configured model served-model'))).toBe(true);
     expect(served.describe.artifactNotLoaded).toContain('no runtime LoRA loading');
   });
@@ -159,9 +168,12 @@ describe('endpoint launcher', () => {
     expect([...never.downloads, ...named.downloads, ...offline.downloads]).toEqual([]);
   });
 
-  it('refuses a full model artifact unless the profile names a model', async () => {
+  it('refuses a full model artifact unless the profile opts in to the fallback', async () => {
     const { fake } = await fakeVllm();
-    const s = await setup(fake, {}, { lora: 'full' });
+    const s = await setup(fake, { model: 'org/base-model' }, { lora: 'full' });
     await expect(s.launcher.launch(s.req)).rejects.toThrow(/full model; a running endpoint can only load LoRA adapters/);
+    const opted = await setup(fake, { model: 'org/base-model', fallbackToModel: true }, { lora: 'full' });
+    expect((await opted.launcher.launch(opted.req)).fallback?.evaluatedModel).toBe('org/base-model');
+    expect(opted.downloads).toEqual([]); // nothing of a model that is not served is downloaded
   });
 });

@@ -8,19 +8,19 @@ import { tempDir, writeFull, writeLora } from './helpers.js';
 describe('detectModelLayout', () => {
   it('reads a PEFT adapter with its base model', async () => {
     const dir = await writeLora(await tempDir(), 'meta-llama/Llama-3.1-8B-Instruct');
-    expect(await detectModelLayout(dir)).toEqual({ kind: 'lora', format: 'peft', baseModel: 'meta-llama/Llama-3.1-8B-Instruct', dir });
+    expect(await detectModelLayout(dir)).toMatchObject({ kind: 'lora', format: 'peft', baseModel: 'meta-llama/Llama-3.1-8B-Instruct', dir, config: { r: 8 } });
   });
 
   it('reads a torchtune adapter (no base model in adapter_config.json)', async () => {
     const dir = await writeLora(await tempDir());
-    expect(await detectModelLayout(dir)).toEqual({ kind: 'lora', format: 'peft', dir });
+    expect(await detectModelLayout(dir)).toEqual({ kind: 'lora', format: 'peft', dir, config: expect.objectContaining({ r: 8 }) });
   });
 
   it('finds a checkpoint in a single subdirectory (torchtune epoch_N/)', async () => {
     const root = await tempDir();
     await writeFile(join(root, 'README.md'), 'notes');
     const dir = await writeLora(join(root, 'epoch_2'), null);
-    expect(await detectModelLayout(root)).toEqual({ kind: 'lora', format: 'peft', dir });
+    expect(await detectModelLayout(root)).toEqual({ kind: 'lora', format: 'peft', dir, config: expect.objectContaining({ r: 8 }) });
   });
 
   it('serves a full model (config.json + safetensors shards)', async () => {
@@ -68,10 +68,23 @@ describe('detectModelLayout', () => {
 });
 
 describe('resolveBaseModel', () => {
-  it('prefers adapter_config.json, then artifact metadata, then the profile', () => {
-    expect(resolveBaseModel({ baseModel: 'org/a' }, { base_model: 'org/b' }, 'org/c')).toMatchObject({ baseModel: 'org/a', source: 'adapter_config.json' });
-    expect(resolveBaseModel({}, { base_model_name_or_path: 'org/b' }, 'org/c')).toMatchObject({ baseModel: 'org/b', source: 'artifact metadata' });
+  it("the operator's base model wins; the adapter's and the metadata's are checked against it", () => {
+    expect(resolveBaseModel({ baseModel: 'org/a' }, {}, 'org/a')).toMatchObject({ baseModel: 'org/a', source: 'profile inference.baseModel' });
     expect(resolveBaseModel({}, {}, 'org/c')).toMatchObject({ baseModel: 'org/c', source: 'profile inference.baseModel' });
+    // Hugging Face's rename of Meta's repos is the same model.
+    expect(resolveBaseModel({ baseModel: 'meta-llama/Meta-Llama-3.1-8B-Instruct' }, { base_model: 'meta-llama/Llama-3.1-8B-Instruct' }, 'meta-llama/Llama-3.1-8B-Instruct')).toMatchObject({
+      baseModel: 'meta-llama/Llama-3.1-8B-Instruct',
+    });
+    const adapterWrong = resolveBaseModel({ baseModel: 'meta-llama/Llama-3.1-8B' }, {}, 'meta-llama/Llama-3.1-8B-Instruct');
+    expect(adapterWrong).toMatchObject({ mismatch: true, error: expect.stringMatching(/adapter_config\.json names meta-llama\/Llama-3\.1-8B, but the operator's base model .* is meta-llama\/Llama-3\.1-8B-Instruct/) });
+    const metaWrong = resolveBaseModel({}, { 'wandb.base_model': 'Qwen/Qwen3-14B' }, 'meta-llama/Llama-3.1-8B-Instruct');
+    expect(metaWrong).toMatchObject({ mismatch: true, error: expect.stringContaining('artifact metadata names Qwen/Qwen3-14B') });
+  });
+
+  it('without a pin, uses the adapter, then the metadata, and refuses when they disagree', () => {
+    expect(resolveBaseModel({ baseModel: 'org/a' }, {}, undefined)).toMatchObject({ baseModel: 'org/a', source: 'adapter_config.json' });
+    expect(resolveBaseModel({}, { base_model_name_or_path: 'org/b' }, undefined)).toMatchObject({ baseModel: 'org/b', source: 'artifact metadata' });
+    expect(resolveBaseModel({ baseModel: 'org/a' }, { base_model: 'org/b' }, undefined)).toMatchObject({ mismatch: true });
   });
 
   it('skips a local training-machine path and says so', () => {

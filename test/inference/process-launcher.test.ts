@@ -12,7 +12,7 @@ import { createGpuPool } from '../../src/inference/gpu-pool.js';
 import { servedNameFor } from '../../src/inference/safe-values.js';
 import type { LaunchRequest, ServedModel } from '../../src/ports.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
-import { artifact, collectLog, fakeCommand, groupAlive, pidAlive, profile, tempDir, waitFor, writeFull, writeLora } from './helpers.js';
+import { artifact, collectLog, FAKE_SERVER, fakeCommand, groupAlive, pidAlive, profile, tempDir, waitFor, writeFull, writeLora } from './helpers.js';
 
 const GPUS = ['0', '1', '2', '3'];
 let redis: Redis;
@@ -31,7 +31,7 @@ interface Recorded {
   envKeys: string[];
 }
 
-async function setup(opts: { flags?: string[]; readyTimeoutSec?: number; gpus?: number; lora?: boolean } = {}) {
+async function setup(opts: { flags?: string[]; readyTimeoutSec?: number; gpus?: number; lora?: boolean; downloads?: Array<readonly string[] | undefined> } = {}) {
   const prefix = uniquePrefix('inf');
   const cache = await tempDir('cache');
   const work = await tempDir('work');
@@ -46,7 +46,18 @@ async function setup(opts: { flags?: string[]; readyTimeoutSec?: number; gpus?: 
     cacheRoot: cache,
     killGraceMs: 700,
     pollMs: 100,
-    env: { ...process.env, JUDGE_API_KEY: 'judge-secret-value-123', WANDB_API_KEY: 'wandb-secret-value-456' },
+    env: {
+      ...process.env,
+      JUDGE_API_KEY: 'judge-secret-value-123',
+      WANDB_API_KEY: 'wandb-secret-value-456',
+      REDIS_URL: 'redis://:redis-password@10.0.0.1:6379',
+      AWS_SECRET_ACCESS_KEY: 'cloud-secret-789',
+      HF_HOME: '/models/hf',
+      HF_TOKEN: 'hf_token_value',
+      VLLM_ALLOW_RUNTIME_LORA_UPDATING: 'True',
+      CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+      NVIDIA_DRIVER_CAPABILITIES: 'compute',
+    },
   });
   launchers.push(launcher);
   const pool = createGpuPool({ redis, prefix, ids: GPUS });
@@ -57,7 +68,10 @@ async function setup(opts: { flags?: string[]; readyTimeoutSec?: number; gpus?: 
     evaluationId,
     profile: profile({ kind: 'process', command: fakeCommand('--record', recordFile, ...(opts.flags ?? [])), gpus: opts.gpus ?? 1, readyTimeoutSec: opts.readyTimeoutSec ?? 20 }),
     artifact: artifact(),
-    download: async () => modelDir,
+    download: async (files) => {
+      opts.downloads?.push(files);
+      return modelDir;
+    },
     signal: controller.signal,
     log,
   };
@@ -217,7 +231,7 @@ describe('process launcher', () => {
     s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: fakeCommand('--record', s.recordFile, '--base', '{baseModel}', '--lora', '{adapterDir}'), gpus: 1 } as typeof s.req.profile.inference;
     const err = await s.launcher.launch(s.req).then(() => undefined, (e: unknown) => e);
     expect((err as InferenceError).retryable).toBe(false);
-    expect((err as Error).message).toContain('base_model_name_or_path');
+    expect((err as Error).message).toContain('inference.baseModel');
     expect(existsSync(s.recordFile)).toBe(false);
     expect(await s.freeGpus()).toBe(4);
   });
@@ -232,5 +246,72 @@ describe('process launcher', () => {
     expect(served.describe).toMatchObject({ baseModel: 'org/base-model', baseModelSource: 'adapter_config.json' });
     await served.release();
     expect(await s.freeGpus()).toBe(4);
+  });
+
+  it('gives the server only the allow-listed environment plus the names in inference.env, never --trust-remote-code', async () => {
+    const s = await setup({ lora: true });
+    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: fakeCommand('--record', s.recordFile, '--lora-modules', '{name}={adapterDir}'), env: ['HF_TOKEN'] } as typeof s.req.profile.inference;
+    const served = await s.launcher.launch(s.req);
+    const rec = s.recorded();
+    for (const kept of ['PATH', 'HF_HOME', 'HF_TOKEN', 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', 'CUDA_DEVICE_ORDER', 'NVIDIA_DRIVER_CAPABILITIES', 'CUDA_VISIBLE_DEVICES']) expect(rec.envKeys).toContain(kept);
+    for (const dropped of ['REDIS_URL', 'AWS_SECRET_ACCESS_KEY', 'JUDGE_API_KEY', 'WANDB_API_KEY']) expect(rec.envKeys).not.toContain(dropped);
+    expect(rec.cudaVisibleDevices).toMatch(/^\d$/);
+    expect(rec.argv).not.toContain('--trust-remote-code');
+    await served.release();
+  });
+
+  it("the operator's base model wins over the adapter's: a renamed repo is the same model, a different base fails before any GPU is used", async () => {
+    const s = await setup({ lora: true });
+    await writeLora(s.modelDir, 'meta-llama/Meta-Llama-3.1-8B-Instruct');
+    const command = fakeCommand('--record', s.recordFile, '--base', '{baseModel}', '--lora-modules', '{name}={adapterDir}');
+    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command, baseModel: 'meta-llama/Llama-3.1-8B-Instruct' } as typeof s.req.profile.inference;
+    const served = await s.launcher.launch(s.req);
+    expect(s.recorded().argv).toContain('meta-llama/Llama-3.1-8B-Instruct');
+    expect(served.describe).toMatchObject({ baseModel: 'meta-llama/Llama-3.1-8B-Instruct', baseModelSource: 'profile inference.baseModel' });
+    await served.release();
+
+    const t = await setup({ lora: true });
+    await writeLora(t.modelDir, 'meta-llama/Llama-3.1-8B'); // trained on the base, not -Instruct
+    t.req.profile.inference = { ...t.req.profile.inference, kind: 'process', command: fakeCommand('--record', t.recordFile, '--base', '{baseModel}', '--lora-modules', '{name}={adapterDir}'), baseModel: 'meta-llama/Llama-3.1-8B-Instruct' } as typeof t.req.profile.inference;
+    const err = await t.launcher.launch(t.req).then(() => undefined, (e: unknown) => e);
+    expect((err as InferenceError).retryable).toBe(false);
+    expect((err as Error).message).toMatch(/base model mismatch: adapter_config\.json names meta-llama\/Llama-3\.1-8B, but .* is meta-llama\/Llama-3\.1-8B-Instruct/);
+    expect(existsSync(t.recordFile)).toBe(false);
+    expect(await t.freeGpus()).toBe(4);
+  });
+
+  it('refuses an adapter above the command\'s --max-lora-rank, or one vLLM cannot serve, once and before any GPU is used', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const cases: Array<[Record<string, unknown>, string[], RegExp]> = [
+      [{ r: 32 }, ['--max-lora-rank', '16'], /LoRA rank is 32, above the server's max LoRA rank 16: set --max-lora-rank in inference.command to at least 32/],
+      [{ r: 32 }, [], /max LoRA rank 16: set inference.maxLoraRank/], // vLLM's default when the flag is absent
+      [{ r: 8, modules_to_save: ['lm_head'] }, ['--max-lora-rank=64'], /modules_to_save \["lm_head"\]/],
+      [{ r: 8, use_dora: true }, [], /use_dora: true/],
+      [{ r: 8, bias: 'all' }, [], /bias "all"/],
+    ];
+    for (const [extra, flags, pattern] of cases) {
+      const s = await setup({ lora: true });
+      await writeFile(join(s.modelDir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', lora_alpha: 16, target_modules: ['q_proj'], base_model_name_or_path: 'org/base-model', ...extra }));
+      s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: fakeCommand('--record', s.recordFile, '--lora-modules', '{name}={adapterDir}', ...flags) } as typeof s.req.profile.inference;
+      const err = await s.launcher.launch(s.req).then(() => undefined, (e: unknown) => e);
+      expect((err as InferenceError).retryable).toBe(false);
+      expect((err as Error).message).toMatch(pattern);
+      expect(existsSync(s.recordFile)).toBe(false);
+      expect(await s.freeGpus()).toBe(4);
+    }
+  });
+
+  it('downloads only the adapter when the command takes {adapterDir}, everything when it takes {modelDir}', async () => {
+    const downloads: Array<readonly string[] | undefined> = [];
+    const s = await setup({ lora: true, downloads });
+    s.req.artifact.files = ['adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json', 'config.json', 'model-00001-of-00004.safetensors', 'recipe_state.pt'].map((path) => ({ path, size: 1 }));
+    const adapterOnly = [process.execPath, '--import', 'tsx', FAKE_SERVER, '--port', '{port}', '--name', '{name}', '--record', s.recordFile, '--lora-modules', '{name}={adapterDir}'];
+    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: adapterOnly } as typeof s.req.profile.inference;
+    await (await s.launcher.launch(s.req)).release();
+    expect(downloads).toEqual([['adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json']]);
+    downloads.length = 0;
+    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: fakeCommand('--record', s.recordFile) } as typeof s.req.profile.inference;
+    await (await s.launcher.launch(s.req)).release();
+    expect(downloads).toEqual([undefined]);
   });
 });

@@ -5,7 +5,7 @@ import { createInferenceLauncher, InferenceError } from '../../src/inference/ind
 import type { LaunchRequest } from '../../src/ports.js';
 import { startFakeOpenAI } from '../fakes/openai-server.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
-import { artifact, collectLog, profile } from './helpers.js';
+import { artifact, collectLog, profile, tempDir, writeLora } from './helpers.js';
 
 let redis: Redis;
 beforeAll(() => {
@@ -20,9 +20,13 @@ const WANDB_KEY = 'wandb-api-key-0123456789abcdef';
 function request(baseURL: string, over: Partial<LaunchRequest> = {}): LaunchRequest {
   return {
     evaluationId: 'ev-1',
-    profile: profile({ kind: 'wandb-inference', baseURL, baseModel: 'OpenPipe/Qwen3-14B-Instruct' }),
-    artifact: artifact({ entity: 'acme', project: 'llm', collection: 'my-lora', version: 'v3' }),
-    download: () => Promise.reject(new Error('wandb-inference must not download')),
+    profile: profile({ kind: 'wandb-inference', baseURL }),
+    artifact: artifact({ entity: 'acme', project: 'llm', collection: 'my-lora', version: 'v3', type: 'lora', metadata: { 'wandb.base_model': 'OpenPipe/Qwen3-14B-Instruct' } }),
+    download: (files) => {
+      // Only adapter_config.json, for the rank: the adapter itself is read by W&B, not by us.
+      if (files?.join() !== 'adapter_config.json') return Promise.reject(new Error(`wandb-inference must download only adapter_config.json, asked for ${String(files)}`));
+      return tempDir('wi').then((d) => writeLora(d, null));
+    },
     signal: new AbortController().signal,
     log: collectLog().log,
     ...over,
@@ -76,5 +80,35 @@ describe('wandb-inference launcher', () => {
     await expect(launcher.launch(full)).rejects.toThrow(/LoRA adapters only/);
     const pickle = request('http://x', { artifact: artifact({ files: [{ path: 'adapter_checkpoint_0.pt', size: 1 }] }) });
     await expect(launcher.launch(pickle)).rejects.toThrow(/Found: adapter_checkpoint_0\.pt/);
+  });
+
+  it('checks W&B Serverless LoRA prerequisites before any call: type lora, wandb.base_model naming a supported base, rank limit', async () => {
+    const fake = await startFakeOpenAI({ apiKey: WANDB_KEY });
+    try {
+      const launcher = createInferenceLauncher({ redis, prefix: uniquePrefix('wi'), secrets: {}, wandbApiKey: WANDB_KEY, gpuIds: [], workDir: '/nonexistent' });
+      const base = request(fake.url).artifact;
+      const refuse = async (over: Partial<LaunchRequest>, pattern: RegExp) => {
+        const err = await launcher.launch(request(fake.url, over)).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(InferenceError);
+        expect((err as InferenceError).retryable).toBe(false);
+        expect((err as Error).message).toMatch(pattern);
+      };
+      await refuse({ artifact: { ...base, type: 'model' } }, /type "lora".*wandb\.base_model/);
+      // `base_model` is not the key W&B reads.
+      await refuse({ artifact: { ...base, metadata: { base_model: 'OpenPipe/Qwen3-14B-Instruct' } } }, /no metadata "wandb\.base_model".*meta-llama\/Llama-3\.1-8B-Instruct/);
+      await refuse({ artifact: { ...base, metadata: { 'wandb.base_model': 'mistralai/Mistral-7B-Instruct-v0.3' } } }, /not a base W&B Serverless LoRA serves/);
+      const rank32 = async () => {
+        const d = await writeLora(await tempDir('wi'), null);
+        const { writeFile } = await import('node:fs/promises');
+        await writeFile(`${d}/adapter_config.json`, JSON.stringify({ peft_type: 'LORA', r: 32, lora_alpha: 16, target_modules: ['q_proj'] }));
+        return d;
+      };
+      await refuse({ download: rank32 }, /LoRA rank is 32, above W&B Serverless LoRA's limit 16/);
+      // The operator's pin wins over the metadata.
+      await refuse({ profile: profile({ kind: 'wandb-inference', baseURL: fake.url, baseModel: 'meta-llama/Llama-3.1-8B-Instruct' }) }, /base model mismatch: .*names OpenPipe\/Qwen3-14B-Instruct/);
+      expect(fake.requests).toHaveLength(0); // nothing reached W&B
+    } finally {
+      await fake.close();
+    }
   });
 });

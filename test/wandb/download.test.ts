@@ -31,6 +31,25 @@ describe.skipIf(schemaMissing)('download', () => {
     expect(readdirSync(join(s.cacheDir, 'artifacts')).filter((n) => n.startsWith('.tmp'))).toEqual([]);
   });
 
+  it('downloads only the selected files into a cache entry of their own, counting the bytes fetched', async () => {
+    s = await setup();
+    const a = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
+    let bytes = 0;
+    const only = await s.wandb.artifacts.download(a, undefined, { files: ['adapter_config.json'], onBytes: (n) => (bytes += n) });
+    expect(readdirSync(only)).toEqual(['adapter_config.json']);
+    expect(bytes).toBe(readFileSync(join(only, 'adapter_config.json')).length);
+    const fetched = s.wb.requests.filter((r) => r.path.startsWith('/storage/files/')).map((r) => decodeURIComponent(r.path.split('/').pop() ?? ''));
+    expect(fetched).toEqual(['adapter_config.json']);
+    // A later full download never mistakes the partial entry for the whole artifact.
+    const full = await s.wandb.artifacts.download(a);
+    expect(full).not.toBe(only);
+    expect(readdirSync(full).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    // A cache hit fetches nothing.
+    bytes = 0;
+    await s.wandb.artifacts.download(a, undefined, { files: ['adapter_config.json'], onBytes: (n) => (bytes += n) });
+    expect(bytes).toBe(0);
+  });
+
   it('makes no request on a cache hit', async () => {
     s = await setup();
     const a = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
