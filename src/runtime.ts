@@ -23,6 +23,8 @@ import { createStats, type Stats } from './jobs/stats.js';
 import { createEvaluationWorker } from './jobs/worker.js';
 import { createOpenAIChatClient } from './llm/openai-chat.js';
 import { buildApp } from './server/app.js';
+import { createRedisDashboardStore } from './jobs/dashboard-store.js';
+import { createDashboardUpdater, createOfflineDashboard, DashboardSync } from './wandb/dashboard/index.js';
 import { createOfflineReporter, createWandb } from './wandb/index.js';
 
 /** Connection options both ioredis and BullMQ accept (BullMQ types its own RedisOptions). */
@@ -84,6 +86,7 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     prefix,
     artifacts: wandb?.artifacts ?? createOfflineArtifacts(),
     reporter: wandb?.reporter ?? createOfflineReporter({ dir: join(dataDir, 'results') }),
+    dashboard: wandb ? createDashboardUpdater(new DashboardSync(wandb.client, createRedisDashboardStore(redis, prefix))) : createOfflineDashboard(join(dataDir, 'results')),
     launcher,
     async shutdown() {
       // Kill launched inference servers and return GPU leases; flush counters.

@@ -11,7 +11,7 @@ import type { Benchmark, EvalResult, RunEvaluationOptions } from '../eval/index.
 import type { ChatClient, EvalStore, JudgeCache } from '../eval/ports.js';
 import { EvalRecord, EvalSummary } from '../eval/types.js';
 import type { Profile } from '../profile.js';
-import type { ArtifactSource, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
+import type { ArtifactSource, DashboardUpdater, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
 import { CancelledError } from './cancel.js';
 import { classifyFailure, FinalError } from './failures.js';
 import { EvaluationResult, keys, type EvaluationJobData } from './model.js';
@@ -30,6 +30,8 @@ export interface EvaluateDeps {
   prefix: string;
   artifacts: ArtifactSource;
   reporter: RunReporter;
+  /** Keeps the project's W&B dashboard current after each report; absent = no dashboard. */
+  dashboard?: DashboardUpdater;
   launcher: InferenceLauncher;
   benchmark(name: Profile['benchmark']): Promise<Benchmark>;
   /** Baseline answers for pairwise-baseline profiles (profile.baseline is a file path). */
@@ -118,7 +120,10 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     const reason = `${summary.counts.invalid} of ${summary.counts.judgments} judgments had no parsable score (${pct(invalidShare)} > allowed ${pct(profile.maxInvalidShare)}); check the judge model and prompts`;
     throw new FinalError(reason);
   }
-  const writeBack = await deps.reporter.writeBack(runCtx, { score: summary.scores.average, runUrl: handle.url }, signal);
+  // Before the write-back, so the registry metadata can link the report; trouble is only a warning.
+  const dash = (await deps.dashboard?.afterEvaluation(runCtx, { score: summary.scores.average, runUrl: handle.url }, signal)) ?? { warnings: [] };
+  for (const warning of dash.warnings) log.warn({ warning }, 'dashboard not fully updated; the evaluation itself succeeded');
+  const writeBack = await deps.reporter.writeBack(runCtx, { score: summary.scores.average, runUrl: handle.url, reportUrl: dash.reportUrl }, signal);
   await expireCheckpoints(deps, data.evaluationId);
   await progress.stage('done');
   return {
@@ -133,6 +138,8 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     runUrl: handle.url,
     localDir: handle.localDir,
     writeBack,
+    dashboard: dash.workspaceUrl || dash.reportUrl || dash.localDir ? { workspaceUrl: dash.workspaceUrl, reportUrl: dash.reportUrl, localDir: dash.localDir } : undefined,
+    warnings: dash.warnings,
   };
 }
 

@@ -36,6 +36,8 @@ export const EvaluationView = z.object({
   runUrl: z.string().optional(),
   localDir: z.string().optional(),
   writeBack: z.array(z.string()).optional(),
+  dashboard: EvaluationResult.shape.dashboard,
+  warnings: z.array(z.string()).optional(),
   error: z.object({ reason: z.string() }).optional(),
 });
 export type EvaluationView = z.infer<typeof EvaluationView>;
@@ -136,6 +138,8 @@ export function toView(job: JobLike, state: QueueState, cancel: CancelFlag | und
     runUrl: r?.runUrl ?? p?.runUrl,
     localDir: r?.localDir ?? p?.localDir,
     writeBack: r?.writeBack,
+    dashboard: r?.dashboard,
+    warnings: r?.warnings?.length ? r.warnings : undefined,
     error: status === 'failed' || (status === 'cancelled' && job.failedReason) ? { reason: job.failedReason || 'unknown failure' } : undefined,
   };
 }

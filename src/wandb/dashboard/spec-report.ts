@@ -14,7 +14,6 @@ export interface LatestEvaluation {
   score: number | null;
   judgeModel: string;
   runUrl?: string;
-  at: string;
 }
 
 export interface ReportInput {
@@ -65,7 +64,7 @@ export function reportHeader(input: ReportInput): string {
   if (l) {
     const where = [l.trainingRun && `training run \`${l.trainingRun}\``, l.epoch !== undefined && `epoch ${l.epoch}`].filter(Boolean).join(', ');
     const score = l.score === null ? 'no score' : `${BENCHMARKS[l.benchmark].title} ${l.score.toFixed(2)}`;
-    lines.push('', `**Latest evaluation:** \`${l.checkpoint}\`${where ? ` (${where})` : ''}: ${score}, ${l.at}${l.runUrl ? ` ([run](${l.runUrl}))` : ''}.`);
+    lines.push('', `**Latest evaluation:** \`${l.checkpoint}\`${where ? ` (${where})` : ''}: ${score}${l.runUrl ? ` ([run](${l.runUrl}))` : ''}.`);
   }
   return lines.join('\n');
 }
