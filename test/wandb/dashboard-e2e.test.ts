@@ -12,6 +12,7 @@ import { WandbClient } from '../../src/wandb/index.js';
 import { redisUrl } from '../helpers/redis.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { startFakeWandb, type FakeWandb } from '../fakes/wandb-server.js';
+import { hasPath, referencedKeys } from './dashboard-keys.js';
 import { schemaMissing } from './helpers.js';
 
 type Json = Record<string, unknown>;
@@ -67,6 +68,15 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
     expect(wb!.artifact(v1!.src.id).metadata).toMatchObject({ mtbench: { score: 7, report_url: first.dashboard!.reportUrl } });
     const radarPanels = sectionsOf(wb!.state.views.parsed(ws.id)).flatMap((s) => s.panels as Json[]).filter((p) => p.viewType === 'Vega2');
     expect(radarPanels.map((p) => (p.config as Json).panelDefId)).toEqual(['acme-team/mtbench-radar']);
+    // Every summary and config key the stored specs read is on the run the pipeline logged.
+    const run = wb!.evalRuns()[0]!;
+    for (const v of wb!.state.views.views) {
+      const keys = referencedKeys(wb!.state.views.parsed(v.id));
+      expect([...keys.summary].filter((k) => !(k in run.summary))).toEqual([]);
+      expect([...keys.config].filter((k) => !hasPath(run.config, k))).toEqual([]);
+      expect(keys.config.size).toBe(3);
+    }
+    expect(run).toMatchObject({ group: 'train-1', config: { benchmark: { name: 'mt-bench' }, epoch: 1 } });
 
     const wsUpdatedAt = ws.updatedAt;
     const reportUpdatedAt = report.updatedAt;
