@@ -1,8 +1,8 @@
 /** POST /api/v1/dashboards/sync: rebuild one project's W&B dashboard by hand. */
 import { z } from 'zod';
+import { WANDB_NAME } from '../../wandb/dashboard/keys.js';
 
-/** W&B entity/project names: letters, digits, `-`, `_`, `.` (no `/`, so nothing can reach a path). */
-const wandbName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a W&B name (letters, digits, ., - and _; max 128)');
+const wandbName = z.string().regex(WANDB_NAME, 'a W&B name (letters, digits, ., - and _; max 128)');
 
 export const DashboardSyncBody = z
   .object({

@@ -39,3 +39,6 @@ export const BENCHMARKS: Record<BenchmarkName, BenchmarkLabels> = {
 
 export const RADAR_PRESET_NAME = 'mtbench-radar';
 export const radarPresetId = (entity: string) => `${entity}/${RADAR_PRESET_NAME}`;
+
+/** Entity/project names accepted from operators (API body, CLI flags): no `/`, so nothing reaches a path. */
+export const WANDB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
