@@ -135,6 +135,10 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
     expect(ids).toContain('user-notes');
     expect(ids.filter((i) => String(i).startsWith('evalhook-'))).toEqual(['evalhook-mtbench-progress', 'evalhook-mtbench-categories', 'evalhook-mtbench-questions']);
     expect(((spec.section as Json).runSets as Json[])[0]!.filters).toEqual(userFilter);
+    // The admin API shows the links and says why a new report was written.
+    const got = await app.inject({ method: 'GET', url: `/api/v1/evaluations/${second.id}`, headers: { authorization: `Bearer ${stack!.env.ADMIN_TOKEN}` } });
+    expect(got.statusCode).toBe(200);
+    expect(got.json()).toMatchObject({ status: 'succeeded', dashboard: second.dashboard, warnings: [expect.stringMatching(/was edited in W&B/)] });
     await app.close();
   });
 
