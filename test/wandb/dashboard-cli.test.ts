@@ -11,6 +11,7 @@ import { ConfigError, loadConfig } from '../../src/config.js';
 import { projectRequest } from '../../src/wandb/dashboard/index.js';
 import { startFakeWandb, type FakeWandb } from '../fakes/wandb-server.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { evaluateOnce, startStack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { schemaMissing } from './helpers.js';
 
@@ -105,5 +106,23 @@ describe('dashboard settings', () => {
       description: 'EN + JA',
       force: true,
     });
+  });
+});
+
+describe('offline worker', () => {
+  it('writes the dashboard specs to the results directory after an evaluation and links them in the admin view', async () => {
+    const stack = await startStack({ redisUrl: redisUrl() });
+    try {
+      await stack.startWorker();
+      const { outcome, view } = await evaluateOnce(stack);
+      expect(outcome).toBe('completed');
+      const dir = view!.dashboard!.localDir!;
+      expect(dir).toBe(join(stack.env.EVALHOOK_DATA_DIR!, 'results', 'dashboard', 'evalhook'));
+      expect(readdirSync(dir).sort()).toEqual(['report.json', 'workspace-mtbench.json']);
+      expect(JSON.parse(readFileSync(join(dir, 'workspace-mtbench.json'), 'utf8'))).toHaveProperty('section.panelBankConfig.sections');
+      expect(view!.warnings).toBeUndefined();
+    } finally {
+      await stack.close();
+    }
   });
 });
