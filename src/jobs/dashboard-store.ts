@@ -24,11 +24,12 @@ export function createRedisDashboardStore(redis: Redis, prefix: string, opts: Da
   const waitMs = opts.waitMs ?? 60_000;
   const pollMs = opts.pollMs ?? 250;
   return {
-    async withLock(name, fn) {
+    async withLock(name, fn, signal) {
       const key = k.dashboardLock(name);
       const token = randomUUID();
       const deadline = Date.now() + waitMs;
       while ((await redis.set(key, token, 'PX', ttl, 'NX')) !== 'OK') {
+        signal?.throwIfAborted();
         if (Date.now() > deadline) throw new Error(`the dashboard of ${name} is being updated by another worker; try again later`);
         await new Promise((r) => setTimeout(r, pollMs));
       }

@@ -104,6 +104,18 @@ describe.skipIf(schemaMissing)('DashboardSync', () => {
     expect(wb.state.views.views).toHaveLength(2);
   });
 
+  it('a report saved unchanged (updatedAt newer, same content) is still ours: updated in place, no second report', async () => {
+    wb = await startFakeWandb();
+    const prefix = uniquePrefix('dash');
+    const first = await worker(prefix).sync(request);
+    const report = wb.state.views.ofType('runs')[0]!;
+    wb.state.views.userEdit(report.id); // opened and saved, nothing changed
+    const second = await worker(prefix).sync({ ...request, force: true });
+    expect(wb.state.views.ofType('runs').map((v) => v.id)).toEqual([report.id]);
+    expect(second.reportUrl).toBe(first.reportUrl);
+    expect(second.warnings).toEqual([]);
+  });
+
   it('a deleted report is written again (found missing by id, then by name)', async () => {
     wb = await startFakeWandb();
     const prefix = uniquePrefix('dash');

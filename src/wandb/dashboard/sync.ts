@@ -21,7 +21,7 @@ export type DashboardView = 'workspace' | 'report';
 /** Where ids, hashes and the report's last write live between evaluations (Redis in production). */
 export interface DashboardStore {
   /** Runs fn while holding the named lock; all workers share it. */
-  withLock<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  withLock<T>(name: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T>;
   get(name: string): Promise<string | undefined>;
   set(name: string, value: string): Promise<void>;
 }
@@ -118,7 +118,7 @@ export class DashboardSync {
       }
       await this.store.set(key, JSON.stringify(state));
       return out;
-    });
+    }, req.signal);
   }
 
   /** Specs exactly as sync would write them for a new dashboard (dry run, offline mode). */
@@ -202,7 +202,10 @@ export class DashboardSync {
     let target: ViewNode | undefined;
     if (known) {
       const current = (await this.client.graphql(VIEW_BY_ID, { id: known.id }, ViewByIdResponse, { signal: req.signal })).view;
-      if (current && current.updatedAt && Date.parse(current.updatedAt) > Date.parse(known.writtenAt)) {
+      // Newer than our write *and* different from what we wrote: a server touching updatedAt alone is not an edit.
+      const touched = current?.updatedAt && Date.parse(current.updatedAt) > Date.parse(known.writtenAt);
+      const changed = current && sha({ spec: parseSpec(current.spec), title: current.displayName, description: current.description }) !== known.hash;
+      if (current && touched && changed) {
         // Someone edited our report since our last write: theirs now. Write a new one beside it.
         generation += 1;
         const msg = `dashboard: report ${known.url} was edited in W&B after evalhook's last write; left as it is, a new report is written`;
