@@ -83,11 +83,24 @@ export interface RunHandle {
   fail(reason: string): Promise<void>;
 }
 
+/** Links to the project's dashboard in W&B (or its specs' directory offline), and why a part was not written. */
+export interface DashboardOutcome {
+  workspaceUrl?: string;
+  reportUrl?: string;
+  localDir?: string;
+  warnings: string[];
+}
+
+export interface DashboardUpdater {
+  /** Brings the dashboard of the evaluation's project up to date; never throws (trouble becomes warnings). */
+  afterEvaluation(ctx: RunContext, outcome: { score: number | null; runUrl?: string }, signal?: AbortSignal): Promise<DashboardOutcome>;
+}
+
 export interface RunReporter {
   /** Create or reopen the run for this evaluation (run id derived from the evaluation id). */
   open(ctx: RunContext, signal?: AbortSignal): Promise<RunHandle>;
   /** Registry write-back per profile.writeBack; returns what it did. */
-  writeBack(ctx: RunContext, outcome: { score: number | null; runUrl?: string }, signal?: AbortSignal): Promise<string[]>;
+  writeBack(ctx: RunContext, outcome: { score: number | null; runUrl?: string; reportUrl?: string }, signal?: AbortSignal): Promise<string[]>;
 }
 
 /** A ready OpenAI-compatible endpoint for the candidate model. */

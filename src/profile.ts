@@ -84,6 +84,21 @@ export const WriteBack = z.object({
 });
 export type WriteBack = z.infer<typeof WriteBack>;
 
+/** `workspace,report` (default), one of them, or `off`; also given as a list. */
+export const DashboardViewList = z.array(z.enum(['workspace', 'report']));
+export const splitDashboardViews = (v: string) => (v.trim() === 'off' ? [] : v.split(',').map((x) => x.trim()).filter(Boolean));
+const DashboardViews = z.preprocess((v) => (typeof v === 'string' ? splitDashboardViews(v) : v), DashboardViewList);
+
+/** The W&B dashboard evalhook keeps for the profile's project (README: Dashboard in W&B). */
+export const DashboardSettings = z.object({
+  views: DashboardViews.default(['workspace', 'report']),
+  /** Report title; default `MT-Bench — <project>`. */
+  reportTitle: z.string().min(1).max(128).optional(),
+  /** Shown under the report's title. */
+  reportDescription: z.string().max(1000).optional(),
+});
+export type DashboardSettings = z.infer<typeof DashboardSettings>;
+
 export const Profile = z.object({
   name: slug,
   benchmark: z.enum(['mt-bench', 'japanese-mt-bench']).default('mt-bench'),
@@ -95,6 +110,7 @@ export const Profile = z.object({
   inference: InferenceSettings,
   wandb: z.object({ entity: z.string().min(1).optional(), project: z.string().min(1).default('evalhook') }).default({ project: 'evalhook' }),
   writeBack: WriteBack.default({ metadata: true, mustBeatProduction: false }),
+  dashboard: DashboardSettings.default({ views: ['workspace', 'report'] }),
   /** Evaluation fails when the share of -1 judgments exceeds this. */
   maxInvalidShare: z.number().min(0).max(1).default(0.1),
 }).refine((p) => p.mode !== 'pairwise-baseline' || p.baseline, { message: 'mode pairwise-baseline needs `baseline` (a FastChat model_answer .jsonl)', path: ['baseline'] });

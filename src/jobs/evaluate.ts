@@ -11,7 +11,7 @@ import type { Benchmark, EvalResult, RunEvaluationOptions } from '../eval/index.
 import type { ChatClient, EvalStore, JudgeCache } from '../eval/ports.js';
 import { EvalRecord, EvalSummary } from '../eval/types.js';
 import type { Profile } from '../profile.js';
-import type { ArtifactSource, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
+import type { ArtifactSource, DashboardUpdater, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
 import { CancelledError } from './cancel.js';
 import { withAdapterReload } from './adapter-reload.js';
 import { classifyFailure, FinalError } from './failures.js';
@@ -32,6 +32,8 @@ export interface EvaluateDeps {
   prefix: string;
   artifacts: ArtifactSource;
   reporter: RunReporter;
+  /** Keeps the project's W&B dashboard current after each report; absent = no dashboard. */
+  dashboard?: DashboardUpdater;
   launcher: InferenceLauncher;
   benchmark(name: Profile['benchmark']): Promise<Benchmark>;
   /** Baseline answers for pairwise-baseline profiles (profile.baseline is a file path). */
@@ -128,10 +130,13 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     const reason = `${summary.counts.invalid} of ${summary.counts.judgments} judgments are invalid (${invalidReasons(records)}; ${pct(invalidShare)} > allowed ${pct(profile.maxInvalidShare)} maxInvalidShare); check the judge model and prompts, and the candidate's context length`;
     throw new FinalError(reason);
   }
+  // Before the write-back, so the registry metadata can link the report; trouble is only a warning.
+  const dash = (await deps.dashboard?.afterEvaluation(runCtx, { score: summary.scores.average, runUrl: handle.url }, signal)) ?? { warnings: [] };
+  for (const warning of dash.warnings) log.warn({ warning }, 'dashboard not fully updated; the evaluation itself succeeded');
   // A fallback's score is the configured model's: it never lands on the checkpoint.
   const writeBack = facts?.fallback
     ? [`nothing written back to ${r.artifact.fullName}: the configured model ${facts.fallback.evaluatedModel} was evaluated instead (inference.fallbackToModel: ${facts.fallback.reason})`]
-    : await deps.reporter.writeBack(runCtx, { score: summary.scores.average, runUrl: handle.url }, signal);
+    : await deps.reporter.writeBack(runCtx, { score: summary.scores.average, runUrl: handle.url, reportUrl: dash.reportUrl }, signal);
   await expireCheckpoints(deps, data.evaluationId);
   await progress.stage('done');
   return {
@@ -146,6 +151,8 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     runUrl: handle.url,
     localDir: handle.localDir,
     writeBack,
+    dashboard: dash.workspaceUrl || dash.reportUrl || dash.localDir ? { workspaceUrl: dash.workspaceUrl, reportUrl: dash.reportUrl, localDir: dash.localDir } : undefined,
+    warnings: dash.warnings,
   };
 }
 

@@ -66,6 +66,10 @@ export const EvaluationResult = z.object({
   runUrl: z.string().optional(),
   localDir: z.string().optional(),
   writeBack: z.array(z.string()).default([]),
+  /** The project's dashboard in W&B (or its specs' directory offline). */
+  dashboard: z.object({ workspaceUrl: z.string().optional(), reportUrl: z.string().optional(), localDir: z.string().optional() }).optional(),
+  /** Things that went wrong without failing the evaluation (e.g. a dashboard W&B refused to write). */
+  warnings: z.array(z.string()).optional(),
 });
 export type EvaluationResult = z.infer<typeof EvaluationResult>;
 
@@ -100,6 +104,10 @@ export function keys(prefix: string) {
     /** limiter keys per endpoint */
     limiter: (name: string) => `${prefix}:limit:${name}`,
     gpuPool: `${prefix}:gpus`,
+    /** hash `<entity>/<project>` (and `preset:<entity>`) -> dashboard state JSON: view ids, spec hashes, report's last write. */
+    dashboards: `${prefix}:dashboards`,
+    /** One dashboard update per project at a time. */
+    dashboardLock: (name: string) => `${prefix}:dashboard-lock:${name}`,
   };
 }
 

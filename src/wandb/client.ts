@@ -82,6 +82,8 @@ export interface RequestOptions {
   retryConflict?: boolean;
   /** Overrides the client's per-request timeout; 0 = none (streamed downloads of large files). */
   timeoutMs?: number;
+  /** 1 for non-idempotent writes (a create): the caller re-reads before trying again. */
+  attempts?: number;
 }
 
 export class WandbClient {
@@ -193,7 +195,7 @@ export class WandbClient {
       } catch (raw) {
         if (opts.signal?.aborted) throw raw;
         const err = raw instanceof WandbError ? raw : new WandbError(`W&B ${what}: ${raw instanceof Error ? raw.message : String(raw)}`, true);
-        if (!err.retryable || attempt >= this.retry.attempts) throw err;
+        if (!err.retryable || attempt >= (opts.attempts ?? this.retry.attempts)) throw err;
         const delay = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
         this.log.warn({ what, attempt, status: err.status, delayMs: Math.round(delay) }, `W&B request failed, retrying: ${err.message}`);
         await this.sleep(delay, opts.signal);

@@ -202,6 +202,57 @@ mutation CommitArtifact($artifactID: ID!) {
   commitArtifact(input: { artifactID: $artifactID }) { artifact { id digest } }
 }`;
 
+/** Dashboard (wandb-dashboard.md §3.1): create (no id) or update (id) a report or saved workspace view; spec is a JSON string. */
+export const UPSERT_VIEW = /* GraphQL */ `
+mutation UpsertView($id: ID, $entityName: String, $projectName: String, $type: String, $name: String,
+  $displayName: String, $description: String, $spec: String!) {
+  upsertView(input: { id: $id, entityName: $entityName, projectName: $projectName, name: $name,
+    displayName: $displayName, description: $description, type: $type, createdUsing: WANDB_SDK, spec: $spec }) {
+    view { id type name displayName description project { id name entityName } spec updatedAt }
+    inserted
+  }
+}`;
+
+/** Dashboard (§3.3): a project's views of one type and name (`allViews`); also the re-read before any create. */
+export const FIND_VIEWS = /* GraphQL */ `
+query FindViews($entityName: String!, $projectName: String!, $viewType: String!, $viewName: String, $first: Int = 100, $after: String) {
+  project(name: $projectName, entityName: $entityName) {
+    id
+    allViews(viewType: $viewType, viewName: $viewName, first: $first, after: $after) {
+      edges { node { id name type displayName description spec createdAt updatedAt } }
+      pageInfo { endCursor hasNextPage }
+    }
+  }
+}`;
+
+/** Dashboard (§3.3): the report by stored id; `updatedAt` newer than our last write means a person edited it. */
+export const VIEW_BY_ID = /* GraphQL */ `
+query ViewById($id: ID!) {
+  view(id: $id) { id name type displayName description createdAt updatedAt spec }
+}`;
+
+/** Dashboard (§3.5): register the radar preset once per entity; the chart id is `<entity>/<name>`. */
+export const CREATE_CUSTOM_CHART = /* GraphQL */ `
+mutation CreateCustomChart($entity: String!, $chartName: String!, $displayName: String!, $chartType: String!, $access: String!, $spec: JSONString!) {
+  createCustomChart(input: { entity: $entity, name: $chartName, displayName: $displayName, type: $chartType, access: $access, spec: $spec }) {
+    chart { id }
+  }
+}`;
+
+/** Dashboard (§3.5, §8): does the preset exist, and with which spec. */
+export const CUSTOM_CHART_BY_ID = /* GraphQL */ `
+query CustomChartById($id: ID!) {
+  customChart(id: $id) { id name displayName type access spec updatedAt }
+}`;
+
+/** Dashboard (§3.5): a preset whose Vega spec changed. */
+export const UPDATE_CUSTOM_CHART = /* GraphQL */ `
+mutation UpdateCustomChart($entity: String!, $chartName: String!, $displayName: String, $access: String, $spec: JSONString) {
+  updateCustomChart(input: { entity: $entity, name: $chartName, displayName: $displayName, access: $access, spec: $spec }) {
+    chart { id }
+  }
+}`;
+
 /** Every document, by constant name: the schema test and README-calls.md walk this. */
 export const DOCUMENTS = {
   SERVER_FEATURES,
@@ -225,6 +276,12 @@ export const DOCUMENTS = {
   COMMIT_ARTIFACT,
   ADD_ALIASES,
   UPDATE_ARTIFACT,
+  UPSERT_VIEW,
+  FIND_VIEWS,
+  VIEW_BY_ID,
+  CREATE_CUSTOM_CHART,
+  CUSTOM_CHART_BY_ID,
+  UPDATE_CUSTOM_CHART,
 } as const;
 
 /** Documents that older servers (the schema dump without extensions) cannot validate; sent only behind a feature flag. */

@@ -71,7 +71,7 @@ export class WandbReporter implements RunReporter {
     return new Handle(this, this.client, path, bucket.id, url, bucket.historyLineCount ?? 0, jsonObject(bucket.summaryMetrics), ctx);
   }
 
-  writeBack(ctx: RunContext, outcome: { score: number | null; runUrl?: string }, signal?: AbortSignal): Promise<string[]> {
+  writeBack(ctx: RunContext, outcome: { score: number | null; runUrl?: string; reportUrl?: string }, signal?: AbortSignal): Promise<string[]> {
     return writeBack(this.client, this.resolver, ctx, outcome, signal);
   }
 

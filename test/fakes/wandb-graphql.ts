@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { buildSchema, extendSchema, parse, type GraphQLSchema } from 'graphql';
 import { runResolvers } from './wandb-runs.js';
 import { savingResolvers } from './wandb-saving.js';
+import { projectViews, VIEW_OPERATIONS, viewResolvers } from './wandb-views.js';
 import type { FakeArtifact, FakeCollection, FakeMembership, FakeRun, FakeWandbState } from './wandb-state.js';
 
 /** ../shared/reference beside the checkout (CI lays it there too); overridable for other layouts. */
@@ -55,6 +56,7 @@ export const KNOWN_OPERATIONS: Record<string, string[]> = {
   CreateArtifactFiles: ['createArtifactFiles'],
   CommitArtifact: ['commitArtifact'],
   LinkArtifact: ['linkArtifact'],
+  ...VIEW_OPERATIONS,
 };
 
 export interface ResolverEnv {
@@ -163,6 +165,7 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
     name,
     entityName: entity,
     entity: entityObj(entity),
+    allViews: projectViews(env, entity, name),
     artifactCollection: (args: Args) => {
       const c = state.collection(entity, name, String(args.name));
       return c ? collectionObj(c) : null;
@@ -218,6 +221,7 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
   return {
     ...runResolvers(env, helpers),
     ...savingResolvers(env, helpers),
+    ...viewResolvers(env),
     // --- queries
     serverInfo: () => ({ features: env.features.map((name) => ({ name, isEnabled: true })) }),
     viewer: () => ({ id: Buffer.from(`User:${state.viewer.username}`).toString('base64'), entity: state.viewer.entity, username: state.viewer.username, name: state.viewer.username }),

@@ -4,6 +4,7 @@
  * config/summary/history/files/state and lineage. Tests read it directly to assert effects.
  */
 import { createHash } from 'node:crypto';
+import { FakeViews } from './wandb-views.js';
 
 export interface FakeArtifact {
   /** GraphQL node id (base64 "Artifact:<n>"), as in `wandb-artifact://_id/<id>`. */
@@ -118,6 +119,8 @@ export class FakeWandbState {
   collections: FakeCollection[] = [];
   artifacts = new Map<string, FakeArtifact>();
   runs: FakeRun[] = [];
+  /** Saved workspace views, reports and custom chart presets (wandb-views.ts). */
+  views = new FakeViews();
   private seq = 0;
 
   constructor(opts: { viewer?: { username: string; entity: string }; orgs?: FakeOrg[]; teams?: Record<string, string | undefined> } = {}) {
