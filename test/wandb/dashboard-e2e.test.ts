@@ -31,10 +31,10 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
   async function setup(env: Record<string, string> = {}) {
     wb = await startFakeWandb();
     const versions = [1, 2].map((epoch) => {
-      const src = wb!.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'llama-ft', files: { 'config.json': '{}', 'model.safetensors': Buffer.alloc(32, epoch) }, metadata: { epoch }, sourceRun: { name: 'train-1' } });
+      const src = wb!.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'llama-ft', files: { 'adapter_config.json': JSON.stringify({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] }), 'adapter_model.safetensors': Buffer.alloc(32, epoch) }, metadata: { epoch }, sourceRun: { name: 'train-1' } });
       return { src, linked: wb!.linkToRegistry(src, { collection: 'llama-ft' }) };
     });
-    stack = await startStack({ redisUrl: redisUrl(), env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', ...env } });
+    stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', ...env } });
     await stack.startWorker();
     return versions;
   }
