@@ -145,7 +145,7 @@ export function epochIn(root: PyValue): number | undefined {
  */
 export function permuteRopeRows(src: Buffer, rows: number, rowBytes: number, heads: number, headDim: number): Buffer {
   if (rows !== heads * headDim || headDim % 2) {
-    throw new CheckpointError(`a lora_B with ${rows} rows cannot be ${heads} heads of dimension ${headDim}; check the head counts (inference.lora.heads)`);
+    throw new CheckpointError(`a lora_B with ${rows} rows cannot be ${heads} heads of dimension ${headDim}`);
   }
   const out = Buffer.alloc(src.length);
   const half = headDim / 2;

@@ -96,7 +96,11 @@ export async function convertTorchAdapter(ptPath: string, outDir: string, opts: 
       if (!entry.rope || !heads) return bytes;
       const n = entry.rope === 'q' ? heads.numHeads : heads.numKvHeads;
       const headDim = heads.headDim ?? heads.dim / heads.numHeads;
-      return permuteRopeRows(bytes, entry.tensor.shape[0]!, entry.tensor.shape[1]! * entry.tensor.storage.elementBytes, n, headDim);
+      try {
+        return permuteRopeRows(bytes, entry.tensor.shape[0]!, entry.tensor.shape[1]! * entry.tensor.storage.elementBytes, n, headDim);
+      } catch (err) {
+        throw new CheckpointError(`${spec.name}: ${(err as Error).message} (head layout from the ${facts.heads!.source}); the adapter was trained on another model, or set inference.lora.heads`);
+      }
     });
     const config: Record<string, unknown> = {
       peft_type: 'LORA',

@@ -48,12 +48,13 @@ export async function readSafetensors(path: string): Promise<{ tensors: Map<stri
   const buf = await readFile(path);
   const n = Number(buf.readBigUInt64LE(0));
   if (8 + n > buf.length) throw new CheckpointError(`${path}: header runs past the end of the file`);
-  const header = JSON.parse(buf.toString('utf8', 8, 8 + n)) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & { __metadata__?: Record<string, string> };
+  const header = JSON.parse(buf.toString('utf8', 8, 8 + n)) as Record<string, unknown>;
   const tensors = new Map<string, ReadTensor>();
   const body = buf.subarray(8 + n);
-  for (const [name, v] of Object.entries(header)) {
+  for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') continue;
+    const v = raw as { dtype: string; shape: number[]; data_offsets: [number, number] };
     tensors.set(name, { dtype: v.dtype, shape: v.shape, data: body.subarray(v.data_offsets[0], v.data_offsets[1]) });
   }
-  return { tensors, metadata: header.__metadata__ ?? {} };
+  return { tensors, metadata: (header.__metadata__ ?? {}) as Record<string, string> };
 }
