@@ -10,8 +10,10 @@ import type { LaunchRequest, ServedModel } from '../ports.js';
 import type { InferenceSettings } from '../profile.js';
 import { abortReason, errorText, finalError, transientError } from './errors.js';
 import { callJson, errorMessage, joinUrl, listModels, type FetchFn, type HttpResult } from './http.js';
-import { classifyManifest, detectModelLayout, PICKLE, resolveBaseModel, unsupportedReason } from './layout.js';
+import { classifyManifest, PICKLE, resolveBaseModel, unsupportedReason } from './layout.js';
+import type { LoraProfile } from '../checkpoint/index.js';
 import { servedNameFor } from './safe-values.js';
+import { conversionRoot, servableDownload } from './torch-adapter.js';
 
 export type EndpointSettings = Extract<InferenceSettings, { kind: 'endpoint' }>;
 
@@ -74,7 +76,7 @@ export function createEndpointLauncher(opts: EndpointLauncherOptions) {
     };
     const manifest = classifyManifest(req.artifact.files.map((f) => f.path));
     // Without a manifest (offline mode) or with lora: never, the endpoint's own model is the target.
-    if (settings.lora === 'never' || manifest === 'unknown') return plain();
+    if (settings.lora.mode === 'never' || manifest === 'unknown') return plain();
     if (manifest === 'full') {
       return plain(fallback(req, settings, `${req.artifact.fullName} is a full model; a running endpoint can only load LoRA adapters (use inference kind "process" to serve it)`));
     }
@@ -82,7 +84,8 @@ export function createEndpointLauncher(opts: EndpointLauncherOptions) {
       return plain(fallback(req, settings, unsupportedReason(req.artifact.files.map((f) => f.path))));
     }
 
-    const layout = await detectModelLayout(await req.download());
+    // A torchtune .pt adapter is converted to PEFT here (cached by digest); vLLM then loads that.
+    const { layout, converted } = await servableDownload(req, { lora: settings.lora as LoraProfile, baseModel: settings.baseModel }, conversionRoot(opts.workDir));
     if (req.signal.aborted) throw abortReason(req.signal);
     if (layout.kind !== 'lora') {
       return plain(fallback(req, settings, layout.kind === 'full' ? `${req.artifact.fullName} is a full model; a running endpoint can only load LoRA adapters` : layout.reason));
@@ -135,6 +138,7 @@ export function createEndpointLauncher(opts: EndpointLauncherOptions) {
         model: name,
         lora: 'runtime',
         ...('baseModel' in base ? { baseModel: base.baseModel, baseModelSource: base.source } : {}),
+        ...(converted ? { converted } : {}),
       },
       release,
     };

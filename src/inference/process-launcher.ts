@@ -14,10 +14,11 @@ import { fillCommand, placeholdersIn, type PlaceholderValues } from './command.j
 import { abortReason, errorText, finalError, InferenceError, transientError } from './errors.js';
 import type { GpuLease, GpuPool } from './gpu-pool.js';
 import { listModels, type FetchFn } from './http.js';
-import { detectModelLayout, resolveBaseModel } from './layout.js';
+import { resolveBaseModel } from './layout.js';
 import { isInside, isSafePath, servedNameFor } from './safe-values.js';
 import type { ServerRegistry } from './orphans.js';
 import { startServerProcess, type ServerExit, type ServerProcess } from './server-process.js';
+import { conversionRoot, servableDownload } from './torch-adapter.js';
 
 export type ProcessSettings = Extract<InferenceSettings, { kind: 'process' }>;
 
@@ -26,6 +27,8 @@ export interface ProcessLauncherOptions {
   pool: GpuPool | undefined;
   /** When set, a downloaded directory must lie inside it. */
   cacheRoot?: string;
+  /** Scratch space: converted `.pt` adapters go to `<cacheRoot or workDir>/converted`. */
+  workDir: string;
   /** Environment for the server (the worker's, minus evalhook's secrets). */
   env: NodeJS.ProcessEnv;
   fetch: FetchFn;
@@ -110,14 +113,12 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
     if (settings.gpus > 0 && !opts.pool) throw finalError(`the profile asks for ${settings.gpus} GPU(s) but this worker has no GPU_IDS configured`);
 
     // Everything that can be wrong with the artifact is found before a GPU is leased.
-    const downloaded = await req.download();
-    if (req.signal.aborted) throw abortReason(req.signal);
-    const layout = await detectModelLayout(downloaded);
+    const { layout, converted } = await servableDownload(req, settings, conversionRoot(opts.workDir, opts.cacheRoot));
     if (layout.kind === 'unsupported') throw finalError(`cannot serve ${req.artifact.fullName}: ${layout.reason}`);
     const dir = await validatedDir(layout.dir, opts.cacheRoot);
     const name = servedNameFor(req.evaluationId);
     const values: PlaceholderValues = { name, modelDir: dir };
-    const describe: Record<string, unknown> = { kind: 'process', artifactKind: layout.kind, program: basename(settings.command[0] ?? ''), gpus: settings.gpus };
+    const describe: Record<string, unknown> = { kind: 'process', artifactKind: layout.kind, program: basename(settings.command[0] ?? ''), gpus: settings.gpus, ...(converted ? { converted } : {}) };
     if (layout.kind === 'lora') {
       const base = resolveBaseModel(layout, req.artifact.metadata, settings.baseModel);
       if ('error' in base) throw finalError(`cannot serve ${req.artifact.fullName}: ${base.error}`);

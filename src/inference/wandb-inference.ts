@@ -22,6 +22,12 @@ export function launchWandbInference(req: LaunchRequest, settings: WandbInferenc
   const version = assertWandbName('artifact version', artifact.version);
   const kind = classifyManifest(artifact.files.map((f) => f.path));
   if (kind === 'full') throw finalError(`${artifact.fullName} is a full model; W&B Serverless Inference serves LoRA adapters only (use inference kind "process" or "endpoint")`);
+  if (kind === 'torch') {
+    throw finalError(
+      `cannot evaluate ${artifact.fullName} on W&B Inference: it holds a torch .pt adapter, and W&B Serverless LoRA loads only PEFT folders logged as type "lora". ` +
+        'Use inference kind "endpoint" or "process" (evalhook converts the .pt for them), or log the adapter in PEFT format',
+    );
+  }
   if (kind === 'unsupported') throw finalError(`cannot evaluate ${artifact.fullName} on W&B Inference: ${unsupportedReason(artifact.files.map((f) => f.path))}`);
   const model = `wandb-artifact:///${entity}/${project}/${collection}:${version}`;
   const baseModel = [artifact.metadata.base_model, artifact.metadata.base_model_name_or_path, settings.baseModel].find((v) => typeof v === 'string');

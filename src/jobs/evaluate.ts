@@ -12,6 +12,8 @@ import type { ChatClient, EvalStore, JudgeCache } from '../eval/ports.js';
 import { EvalRecord, EvalSummary } from '../eval/types.js';
 import type { Profile } from '../profile.js';
 import type { ArtifactSource, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
+import { checkpointFileEpoch } from '../inference/torch-adapter.js';
+import { checkpointOf } from '../wandb/names.js';
 import { CancelledError } from './cancel.js';
 import { classifyFailure, FinalError } from './failures.js';
 import { EvaluationResult, keys, type EvaluationJobData } from './model.js';
@@ -71,6 +73,7 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
   await progress.stage('preparing');
   const artifact = await deps.artifacts.resolve(data.artifact, signal);
   await progress.set({ artifactFullName: artifact.fullName });
+  await withFileEpoch(deps, artifact, signal);
   const bench = await deps.benchmark(profile.benchmark);
   const runCtx: RunContext = { evaluationId: data.evaluationId, profile, artifact, config: runConfig(profile, bench, artifact) };
   try {
@@ -148,6 +151,7 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     profile,
     artifact,
     download: () => deps.artifacts.download(artifact, signal),
+    trainingConfig: async () => deps.artifacts.trainingConfig?.(artifact, signal),
     signal,
     log: (line) => log.info({ inference: line }, 'inference'),
   });
@@ -223,6 +227,17 @@ async function logStep(handle: RunHandle, p: { answersDone: number; answersTotal
     'progress/invalid': p.invalid,
     'progress/fraction': total ? done / total : 0,
   });
+}
+
+/**
+ * A torchtune `.pt` knows its own epoch (`epoch`, or `epochs_run` - 1); it ranks after the metadata
+ * and before the names (checkpointOf). Read in the preparing stage, so every attempt, a reporting-only
+ * retry included, records the same position. The download is cached by digest and reused by the launch.
+ */
+async function withFileEpoch(deps: EvaluateDeps, artifact: ResolvedArtifact, signal: AbortSignal): Promise<void> {
+  const epoch = await checkpointFileEpoch(artifact, () => deps.artifacts.download(artifact, signal));
+  if (epoch === undefined) return;
+  artifact.checkpoint = checkpointOf(artifact.metadata, artifact.checkpointNames ?? [artifact.collection, ...artifact.aliases], artifact.sourceVersionIndex, { epoch });
 }
 
 function runConfig(profile: Profile, bench: Benchmark, artifact: ResolvedArtifact): Record<string, unknown> {

@@ -55,6 +55,7 @@ export function createWandb(opts: WandbOptions): Wandb {
     resolve: (ref, signal) => resolver.resolve(ref, signal),
     download: (artifact, signal) => downloadArtifact(client, resolver, artifact, { cacheDir: opts.cacheDir, perPage: opts.filesPerPage }, signal),
     scoreOfAlias: (artifact, alias, signal) => resolver.scoreOfAlias(artifact, alias, signal),
+    trainingConfig: (artifact, signal) => resolver.trainingConfig(artifact, signal),
   };
   const reporter = new WandbReporter(client, resolver, { heartbeatMs: opts.heartbeatMs });
   return { artifacts, reporter, client };
