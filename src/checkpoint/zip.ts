@@ -117,7 +117,12 @@ export async function openZip(path: string, opts: { maxEntries?: number } = {}):
       }
       if (entry.method === 8) {
         // maxOutputLength stops a zip bomb at the declared size.
-        const out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
+        let out: Buffer;
+        try {
+          out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
+        } catch (err) {
+          throw new CheckpointError(`corrupt zip: ${name} does not inflate to its declared ${entry.size} bytes (${err instanceof Error ? err.message : String(err)})`);
+        }
         if (out.length !== entry.size) throw new CheckpointError(`corrupt zip: ${name} inflates to ${out.length} bytes, not ${entry.size}`);
         return out;
       }

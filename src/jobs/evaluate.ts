@@ -73,7 +73,7 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
   await progress.stage('preparing');
   const artifact = await deps.artifacts.resolve(data.artifact, signal);
   await progress.set({ artifactFullName: artifact.fullName });
-  await withFileEpoch(deps, artifact, signal);
+  await withFileEpoch(deps, artifact, signal, log);
   const bench = await deps.benchmark(profile.benchmark);
   const runCtx: RunContext = { evaluationId: data.evaluationId, profile, artifact, config: runConfig(profile, bench, artifact) };
   try {
@@ -234,8 +234,12 @@ async function logStep(handle: RunHandle, p: { answersDone: number; answersTotal
  * and before the names (checkpointOf). Read in the preparing stage, so every attempt, a reporting-only
  * retry included, records the same position. The download is cached by digest and reused by the launch.
  */
-async function withFileEpoch(deps: EvaluateDeps, artifact: ResolvedArtifact, signal: AbortSignal): Promise<void> {
-  const epoch = await checkpointFileEpoch(artifact, () => deps.artifacts.download(artifact, signal));
+async function withFileEpoch(deps: EvaluateDeps, artifact: ResolvedArtifact, signal: AbortSignal, log: Logger): Promise<void> {
+  // Best effort: a download failing here fails again in the launch, where it is reported properly.
+  const epoch = await checkpointFileEpoch(artifact, () => deps.artifacts.download(artifact, signal)).catch((err: unknown) => {
+    log.warn({ err }, 'could not read the checkpoint file\'s epoch');
+    return undefined;
+  });
   if (epoch === undefined) return;
   artifact.checkpoint = checkpointOf(artifact.metadata, artifact.checkpointNames ?? [artifact.collection, ...artifact.aliases], artifact.sourceVersionIndex, { epoch });
 }

@@ -52,6 +52,10 @@ describe('torchtune .pt -> PEFT conversion', () => {
     });
   });
 
+  it('the same checkpoint deflated converts to the same bytes', async () => {
+    sameAsTorch('plain_fp32', (await convert('deflated')).st);
+  });
+
   it('adapter wrapper in bfloat16 (views, offsets): dtype kept, bit-identical, epoch = epochs_run - 1', async () => {
     const { info, st } = await convert('adapter_checkpoint_2');
     sameAsTorch('adapter_checkpoint_2', st);

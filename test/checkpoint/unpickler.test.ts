@@ -77,6 +77,20 @@ describe('torch checkpoint reader', () => {
     expect(await refusal(fixture('legacy.pt'))).toMatch(/legacy \(non-zip\) format/);
   });
 
+  it('reads deflated zips (node:zlib inflateRaw), refuses one inflating past its declared size, and holds to the size limits', async () => {
+    const f = await openTorchFile(fixture('deflated.pt'));
+    await f.close();
+    expect(await refusal(fixture('bomb.pt'))).toMatch(/does not inflate to its declared 16 bytes/);
+    await expect(openTorchFile(fixture('plain_fp32.pt'), { maxPickleBytes: 100, maxStorageBytes: 1 << 20 })).rejects.toThrow(/data\.pkl is \d+ bytes; the limit is 100/);
+    const small = await openTorchFile(fixture('plain_fp32.pt'), { maxPickleBytes: 1 << 20, maxStorageBytes: 64 });
+    try {
+      const t = (small.root as Map<unknown, unknown>).get('layers.0.attn.q_proj.lora_a.weight') as TensorRef;
+      await expect(small.tensorBytes(t)).rejects.toThrow(/is 512 bytes; the limit is 64/);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('refuses a file that is not a checkpoint at all', async () => {
     const p = join(await tempDir('ckpt'), 'x.pt');
     await writeFile(p, 'hello');
