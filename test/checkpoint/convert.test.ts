@@ -136,6 +136,11 @@ describe('torchtune .pt -> PEFT conversion', () => {
     expect(resolveLoraFacts({ metadata: { lora_alpha: 99 }, profile: { alpha: 7 } }).alpha?.source).toBe('artifact metadata');
     expect(resolveLoraFacts({ metadata: {}, profile: { alpha: 7, targetModules: ['w1', 'q_proj'] } })).toMatchObject({ alpha: { value: 7 }, targetModules: { value: ['gate_proj', 'q_proj'] } });
     expect(resolveLoraFacts({ trainingConfig: { model: { _component_: 'torchtune.models.llama3_2.qlora_llama3_2_3b' } }, metadata: {} }).heads?.value).toEqual({ numHeads: 24, numKvHeads: 8, dim: 3072 });
+    // Configs logged flattened ("model.lora_alpha") read the same.
+    expect(resolveLoraFacts({ trainingConfig: { 'model.lora_alpha': 64, 'model.lora_attn_modules': ['q_proj'], 'model.apply_lora_to_output': true }, metadata: {} })).toMatchObject({
+      alpha: { value: 64, source: 'training run config' },
+      targetModules: { value: ['q_proj', 'lm_head'] },
+    });
   });
 
   it('refuses without lora_alpha (never guessed), saying where to set it', async () => {
