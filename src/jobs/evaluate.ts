@@ -73,7 +73,8 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
   await progress.stage('preparing');
   const artifact = await deps.artifacts.resolve(data.artifact, signal);
   await progress.set({ artifactFullName: artifact.fullName });
-  await withFileEpoch(deps, artifact, signal, log);
+  // wandb-inference never downloads (and refuses a .pt): no file to read the epoch from.
+  if (profile.inference.kind !== 'wandb-inference') await withFileEpoch(deps, artifact, signal, log);
   const bench = await deps.benchmark(profile.benchmark);
   const runCtx: RunContext = { evaluationId: data.evaluationId, profile, artifact, config: runConfig(profile, bench, artifact) };
   try {
