@@ -43,6 +43,9 @@ export interface ResolvedArtifact {
   nameDisagreement?: string;
   /** Checkpoint position from metadata (epoch/step) or the version number. */
   checkpoint?: { epoch?: number; step?: number };
+  /** What `checkpoint` was derived from, to re-derive it once the checkpoint file's own epoch is read. */
+  checkpointNames?: string[];
+  sourceVersionIndex?: number;
   files: ArtifactFile[];
 }
 
@@ -59,6 +62,11 @@ export interface ArtifactSource {
   download(artifact: ResolvedArtifact, signal?: AbortSignal, opts?: DownloadSelection): Promise<string>;
   /** The score of the version holding `alias` in the same collection, from its metadata (for mustBeatProduction). */
   scoreOfAlias?(artifact: ResolvedArtifact, alias: string, signal?: AbortSignal): Promise<number | undefined>;
+  /**
+   * The config of the run that logged the artifact (`sourceRun`), values unwrapped: for torchtune the
+   * recipe YAML its WandBLogger logged. Undefined when there is no such run or it logged no config.
+   */
+  trainingConfig?(artifact: ResolvedArtifact, signal?: AbortSignal): Promise<Record<string, unknown> | undefined>;
 }
 
 /** What the pipeline knows about one evaluation when it opens its W&B run. */
@@ -132,10 +140,12 @@ export interface LaunchRequest {
   profile: Profile;
   artifact: ResolvedArtifact;
   /**
-   * Lazily downloads the artifact (launchers that need files call it), or only `files` of it
-   * when a LoRA adapter is what gets served.
+   * Lazily downloads the artifact (launchers that need files call it; wandb-inference does not),
+   * or only `files` of it when a LoRA adapter is what gets served.
    */
   download(files?: readonly string[]): Promise<string>;
+  /** The creating training run's config (ArtifactSource.trainingConfig), fetched only when a conversion needs it. */
+  trainingConfig?(): Promise<Record<string, unknown> | undefined>;
   signal: AbortSignal;
   log(line: string): void;
 }

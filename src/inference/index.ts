@@ -16,6 +16,7 @@ import { launchWandbInference } from './wandb-inference.js';
 
 export { InferenceError } from './errors.js';
 export { detectModelLayout, resolveBaseModel, type ModelLayout } from './layout.js';
+export { checkpointFileEpoch } from './torch-adapter.js';
 export { createGpuPool, type GpuPool, type GpuLease } from './gpu-pool.js';
 
 export interface InferenceLauncherOptions {
@@ -57,6 +58,7 @@ export function createInferenceLauncher(opts: InferenceLauncherOptions): Inferen
   const processes = createProcessLauncher({
     pool,
     cacheRoot: opts.cacheRoot,
+    workDir: opts.workDir,
     env: opts.env ?? process.env,
     fetch: fetchFn,
     killGraceMs: opts.killGraceMs ?? 15_000,

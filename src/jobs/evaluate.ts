@@ -12,6 +12,8 @@ import type { ChatClient, EvalStore, JudgeCache } from '../eval/ports.js';
 import { EvalRecord, EvalSummary } from '../eval/types.js';
 import type { Profile } from '../profile.js';
 import type { ArtifactSource, DashboardUpdater, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
+import { checkpointFileEpoch } from '../inference/torch-adapter.js';
+import { checkpointOf } from '../wandb/names.js';
 import { CancelledError } from './cancel.js';
 import { withAdapterReload } from './adapter-reload.js';
 import { classifyFailure, FinalError } from './failures.js';
@@ -78,6 +80,8 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
   // Before any inference, W&B run or write-back: the version must be the one the rule accepted.
   const mismatch = payloadMismatch(deps.config, data, artifact);
   if (mismatch) throw new FinalError(mismatch);
+  // wandb-inference never downloads (and refuses a .pt): no file to read the epoch from.
+  if (profile.inference.kind !== 'wandb-inference') await withFileEpoch(deps, artifact, signal, log);
   const bench = await deps.benchmark(profile.benchmark);
   const runCtx: RunContext = { evaluationId: data.evaluationId, profile, artifact, config: runConfig(profile, bench, artifact) };
   try {
@@ -169,6 +173,7 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     profile,
     artifact,
     download: (files) => deps.artifacts.download(artifact, signal, { ...(files ? { files } : {}), onBytes: (n) => (bytesDownloaded += n) }),
+    trainingConfig: async () => deps.artifacts.trainingConfig?.(artifact, signal),
     signal,
     log: (line) => log.info({ inference: line }, 'inference'),
   });
@@ -251,6 +256,21 @@ async function logStep(handle: RunHandle, p: { answersDone: number; answersTotal
     'progress/invalid': p.invalid,
     'progress/fraction': total ? done / total : 0,
   });
+}
+
+/**
+ * A torchtune `.pt` knows its own epoch (`epoch`, or `epochs_run` - 1); it ranks after the metadata
+ * and before the names (checkpointOf). Read in the preparing stage, so every attempt, a reporting-only
+ * retry included, records the same position. The download is cached by digest and reused by the launch.
+ */
+async function withFileEpoch(deps: EvaluateDeps, artifact: ResolvedArtifact, signal: AbortSignal, log: Logger): Promise<void> {
+  // Best effort: a download failing here fails again in the launch, where it is reported properly.
+  const epoch = await checkpointFileEpoch(artifact, () => deps.artifacts.download(artifact, signal)).catch((err: unknown) => {
+    log.warn({ err }, 'could not read the checkpoint file\'s epoch');
+    return undefined;
+  });
+  if (epoch === undefined) return;
+  artifact.checkpoint = checkpointOf(artifact.metadata, artifact.checkpointNames ?? [artifact.collection, ...artifact.aliases], artifact.sourceVersionIndex, { epoch });
 }
 
 function runConfig(profile: Profile, bench: Benchmark, artifact: ResolvedArtifact): Record<string, unknown> {

@@ -11,6 +11,7 @@ import {
   ARTIFACT_MEMBERSHIP_BY_NAME,
   FETCH_ORG_INFO_FROM_ENTITY,
   FETCH_ORGANIZATION,
+  RUN_CONFIG,
   VIEWER,
 } from './documents.js';
 import { checkpointOf, isRegistryProject, parseArtifactPath, parseNodeId, unsafePathReason } from './names.js';
@@ -23,6 +24,8 @@ import {
   MembershipResponse,
   OrganizationResponse,
   OrgInfoResponse,
+  RunConfigResponse,
+  runConfigValues,
   ViewerResponse,
   type ArtifactNode,
 } from './responses.js';
@@ -81,6 +84,15 @@ export class ArtifactResolver {
     const found = await this.lookup(artifact.entity, artifact.project, `${artifact.collection}:${alias}`, signal);
     if (!found) return undefined;
     return scoreFromMetadata(jsonObject(found.node.metadata));
+  }
+
+  /** The config of the run that logged the artifact (torchtune: the recipe YAML), values unwrapped. */
+  async trainingConfig(artifact: ResolvedArtifact, signal?: AbortSignal): Promise<Record<string, unknown> | undefined> {
+    const run = artifact.sourceRun;
+    if (!run) return undefined;
+    const r = await this.client.graphql(RUN_CONFIG, { entity: run.entity, project: run.project, run: run.name }, RunConfigResponse, { signal });
+    const config = r.project?.run?.config;
+    return config ? runConfigValues(config) : undefined;
   }
 
   /** Current metadata of a version, read fresh for read-modify-write (B6). */
@@ -170,6 +182,8 @@ export class ArtifactResolver {
       aliases: l.aliases,
       metadata,
       checkpoint: checkpointOf(metadata, [l.collection, a.artifactSequence.name, ...l.aliases], a.versionIndex ?? undefined),
+      checkpointNames: [l.collection, a.artifactSequence.name, ...l.aliases],
+      ...(a.versionIndex !== null ? { sourceVersionIndex: a.versionIndex } : {}),
       files,
     };
     const by = a.createdBy;

@@ -107,6 +107,18 @@ query ArtifactFileURLs($id: ID!, $cursor: String, $perPage: Int) {
   }
 }`;
 
+/**
+ * Read-back (wandb-protocol.md, "Read-back"): the config of the run that created an artifact. torchtune's
+ * WandBLogger logs the recipe YAML there (`model.lora_alpha`, `model._component_` …), which a `.pt`
+ * adapter needs to become a PEFT adapter.
+ */
+export const RUN_CONFIG = /* GraphQL */ `
+query RunConfig($entity: String!, $project: String!, $run: String!) {
+  project(name: $project, entityName: $entity) {
+    run(name: $run) { id name config }
+  }
+}`;
+
 /** B1: create or update the evaluation run (also used with only `id` + fields for later updates). */
 export const UPSERT_BUCKET = /* GraphQL */ `
 mutation UpsertBucket($id: String, $name: String, $project: String, $entity: String, $groupName: String,
@@ -265,6 +277,7 @@ export const DOCUMENTS = {
   ARTIFACT_MANIFEST,
   ARTIFACT_MEMBERSHIP_FILE_URLS,
   ARTIFACT_FILE_URLS,
+  RUN_CONFIG,
   UPSERT_BUCKET,
   USE_ARTIFACT,
   USE_ARTIFACT_WITH_SOURCE,

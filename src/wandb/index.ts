@@ -56,6 +56,7 @@ export function createWandb(opts: WandbOptions): Wandb {
     download: (artifact, signal, sel) =>
       downloadArtifact(client, resolver, artifact, { cacheDir: opts.cacheDir, perPage: opts.filesPerPage, files: sel?.files, onBytes: sel?.onBytes }, signal),
     scoreOfAlias: (artifact, alias, signal) => resolver.scoreOfAlias(artifact, alias, signal),
+    trainingConfig: (artifact, signal) => resolver.trainingConfig(artifact, signal),
   };
   const reporter = new WandbReporter(client, resolver, { heartbeatMs: opts.heartbeatMs });
   return { artifacts, reporter, client };

@@ -69,11 +69,12 @@ function pick(meta: Record<string, unknown>, keys: string[]): number | undefined
 }
 
 /**
- * Checkpoint position: metadata keys first (epoch/step/global_step), then the collection or alias
+ * Checkpoint position: metadata keys first (epoch/step/global_step), then the checkpoint file's own
+ * epoch (`file.epoch`: a torchtune `.pt`'s `epoch`, or `epochs_run` - 1), then the collection or alias
  * name (`…-epoch3`, `step-1200`, `checkpoint-1200`), then the version index as the epoch.
  */
-export function checkpointOf(meta: Record<string, unknown>, names: string[], versionIndex?: number): { epoch?: number; step?: number } {
-  let epoch = pick(meta, EPOCH_KEYS);
+export function checkpointOf(meta: Record<string, unknown>, names: string[], versionIndex?: number, file: { epoch?: number } = {}): { epoch?: number; step?: number } {
+  let epoch = pick(meta, EPOCH_KEYS) ?? file.epoch;
   let step = pick(meta, STEP_KEYS);
   for (const n of names) {
     epoch ??= num(/(?:^|[^a-z])(?:epoch|ep)[-_ ]?(\d+)/i.exec(n)?.[1]);

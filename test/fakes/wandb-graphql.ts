@@ -44,6 +44,7 @@ export const KNOWN_OPERATIONS: Record<string, string[]> = {
   ArtifactManifest: ['artifact'],
   GetArtifactMembershipFileUrls: ['project'],
   ArtifactFileURLs: ['artifact'],
+  RunConfig: ['project'],
   UpsertBucket: ['upsertBucket'],
   UseArtifact: ['useArtifact'],
   CreateRunFiles: ['createRunFiles'],

@@ -88,8 +88,8 @@ export interface SeedArtifactInput {
   files: Record<string, Buffer | string>;
   metadata?: Record<string, unknown>;
   aliases?: string[];
-  /** The training run that logged it (lineage): created in entity/project unless given. */
-  sourceRun?: { name: string; displayName?: string; entity?: string; project?: string };
+  /** The training run that logged it (lineage): created in entity/project unless given; `config` as the run logged it. */
+  sourceRun?: { name: string; displayName?: string; entity?: string; project?: string; config?: Record<string, unknown> };
 }
 
 export interface Seeded {
@@ -142,6 +142,7 @@ export class FakeWandbState {
       const p = input.sourceRun.project ?? input.project;
       const run = this.run(e, p, input.sourceRun.name) ?? this.newRun(e, p, input.sourceRun.name);
       run.displayName = input.sourceRun.displayName ?? run.displayName;
+      if (input.sourceRun.config) run.config = { ...run.config, ...input.sourceRun.config };
       run.jobType ??= 'train';
       run.state = 'finished';
       run.outputArtifacts.push(id);
