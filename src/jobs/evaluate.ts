@@ -68,11 +68,12 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
   const profile = deps.config.profiles.get(data.profile);
   if (!profile) throw new FinalError(`profile "${data.profile}" is not configured on this worker`);
 
-  await progress.stage('preparing');
+  const startedAt = progress.current.startedAt ?? Date.now();
+  await progress.stage('preparing', { startedAt });
   const artifact = await deps.artifacts.resolve(data.artifact, signal);
   await progress.set({ artifactFullName: artifact.fullName });
   const bench = await deps.benchmark(profile.benchmark);
-  const runCtx: RunContext = { evaluationId: data.evaluationId, profile, artifact, config: runConfig(profile, bench, artifact) };
+  const runCtx: RunContext = { evaluationId: data.evaluationId, profile, artifact, config: runConfig(profile, bench, artifact), startedAt };
   try {
     return await evaluateResolved(deps, ctx, { profile, bench, artifact, runCtx });
   } catch (err) {
@@ -80,8 +81,9 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
     // A shutdown hands the job back to the queue: nothing to record in W&B.
     if (signal.aborted && !cancelled) throw err;
     const failure = classifyFailure(cancelled ? signal.reason : err);
-    // The last word in W&B: a run that will not be retried is finished as failed, with the reason.
-    if (!failure.retryable || ctx.lastAttempt) {
+    // The last word in W&B: a run that will not be retried is finished as failed, with the reason,
+    // unless its one exit already carried the outcome.
+    if ((!failure.retryable || ctx.lastAttempt) && !(err instanceof ReportedFailure)) {
       await deps.reporter
         .open(runCtx)
         .then((h) => h.fail(failure.reason))
@@ -107,17 +109,22 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
   }
   records ??= await deps.store(data.evaluationId).load();
 
+  // The outcome is decided before the run is finished: the run gets exactly one exit.
   const invalidShare = summary.counts.judgments ? summary.counts.invalid / summary.counts.judgments : 0;
-  const tooManyInvalid = invalidShare > profile.maxInvalidShare;
+  const failure =
+    invalidShare > profile.maxInvalidShare
+      ? `${summary.counts.invalid} of ${summary.counts.judgments} judgments had no parsable score (${pct(invalidShare)} > allowed ${pct(profile.maxInvalidShare)}); check the judge model and prompts`
+      : undefined;
 
   await progress.stage('reporting');
   const handle = await deps.reporter.open(runCtx, signal);
-  await progress.set({ runUrl: handle.url, localDir: handle.localDir });
-  await handle.finish({ summary, records, questions: bench.questions });
-  if (tooManyInvalid) {
-    const reason = `${summary.counts.invalid} of ${summary.counts.judgments} judgments had no parsable score (${pct(invalidShare)} > allowed ${pct(profile.maxInvalidShare)}); check the judge model and prompts`;
-    throw new FinalError(reason);
+  try {
+    await progress.set({ runUrl: handle.url, localDir: handle.localDir });
+    await handle.finish({ summary, records, questions: bench.questions }, failure ? { failure } : undefined);
+  } finally {
+    handle.release?.();
   }
+  if (failure) throw new ReportedFailure(failure);
   const writeBack = await deps.reporter.writeBack(runCtx, { score: summary.scores.average, runUrl: handle.url }, signal);
   await expireCheckpoints(deps, data.evaluationId);
   await progress.stage('done');
@@ -143,6 +150,7 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
   if (!judgeKey) throw new FinalError(`${profile.judge.apiKeyEnv} is not set: the judge at ${profile.judge.baseURL} needs an API key`);
 
   await progress.stage('launching');
+  let releaseRun = () => {};
   const served = await deps.launcher.launch({
     evaluationId: data.evaluationId,
     profile,
@@ -159,6 +167,7 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
       return undefined;
     });
     if (handle) await progress.set({ runUrl: handle.url, localDir: handle.localDir });
+    releaseRun = () => handle?.release?.();
     await progress.stage('generating');
     // A launched server that dies mid-run ends the attempt at once, with its last log lines as the reason.
     const died = new AbortController();
@@ -200,6 +209,8 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     run.catch(() => undefined); // when the server's exit wins the race, the aborted run's rejection is expected
     return await Promise.race([run, exited]);
   } finally {
+    // This attempt's hold on the W&B run ends here; its queued progress rows go before the final report's.
+    releaseRun();
     await served.release().catch((err: unknown) => log.error({ err }, 'releasing the inference target failed'));
   }
 }
@@ -255,6 +266,9 @@ async function expireCheckpoints(deps: EvaluateDeps, evaluationId: string): Prom
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+/** A failure the W&B run's one exit already recorded: nothing more to write there. */
+class ReportedFailure extends FinalError {}
 
 /** The inference server went away mid-run; retryable (a new attempt launches it again). */
 class InferenceServerExited extends Error {

@@ -12,7 +12,11 @@
  *   wb.evalRuns()  // runs with jobType mtbench-eval: config, summary, history, files, state, inputArtifacts,
  *                  // outputArtifacts (run_table artifacts), notes, logs, heartbeats
  *   wb.artifact(a.id).metadata / .tags; wb.aliasesOf(r.fullName)
- *   wb.fail({ status: 503, times: 3, match: 'graphql' }); wb.deny('AddAliases'); wb.down(); wb.up(); wb.requests; await wb.close()
+ *   wb.fail({ status: 503, times: 3, match: 'graphql', retryAfter: 2 }); wb.deny('AddAliases'); wb.down(); wb.up(); wb.requests; await wb.close()
+ *   wb.outage({ ms: 30_000, retryAfter: 2 })   // every GraphQL and file_stream request: 503 until the fake's clock passes
+ *   wb.editRun(run.name, { tags, displayName, notes })   // what a person does in the UI
+ *   run.timeline  // each file_stream post: history offset/rows, summary, log lines, uploaded, heartbeat, complete, status
+ *   wb.errors     // what a real server would log as wrong, e.g. a post after `complete` (resurrection)
  *
  * Defaults: org `acme` with org entity `acme-org`, team entity `acme-team` in it, viewer `evalhook-bot`
  * whose default entity is `acme-team`; all features of ALL_FEATURES enabled.
@@ -31,7 +35,7 @@ import { FakeWandbState, type FakeArtifact, type FakeOrg, type FakeRun, type See
 import { handleFileStream } from './wandb-filestream.js';
 
 export { wandbSchemaAvailable, WANDB_SCHEMA_DIR } from './wandb-graphql.js';
-export type { FakeArtifact, FakeRun, FakeCollection, Seeded, SeedArtifactInput, LinkOptions } from './wandb-state.js';
+export type { FakeArtifact, FakeRun, FakeCollection, FileStreamEvent, Seeded, SeedArtifactInput, LinkOptions } from './wandb-state.js';
 
 export const ALL_FEATURES = [
   'USE_ARTIFACT_WITH_ENTITY_AND_PROJECT_INFORMATION',
@@ -52,6 +56,8 @@ export interface FakeWandbOptions {
   orgs?: FakeOrg[];
   viewer?: { username: string; entity: string };
   teams?: Record<string, string | undefined>;
+  /** The fake's clock (ms), shared with a client's injected clock so outages last in virtual time. */
+  now?: () => number;
 }
 
 export interface RecordedRequest {
@@ -62,6 +68,8 @@ export interface RecordedRequest {
   variables?: Record<string, unknown>;
   /** Whether an Authorization header was present at all. */
   hadAuth: boolean;
+  /** ms on the fake's clock. */
+  at: number;
 }
 
 export interface FaultRule {
@@ -70,6 +78,15 @@ export interface FaultRule {
   match?: 'graphql' | 'file_stream' | 'storage' | RegExp;
   /** Only GraphQL requests of this operation. */
   operation?: string;
+  /** Retry-After header (seconds) on the fault's answer. */
+  retryAfter?: number;
+}
+
+export interface Outage {
+  /** How long, on the fake's clock, every GraphQL and file_stream request answers 503. */
+  ms: number;
+  /** Retry-After (seconds) sent with each 503. */
+  retryAfter?: number;
 }
 
 export interface FakeWandb {
@@ -84,6 +101,13 @@ export interface FakeWandb {
   aliasesOf(fullName: string): string[];
   evalRuns(): FakeRun[];
   fail(rule: FaultRule): void;
+  /** From now (fake clock) for `ms`: all GraphQL and file_stream requests answer 503 (+ Retry-After). */
+  outage(o: Outage): { start: number; end: number };
+  /** A person's edit in the W&B UI of a run (by run id). */
+  editRun(run: string, edit: { tags?: string[]; displayName?: string; notes?: string }): void;
+  /** Errors a real server would log (e.g. a post after `complete`); tests assert it stays empty. */
+  errors: string[];
+  now(): number;
   /** Answer this operation with a GraphQL error in a 200, as W&B does for permission problems. */
   deny(operation: string, message?: string): void;
   down(): void;
@@ -101,6 +125,9 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
   const faults: FaultRule[] = [];
   const denials = new Map<string, string>();
   const uploads = new Map<string, (body: Buffer) => void>();
+  const errors: string[] = [];
+  const now = opts.now ?? Date.now;
+  let outage: { end: number; retryAfter?: number } | undefined;
   let isDown = false;
   let url = '';
 
@@ -120,11 +147,11 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const rec: RecordedRequest = { method: req.method ?? '', path: (req.url ?? '').split('?')[0]!, status: 0, hadAuth: req.headers.authorization !== undefined };
+      const rec: RecordedRequest = { method: req.method ?? '', path: (req.url ?? '').split('?')[0]!, status: 0, hadAuth: req.headers.authorization !== undefined, at: now() };
       requests.push(rec);
-      const send = (status: number, body: unknown, type = 'application/json') => {
+      const send = (status: number, body: unknown, type = 'application/json', retryAfter?: number) => {
         rec.status = status;
-        res.writeHead(status, { 'content-type': type });
+        res.writeHead(status, { 'content-type': type, ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}) });
         res.end(Buffer.isBuffer(body) ? body : typeof body === 'string' ? body : JSON.stringify(body));
       };
       try {
@@ -141,30 +168,31 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     return rule;
   }
 
-  function route(req: IncomingMessage, body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown, t?: string) => void) {
+  function route(req: IncomingMessage, body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown, t?: string, retryAfter?: number) => void) {
     const path = rec.path;
     if (path.startsWith('/storage/')) {
       if (rec.hadAuth) return send(400, '<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>', 'application/xml');
       const fault = injected('storage', path);
-      if (fault) return send(fault.status, 'injected fault', 'text/plain');
+      if (fault) return send(fault.status, 'injected fault', 'text/plain', fault.retryAfter);
       return storage(req, path, body, send);
     }
     if (req.headers.authorization !== expectedAuth) return send(401, { errors: [{ message: 'unauthorized: bad or missing API key' }] });
-    if (path === '/graphql' && req.method === 'POST') return graphqlRequest(body, rec, send);
     const fs = /^\/files\/([^/]+)\/([^/]+)\/([^/]+)\/file_stream$/.exec(path);
+    if (outage && rec.at < outage.end && (path === '/graphql' || fs)) return send(503, { error: 'service unavailable (outage)' }, 'application/json', outage.retryAfter);
+    if (path === '/graphql' && req.method === 'POST') return graphqlRequest(body, rec, send);
     if (fs && req.method === 'POST') {
       const fault = injected('file_stream', path);
-      if (fault) return send(fault.status, { error: 'injected fault' });
+      if (fault) return send(fault.status, { error: 'injected fault' }, 'application/json', fault.retryAfter);
       const [, e, p, r] = fs.map((s) => decodeURIComponent(s));
       const run = state.run(e!, p!, r!);
       if (!run) return send(404, { error: `run ${e}/${p}/${r} not found` });
-      const out = handleFileStream(run, body);
+      const out = handleFileStream(run, body, rec.at, (m) => errors.push(m));
       return send(out.status, out.body);
     }
     send(404, { error: `no route ${req.method} ${path}` });
   }
 
-  function graphqlRequest(body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown) => void) {
+  function graphqlRequest(body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown, t?: string, retryAfter?: number) => void) {
     let payload: { query?: unknown; variables?: unknown; operationName?: unknown };
     try {
       payload = JSON.parse(body.toString('utf8')) as typeof payload;
@@ -184,7 +212,7 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     const variables = (payload.variables ?? {}) as Record<string, unknown>;
     rec.variables = variables;
     const fault = injected('graphql', '/graphql', rec.operationName);
-    if (fault) return send(fault.status, { errors: [{ message: `injected ${fault.status}` }] });
+    if (fault) return send(fault.status, { errors: [{ message: `injected ${fault.status}` }] }, 'application/json', fault.retryAfter);
     const denied = rec.operationName ? denials.get(rec.operationName) : undefined;
     if (denied) return send(200, { data: null, errors: [{ message: denied }] });
     const errors = validate(schema, doc);
@@ -250,6 +278,20 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     fail(rule) {
       faults.push({ ...rule });
     },
+    outage(o) {
+      const start = now();
+      outage = { end: start + o.ms, retryAfter: o.retryAfter };
+      return { start, end: outage.end };
+    },
+    editRun(name, edit) {
+      const run = state.runs.find((r) => r.name === name);
+      if (!run) throw new Error(`no run ${name}`);
+      if (edit.tags) run.tags = [...edit.tags];
+      if (edit.displayName !== undefined) run.displayName = edit.displayName;
+      if (edit.notes !== undefined) run.notes = edit.notes;
+    },
+    errors,
+    now,
     deny(operation, message = 'permission denied') {
       denials.set(operation, message);
     },
