@@ -88,6 +88,16 @@ export class RunStream {
     return this.closed || this.exiting;
   }
 
+  /**
+   * Line counts W&B reported on a reopen: lines another process (an earlier attempt's worker)
+   * appended are not overwritten. Skipped while a request is in flight; it moves the counts itself.
+   */
+  sync(server: { history: number; log: number }): void {
+    if (this.sending) return;
+    this.historySent = Math.max(this.historySent, server.history);
+    this.logSent = Math.max(this.logSent, server.log);
+  }
+
   /** An evaluation attempt holds the run: heartbeats run and failed requests keep retrying. */
   hold(): void {
     this.holders += 1;

@@ -97,6 +97,8 @@ export class WandbReporter implements RunReporter {
       );
       stream.summary = summary;
       this.streams.set(key, stream);
+    } else {
+      stream.sync({ history: status?.historyLineCount ?? 0, log: status?.logLineCount ?? 0 });
     }
     this.client.log.info({ runId, url, inserted: r.upsertBucket?.inserted }, 'W&B run opened');
     stream.hold();

@@ -87,6 +87,8 @@ export interface Outage {
   ms: number;
   /** Retry-After (seconds) sent with each 503. */
   retryAfter?: number;
+  /** Start at the first request this matches (it is answered 503 too) instead of now. */
+  when?: (req: RecordedRequest) => boolean;
 }
 
 export interface FakeWandb {
@@ -101,8 +103,8 @@ export interface FakeWandb {
   aliasesOf(fullName: string): string[];
   evalRuns(): FakeRun[];
   fail(rule: FaultRule): void;
-  /** From now (fake clock) for `ms`: all GraphQL and file_stream requests answer 503 (+ Retry-After). */
-  outage(o: Outage): { start: number; end: number };
+  /** From now (or the first request `when` matches) for `ms` on the fake's clock: all GraphQL and file_stream requests answer 503 (+ Retry-After). */
+  outage(o: Outage): { started: Promise<{ start: number; end: number }> };
   /** A person's edit in the W&B UI of a run (by run id). */
   editRun(run: string, edit: { tags?: string[]; displayName?: string; notes?: string }): void;
   /** Errors a real server would log (e.g. a post after `complete`); tests assert it stays empty. */
@@ -113,6 +115,21 @@ export interface FakeWandb {
   down(): void;
   up(): void;
   close(): Promise<void>;
+}
+
+function safeParse(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The operation name of a GraphQL body, for matching before the request is executed. */
+function operationOf(body: Buffer): string | undefined {
+  const p = safeParse(body) as { operationName?: unknown; query?: unknown } | undefined;
+  if (typeof p?.operationName === 'string') return p.operationName;
+  return typeof p?.query === 'string' ? /(?:query|mutation)\s+(\w+)/.exec(p.query)?.[1] : undefined;
 }
 
 export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeWandb> {
@@ -128,6 +145,7 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
   const errors: string[] = [];
   const now = opts.now ?? Date.now;
   let outage: { end: number; retryAfter?: number } | undefined;
+  let armed: { o: Outage; begin: (w: { start: number; end: number }) => void } | undefined;
   let isDown = false;
   let url = '';
 
@@ -178,7 +196,13 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     }
     if (req.headers.authorization !== expectedAuth) return send(401, { errors: [{ message: 'unauthorized: bad or missing API key' }] });
     const fs = /^\/files\/([^/]+)\/([^/]+)\/([^/]+)\/file_stream$/.exec(path);
-    if (outage && rec.at < outage.end && (path === '/graphql' || fs)) return send(503, { error: 'service unavailable (outage)' }, 'application/json', outage.retryAfter);
+    if (path === '/graphql') rec.operationName = operationOf(body);
+    if (armed && (path === '/graphql' || fs) && armed.o.when?.(rec)) startOutage(armed, rec.at);
+    if (outage && rec.at < outage.end && (path === '/graphql' || fs)) {
+      // Recorded like any post, so a test can see which rows met the outage.
+      if (fs) recordRefused(fs, body, rec.at);
+      return send(503, { error: 'service unavailable (outage)' }, 'application/json', outage.retryAfter);
+    }
     if (path === '/graphql' && req.method === 'POST') return graphqlRequest(body, rec, send);
     if (fs && req.method === 'POST') {
       const fault = injected('file_stream', path);
@@ -190,6 +214,28 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
       return send(out.status, out.body);
     }
     send(404, { error: `no route ${req.method} ${path}` });
+  }
+
+  function startOutage(a: NonNullable<typeof armed>, at: number) {
+    armed = undefined;
+    outage = { end: at + a.o.ms, retryAfter: a.o.retryAfter };
+    a.begin({ start: at, end: outage.end });
+  }
+
+  function recordRefused(fs: RegExpExecArray, body: Buffer, at: number) {
+    const [, e, p, r] = fs.map((x) => decodeURIComponent(x));
+    const run = state.run(e!, p!, r!);
+    if (!run) return;
+    const parsed = safeParse(body) as { files?: Record<string, { offset?: number; content?: string[] }>; complete?: boolean } | undefined;
+    const h = parsed?.files?.['wandb-history.jsonl'];
+    run.timeline.push({
+      status: 503,
+      at,
+      heartbeat: parsed !== undefined && Object.keys(parsed).length === 0,
+      error: 'outage',
+      ...(h?.content ? { history: { offset: h.offset ?? -1, rows: h.content.map((l) => JSON.parse(l) as Record<string, unknown>) } } : {}),
+      ...(parsed?.complete ? { complete: true } : {}),
+    });
   }
 
   function graphqlRequest(body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown, t?: string, retryAfter?: number) => void) {
@@ -279,9 +325,11 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
       faults.push({ ...rule });
     },
     outage(o) {
-      const start = now();
-      outage = { end: start + o.ms, retryAfter: o.retryAfter };
-      return { start, end: outage.end };
+      let begin!: (w: { start: number; end: number }) => void;
+      const started = new Promise<{ start: number; end: number }>((r) => (begin = r));
+      armed = { o, begin };
+      if (!o.when) startOutage(armed, now());
+      return { started };
     },
     editRun(name, edit) {
       const run = state.runs.find((r) => r.name === name);
