@@ -139,7 +139,12 @@ describe.skipIf(schemaMissing)('W&B run lifecycle through the worker', () => {
     expect(run).toMatchObject({ state: 'finished', displayName: 'alice: epoch 2 candidate', notes: 'compare with epoch 1' });
     expect(run!.tags).toEqual(['mt-bench', 'keep-me', 'evalhook', 'default']);
     expectOneExit(wb, run!, 0);
-    expect((await stack.service.queue.getJob(id))?.attemptsStarted).toBe(2);
+    const job = await stack.service.queue.getJob(id);
+    expect(job?.attemptsStarted).toBe(2);
+    // The run's start is the first attempt's: the second attempt's runtime includes the first and the backoff.
+    const startedAt = (job?.progress as { startedAt?: number }).startedAt!;
+    expect(startedAt).toBeLessThan(job!.processedOn! - 300);
+    expect(run!.history.at(-1)!._runtime as number).toBeGreaterThanOrEqual((job!.processedOn! - startedAt) / 1000);
   });
 
   it('a manual trigger by org/entity/project/collection:vN succeeds; links use WANDB_APP_URL; the registry resolves in WANDB_ENTITY\'s org', async () => {
