@@ -167,14 +167,22 @@ describe.skipIf(schemaMissing)('W&B run lifecycle through the worker', () => {
     expect(four.statusCode).toBe(202);
     const bare = await trigger('wandb-registry-model/llama-ft:v0'); // no org prefix: WANDB_ENTITY's org, not the key's (acme)
     expect(bare.statusCode).toBe(202);
-    for (const r of [four, bare]) {
+    // The webhook's documented org/entity/project/collection form, with no node id to fall back on.
+    const hook = await app.inject({
+      method: 'POST',
+      url: '/webhooks/wandb',
+      headers: { authorization: `Bearer ${stack.env.WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ event_type: 'LINK_ARTIFACT', artifact_version_string: 'beta/beta-org/wandb-registry-model/llama-ft:v0' }),
+    });
+    expect(hook.statusCode).toBe(202);
+    for (const r of [four, bare, hook]) {
       const id = (r.json() as { evaluationId: string }).evaluationId;
       expect(await stack.finished(id)).toBe('completed');
       const view = await stack.service.get(id);
       expect(view?.runUrl).toMatch(/^https:\/\/wandb\.acme\.example\/beta-team\/evals\/runs\/mtb-/);
     }
     const runs = wb.evalRuns();
-    expect(runs).toHaveLength(2);
+    expect(runs).toHaveLength(3);
     for (const run of runs) expect(run.history.every((row) => row.epoch === 1)).toBe(true);
     expect((wb.artifact(src.id).metadata.mtbench as { run_url: string }).run_url).toMatch(/^https:\/\/wandb\.acme\.example\//);
     expect(wb.errors).toEqual([]);
