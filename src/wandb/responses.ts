@@ -101,6 +101,8 @@ export const UpsertBucketResponse = z.object({
 export const RunResumeStatusResponse = z.object({
   model: z
     .object({
+      name: z.string(),
+      entity: z.object({ name: z.string() }),
       bucket: z
         .object({
           id: z.string(),

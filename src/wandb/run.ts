@@ -50,7 +50,14 @@ export class WandbReporter implements RunReporter {
   async open(ctx: RunContext, signal?: AbortSignal): Promise<RunHandle> {
     const runId = runIdFor(ctx.evaluationId);
     const a = ctx.artifact;
-    const status = await this.status(ctx.profile.wandb.entity, ctx.profile.wandb.project, runId, signal);
+    const found = await this.client.graphql(RUN_RESUME_STATUS, { entity: ctx.profile.wandb.entity, project: ctx.profile.wandb.project, name: runId }, RunResumeStatusResponse, { signal });
+    const status = found.model?.bucket ?? null;
+    if (status && found.model && DONE_STATES.has(status.state ?? '') && !this.streams.has(`${found.model.entity.name}/${found.model.name}/${status.name}`)) {
+      // Not even UpsertBucket: a finished run is left exactly as it is.
+      const url = this.runUrl({ entity: found.model.entity.name, project: found.model.name, run: status.name });
+      this.client.log.info({ runId, url }, 'W&B run already finished: left as it is');
+      return new FinishedHandle(runId, url, this.client);
+    }
     const ours = ownedTags(ctx);
     const vars: Record<string, unknown> = {
       name: runId,
@@ -78,13 +85,9 @@ export class WandbReporter implements RunReporter {
     const bucket = r.upsertBucket?.bucket;
     if (!bucket?.project) throw new WandbError('W&B UpsertBucket returned no run', true);
     const path: RunPath = { entity: bucket.project.entity.name, project: bucket.project.name, run: bucket.name };
-    const url = `${this.client.appURL}/${encodeURIComponent(path.entity)}/${encodeURIComponent(path.project)}/runs/${encodeURIComponent(path.run)}`;
+    const url = this.runUrl(path);
     const key = `${path.entity}/${path.project}/${path.run}`;
     let stream = this.streams.get(key);
-    if (!stream && DONE_STATES.has(status?.state ?? '')) {
-      this.client.log.info({ runId, url }, 'W&B run already finished: left as it is');
-      return new FinishedHandle(runId, url, this.client);
-    }
     await this.useArtifact(path, ctx, signal);
     if (!stream) {
       const summary = jsonObject(status?.summaryMetrics ?? null);
@@ -107,6 +110,10 @@ export class WandbReporter implements RunReporter {
 
   writeBack(ctx: RunContext, outcome: { score: number | null; runUrl?: string }, signal?: AbortSignal): Promise<string[]> {
     return writeBack(this.client, this.resolver, ctx, outcome, signal);
+  }
+
+  private runUrl(p: RunPath): string {
+    return `${this.client.appURL}/${encodeURIComponent(p.entity)}/${encodeURIComponent(p.project)}/runs/${encodeURIComponent(p.run)}`;
   }
 
   /** B1 read-back: null when the run does not exist yet. */

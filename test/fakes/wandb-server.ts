@@ -2,7 +2,7 @@
  * A fake W&B server over real HTTP (node:http, port 0) for tests of the W&B adapter and of the whole
  * pipeline. Needs the schema files in ../shared/reference beside the checkout (check `wandbSchemaAvailable()`).
  *
- *   const wb = await startFakeWandb();                  // opts: features, schema:'legacy', orgs, viewer, teams
+ *   const wb = await startFakeWandb();                  // opts: features, schema:'legacy', orgs, viewer, teams, now (clock)
  *   const a = wb.seedArtifact({ entity: 'acme-team', project: 'ft', collection: 'llama ft', type: 'model',
  *     files: { 'adapter_config.json': '{}', 'adapter_model.safetensors': Buffer.alloc(16) },
  *     metadata: { epoch: 2 }, aliases: ['best'], sourceRun: { name: 'train-1', displayName: 'llama sft' } });

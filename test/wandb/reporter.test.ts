@@ -92,7 +92,10 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     const h1 = await s.wandb.reporter.open(ctx);
     await h1.logProgress({ 'progress/answers': 1 });
     await h1.finish(outcome(6));
+    const upserts = () => s.wb.requests.filter((r) => r.operationName === 'UpsertBucket').length;
+    const before = upserts();
     const h2 = await s.wandb.reporter.open(ctx);
+    expect(upserts()).toBe(before); // not even its config or tags are touched
     await h2.logProgress({ 'progress/answers': 2 });
     await h2.finish(outcome(6.5));
     await h2.fail('late failure');
