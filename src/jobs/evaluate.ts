@@ -161,8 +161,9 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
   });
   try {
     runCtx.config.inference = served.describe;
-    // Open the run early so progress curves fill in; W&B trouble here must not stop the evaluation.
-    const handle = await deps.reporter.open(runCtx, signal).catch((err: unknown) => {
+    // Open the run early so progress curves fill in; W&B trouble here must not stop the evaluation:
+    // the wait is bounded like the SDK's init_timeout (W&B's retry budget alone is minutes).
+    const handle = await deps.reporter.open(runCtx, AbortSignal.any([signal, AbortSignal.timeout(EARLY_OPEN_TIMEOUT_MS)])).catch((err: unknown) => {
       log.warn({ err }, 'W&B run not opened yet; progress will not be logged');
       return undefined;
     });
@@ -218,6 +219,9 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
 function candidateTarget(served: ServedModel): ChatTarget {
   return { baseURL: served.baseURL, apiKey: served.apiKey, headers: served.headers, role: 'candidate' };
 }
+
+/** wandb.init's default init_timeout (wandb_settings.py): how long the evaluation waits for its run to open. */
+const EARLY_OPEN_TIMEOUT_MS = 90_000;
 
 /** Progress curves: one W&B history step per ~5 % of the work. */
 const lastLogged = new WeakMap<RunHandle, number>();
