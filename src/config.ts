@@ -32,7 +32,11 @@ export const EnvSchema = z.object({
   ADMIN_TOKEN: secret(16),
   WANDB_API_KEY: optionalString,
   WANDB_BASE_URL: z.url().default('https://api.wandb.ai'),
+  /** UI host for run links (the SDK's WANDB_APP_URL); derived from WANDB_BASE_URL when unset. */
+  WANDB_APP_URL: optionalString.pipe(z.url().optional()),
   WANDB_ENTITY: optionalString,
+  /** Organisation for registry paths without an org prefix (the SDK's WANDB_ORGANIZATION). */
+  WANDB_ORGANIZATION: optionalString,
   WANDB_PROJECT: z.string().min(1).default('evalhook'),
   /** Which parts of the W&B dashboard evalhook keeps: `workspace,report`, one of them, or `off`. */
   WANDB_DASHBOARD: z.string().default('workspace,report').transform(splitDashboardViews).pipe(DashboardViewList),

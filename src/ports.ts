@@ -45,7 +45,6 @@ export interface ResolvedArtifact {
   checkpoint?: { epoch?: number; step?: number };
   /** What `checkpoint` was derived from, to re-derive it once the checkpoint file's own epoch is read. */
   checkpointNames?: string[];
-  sourceVersionIndex?: number;
   files: ArtifactFile[];
 }
 
@@ -76,6 +75,8 @@ export interface RunContext {
   artifact: ResolvedArtifact;
   /** Non-secret config: benchmark, data checksums, judge, prompts, generation, inference target. */
   config: Record<string, unknown>;
+  /** ms epoch of the evaluation's first start (kept across retries and workers): the run's runtime counts from it. */
+  startedAt?: number;
 }
 
 export interface RunHandle {
@@ -85,10 +86,15 @@ export interface RunHandle {
   localDir?: string;
   /** One history step (progress curves); best effort, never fails the evaluation. */
   logProgress(metrics: Record<string, number>): Promise<void>;
-  /** Summary, both tables, FastChat files; idempotent so a retried report updates the same run. */
-  finish(result: { summary: EvalSummary; records: EvalRecord[]; questions: BenchmarkQuestion[] }): Promise<void>;
+  /**
+   * Summary, both tables, FastChat files, then the run's one exit: exit code 0, or 1 with `failure`
+   * (an outcome decided before finishing, e.g. too many invalid judgments). A finished run is left alone.
+   */
+  finish(result: { summary: EvalSummary; records: EvalRecord[]; questions: BenchmarkQuestion[] }, outcome?: { failure?: string }): Promise<void>;
   /** Finish the run as failed with a reason a person can act on. */
   fail(reason: string): Promise<void>;
+  /** This attempt is done with the run without finishing it (heartbeats stop; a later attempt reopens it). */
+  release?(): void;
 }
 
 /** Links to the project's dashboard in W&B (or its specs' directory offline), and why a part was not written. */

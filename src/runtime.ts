@@ -69,7 +69,16 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
   const prefix = env.QUEUE_PREFIX;
   const dataDir = resolve(env.EVALHOOK_DATA_DIR);
   const wandb = env.WANDB_API_KEY
-    ? createWandb({ apiKey: env.WANDB_API_KEY, baseURL: env.WANDB_BASE_URL, cacheDir: join(dataDir, 'cache'), logger })
+    ? createWandb({
+        apiKey: env.WANDB_API_KEY,
+        baseURL: env.WANDB_BASE_URL,
+        appURL: env.WANDB_APP_URL,
+        // Registry paths without an org prefix resolve in the configured entity's / organisation's org.
+        entity: env.WANDB_ENTITY,
+        organization: env.WANDB_ORGANIZATION,
+        cacheDir: join(dataDir, 'cache'),
+        logger,
+      })
     : undefined;
   if (!wandb) logger.warn({ dir: join(dataDir, 'results') }, 'WANDB_API_KEY not set: results go to a local directory');
   const limiter = createLimiter(redis, prefix, { onError: throttledLog(logger, 'limiter error') });

@@ -40,6 +40,8 @@ export const EvaluationProgress = z.object({
   judgmentsDone: z.number().int().default(0),
   judgmentsTotal: z.number().int().default(0),
   invalid: z.number().int().default(0),
+  /** ms epoch of the evaluation's first start; kept across retries and workers (the W&B run's runtime counts from it). */
+  startedAt: z.number().optional(),
   /** ms epoch when each stage was entered. */
   stages: z.record(z.string(), z.number()).default({}),
   artifactFullName: z.string().optional(),

@@ -14,7 +14,7 @@ import {
   RUN_CONFIG,
   VIEWER,
 } from './documents.js';
-import { checkpointOf, isRegistryProject, parseArtifactPath, parseNodeId, unsafePathReason } from './names.js';
+import { artifactPathOrThrow, checkpointOf, isRegistryProject, parseNodeId, unsafePathReason, versionOrAlias } from './names.js';
 import {
   ArtifactByIdResponse,
   jsonObject,
@@ -118,10 +118,10 @@ export class ArtifactResolver {
   }
 
   private async byName(name: string, signal?: AbortSignal): Promise<Located | undefined> {
-    const p = parseArtifactPath(name);
-    if (!p.project) throw new WandbError(`artifact name "${name}" needs at least project/collection:version`, false);
-    const entity = isRegistryProject(p.project) ? await this.orgEntity(p.prefix, signal) : (p.prefix ?? (await this.defaultEntity(signal)));
-    return this.lookup(entity, p.project, `${p.collection}:${p.alias}`, signal);
+    const p = artifactPathOrThrow(name);
+    // `org/entity/project/…` names the entity; for a registry it (or the org) leads to the org entity.
+    const entity = isRegistryProject(p.project) ? await this.orgEntity(p.entity ?? p.org, signal) : (p.entity ?? (await this.defaultEntity(signal)));
+    return this.lookup(entity, p.project, `${p.collection}:${versionOrAlias(p)}`, signal);
   }
 
   private async lookup(entity: string, project: string, name: string, signal?: AbortSignal): Promise<Located | undefined> {
@@ -181,9 +181,8 @@ export class ArtifactResolver {
       digest: a.digest,
       aliases: l.aliases,
       metadata,
-      checkpoint: checkpointOf(metadata, [l.collection, a.artifactSequence.name, ...l.aliases], a.versionIndex ?? undefined),
-      checkpointNames: [l.collection, a.artifactSequence.name, ...l.aliases],
-      ...(a.versionIndex !== null ? { sourceVersionIndex: a.versionIndex } : {}),
+      checkpoint: checkpointOf(metadata, [a.artifactSequence.name, l.collection]),
+      checkpointNames: [a.artifactSequence.name, l.collection],
       files,
     };
     const by = a.createdBy;

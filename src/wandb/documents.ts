@@ -119,6 +119,25 @@ query RunConfig($entity: String!, $project: String!, $run: String!) {
   }
 }`;
 
+/**
+ * B1 read-back before (re)opening a run: wandb-core's core/api/graphql/query_run_resume_status.graphql
+ * (offsets, summary, config, tags, notes, display name), plus `state` so a finished run is never
+ * written to again.
+ */
+export const RUN_RESUME_STATUS = /* GraphQL */ `
+query RunResumeStatus($project: String, $entity: String, $name: String!) {
+  model(name: $project, entityName: $entity) {
+    id
+    name
+    entity { id name }
+    bucket(name: $name, missingOk: true) {
+      id name summaryMetrics displayName logLineCount historyLineCount eventsLineCount
+      historyTail eventsTail config tags notes state
+      wandbConfig(keys: ["t"])
+    }
+  }
+}`;
+
 /** B1: create or update the evaluation run (also used with only `id` + fields for later updates). */
 export const UPSERT_BUCKET = /* GraphQL */ `
 mutation UpsertBucket($id: String, $name: String, $project: String, $entity: String, $groupName: String,
@@ -278,6 +297,7 @@ export const DOCUMENTS = {
   ARTIFACT_MEMBERSHIP_FILE_URLS,
   ARTIFACT_FILE_URLS,
   RUN_CONFIG,
+  RUN_RESUME_STATUS,
   UPSERT_BUCKET,
   USE_ARTIFACT,
   USE_ARTIFACT_WITH_SOURCE,

@@ -102,6 +102,30 @@ export const UpsertBucketResponse = z.object({
     .nullable(),
 });
 
+export const RunResumeStatusResponse = z.object({
+  model: z
+    .object({
+      name: z.string(),
+      entity: z.object({ name: z.string() }),
+      bucket: z
+        .object({
+          id: z.string(),
+          name: z.string(),
+          displayName: z.string().nullish(),
+          summaryMetrics: z.string().nullish(),
+          config: z.string().nullish(),
+          historyLineCount: z.number().int().nullish(),
+          logLineCount: z.number().int().nullish(),
+          tags: z.array(z.string()).nullish(),
+          notes: z.string().nullish(),
+          state: z.string().nullish(),
+        })
+        .nullable(),
+    })
+    .nullable(),
+});
+export type RunStatus = NonNullable<NonNullable<z.infer<typeof RunResumeStatusResponse>['model']>['bucket']>;
+
 export const UseArtifactResponse = z.object({ useArtifact: z.object({ artifact: z.object({ id: z.string() }) }).nullable() });
 
 export const CreateRunFilesResponse = z.object({

@@ -45,6 +45,7 @@ export const KNOWN_OPERATIONS: Record<string, string[]> = {
   GetArtifactMembershipFileUrls: ['project'],
   ArtifactFileURLs: ['artifact'],
   RunConfig: ['project'],
+  RunResumeStatus: ['model'],
   UpsertBucket: ['upsertBucket'],
   UseArtifact: ['useArtifact'],
   CreateRunFiles: ['createRunFiles'],
@@ -187,6 +188,11 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
       const r = state.run(entity, name, String(args.name));
       return r ? runObj(r) : null;
     },
+    bucket: (args: Args) => {
+      const r = state.run(entity, name, String(args.name));
+      if (!r && !args.missingOk) throw new Error(`run ${entity}/${name}/${String(args.name)} not found`);
+      return r ? runObj(r) : null;
+    },
   });
 
   const runObj = (r: FakeRun): object => ({
@@ -203,6 +209,11 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
     config: JSON.stringify(Object.fromEntries(Object.entries(r.config).map(([k, v]) => [k, { value: v }]))),
     summaryMetrics: JSON.stringify(r.summary),
     historyLineCount: r.history.length,
+    logLineCount: r.logs.length,
+    eventsLineCount: 0,
+    historyTail: JSON.stringify(r.history.slice(-1).map((row) => JSON.stringify(row))),
+    eventsTail: '[]',
+    wandbConfig: () => JSON.stringify({}),
     project: () => projectObj(r.entity, r.project),
   });
 
@@ -242,6 +253,8 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
       return o ? { id: Buffer.from(`Organization:${o.name}`).toString('base64'), name: o.name, orgEntity: entityObj(o.entity) } : null;
     },
     project: (args: Args) => projectObj(str(args.entityName) ?? state.viewer.entity, String(args.name)),
+    // The deprecated alias of `project` that wandb-core's RunResumeStatus still uses.
+    model: (args: Args) => projectObj(str(args.entityName) ?? state.viewer.entity, String(args.name)),
     artifact: (args: Args) => {
       const a = state.artifacts.get(String(args.id));
       return a ? artifactObj(a) : null;

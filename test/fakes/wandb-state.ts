@@ -69,9 +69,29 @@ export interface FakeRun {
   exitcode: number | null;
   logs: string[];
   heartbeats: number;
+  /** Every file_stream post in arrival order, accepted or not. */
+  timeline: FileStreamEvent[];
+  /** The run was ended by file_stream `complete` (cleared only by an explicit resume: UpsertBucket state "running"). */
+  completed: boolean;
   /** use_artifact edges. */
   inputArtifacts: Array<{ artifactId: string; artifactEntityName?: string; artifactProjectName?: string }>;
   outputArtifacts: string[];
+}
+
+/** One file_stream post as the fake saw it. */
+export interface FileStreamEvent {
+  status: number;
+  /** ms on the fake's clock. */
+  at: number;
+  heartbeat: boolean;
+  history?: { offset: number; rows: Array<Record<string, unknown>> };
+  summary?: Record<string, unknown>;
+  log?: { offset: number; lines: string[] };
+  uploaded?: string[];
+  complete?: boolean;
+  exitcode?: number;
+  /** Why it was refused, when it was. */
+  error?: string;
 }
 
 export interface FakeOrg {
@@ -242,6 +262,8 @@ export class FakeWandbState {
       exitcode: null,
       logs: [],
       heartbeats: 0,
+      timeline: [],
+      completed: false,
       inputArtifacts: [],
       outputArtifacts: [],
     };
