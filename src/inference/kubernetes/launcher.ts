@@ -14,7 +14,7 @@ import type { KubeApi } from './api.js';
 import { KubeApiError } from './api.js';
 import { prepareCheckpoint } from './checkpoint.js';
 import { buildJob, type KubernetesSettings } from './manifest.js';
-import { INIT_CONTAINER, jobNameFor, SERVER_CONTAINER } from './names.js';
+import { EXIT_UNSERVABLE, INIT_CONTAINER, jobNameFor, SERVER_CONTAINER } from './names.js';
 import { podState, type PodState } from './pod-status.js';
 
 export interface KubernetesLauncherOptions {
@@ -33,8 +33,6 @@ export interface KubernetesLauncherOptions {
   logger?: Logger;
 }
 
-/** fetch-artifact's exit code for a checkpoint that can never be served (bad files, base model mismatch). */
-export const EXIT_UNSERVABLE = 78;
 const LOG_LINES = 50;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

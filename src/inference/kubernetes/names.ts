@@ -14,6 +14,8 @@ export const QUEUE_LABEL = 'evalhook.io/queue';
 export const EVALUATION_ANNOTATION = 'evalhook.io/evaluation-id';
 export const INIT_CONTAINER = 'fetch-artifact';
 export const SERVER_CONTAINER = 'server';
+/** fetch-artifact's exit code for a checkpoint no retry can serve (bad files, base model mismatch). */
+export const EXIT_UNSERVABLE = 78;
 
 /** The Job name: the served name (`evalhook-<slug>-<hash>`, ≤ 58 chars), already a DNS-1123 label. */
 export function jobNameFor(evaluationId: string): string {
