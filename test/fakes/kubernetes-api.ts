@@ -13,6 +13,9 @@
  *   crash          the server container exits with code 1 before it is ready
  *   init-fails     the fetch-artifact init container exits with `exitCode` (default 78)
  *   crash-later    Ready, then terminated after `readyFor` more listings
+ * With `runInit`, the pod's init container really runs (its env resolved from `secrets`, a missing
+ * Secret being CreateContainerConfigError as on a kubelet): the pod stays Init:Running until it
+ * returns, and a non-zero exit code fails the pod with the init container's output as its log.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -27,7 +30,8 @@ export type PodScenario =
   | { kind: 'image-pull' }
   | { kind: 'crash'; exitCode?: number }
   | { kind: 'init-fails'; exitCode?: number }
-  | { kind: 'crash-later'; readyFor: number; podIP?: string };
+  | { kind: 'crash-later'; readyFor: number; podIP?: string }
+  | { kind: 'config-error'; container: string; message: string };
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -42,6 +46,8 @@ export interface FakePod {
   scenario: PodScenario;
   step: number;
   logs: Record<string, string[]>;
+  /** The init container run by `runInit`: pending until `result` is set. */
+  init?: { result?: { exitCode: number; logs: string[] } };
 }
 
 export interface RecordedCall {
@@ -57,6 +63,10 @@ export interface FakeKubernetesOptions {
   scenario?: (job: Obj) => PodScenario;
   /** Log lines per container name for each new pod. */
   logs?: (job: Obj) => Record<string, string[]>;
+  /** Secrets in every namespace: name -> key -> value (what secretKeyRef resolves to). */
+  secrets?: Record<string, Record<string, string>>;
+  /** Runs an init container with its resolved env; the exit code decides the pod's fate. */
+  runInit?: (container: Obj, env: Record<string, string>) => Promise<{ exitCode: number; logs: string[] }>;
 }
 
 export interface FakeKubernetes {
@@ -141,6 +151,9 @@ function podObject(job: FakeJob): Obj {
     case 'crash':
       status = step < 2 ? starting(step)! : { phase: 'Failed', conditions: [cond('Ready', false)], initContainerStatuses: doneInit, containerStatuses: names.map((x) => containerStatus(x, { terminated: { exitCode: s.exitCode ?? 1, reason: 'Error' } })) };
       break;
+    case 'config-error':
+      status = { phase: 'Pending', conditions: [cond('PodScheduled', true), cond('Initialized', false)], initContainerStatuses: initNames.map((x) => containerStatus(x, x === s.container ? waiting('CreateContainerConfigError', s.message) : waiting('PodInitializing'))), containerStatuses: names.map((x) => containerStatus(x, waiting('PodInitializing'))) };
+      break;
     case 'init-fails':
       status = step < 1 ? starting(0)! : { phase: 'Failed', conditions: [cond('Initialized', false)], initContainerStatuses: initNames.map((x) => containerStatus(x, { terminated: { exitCode: s.exitCode ?? 78, reason: 'Error' } })), containerStatuses: names.map((x) => containerStatus(x, waiting('PodInitializing'))) };
       break;
@@ -177,6 +190,38 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
     const job: FakeJob = { namespace, body, pod: { name: `${String(meta.name).slice(0, 57)}-${randomBytes(3).toString('hex').slice(0, 5)}`, scenario: scenario(body), step: 0, logs: opts.logs?.(body) ?? {} } };
     jobs.set(`${namespace}/${String(meta.name)}`, job);
     return job;
+  }
+
+  /** Runs the first init container through `runInit`, as the kubelet would once the pod is scheduled. */
+  function startInit(j: FakeJob) {
+    const init = (j.body.spec.template.spec.initContainers ?? [])[0] as Obj | undefined;
+    if (!opts.runInit || !init || j.pod.scenario.kind !== 'ready') return;
+    const env: Record<string, string> = {};
+    for (const e of (init.env ?? []) as Obj[]) {
+      const ref = e.valueFrom?.secretKeyRef as Obj | undefined;
+      if (!ref) {
+        env[e.name as string] = String(e.value ?? '');
+        continue;
+      }
+      const value = opts.secrets?.[ref.name as string]?.[ref.key as string];
+      if (value === undefined) {
+        j.pod.scenario = { kind: 'config-error', container: init.name as string, message: `secret "${String(ref.name)}" not found` };
+        return;
+      }
+      env[e.name as string] = value;
+    }
+    const state: NonNullable<FakePod['init']> = {};
+    j.pod.init = state;
+    void opts.runInit(init, env).then(
+      (result) => (state.result = result),
+      (err: unknown) => (state.result = { exitCode: 1, logs: [String(err)] }),
+    ).then((result) => {
+      j.pod.logs[init.name as string] = result.logs;
+      if (result.exitCode !== 0) {
+        j.pod.scenario = { kind: 'init-fails', exitCode: result.exitCode };
+        j.pod.step = 1;
+      }
+    });
   }
 
   function handle(req: IncomingMessage, body: Buffer, res: ServerResponse, rec: RecordedCall) {
@@ -246,7 +291,12 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
       const ns = decodeURIComponent(m[1]!);
       if (forbid('list', 'pods', ns)) return;
       const items = [...jobs.values()].filter((j) => j.namespace === ns).map((j) => ({ j, pod: podObject(j) })).filter(({ pod }) => matches(rec.query.labelSelector, pod.metadata.labels));
-      for (const { j } of items) j.pod.step += 1;
+      for (const { j } of items) {
+        // An init container still running holds the pod at Init:Running.
+        if (j.pod.init && !j.pod.init.result) continue;
+        j.pod.step += 1;
+        if (j.pod.step === 1) startInit(j);
+      }
       return send(200, { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: String(rv) }, items: items.map((i) => i.pod) });
     }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/.exec(path)) && req.method === 'GET') {

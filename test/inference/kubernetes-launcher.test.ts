@@ -256,3 +256,21 @@ async function restart(old: FakeKubernetes): Promise<FakeKubernetes> {
   await old.close();
   return startFakeKubernetes();
 }
+
+describe('kubernetes launcher, init container run by the fake kubelet', () => {
+  it('a missing wandbApiKeySecret Secret is CreateContainerConfigError: final, naming the Secret', async () => {
+    const kube = await startFakeKubernetes({ secrets: {}, runInit: async () => ({ exitCode: 0, logs: [] }) });
+    const fakePod = await startFakeOpenAI({ models: [NAME] });
+    try {
+      const { profile } = kubeSettings(Number(new URL(fakePod.url).port));
+      const err = await failure(kubeLauncher(kube).launch(kubeRequest(ID, profile).req, profile.inference as never));
+      expect(err.retryable).toBe(false);
+      expect(err.message).toContain('container fetch-artifact is in CreateContainerConfigError: secret "wandb" not found');
+      expect(err.message).toContain('inference.wandbApiKeySecret');
+      expect(kube.jobs.size).toBe(0);
+    } finally {
+      await kube.close();
+      await fakePod.close();
+    }
+  });
+});
