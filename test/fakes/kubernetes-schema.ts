@@ -7,7 +7,7 @@
  */
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { Job } from 'kubernetes-models/batch/v1';
-import { ConfigMap, PersistentVolumeClaim, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
@@ -24,6 +24,7 @@ const MODELS: Record<string, ModelClass> = {
   'v1/Service': Service,
   'v1/ServiceAccount': ServiceAccount,
   'v1/ConfigMap': ConfigMap,
+  'v1/Namespace': Namespace,
   'v1/Secret': Secret,
   'v1/PersistentVolumeClaim': PersistentVolumeClaim,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
@@ -69,7 +70,9 @@ export function validateObject(input: unknown): string[] {
   }
   if (Object.keys(template).length) {
     problems.push(...labelProblems('spec.template.metadata.labels', obj(template.metadata).labels));
-    problems.push(...podSpecProblems('spec.template.spec', obj(template.spec)));
+    // A StatefulSet's claim templates are volumes of its pods too.
+    const claims = arr(spec.volumeClaimTemplates).map((c) => obj(obj(c).metadata).name);
+    problems.push(...podSpecProblems('spec.template.spec', obj(template.spec), claims));
   }
   if (o.kind === 'Deployment' || o.kind === 'StatefulSet') {
     const selector = obj(obj(spec.selector).matchLabels);
@@ -86,9 +89,9 @@ function labelProblems(path: string, labels: unknown): string[] {
   ]);
 }
 
-function podSpecProblems(path: string, spec: Obj): string[] {
+function podSpecProblems(path: string, spec: Obj, claims: unknown[]): string[] {
   const problems: string[] = [];
-  const volumes = new Set(arr(spec.volumes).map((v) => obj(v).name));
+  const volumes = new Set([...arr(spec.volumes).map((v) => obj(v).name), ...claims]);
   for (const t of arr(spec.tolerations)) {
     const tol = obj(t);
     if (tol.operator === 'Exists' && tol.value) problems.push(`${path}.tolerations: value must be empty when \`operator\` is 'Exists'`);
