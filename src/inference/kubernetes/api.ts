@@ -5,18 +5,24 @@
  * errors are retryable.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { ApiException, BatchV1Api, CoreV1Api, KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { errorText, finalError, InferenceError, transientError } from '../errors.js';
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-/** In-cluster service-account credentials, else KUBECONFIG (or ~/.kube/config) as the client loads it. */
+/**
+ * In-cluster service-account credentials, else KUBECONFIG (or ~/.kube/config) as the client loads it.
+ * The client's last resort (an unauthenticated http://localhost:8080) is refused: it is never what
+ * an operator meant.
+ */
 export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env, saDir = SA_DIR): KubeConfig {
   const kc = new KubeConfig();
   if (env.KUBERNETES_SERVICE_HOST && existsSync(`${saDir}/token`)) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) throw finalError('no Kubernetes credentials: run the worker in the cluster (service account) or set KUBECONFIG');
+  else if (env.KUBECONFIG || existsSync(join(homedir(), '.kube', 'config'))) kc.loadFromDefault();
+  if (!kc.getCurrentCluster()) throw finalError('no Kubernetes credentials for the kubernetes inference kind: run the worker in the cluster (service account) or set KUBECONFIG');
   return kc;
 }
 
