@@ -12,12 +12,13 @@ import { stringify } from 'yaml';
 import { fetchArtifactCommand } from '../../src/cli/fetch-artifact.js';
 import { servedNameFor } from '../../src/inference/safe-values.js';
 import { evaluationIdFor } from '../../src/jobs/model.js';
-import { startFakeKubernetes, type FakeKubernetes } from '../fakes/kubernetes-api.js';
+import { startFakeKubernetes, type FakeKubernetes, type PodScenario } from '../fakes/kubernetes-api.js';
 import { startFakeWandb, type FakeWandb } from '../fakes/wandb-server.js';
 import { redisUrl } from '../helpers/redis.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { schemaMissing } from '../wandb/helpers.js';
+import { waitFor } from '../inference/helpers.js';
 
 const BASE = 'meta-llama/Llama-3.1-8B-Instruct';
 
@@ -35,23 +36,25 @@ describe.skipIf(schemaMissing)('kind=kubernetes end to end (fake API server, fak
     else process.env.KUBECONFIG = savedKubeconfig;
   });
 
-  it('a registry LoRA version is evaluated on a pod the cluster runs, and its Job is gone afterwards', async () => {
-    wb = await startFakeWandb();
-    const src = wb.seedArtifact({
+  async function setup(scenario?: (n: number) => PodScenario) {
+    const w = (wb = await startFakeWandb());
+    const src = w.seedArtifact({
       entity: 'acme-team',
       project: 'llama-sft',
       collection: 'llama-lora',
       files: { 'adapter_config.json': JSON.stringify({ peft_type: 'LORA', r: 16, base_model_name_or_path: BASE }), 'adapter_model.safetensors': Buffer.alloc(64, 3) },
       sourceRun: { name: 'train-1' },
     });
-    const linked = wb.linkToRegistry(src, { collection: 'llama-lora' });
+    const linked = w.linkToRegistry(src, { collection: 'llama-lora' });
     const evaluationId = evaluationIdFor({ name: linked.fullName }, 'k8s');
     const served = servedNameFor(evaluationId);
 
     // What the init container wrote, standing in for the pod's emptyDir at /models.
     const podModels = tempDir('pod-models');
-    k8s = await startFakeKubernetes({
-      secrets: { wandb: { 'api-key': wb.apiKey } },
+    let jobs = 0;
+    const k = (k8s = await startFakeKubernetes({
+      ...(scenario ? { scenario: () => scenario(jobs++) } : {}),
+      secrets: { wandb: { 'api-key': w.apiKey } },
       runInit: async (container, env) => {
         const args = (container.args as string[]).map((a) => (a === '/models' ? podModels : a));
         const lines: string[] = [];
@@ -59,19 +62,19 @@ describe.skipIf(schemaMissing)('kind=kubernetes end to end (fake API server, fak
         const exitCode = await fetchArtifactCommand(args.slice(1), io);
         return { exitCode, logs: lines };
       },
-    });
-    process.env.KUBECONFIG = k8s.writeKubeconfig(tempDir('kubeconfig'));
+    }));
+    process.env.KUBECONFIG = k.writeKubeconfig(tempDir('kubeconfig'));
 
     const dir = tempDir('k8s-config');
     const configFile = join(dir, 'evalhook.yaml');
     // The profile needs the candidate's port, known once the stack runs: the file is filled in after.
     writeFileSync(configFile, 'profiles: []\n');
-    stack = await startStack({
+    const st = (stack = await startStack({
       redisUrl: redisUrl(),
       candidate: { models: [BASE, served] },
-      env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', EVALHOOK_CONFIG: configFile, EVALHOOK_IMAGE: 'ghcr.io/acme/evalhook:0.1.0' },
-    });
-    const port = Number(new URL(stack.candidate.url).port);
+      env: { WANDB_API_KEY: w.apiKey, WANDB_BASE_URL: w.url, WANDB_PROJECT: 'evals', EVALHOOK_CONFIG: configFile, EVALHOOK_IMAGE: 'ghcr.io/acme/evalhook:0.1.0' },
+    }));
+    const port = Number(new URL(st.candidate.url).port);
     writeFileSync(
       configFile,
       stringify({
@@ -93,7 +96,12 @@ describe.skipIf(schemaMissing)('kind=kubernetes end to end (fake API server, fak
         ],
       }),
     );
-    await stack.startWorker({}, { EVALHOOK_CONFIG: configFile });
+    return { linked, evaluationId, served, podModels, stack: st, wb: w, k8s: k };
+  }
+
+  it('a registry LoRA version is evaluated on a pod the cluster runs, and its Job is gone afterwards', async () => {
+    const { linked, evaluationId, served, podModels, stack, wb, k8s } = await setup();
+    await stack.startWorker();
     const id = await stack.enqueue(linked.fullName, 'k8s');
     expect(id).toBe(evaluationId);
     expect(await stack.finished(id)).toBe('completed');
@@ -113,5 +121,22 @@ describe.skipIf(schemaMissing)('kind=kubernetes end to end (fake API server, fak
     expect(runs[0]!.state).toBe('finished');
     expect(runs[0]!.summary['mtbench/score']).toBe(7);
     expect(runs[0]!.config.inference).toMatchObject({ kind: 'kubernetes', namespace: 'gpu-jobs', job: served, model: served, baseModel: BASE, checkpoint: 'init-container' });
+  });
+
+  it('a SIGKILLed worker leaks no Job: the evaluation resumes on another worker, which replaces its Job and deletes it at the end', async () => {
+    // The first pod never schedules (the worker holding it dies while it waits); the next one runs.
+    const { linked, stack, k8s } = await setup((n) => (n === 0 ? { kind: 'unschedulable' } : { kind: 'ready' }));
+    const child = await stack.spawnWorker({ KUBECONFIG: process.env.KUBECONFIG! });
+    const id = await stack.enqueue(linked.fullName, 'k8s');
+    const done = stack.finished(id);
+    await waitFor(() => k8s.created.length === 1, 'the first Job');
+    await child.kill('SIGKILL');
+    expect(k8s.jobs.size).toBe(1); // left behind
+
+    await stack.startWorker();
+    expect(await done).toBe('completed');
+    expect(k8s.created).toHaveLength(2);
+    expect(k8s.jobs.size).toBe(0);
+    expect(k8s.deletions.map((d) => d.propagationPolicy)).toEqual(['Background', 'Background']);
   });
 });

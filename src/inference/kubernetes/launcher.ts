@@ -27,7 +27,7 @@ export interface KubernetesLauncherOptions {
   evalhookImage?: string;
   wandbBaseURL: string;
   fetch: FetchFn;
-  /** Pod status poll interval, while starting and during the run (default 2 s). */
+  /** Pod status poll interval while the pod starts (default 2 s); during the run, five times that. */
   pollMs?: number;
   callTimeoutMs?: number;
   logger?: Logger;
@@ -225,7 +225,7 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
     // A pod that dies mid-run (OOM, node loss, activeDeadlineSeconds) ends the attempt with its log.
     const exited = (async (): Promise<string> => {
       while (!monitor.signal.aborted) {
-        await sleep(pollMs, monitor.signal);
+        await sleep(pollMs * 5, monitor.signal);
         if (monitor.signal.aborted) break;
         const pod = await currentPod(namespace, selector).catch(() => 'unknown' as const);
         if (pod === 'unknown') continue;
