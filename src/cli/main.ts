@@ -15,7 +15,8 @@ const USAGE = `usage: evalhook <command>
   worker   evaluation worker (scale by running more of these)
   all      both in one process (npm start)
   eval     one MT-Bench run from the command line, no Redis (evalhook eval --help)
-  fetch-artifact  download a checkpoint into a directory (init container of kind=kubernetes pods)`;
+  fetch-artifact
+           download a checkpoint into a directory (init container of kind=kubernetes pods)`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'all', ...rest] = argv;

@@ -33,7 +33,7 @@ export type PodScenario =
   | { kind: 'crash-later'; readyFor: number; podIP?: string }
   | { kind: 'config-error'; container: string; message: string };
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>; // loosely typed: request bodies and manifests as parsed
 
 export interface FakeJob {
   namespace: string;
