@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { runEvaluation, type Benchmark } from './eval/index.js';
 import type { JudgeCache } from './eval/ports.js';
 import { createInferenceLauncher } from './inference/index.js';
+import { createActivityCheck } from './jobs/active.js';
 import { createCancelRegistry } from './jobs/cancel.js';
 import type { EvaluateDeps } from './jobs/evaluate.js';
 import { createRedisJudgeCache } from './jobs/judge-cache.js';
@@ -84,6 +85,8 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
   const limiter = createLimiter(redis, prefix, { onError: throttledLog(logger, 'limiter error') });
   const stats = createStats(redis, prefix);
   const benchmarks = new Map<string, Promise<Benchmark>>();
+  const kubeProfiles = [...config.profiles.values()].flatMap((p) => (p.inference.kind === 'kubernetes' ? [p.inference] : []));
+  const activity = kubeProfiles.length ? createActivityCheck(redis, prefix) : undefined;
   const launcher = createInferenceLauncher({
     redis,
     prefix,
@@ -92,6 +95,12 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     gpuIds: (env.GPU_IDS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     workDir: join(dataDir, 'inference'),
     logger,
+    kubernetes: activity && {
+      namespaces: kubeProfiles.map((k) => k.namespace),
+      isActive: activity.isActive,
+      evalhookImage: env.EVALHOOK_IMAGE,
+      wandbBaseURL: env.WANDB_BASE_URL,
+    },
   });
 
   return {
@@ -105,6 +114,7 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     async shutdown() {
       // Kill launched inference servers and return GPU leases; flush counters.
       await launcher.shutdownAll();
+      await activity?.close();
       await stats.close();
       await limiter.close();
     },
