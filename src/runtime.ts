@@ -17,12 +17,12 @@ import { createRedisJudgeCache } from './jobs/judge-cache.js';
 import { limitChatClient } from './jobs/limited-chat.js';
 import { createLimiter } from './jobs/limiter.js';
 import { createOfflineArtifacts } from './jobs/offline-artifacts.js';
-import { createEvaluationService } from './jobs/producer.js';
+import { createEvaluationService, type EvaluationServiceOptions } from './jobs/producer.js';
 import { createRedisEvalStore } from './jobs/redis-store.js';
 import { createStats, type Stats } from './jobs/stats.js';
 import { createEvaluationWorker } from './jobs/worker.js';
 import { createOpenAIChatClient } from './llm/openai-chat.js';
-import { buildApp } from './server/app.js';
+import { buildApps } from './server/app.js';
 import { createOfflineReporter, createWandb } from './wandb/index.js';
 
 /** Connection options both ioredis and BullMQ accept (BullMQ types its own RedisOptions). */
@@ -44,15 +44,23 @@ export interface Started {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<Started & { url: string }> {
-  const service = createEvaluationService({ connection: config.env.REDIS_URL, prefix: config.env.QUEUE_PREFIX, logger, attempts: config.env.JOB_ATTEMPTS, backoffMs: config.env.JOB_BACKOFF_MS });
-  const app = await buildApp({ config, service, logger });
+/** The producer's settings from the config (server, tests and benches build it the same way). */
+export function serviceOptions(config: Config, logger: Logger): EvaluationServiceOptions {
+  const { env } = config;
+  return { connection: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger, attempts: env.JOB_ATTEMPTS, backoffMs: env.JOB_BACKOFF_MS, deadlineMs: env.REDIS_DEADLINE_MS, maxQueued: env.MAX_QUEUED };
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<Started & { url: string; internalUrl?: string }> {
+  const service = createEvaluationService(serviceOptions(config, logger));
+  const { app, internal } = buildApps({ config, service, logger });
   const url = await app.listen({ port: config.env.PORT, host: config.env.HOST });
-  logger.info({ url }, 'evalhook API listening');
+  const internalUrl = internal ? await internal.listen({ port: config.env.METRICS_PORT, host: config.env.HOST }) : undefined;
+  logger.info({ url, internalUrl }, 'evalhook API listening');
   return {
     url,
+    ...(internalUrl ? { internalUrl } : {}),
     async close() {
-      await app.close();
+      await app.close(); // closes the internal listener and the service too
     },
   };
 }

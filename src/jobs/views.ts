@@ -155,7 +155,7 @@ type CursorKey = readonly [number, string];
 
 const keyOf = (v: EvaluationView): CursorKey => [Date.parse(v.timings.queuedAt), v.id];
 
-function encodeCursor([t, id]: CursorKey): string {
+export function encodeCursor([t, id]: CursorKey): string {
   return Buffer.from(JSON.stringify([t, id])).toString('base64url');
 }
 

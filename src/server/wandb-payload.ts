@@ -70,6 +70,8 @@ const ARTIFACT_URI = /^wandb-artifact:\/\/_id\/([A-Za-z0-9+/=_-]{4,512})$/;
 const VERSION = /^v\d+$/;
 // Project/registry names cannot contain / \ # ? % : CR LF (SDK validators); collection names cannot contain / or :.
 const BAD_PROJECT = /[\\#?%:\r\n]/;
+/** W&B's own limit on project/registry, collection, entity and alias names (SDK validators, reference §4). */
+export const NAME_MAX = 128;
 
 /** The node id from an `artifact_version` URI, or an error message. */
 export function parseArtifactUri(uri: string): { id: string } | { error: string } {
@@ -78,7 +80,9 @@ export function parseArtifactUri(uri: string): { id: string } | { error: string 
   const decoded = Buffer.from(m[1], 'base64').toString('utf8');
   // Node ids are printable `Type:number` strings (e.g. Artifact:154729786); anything else is not one.
   if (!/^[A-Za-z]+:[A-Za-z0-9_-]+$/.test(decoded)) return { error: 'the id part is not a base64 W&B node id' };
-  return { id: m[1] };
+  // Canonical form (standard base64 of the decoded id): padding or URL-safe spellings of one node
+  // id must dedupe to one evaluation.
+  return { id: Buffer.from(decoded, 'utf8').toString('base64') };
 }
 
 /** Parse `[org/]entity/project/collection:vN|alias`; collection names may contain spaces. */
@@ -89,6 +93,7 @@ export function parseArtifactPath(input: string): ArtifactPath | { error: string
   const ref = s.slice(colon + 1);
   const parts = s.slice(0, colon).split('/');
   if (parts.some((p) => p.trim() === '')) return { error: 'empty path segment' };
+  if (parts.some((p) => p.length > NAME_MAX) || ref.length > NAME_MAX) return { error: `a name is longer than ${NAME_MAX} characters (W&B's limit)` };
   if (ref.includes('/') || /[\r\n]/.test(ref)) return { error: 'the version or alias after ":" cannot contain "/"' };
   let org: string | undefined;
   let entity: string | undefined;
@@ -135,6 +140,9 @@ export function parseWebhookBody(body: WandbWebhookBody): ParseOutcome {
     delivery.path = path;
     if (path.alias) delivery.aliases.push(path.alias);
   } else if (body.artifact_collection_name?.trim() && body.project_name?.trim()) {
+    for (const f of ['artifact_collection_name', 'project_name', 'entity_name'] as const) {
+      if ((body[f]?.trim().length ?? 0) > NAME_MAX) return { kind: 'invalid', field: f, message: `longer than ${NAME_MAX} characters (W&B's limit)` };
+    }
     // No version string: keep what we know for routing; the node id names the version.
     const project = body.project_name.trim();
     delivery.path = { project, collection: body.artifact_collection_name.trim() };
@@ -146,6 +154,7 @@ export function parseWebhookBody(body: WandbWebhookBody): ParseOutcome {
     return { kind: 'invalid', field: 'artifact_version_string', message: 'artifact_version_string or artifact_version is required to know which version to evaluate' };
   }
   const alias = body.alias?.trim();
+  if (alias && alias.length > NAME_MAX) return { kind: 'invalid', field: 'alias', message: `longer than ${NAME_MAX} characters (W&B's limit)` };
   if (alias && !delivery.aliases.includes(alias)) delivery.aliases.unshift(alias);
   return { kind: 'delivery', delivery };
 }

@@ -14,7 +14,7 @@ import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
 import { evaluationIdFor, type EvaluationJobData } from '../../src/jobs/model.js';
 import { createEvaluationService } from '../../src/jobs/producer.js';
-import { redisOptions, startWorker, type Started } from '../../src/runtime.js';
+import { redisOptions, serviceOptions, startWorker, type Started } from '../../src/runtime.js';
 import type { EvaluateDeps } from '../../src/jobs/evaluate.js';
 import { startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions } from '../fakes/openai-server.js';
 import { uniquePrefix } from './redis.js';
@@ -85,7 +85,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   const config = loadConfig(env);
   const redis = new Redis(redisOptions(opts.redisUrl));
-  const service = createEvaluationService({ connection: opts.redisUrl, prefix: env.QUEUE_PREFIX!, logger: silent, attempts: config.env.JOB_ATTEMPTS, backoffMs: config.env.JOB_BACKOFF_MS });
+  const service = createEvaluationService(serviceOptions(config, silent));
   const events = new QueueEvents('evaluations', { connection: redisOptions(opts.redisUrl), prefix: env.QUEUE_PREFIX });
   await events.waitUntilReady();
   const started: Started[] = [];
