@@ -84,7 +84,7 @@ export function buildApps(deps: AppDeps): Apps {
   ops.register(healthRoutes, { ping: () => (deps.redis ? deps.redis.ping() : service.ping()) });
   app.register(webhookRoutes, { config, service });
   app.register(adminRoutes, { config, service, prefix: API_PREFIX });
-  if (config.env.BULL_BOARD) registerBullBoard(app, { queue: deps.queueForBoard ?? service.queue, adminToken: config.env.ADMIN_TOKEN });
+  if (config.env.BULL_BOARD) registerBullBoard(app, { queue: deps.queueForBoard ?? service.queue, adminToken: config.env.ADMIN_TOKEN, publicUrl: config.env.PUBLIC_URL });
 
   app.addHook('onClose', async () => {
     await internal?.close();

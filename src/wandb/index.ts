@@ -32,6 +32,9 @@ export interface WandbOptions {
   heartbeatMs?: number;
   /** Presigned file URLs per page when downloading. */
   filesPerPage?: number;
+  /** Size cap of one artifact and of the whole artifact cache, in bytes (ARTIFACT_MAX_GB, ARTIFACT_CACHE_MAX_GB). */
+  artifactMaxBytes?: number;
+  artifactCacheMaxBytes?: number;
 }
 
 export interface Wandb {
@@ -53,7 +56,7 @@ export function createWandb(opts: WandbOptions): Wandb {
   const resolver = new ArtifactResolver(client, { entity: opts.entity, organization: opts.organization });
   const artifacts: ArtifactSource = {
     resolve: (ref, signal) => resolver.resolve(ref, signal),
-    download: (artifact, signal) => downloadArtifact(client, resolver, artifact, { cacheDir: opts.cacheDir, perPage: opts.filesPerPage }, signal),
+    download: (artifact, signal) => downloadArtifact(client, resolver, artifact, { cacheDir: opts.cacheDir, perPage: opts.filesPerPage, maxBytes: opts.artifactMaxBytes, cacheMaxBytes: opts.artifactCacheMaxBytes }, signal),
     scoreOfAlias: (artifact, alias, signal) => resolver.scoreOfAlias(artifact, alias, signal),
   };
   const reporter = new WandbReporter(client, resolver, { heartbeatMs: opts.heartbeatMs });
