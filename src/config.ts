@@ -90,7 +90,7 @@ export const EnvSchema = z.object({
   /** Requests per minute per client address on the public routes (webhook); unset = no limit. */
   WEBHOOK_RATE_LIMIT: optionalInt(1),
   /** Whole request (headers + body) must arrive within this long; a trickled body is cut off. */
-  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(30_000),
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(25_000),
   /** Headers must arrive within this long (Node's headersTimeout). */
   HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(10_000),
   /** An idle socket (no request in progress, no bytes) is closed after this long. */

@@ -313,10 +313,13 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
         let scanned = 0;
         let lastScanned: readonly [number, string] | undefined;
         let exhausted = false;
-        for (let offset = 0; items.length <= limit && scanned < LIST_SCAN_BUDGET; offset += LIST_BATCH) {
+        for (let offset = 0; items.length <= limit && scanned < LIST_SCAN_BUDGET; ) {
           if (signal.aborted) return { items: [], nextCursor: null };
-          const batch = await index.page(query.status, after, offset, LIST_BATCH);
-          if (batch.length < LIST_BATCH) exhausted = true;
+          // Unfiltered, read just what the page still needs (+1 to know whether more follow).
+          const want = needle ? LIST_BATCH : Math.min(LIST_BATCH, limit + 1 - items.length);
+          const batch = await index.page(query.status, after, offset, want);
+          offset += batch.length;
+          if (batch.length < want) exhausted = true;
           const fresh = batch.filter((e) => !after || e.queuedAt < after[0] || (e.queuedAt === after[0] && e.id < after[1]));
           const [found, flags] = await Promise.all([
             Promise.all(fresh.map((e) => load(e.id))),
