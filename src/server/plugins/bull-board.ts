@@ -50,7 +50,13 @@ function sameOrigin(req: FastifyRequest, publicUrl: string | undefined): boolean
     return false;
   }
   if (publicUrl && o.origin === new URL(publicUrl).origin) return true;
-  return o.host === req.headers.host && (o.protocol === 'https:' || o.protocol === 'http:');
+  if (o.protocol !== 'https:' && o.protocol !== 'http:') return false;
+  try {
+    // Through URL on both sides so a default port (":80") compares equal to none.
+    return o.host === new URL(`${o.protocol}//${req.headers.host ?? ''}`).host;
+  } catch {
+    return false;
+  }
 }
 
 export function registerBullBoard(app: App, opts: { queue: Queue; adminToken: string; publicUrl?: string | undefined }): void {

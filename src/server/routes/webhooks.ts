@@ -40,17 +40,22 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ config: Config; service: Eva
     // check, so guessing tokens is limited too. A Redis error lets the request through: the enqueue
     // then answers for Redis itself.
     await app.register(rateLimit, {
-      max: perMinute,
-      timeWindow: 60_000,
+      global: false,
       redis: service.intakeRedis,
       nameSpace: keys(config.env.QUEUE_PREFIX).rateLimit,
       skipOnError: true,
-      hook: 'onRequest',
-      errorResponseBuilder: (_req, ctx) => ({
-        ...errorReply(429, `rate limit: at most ${ctx.max} requests per minute per client address (WEBHOOK_RATE_LIMIT); retry in ${ctx.after}`, 'EVALHOOK_ERR_RATE_LIMIT'),
-        statusCode: 429,
-      }),
     });
+    app.addHook(
+      'onRequest',
+      app.rateLimit({
+        max: perMinute,
+        timeWindow: 60_000,
+        errorResponseBuilder: (_req, ctx) => ({
+          ...errorReply(429, `rate limit: at most ${ctx.max} requests per minute per client address (WEBHOOK_RATE_LIMIT); retry in ${ctx.after}`, 'EVALHOOK_ERR_RATE_LIMIT'),
+          statusCode: 429,
+        }),
+      }),
+    );
   }
   app.addHook('onRequest', requireBearer(config.env.WEBHOOK_TOKEN));
 
