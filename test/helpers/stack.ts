@@ -85,6 +85,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   const config = loadConfig(env);
   const redis = new Redis(redisOptions(opts.redisUrl));
+  redis.on('error', () => undefined); // tests that kill Redis see the outage through the code under test
   const service = createEvaluationService(serviceOptions(config, silent));
   const events = new QueueEvents('evaluations', { connection: redisOptions(opts.redisUrl), prefix: env.QUEUE_PREFIX });
   await events.waitUntilReady();
@@ -158,7 +159,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     async close() {
       for (const c of children) await c.kill();
       for (const w of started) await w.close().catch(() => undefined);
-      await events.close();
+      // QueueEvents' blocking read may never notice a Redis that was killed and restarted: bounded.
+      await Promise.race([events.close(), new Promise((r) => setTimeout(r, 2_000).unref())]);
+      void events.client.then((c) => c.disconnect()).catch(() => undefined);
       await service.queue.obliterate({ force: true }).catch(() => undefined);
       await service.close();
       await redis.quit();
