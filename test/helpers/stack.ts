@@ -161,7 +161,6 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       for (const w of started) await w.close().catch(() => undefined);
       // QueueEvents' blocking read may never notice a Redis that was killed and restarted: bounded.
       await Promise.race([events.close(), new Promise((r) => setTimeout(r, 2_000).unref())]);
-      void events.client.then((c) => c.disconnect()).catch(() => undefined);
       await service.queue.obliterate({ force: true }).catch(() => undefined);
       await service.close();
       await redis.quit();
