@@ -81,8 +81,8 @@ export const EnvSchema = z.object({
   /** Serve /metrics, /healthz and /readyz on this separate (internal) port instead of PORT. */
   METRICS_PORT: optionalInt(1, 65535),
   /**
-   * How long Redis may stay disconnected or silent before a webhook is answered 503. W&B gives a
-   * webhook about 10 s and does not retry, so a slow-but-alive Redis must not cost a delivery.
+   * How long Redis may stay disconnected or silent before a webhook is answered 503. W&B documents
+   * no webhook retries, so a Redis restart or a slow-but-alive Redis must not cost a delivery.
    */
   REDIS_DEADLINE_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
   /** Waiting evaluations beyond which new deliveries get 429 + Retry-After and nothing is written. */

@@ -15,7 +15,7 @@ import { CancelFlagSchema, decodeCursor, encodeCursor, statusOf, toView, type Ca
 
 export { InvalidCursorError } from './views.js';
 
-/** REDIS_DEADLINE_MS default: W&B waits ~10 s for a webhook reply and never retries. */
+/** REDIS_DEADLINE_MS default: rides out a Redis restart; W&B documents no webhook retries. */
 export const DEFAULT_DEADLINE_MS = 5_000;
 /** How long a claimed-but-not-yet-added job id blocks other deliveries (covers a crashed claimer). */
 const CLAIM_TTL_MS = 10_000;
