@@ -77,6 +77,8 @@ export function keys(prefix: string) {
     indexAll: `${prefix}:index:all`,
     /** zset per status, evaluationId -> queued ms (the admin list's pages; MAX_QUEUED counts BullMQ's own lists). */
     index: (status: EvaluationStatus) => `${prefix}:index:${status}`,
+    /** Set once jobs queued before the index existed have been indexed (the sweep's one-off backfill). */
+    indexBackfilled: `${prefix}:index:backfilled`,
     /** Short-lived claim that makes concurrent deliveries of one new id enqueue it once. */
     dedupeClaim: (evaluationId: string) => `${prefix}:dedupe-claim:${evaluationId}`,
     /** hash outcome:field -> number: evaluation-duration histogram written by workers as jobs end. */
@@ -110,6 +112,7 @@ export function keys(prefix: string) {
 export const KEY_LIFETIMES: Record<keyof ReturnType<typeof keys>, string> = {
   indexAll: 'sweep: entries of jobs BullMQ no longer holds are removed',
   index: 'sweep: as indexAll',
+  indexBackfilled: 'bounded: one string',
   dedupeClaim: 'ttl: 10 s',
   durations: 'bounded: buckets x outcomes',
   rateLimit: 'ttl: one rate window',

@@ -8,13 +8,16 @@ import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createRedisJudgeCache } from './judge-cache.js';
-import { QUEUE_NAME, keys } from './model.js';
+import { runScript } from './limiter-scripts.js';
+import { QUEUE_NAME, keys, type EvaluationStatus } from './model.js';
 import { createStatusIndex } from './status-index.js';
 
 const BATCH = 500;
 export const SWEEP_JOB = 'sweep';
 
 export interface SweepReport {
+  /** Jobs from before the index existed, indexed by the first sweep (0 afterwards). */
+  indexBackfilled: number;
   judgeCacheExpired: number;
   indexEntriesRemoved: number;
   cancelFlagsRemoved: number;
@@ -31,8 +34,54 @@ async function missingJobs(redis: Redis, prefix: string, ids: string[]): Promise
   return ids.filter((_, i) => res[i]?.[1] === 0);
 }
 
+/** KEYS: index all, index of the status. ARGV: queued ms, id. An id already indexed keeps its entry. */
+const INDEX_IF_ABSENT = `if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2]) == 1 then redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) return 1 end
+return 0`;
+
+/** BullMQ's own state lists and sets, and the status each means (a cancel flag wins but on completed). */
+const STATE_SOURCES: Array<{ key: string; kind: 'list' | 'zset'; status: EvaluationStatus }> = [
+  { key: 'wait', kind: 'list', status: 'queued' },
+  { key: 'paused', kind: 'list', status: 'queued' },
+  { key: 'prioritized', kind: 'zset', status: 'queued' },
+  { key: 'delayed', kind: 'zset', status: 'queued' },
+  { key: 'waiting-children', kind: 'zset', status: 'queued' },
+  { key: 'active', kind: 'list', status: 'running' },
+  { key: 'completed', kind: 'zset', status: 'succeeded' },
+  { key: 'failed', kind: 'zset', status: 'failed' },
+];
+
+/**
+ * Jobs queued by a version without the index are indexed once (their queued time is the job's
+ * timestamp), so the admin list shows them after an upgrade. The marker is set only when done, so an
+ * interrupted backfill starts again; entries written meanwhile by producer or workers win.
+ */
+export async function backfillIndex(redis: Redis, prefix: string): Promise<number> {
+  const k = keys(prefix);
+  if ((await redis.exists(k.indexBackfilled)) === 1) return 0;
+  let added = 0;
+  for (const src of STATE_SOURCES) {
+    const key = `${prefix}:${QUEUE_NAME}:${src.key}`;
+    for (let start = 0; ; start += BATCH) {
+      const ids = src.kind === 'list' ? await redis.lrange(key, start, start + BATCH - 1) : await redis.zrange(key, start, start + BATCH - 1);
+      const p = redis.pipeline();
+      for (const id of ids) p.hget(jobKey(prefix, id), 'timestamp').hexists(k.cancelled, id);
+      const res = (await p.exec()) ?? [];
+      for (let i = 0; i < ids.length; i++) {
+        const ts = Number(res[2 * i]?.[1]);
+        if (!Number.isFinite(ts)) continue; // the job hash is gone
+        const status = res[2 * i + 1]?.[1] === 1 && src.status !== 'succeeded' ? 'cancelled' : src.status;
+        added += Number(await runScript(redis, INDEX_IF_ABSENT, [k.indexAll, k.index(status)], [ts, ids[i]!]));
+      }
+      if (ids.length < BATCH) break;
+    }
+  }
+  await redis.set(k.indexBackfilled, String(Date.now()));
+  return added;
+}
+
 export async function sweep(redis: Redis, prefix: string): Promise<SweepReport> {
   const k = keys(prefix);
+  const indexBackfilled = await backfillIndex(redis, prefix);
   const judgeCacheExpired = await createRedisJudgeCache(redis, prefix).sweep();
 
   const index = createStatusIndex(redis, prefix);
@@ -55,7 +104,7 @@ export async function sweep(redis: Redis, prefix: string): Promise<SweepReport> 
     const gone = await missingJobs(redis, prefix, ids);
     if (gone.length) cancelFlagsRemoved += await redis.hdel(k.cancelled, ...gone);
   } while (cursor !== '0');
-  return { judgeCacheExpired, indexEntriesRemoved, cancelFlagsRemoved };
+  return { indexBackfilled, judgeCacheExpired, indexEntriesRemoved, cancelFlagsRemoved };
 }
 
 export interface Sweeper {
@@ -68,6 +117,11 @@ export async function startSweeper(opts: { connection: ConnectionOptions; redis:
   const queue = new Queue(name, { connection: opts.connection, prefix: opts.prefix });
   queue.on('error', (err) => opts.logger.warn({ err }, 'maintenance queue error'));
   // Idempotent: every worker upserts the same scheduler; BullMQ keeps one.
+  // An upgraded deployment's jobs show in the admin list now, not at the first scheduled sweep.
+  void backfillIndex(opts.redis, opts.prefix).then(
+    (n) => n > 0 && opts.logger.info({ jobs: n }, 'admin list index: jobs from before the index were indexed'),
+    (err: unknown) => opts.logger.warn({ err }, 'admin list index backfill failed; the next sweep retries'),
+  );
   await queue.upsertJobScheduler(SWEEP_JOB, { every: opts.everyMs }, { name: SWEEP_JOB, opts: { removeOnComplete: true, removeOnFail: 10 } });
   const worker = new Worker(
     name,

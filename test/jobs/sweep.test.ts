@@ -9,7 +9,9 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KEY_LIFETIMES, keys } from '../../src/jobs/model.js';
 import { redisOptions } from '../../src/runtime.js';
-import { startSweeper, sweep, SWEEP_JOB } from '../../src/jobs/sweep.js';
+import { Queue } from 'bullmq';
+import { backfillIndex, startSweeper, sweep, SWEEP_JOB } from '../../src/jobs/sweep.js';
+import { createEvaluationService } from '../../src/jobs/producer.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
@@ -41,12 +43,36 @@ describe('sweep', () => {
     await redis.zadd(k.index('cancelled'), 2, 'gone');
     await redis.hset(k.cancelled, 'gone', '{"at":1}', 'kept', '{"at":1}');
     try {
-      expect(await sweep(redis, prefix)).toEqual({ judgeCacheExpired: 1, indexEntriesRemoved: 1, cancelFlagsRemoved: 1 });
+      expect(await sweep(redis, prefix)).toEqual({ indexBackfilled: 0, judgeCacheExpired: 1, indexEntriesRemoved: 1, cancelFlagsRemoved: 1 });
       expect((await redis.hkeys(k.judgeCache)).sort()).toEqual(['forever', 'live']);
       expect(await redis.zrange(k.indexAll, 0, -1)).toEqual(['kept']);
       expect(await redis.zcard(k.index('cancelled'))).toBe(0);
       expect(await redis.hkeys(k.cancelled)).toEqual(['kept']);
     } finally {
+      const all = await redis.keys(`${prefix}:*`);
+      if (all.length) await redis.del(...all);
+    }
+  });
+
+  it('indexes, once, jobs queued before the index existed, so the admin list shows them after an upgrade', async () => {
+    const prefix = uniquePrefix('sweep');
+    const old = new Queue('evaluations', { connection: redisOptions(redisUrl()), prefix });
+    const data = (v: number) => ({ evaluationId: `old-${v}`, profile: 'default', artifact: { name: `acme/p/c:v${v}` }, trigger: { source: 'manual', eventType: 'MANUAL', receivedAt: Date.now() } });
+    const service = createEvaluationService({ connection: redisUrl(), prefix, logger: pino({ level: 'silent' }) });
+    try {
+      // As an earlier version enqueued them: BullMQ jobs, no index entries.
+      await old.add('eval.run', data(1), { jobId: 'old-1' });
+      await old.add('eval.run', data(2), { jobId: 'old-2', priority: 10 });
+      await redis.hset(keys(prefix).cancelled, 'old-2', '{"at":1}');
+      expect((await service.list({ limit: 10 })).items).toEqual([]);
+      expect(await backfillIndex(redis, prefix)).toBe(2);
+      expect(await backfillIndex(redis, prefix)).toBe(0);
+      expect((await service.list({ limit: 10 })).items.map((v) => [v.id, v.status]).sort()).toEqual([['old-1', 'queued'], ['old-2', 'cancelled']]);
+      expect((await service.list({ status: 'cancelled', limit: 10 })).items.map((v) => v.id)).toEqual(['old-2']);
+    } finally {
+      await old.obliterate({ force: true }).catch(() => undefined);
+      await old.close();
+      await service.close();
       const all = await redis.keys(`${prefix}:*`);
       if (all.length) await redis.del(...all);
     }
