@@ -88,6 +88,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   redis.on('error', () => undefined); // tests that kill Redis see the outage through the code under test
   const service = createEvaluationService(serviceOptions(config, silent));
   const events = new QueueEvents('evaluations', { connection: redisOptions(opts.redisUrl), prefix: env.QUEUE_PREFIX });
+  events.on('error', () => undefined); // a test that kills Redis checks the outage through the code under test
   await events.waitUntilReady();
   const started: Started[] = [];
   const children: ChildWorker[] = [];
