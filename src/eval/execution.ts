@@ -34,13 +34,17 @@ export const defaultSleep: Sleep = (ms, signal) =>
   });
 
 /**
- * FIFO semaphore with two priority levels (0 first). The engine puts turn-1 generation first: turn 2
- * only becomes ready once turn 1 returns, so serving turn 1 first keeps every slot fed.
+ * FIFO semaphore with two classes of waiters: 0 (turn-1 generation) and 1 (everything later).
+ * Class 0 goes first unless `preferLater()` says otherwise at the moment a slot frees: the engine
+ * asks for turn-2 generations first when the judge would otherwise run out of work.
  */
 export class Limiter {
   private active = 0;
   private readonly queues: Array<Array<() => void>> = [[], []];
-  constructor(private readonly max: number) {
+  constructor(
+    private readonly max: number,
+    private readonly preferLater: () => boolean = () => false,
+  ) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`concurrency must be a positive integer, got ${max}`);
   }
 
@@ -76,7 +80,8 @@ export class Limiter {
   }
 
   private release(): void {
-    const next = this.queues[0]!.shift() ?? this.queues[1]!.shift();
+    const [a, b] = this.preferLater() ? [1, 0] : [0, 1];
+    const next = this.queues[a]!.shift() ?? this.queues[b]!.shift();
     if (next) next(); // hand the slot over directly; `active` stays the same
     else this.active -= 1;
   }

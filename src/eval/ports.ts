@@ -28,15 +28,28 @@ export interface TokenUsage {
   completionTokens: number;
 }
 
+/** What the endpoint said about its own rate limits (x-ratelimit-* headers), when it said anything. */
+export interface RateLimitState {
+  remainingRequests?: number;
+  /** ms until the request budget is back. */
+  resetRequestsMs?: number;
+  remainingTokens?: number;
+  /** ms until the token budget is back. */
+  resetTokensMs?: number;
+}
+
 export interface ChatResult {
   content: string;
   usage: TokenUsage;
   finishReason?: string;
+  rateLimit?: RateLimitState;
 }
 
 export interface ChatCallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Scheduling hint for shared limiters: higher is served first when calls wait for a slot. */
+  priority?: number;
 }
 
 /** An OpenAI-compatible chat endpoint. Failures are thrown as EndpointError (see errors.ts). */

@@ -10,7 +10,7 @@ import type { EndpointRole } from '../eval/errors.js';
 import type { Benchmark, EvalResult, RunEvaluationOptions } from '../eval/index.js';
 import type { ChatClient, EvalStore, JudgeCache } from '../eval/ports.js';
 import { EvalRecord, EvalSummary } from '../eval/types.js';
-import type { Profile } from '../profile.js';
+import { JUDGE_START_CONCURRENCY, startConcurrency, type Profile } from '../profile.js';
 import type { ArtifactSource, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
 import { CancelledError } from './cancel.js';
 import { classifyFailure, FinalError } from './failures.js';
@@ -24,6 +24,15 @@ export interface ChatTarget {
   role: EndpointRole;
 }
 
+export interface ChatLimits {
+  name: string;
+  /** The ceiling of the adaptive limit, which starts at `start`. */
+  maxInFlight: number;
+  start: number;
+  rpm: number;
+  tpm: number;
+}
+
 export interface EvaluateDeps {
   config: Config;
   redis: Redis;
@@ -35,7 +44,7 @@ export interface EvaluateDeps {
   /** Baseline answers for pairwise-baseline profiles (profile.baseline is a file path). */
   baseline(file: string): Promise<NonNullable<RunEvaluationOptions['baseline']>>;
   /** A chat client for an endpoint, already wrapped in the shared limits. */
-  chat(target: ChatTarget, limits: { name: string; maxInFlight: number; rpm: number }): ChatClient;
+  chat(target: ChatTarget, limits: ChatLimits): ChatClient;
   store(evaluationId: string): EvalStore;
   cache: JudgeCache;
   runEvaluation(opts: RunEvaluationOptions): Promise<EvalResult>;
@@ -165,7 +174,7 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     const run = deps.runEvaluation({
       benchmark: bench,
       candidate: {
-        client: deps.chat(candidateTarget(served), { name: `inference:${served.baseURL}`, maxInFlight: profile.inference.concurrency, rpm: 0 }),
+        client: deps.chat(candidateTarget(served), { name: `inference:${served.baseURL}`, maxInFlight: profile.inference.concurrency, start: startConcurrency(profile.inference), rpm: 0, tpm: 0 }),
         model: served.model,
         concurrency: profile.inference.concurrency,
         systemPrompt: profile.systemPrompt,
@@ -173,7 +182,7 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
       judge: {
         client: deps.chat(
           { baseURL: profile.judge.baseURL, apiKey: judgeKey, role: 'judge' },
-          { name: `judge:${profile.judge.baseURL}`, maxInFlight: profile.judge.concurrency, rpm: profile.judge.rpm },
+          { name: `judge:${profile.judge.baseURL}`, maxInFlight: profile.judge.concurrency, start: Math.min(JUDGE_START_CONCURRENCY, profile.judge.concurrency), rpm: profile.judge.rpm, tpm: profile.judge.tpm },
         ),
         model: profile.judge.model,
         concurrency: profile.judge.concurrency,
