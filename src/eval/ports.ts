@@ -30,9 +30,11 @@ export interface TokenUsage {
 
 /** What the endpoint said about its own rate limits (x-ratelimit-* headers), when it said anything. */
 export interface RateLimitState {
+  limitRequests?: number;
   remainingRequests?: number;
   /** ms until the request budget is back. */
   resetRequestsMs?: number;
+  limitTokens?: number;
   remainingTokens?: number;
   /** ms until the token budget is back. */
   resetTokensMs?: number;

@@ -44,6 +44,17 @@ function isOverload(err: unknown): boolean {
   return err.kind === 'rate-limited' || err.kind === 'timeout' || (err.kind === 'server' && (err.status === 503 || err.status === 504));
 }
 
+/**
+ * How long until `need` units are available again, from one x-ratelimit-* triple: 0 while enough
+ * remain; with the limit known, the time the budget's refill (OpenAI refills continuously, and
+ * `reset` is the time to refill completely) takes to bring `need`; without it, the whole reset.
+ */
+export function refillMs(need: number, remaining: number | undefined, limit: number | undefined, resetMs: number | undefined): number {
+  if (remaining === undefined || resetMs === undefined || remaining >= need) return 0;
+  if (limit === undefined || limit <= remaining) return resetMs;
+  return Math.min(resetMs, Math.ceil(((need - remaining) * resetMs) / (limit - remaining)));
+}
+
 export function limitChatClient(inner: ChatClient, o: LimitChatOptions): ChatClient {
   const now = o.now ?? (() => performance.now());
   const ignore = () => undefined;
@@ -57,10 +68,11 @@ export function limitChatClient(inner: ChatClient, o: LimitChatOptions): ChatCli
   /** The endpoint's own budget is (nearly) spent: everyone waits for its reset instead of collecting 429s. */
   const honourHeaders = async (rl: RateLimitState | undefined, nextCallTokens: number) => {
     if (!rl) return;
-    const waits: number[] = [];
-    if (rl.remainingRequests !== undefined && rl.remainingRequests < 1 && rl.resetRequestsMs) waits.push(rl.resetRequestsMs);
-    if (rl.remainingTokens !== undefined && rl.remainingTokens < nextCallTokens && rl.resetTokensMs) waits.push(rl.resetTokensMs);
-    if (waits.length) await o.limiter.pause(o.name, Math.max(...waits)).catch(ignore);
+    const wait = Math.max(
+      refillMs(1, rl.remainingRequests, rl.limitRequests, rl.resetRequestsMs),
+      refillMs(nextCallTokens, rl.remainingTokens, rl.limitTokens, rl.resetTokensMs),
+    );
+    if (wait > 0) await o.limiter.pause(o.name, wait).catch(ignore);
   };
 
   return {
@@ -91,7 +103,7 @@ export function limitChatClient(inner: ChatClient, o: LimitChatOptions): ChatCli
         const { usage } = result;
         await adapt(release, 'ok', (now() - started) / Math.max(MIN_TOKENS_FOR_LATENCY, usage.completionTokens));
         const used = usage.promptTokens + usage.completionTokens;
-        if (o.tpm && used > 0) await o.limiter.settleTokens(o.name, release.leaseId, reserved, used).catch(ignore);
+        if (o.tpm && used > 0) await o.limiter.settleTokens(o.name, release.leaseId, reserved, used, o.windowMs).catch(ignore);
         await honourHeaders(result.rateLimit, reserved);
         o.onUsage?.(usage, req);
         o.stats?.stats.addUsage(o.stats.role, usage);

@@ -85,23 +85,28 @@ return {1, 0, now, 'ok', count}
 `;
 
 /**
- * A granted call's token reservation replaced by what it really used (from `usage`), at its grant time.
- * KEYS: tokens; ARGV: leaseId, reserved, used. Returns 1 if the reservation was still in the window.
+ * A finished call's token reservation replaced by what it really used (from `usage`), and dated now:
+ * the endpoint counted it when the request arrived, somewhere between grant and now, so keeping it a
+ * full window from now guarantees this window always holds everything the endpoint's window holds.
+ * KEYS: tokens; ARGV: leaseId, reserved, used, windowMs. Returns 1 if the reservation was still there.
  */
-export const SETTLE_TOKENS = `
+export const SETTLE_TOKENS = `${NOW}
 local old = ARGV[1] .. '|' .. ARGV[2]
-local at = redis.call('ZSCORE', KEYS[1], old)
-if at == false then return 0 end
+if redis.call('ZSCORE', KEYS[1], old) == false then return 0 end
 redis.call('ZREM', KEYS[1], old)
-redis.call('ZADD', KEYS[1], at, ARGV[1] .. '|' .. ARGV[3])
+redis.call('ZADD', KEYS[1], now, ARGV[1] .. '|' .. ARGV[3])
+keepFor(KEYS[1], tonumber(ARGV[4]) * 2)
 return 1
 `;
 
 /**
- * The adaptive concurrency limit (AIMD with slow start), one observation per finished call.
- * State (hash): limit (float), base (best recent latency per token, ms), cutAt (ms of the last decrease).
+ * The adaptive concurrency limit (AIMD with slow start, as TCP's congestion window), one observation
+ * per finished call.
+ * State (hash): limit (float), base (best latency per token seen, ms), cutAt (ms of the last decrease),
+ * ssthresh (the limit after the last decrease).
  * - ok and latency <= tolerance x base, while the limit was in use (in flight at grant >= limit / 2):
- *   limit + 1 (so it doubles per round trip, as in TCP slow start), up to the ceiling;
+ *   below ssthresh limit + 1 (doubles per round trip: slow start), above it limit + 1/limit (one per
+ *   round trip: additive increase), never above the ceiling;
  * - ok but slower than the bound (latency grew faster than the batch could absorb): limit x max(0.5, bound / latency);
  * - overload (429, 503/504, timeout): limit x 0.5.
  * A decrease only applies to calls granted after the previous decrease: calls already in flight were
@@ -115,20 +120,24 @@ local lat, grantedAt, inflight, tol = tonumber(ARGV[4]), tonumber(ARGV[5]), tonu
 local lim = tonumber(redis.call('HGET', KEYS[1], 'limit') or start)
 local base = tonumber(redis.call('HGET', KEYS[1], 'base') or '0')
 local cutAt = tonumber(redis.call('HGET', KEYS[1], 'cutAt') or '0')
+local ssthresh = tonumber(redis.call('HGET', KEYS[1], 'ssthresh') or ceiling)
 local function cut(factor)
   if grantedAt >= cutAt then
     lim = math.max(1, lim * factor)
-    redis.call('HSET', KEYS[1], 'cutAt', now)
+    redis.call('HSET', KEYS[1], 'cutAt', now, 'ssthresh', tostring(lim))
   end
 end
 if outcome == 'overload' then
   cut(0.5)
 else
-  -- the baseline follows a faster server at once and a slower one only slowly
-  if base <= 0 or lat < base then base = lat else base = base + (lat - base) * 0.01 end
+  -- the baseline is the best latency seen, reset by any call that ran alone (a server that became
+  -- slower for everyone: the limit shrinks to 1 and the baseline starts again from there)
+  if base <= 0 or lat < base or inflight <= 1 then base = lat end
   redis.call('HSET', KEYS[1], 'base', tostring(base))
   if lat <= base * tol then
-    if inflight * 2 >= lim then lim = lim + 1 end
+    if inflight * 2 >= lim then
+      if lim < ssthresh then lim = lim + 1 else lim = lim + 1 / lim end
+    end
   else
     cut(math.max(0.5, base * tol / lat))
   end

@@ -72,7 +72,7 @@ export interface Limiter {
   /** The adaptive limit now (the start when none was recorded yet). */
   adaptiveLimit(name: string, start: number): Promise<number>;
   /** Replace a grant's token reservation by what the call really used. */
-  settleTokens(name: string, leaseId: string, reserved: number, used: number): Promise<void>;
+  settleTokens(name: string, leaseId: string, reserved: number, used: number, windowMs?: number): Promise<void>;
   /** Stop renewing and listening. Unreleased leases are left to expire, as after a crash. */
   close(): Promise<void>;
 }
@@ -278,8 +278,8 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
       return v === null ? start : Math.max(1, Math.floor(Number(v)));
     },
 
-    async settleTokens(name, leaseId, reserved, used) {
-      await runScript(redis, SETTLE_TOKENS, [k(name).tokens], [leaseId, Math.ceil(reserved), Math.max(0, Math.ceil(used))]);
+    async settleTokens(name, leaseId, reserved, used, windowMs = 60_000) {
+      await runScript(redis, SETTLE_TOKENS, [k(name).tokens], [leaseId, Math.ceil(reserved), Math.max(0, Math.ceil(used)), windowMs]);
     },
 
     async close() {

@@ -31,6 +31,8 @@ function count(raw: string | null): number | undefined {
 
 export function rateLimitFromHeaders(headers: { get(name: string): string | null }): RateLimitState | undefined {
   const state: RateLimitState = {
+    limitRequests: count(headers.get('x-ratelimit-limit-requests')),
+    limitTokens: count(headers.get('x-ratelimit-limit-tokens')),
     remainingRequests: count(headers.get('x-ratelimit-remaining-requests')),
     resetRequestsMs: parseResetDuration(headers.get('x-ratelimit-reset-requests')),
     remainingTokens: count(headers.get('x-ratelimit-remaining-tokens')),
