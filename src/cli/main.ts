@@ -1,13 +1,10 @@
 #!/usr/bin/env node
 /**
  * evalhook serve | worker | all | eval — the only place that reads process.env, listens, and
- * installs signal handlers.
+ * installs signal handlers. Every command imports only what it uses, when it runs: loading the
+ * server, queue and W&B modules costs about a second, which `evalhook eval` and `--help` never need.
  */
-import { ConfigError, loadConfig } from '../config.js';
-import { createLogger } from '../logger.js';
-import { startServer, startWorker, type Started } from '../runtime.js';
-import { withDevTokens } from './dev-tokens.js';
-import { evalCommand } from './eval.js';
+import type { Started } from '../runtime.js';
 
 const USAGE = `usage: evalhook <command>
   serve    HTTP API (webhook, admin API, metrics, docs)
@@ -17,7 +14,7 @@ const USAGE = `usage: evalhook <command>
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'all', ...rest] = argv;
-  if (command === 'eval') return evalCommand(rest);
+  if (command === 'eval') return (await import('./eval.js')).evalCommand(rest);
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -27,6 +24,12 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const [{ ConfigError, loadConfig }, { createLogger }, { startServer, startWorker }, { withDevTokens }] = await Promise.all([
+    import('../config.js'),
+    import('../logger.js'),
+    import('../runtime.js'),
+    import('./dev-tokens.js'),
+  ]);
   const { env, file } = withDevTokens(process.env);
   let config;
   try {

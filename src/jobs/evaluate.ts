@@ -33,6 +33,17 @@ export interface ChatLimits {
   tpm: number;
 }
 
+/** The inference target's shared limits: adaptive, from the kind's start up to the profile's ceiling. */
+export function candidateLimits(profile: Profile, baseURL: string): ChatLimits {
+  return { name: `inference:${baseURL}`, maxInFlight: profile.inference.concurrency, start: startConcurrency(profile.inference), rpm: 0, tpm: 0 };
+}
+
+/** The judge's shared limits: adaptive up to JUDGE_CONCURRENCY, within JUDGE_RPM and JUDGE_TPM. */
+export function judgeLimits(profile: Profile): ChatLimits {
+  const { judge } = profile;
+  return { name: `judge:${judge.baseURL}`, maxInFlight: judge.concurrency, start: Math.min(JUDGE_START_CONCURRENCY, judge.concurrency), rpm: judge.rpm, tpm: judge.tpm };
+}
+
 export interface EvaluateDeps {
   config: Config;
   redis: Redis;
@@ -174,7 +185,7 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     const run = deps.runEvaluation({
       benchmark: bench,
       candidate: {
-        client: deps.chat(candidateTarget(served), { name: `inference:${served.baseURL}`, maxInFlight: profile.inference.concurrency, start: startConcurrency(profile.inference), rpm: 0, tpm: 0 }),
+        client: deps.chat(candidateTarget(served), candidateLimits(profile, served.baseURL)),
         model: served.model,
         concurrency: profile.inference.concurrency,
         systemPrompt: profile.systemPrompt,
@@ -182,7 +193,7 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
       judge: {
         client: deps.chat(
           { baseURL: profile.judge.baseURL, apiKey: judgeKey, role: 'judge' },
-          { name: `judge:${profile.judge.baseURL}`, maxInFlight: profile.judge.concurrency, start: Math.min(JUDGE_START_CONCURRENCY, profile.judge.concurrency), rpm: profile.judge.rpm, tpm: profile.judge.tpm },
+          judgeLimits(profile),
         ),
         model: profile.judge.model,
         concurrency: profile.judge.concurrency,
