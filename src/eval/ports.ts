@@ -57,6 +57,11 @@ export interface ChatCallOptions {
 /** An OpenAI-compatible chat endpoint. Failures are thrown as EndpointError (see errors.ts). */
 export interface ChatClient {
   complete(req: ChatRequest, opts?: ChatCallOptions): Promise<ChatResult>;
+  /**
+   * Calls the endpoint takes at once right now, when an adaptive limit behind the client decides it.
+   * The engine queues calls beyond it itself, so a call's timeout never runs while it waits for a slot.
+   */
+  inFlightLimit?(): number;
 }
 
 /**

@@ -79,8 +79,13 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
   // Judge calls queued or in flight. Below the judge's concurrency the judge would idle, so a ready
   // turn-2 generation (which brings a judgment) goes before a new turn-1.
   let judgeBacklog = 0;
-  const judgeWouldRunDry = () => judgeBacklog < judge.concurrency;
-  const limiters: Record<EndpointRole, Limiter> = { candidate: new Limiter(candidate.concurrency, judgeWouldRunDry), judge: new Limiter(judge.concurrency) };
+  const noLimit = () => Infinity;
+  const judgeLimiter = new Limiter(judge.concurrency, undefined, judge.client.inFlightLimit?.bind(judge.client) ?? noLimit);
+  const judgeWouldRunDry = () => judgeBacklog < judgeLimiter.limit();
+  const limiters: Record<EndpointRole, Limiter> = {
+    candidate: new Limiter(candidate.concurrency, judgeWouldRunDry, candidate.client.inFlightLimit?.bind(candidate.client) ?? noLimit),
+    judge: judgeLimiter,
+  };
   const clients = { candidate: candidate.client, judge: judge.client };
 
   /** Scheduling hint for limiters shared outside this run (ChatCallOptions.priority), same order as above. */

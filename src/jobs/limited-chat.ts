@@ -58,12 +58,17 @@ export function refillMs(need: number, remaining: number | undefined, limit: num
 export function limitChatClient(inner: ChatClient, o: LimitChatOptions): ChatClient {
   const now = o.now ?? (() => performance.now());
   const ignore = () => undefined;
+  // The shared limit as this process last heard it (every finished call brings the current value).
+  let limitNow = o.adaptive ? Math.min(o.adaptive.start, o.maxInFlight ?? Infinity) : (o.maxInFlight ?? Infinity);
   const adapt = async (release: Release, outcome: 'ok' | 'overload', msPerToken: number) => {
     if (!o.adaptive || !o.maxInFlight) return;
     const limit = await o.limiter
       .adapt(o.name, { ...o.adaptive, ceiling: o.maxInFlight }, { outcome, msPerToken, grantedAt: release.grantedAt, inFlightAtGrant: release.inFlight })
       .catch(ignore);
-    if (limit !== undefined) o.onLimit?.(limit);
+    if (limit !== undefined) {
+      limitNow = limit;
+      o.onLimit?.(limit);
+    }
   };
   /** The endpoint's own budget is (nearly) spent: everyone waits for its reset instead of collecting 429s. */
   const honourHeaders = async (rl: RateLimitState | undefined, nextCallTokens: number) => {
@@ -76,6 +81,7 @@ export function limitChatClient(inner: ChatClient, o: LimitChatOptions): ChatCli
   };
 
   return {
+    inFlightLimit: () => (o.maxInFlight ? limitNow : Infinity),
     async complete(req, opts) {
       const reserved = estimatePromptTokens(req.messages) + req.max_tokens;
       let release: Release;
