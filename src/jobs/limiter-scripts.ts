@@ -122,7 +122,8 @@ local base = tonumber(redis.call('HGET', KEYS[1], 'base') or '0')
 local cutAt = tonumber(redis.call('HGET', KEYS[1], 'cutAt') or '0')
 local ssthresh = tonumber(redis.call('HGET', KEYS[1], 'ssthresh') or ceiling)
 local function cut(factor)
-  if grantedAt >= cutAt then
+  -- strictly after: a grant in the same millisecond as the cut counts as sent under the old limit
+  if grantedAt > cutAt then
     lim = math.max(1, lim * factor)
     redis.call('HSET', KEYS[1], 'cutAt', now, 'ssthresh', tostring(lim))
   end
@@ -130,9 +131,9 @@ end
 if outcome == 'overload' then
   cut(0.5)
 else
-  -- the baseline is the best latency seen, reset by any call that ran alone (a server that became
-  -- slower for everyone: the limit shrinks to 1 and the baseline starts again from there)
-  if base <= 0 or lat < base or inflight <= 1 then base = lat end
+  -- the baseline is the best latency seen, reset while the limit is 1 (a server that became slower
+  -- for everyone: the limit shrinks to 1 and the baseline starts again from there)
+  if base <= 0 or lat < base or lim <= 1 then base = lat end
   redis.call('HSET', KEYS[1], 'base', tostring(base))
   if lat <= base * tol then
     if inflight * 2 >= lim then

@@ -18,6 +18,13 @@ export interface ChatCompletionBody {
 }
 export type FakeReply = string | { content: string; usage?: { prompt_tokens: number; completion_tokens: number } };
 export type Fault = { status: number; retryAfter?: string; body?: unknown } | { kind: 'timeout' } | { kind: 'reset' };
+/** Thrown (rejected) by `respond` to answer that request with a fault after all, e.g. a 429 decided late. */
+export class FakeFault extends Error {
+  constructor(readonly fault: { status: number; retryAfter?: string; body?: unknown }) {
+    super(`fake fault ${fault.status}`);
+  }
+}
+
 export interface FakeOpenAIOptions {
   respond?: (body: ChatCompletionBody, req: { headers: IncomingHttpHeaders }) => FakeReply | Promise<FakeReply>;
   latencyMs?: number;
@@ -267,16 +274,17 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         if (fault.kind === 'timeout') await new Promise<void>((r) => res.on('close', () => r()));
         return;
       }
-      if (fault) {
-        const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {};
-        const type = fault.status === 429 ? 'rate_limit_exceeded' : fault.status >= 500 ? 'server_error' : 'invalid_request_error';
-        send(res, fault.status, fault.body ?? openaiError(`fake fault ${fault.status}`, type), headers);
-        return;
-      }
+      const sendFault = (f: { status: number; retryAfter?: string; body?: unknown }) => {
+        const headers: Record<string, string> = f.retryAfter !== undefined ? { 'retry-after': f.retryAfter } : {};
+        const type = f.status === 429 ? 'rate_limit_exceeded' : f.status >= 500 ? 'server_error' : 'invalid_request_error';
+        send(res, f.status, f.body ?? openaiError(`fake fault ${f.status}`, type), headers);
+      };
+      if (fault) return sendFault(fault);
       let reply: FakeReply;
       try {
         reply = await respond(body, { headers: req.headers });
       } catch (err) {
+        if (err instanceof FakeFault) return sendFault(err.fault);
         send(res, 500, openaiError(`fake respond() threw: ${err instanceof Error ? err.message : String(err)}`, 'server_error'));
         return;
       }
