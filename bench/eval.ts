@@ -6,7 +6,8 @@
  *    adapt from their defaults) against a candidate modelled as an 8B model on one H100 under vLLM
  *    and a hosted judge (test/fakes/batching.ts), compared with that model's optimum (everything in
  *    flight as early as dependencies allow) and FastChat's schedule at --parallel 16 (bench/schedules.ts).
- *    Durations are scaled by BENCH_TIME_SCALE (default 0.25) so the run stays short.
+ *    Durations are scaled by BENCH_TIME_SCALE (default 0.25) so the run stays short; INFERENCE_CONCURRENCY
+ *    and JUDGE_CONCURRENCY, when set, replace the default ceilings (to compare).
  * 2. fixedLatencyCli: `evalhook eval` from the build (process start included) at 16 in flight each
  *    against fixed-latency endpoints (1 s each), compared with the lower bound those caps allow and
  *    FastChat's phase-by-phase schedule; plus how soon its first request leaves and `eval --help` time.
@@ -73,6 +74,8 @@ async function continuousBatching(benchmark: Benchmark) {
         JUDGE_BASE_URL: judge.url,
         JUDGE_API_KEY: 'bench',
         EVALHOOK_DATA_DIR: dir,
+        // to compare other ceilings (e.g. the old fixed 8 / 16): INFERENCE_CONCURRENCY=8 JUDGE_CONCURRENCY=16 npm run bench:eval
+        ...Object.fromEntries(['INFERENCE_CONCURRENCY', 'JUDGE_CONCURRENCY'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
       });
       const profile = config.profiles.get(config.defaultProfile)!;
       const deps = workerDeps(config, pino({ level: 'silent' }), redis);
