@@ -16,7 +16,8 @@ import { checkpointFileEpoch } from '../inference/torch-adapter.js';
 import { checkpointOf } from '../wandb/names.js';
 import { CancelledError } from './cancel.js';
 import { withAdapterReload } from './adapter-reload.js';
-import { classifyFailure, FinalError } from './failures.js';
+import { classifyFailure } from './failures.js';
+import { EvalhookError, FinalError } from '../errors.js';
 import { EvaluationResult, keys, ServedFacts, type EvaluationJobData } from './model.js';
 import type { ProgressTracker } from './progress.js';
 import { payloadMismatch } from './trigger-check.js';
@@ -376,10 +377,9 @@ const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 class ReportedFailure extends FinalError {}
 
 /** The inference server went away mid-run; retryable (a new attempt launches it again). */
-class InferenceServerExited extends Error {
-  override readonly name = 'InferenceServerExited';
-  readonly retryable = true;
+class InferenceServerExited extends EvalhookError {
+  override name = 'InferenceServerExited';
   constructor(reason: string) {
-    super(`inference server exited during the evaluation: ${reason}`);
+    super('EVALHOOK_ERR_INFERENCE_EXITED', `inference server exited during the evaluation: ${reason}`);
   }
 }

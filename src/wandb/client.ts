@@ -4,6 +4,7 @@
  * Every GraphQL response is parsed with the zod schema the caller passes.
  */
 import { z } from 'zod';
+import { EvalhookError } from '../errors.js';
 import { SERVER_FEATURES } from './documents.js';
 import { backoffMs, GRAPHQL_RETRY, parseRetryAfter, retryableStatus, type RetryPolicy } from './retry.js';
 
@@ -38,17 +39,17 @@ export interface ClientOptions {
 }
 
 /** Carries `retryable` so the job pipeline's classifyFailure can decide without knowing W&B. */
-export class WandbError extends Error {
-  override readonly name = 'WandbError';
+export class WandbError extends EvalhookError {
+  override name = 'WandbError';
   constructor(
     message: string,
-    readonly retryable: boolean,
+    retryable: boolean,
     readonly status?: number,
     readonly graphQLErrors: string[] = [],
     /** The server's Retry-After, when it sent one. */
     readonly retryAfterMs?: number,
   ) {
-    super(message);
+    super('EVALHOOK_ERR_WANDB', message, { retryable });
   }
 }
 
