@@ -13,7 +13,7 @@ export { createOfflineReporter, type OfflineReporterOptions } from './offline.js
 export { WandbClient, WandbError, type WandbLogger, type RetryPolicy, type Sleep } from './client.js';
 export { DOCUMENTS } from './documents.js';
 export { runIdFor, parseArtifactPath, parseNodeId, checkpointOf, type ArtifactPath } from './names.js';
-export { GRAPHQL_RETRY, FILESTREAM_RETRY, backoffMs } from './retry.js';
+export { GRAPHQL_RETRY, FILESTREAM_RETRY } from './retry.js';
 export { JOB_TYPE } from './run.js';
 
 export interface WandbOptions {
