@@ -22,6 +22,6 @@ export { parseSingleScore, parseVerdict, gameWinner, matchOutcome, StructuredJud
 export type { Verdict, Winner } from './scoring.js';
 export { aggregateSingle, aggregatePairwise, dedupeLastWins, bootstrapInterval, categoryIntervals, seededRandom } from './aggregate.js';
 export type { ScoreRow, SingleScores, PairwiseTally } from './aggregate.js';
-export { DEFAULT_RETRY, backoffDelay, type RetryPolicy, type Sleep } from './execution.js';
+export { DEFAULT_RETRY, type CallRetryPolicy, type Sleep } from './execution.js';
 export { cacheKey } from './cache-key.js';
 export type { EvalProgress } from './types.js';

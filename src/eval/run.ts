@@ -6,7 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { JUDGE_MAX_TOKENS, FASTCHAT_MAX_NEW_TOKENS, generationTemperature, sentTemperature, turnsToRun } from './benchmark.js';
 import { EndpointError, isEndpointError, type EndpointRole } from './errors.js';
-import { abortError, callWithTimeout, defaultSleep, DEFAULT_RETRY, Limiter, withRetry } from './execution.js';
+import { abortError, callWithTimeout, defaultSleep, DEFAULT_RETRY, PrioritySemaphore, retryCall } from './execution.js';
 import { DEFAULT_CALL_TIMEOUT_MS, type EvalResult, type RunEvaluationOptions } from './options.js';
 import type { ChatMessage, ChatRequest, ChatResult, TokenUsage } from './ports.js';
 import { buildPairPrompt, buildSinglePrompt, getPrompt, singlePromptName, pairPromptName } from './prompts.js';
@@ -83,11 +83,11 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
   // turn-2 generation (which brings a judgment) goes before a new turn-1.
   let judgeBacklog = 0;
   const noLimit = () => Infinity;
-  const judgeLimiter = new Limiter(judge.concurrency, undefined, judge.client.inFlightLimit?.bind(judge.client) ?? noLimit);
-  const judgeWouldRunDry = () => judgeBacklog < judgeLimiter.limit();
-  const limiters: Record<EndpointRole, Limiter> = {
-    candidate: new Limiter(candidate.concurrency, judgeWouldRunDry, candidate.client.inFlightLimit?.bind(candidate.client) ?? noLimit),
-    judge: judgeLimiter,
+  const judgeSemaphore = new PrioritySemaphore(judge.concurrency, undefined, judge.client.inFlightLimit?.bind(judge.client) ?? noLimit);
+  const judgeWouldRunDry = () => judgeBacklog < judgeSemaphore.limit();
+  const semaphores: Record<EndpointRole, PrioritySemaphore> = {
+    candidate: new PrioritySemaphore(candidate.concurrency, judgeWouldRunDry, candidate.client.inFlightLimit?.bind(candidate.client) ?? noLimit),
+    judge: judgeSemaphore,
   };
   const clients = { candidate: candidate.client, judge: judge.client };
 
@@ -97,9 +97,9 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
   async function call(role: EndpointRole, req: ChatRequest, cls: 0 | 1): Promise<ChatResult> {
     if (role === 'judge') judgeBacklog += 1;
     try {
-      const res = await withRetry(
+      const res = await retryCall(
         () =>
-          limiters[role].run(
+          semaphores[role].run(
             () => callWithTimeout((signal) => clients[role].complete(req, { signal, timeoutMs, priority: hint(role, cls) }), { signal: run.signal, timeoutMs, role }),
             run.signal,
             cls,
