@@ -49,6 +49,8 @@ export const CATALOG = {
   EVALHOOK_ERR_WANDB: { retryable: 'per error', summary: 'W&B request failed (wandb-core retry rules by status); the dashboard route answers it with 502' },
   EVALHOOK_ERR_CHECKPOINT: { retryable: false, summary: 'checkpoint file refused (not a zip, unsafe pickle, bad safetensors)' },
   EVALHOOK_ERR_BENCHMARK_DATA: { retryable: false, summary: 'benchmark or baseline data is malformed' },
+  EVALHOOK_ERR_REDIS: { retryable: true, summary: 'a Redis transaction was aborted; another attempt redoes it' },
+  EVALHOOK_ERR_DASHBOARD_BUSY: { retryable: true, statusCode: 409, summary: 'another worker is updating the same W&B dashboard' },
   EVALHOOK_ERR_REDIS_REPLY: { retryable: false, summary: 'a Redis script answered in an unexpected shape (version skew between workers?)' },
 } as const satisfies Record<string, CodeInfo>;
 
@@ -95,7 +97,8 @@ export const FinalError = createError('EVALHOOK_ERR_FINAL', 'FinalError');
 export type FinalError = InstanceType<typeof FinalError>;
 
 const CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
-const CONNECTION_MESSAGES = /socket hang up|fetch failed|Connection is closed|connect ECONNREFUSED|read ECONNRESET|Stream isn't writeable|MaxRetriesPerRequestError|Reached the max retries per request limit/i;
+// ioredis and undici wording, plus Redis's own transient states (failover, loading the dataset).
+const CONNECTION_MESSAGES = /socket hang up|fetch failed|Connection is closed|connect ECONNREFUSED|read ECONNRESET|Stream isn't writeable|Reached the max retries per request limit|^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/i;
 
 /**
  * The network went away (sockets, fetch, ioredis): worth another attempt although nobody made it

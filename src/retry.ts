@@ -41,6 +41,11 @@ export const sleep: Sleep = (ms, signal) =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
+/** For polling loops that re-check their signal: the same sleep, resolving (not rejecting) on abort. */
+export function wait(ms: number, signal?: AbortSignal): Promise<void> {
+  return sleep(ms, signal).catch(() => undefined);
+}
+
 /** A server's wait in ms when it is within [0, MAX_RETRY_AFTER_MS], else undefined (use the backoff). */
 export function honouredRetryAfter(ms: number | undefined): number | undefined {
   return ms !== undefined && Number.isFinite(ms) && ms >= 0 && ms <= MAX_RETRY_AFTER_MS ? ms : undefined;

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { abortReason, errorText, finalError } from './errors.js';
 import { assertGpuIds } from './safe-values.js';
+import { wait } from '../retry.js';
 
 // KEYS: one lease key per GPU; ARGV: n, token, ttl ms. Returns the 1-based indexes taken, or {}.
 const ACQUIRE = `
@@ -126,7 +127,7 @@ export function createGpuPool(opts: GpuPoolOptions): GpuPool {
         // Say so once, then every ~minute, so the job log explains a long wait.
         if (waits % Math.max(1, Math.round(60_000 / pollMs)) === 0) onWait?.(`waiting for ${n} free GPU(s): all of ${ids.join(',')} are leased`);
         waits += 1;
-        await sleep(pollMs * (0.5 + Math.random() * 0.5), signal);
+        await wait(pollMs * (0.5 + Math.random() * 0.5), signal);
       }
     },
     async holders() {
@@ -134,16 +135,4 @@ export function createGpuPool(opts: GpuPoolOptions): GpuPool {
       return Object.fromEntries(ids.map((id, i) => [id, values[i] ?? null]));
     },
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { DashboardStore } from '../wandb/dashboard/index.js';
 import { keys } from './model.js';
+import { EvalhookError } from '../errors.js';
+import { sleep } from '../retry.js';
 
 /** Deletes the lock only if it is still ours (it may have expired and been taken). */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
@@ -30,8 +32,8 @@ export function createRedisDashboardStore(redis: Redis, prefix: string, opts: Da
       const deadline = Date.now() + waitMs;
       while ((await redis.set(key, token, 'PX', ttl, 'NX')) !== 'OK') {
         signal?.throwIfAborted();
-        if (Date.now() > deadline) throw new Error(`the dashboard of ${name} is being updated by another worker; try again later`);
-        await new Promise((r) => setTimeout(r, pollMs));
+        if (Date.now() > deadline) throw new EvalhookError('EVALHOOK_ERR_DASHBOARD_BUSY', `the dashboard of ${name} is being updated by another worker; try again later`);
+        await sleep(pollMs, signal);
       }
       try {
         return await fn();

@@ -14,7 +14,8 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { keys } from './model.js';
 import { ACQUIRE, ADAPT, PAUSE, PAUSED_UNTIL, RELEASE, RENEW, SETTLE_TOKENS, runScript } from './limiter-scripts.js';
-import { sleep, untilAborted } from './limiter-wait.js';
+import { sleepOrWake, untilAborted } from './limiter-wait.js';
+import { EvalhookError } from '../errors.js';
 
 export type WaitReason = 'paused' | 'inflight' | 'rate' | 'tokens';
 
@@ -175,7 +176,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
     async acquire(name, o) {
       const { signal } = o;
       signal?.throwIfAborted();
-      if (closed) throw new Error('limiter closed');
+      if (closed) throw new EvalhookError('EVALHOOK_ERR_SHUTDOWN', 'limiter closed');
       const maxIn = o.maxInFlight ?? 0;
       const rpm = o.rpm ?? 0;
       const windowMs = o.windowMs ?? 60_000;
@@ -202,7 +203,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
       try {
         for (;;) {
           signal?.throwIfAborted();
-          if (closed) throw new Error('limiter closed');
+          if (closed) throw new EvalhookError('EVALHOOK_ERR_SHUTDOWN', 'limiter closed');
           waker.pending = false;
           let reply: z.infer<typeof AcquireReply>;
           const call = runScript(
@@ -232,7 +233,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
             if (signal?.aborted || closed) {
               await release(); // aborted while the script ran: do not keep a slot nobody will use
               signal?.throwIfAborted();
-              throw new Error('limiter closed');
+              throw new EvalhookError('EVALHOOK_ERR_SHUTDOWN', 'limiter closed');
             }
             return release;
           }
@@ -240,7 +241,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
           o.onWait?.({ reason, waitMs, nowMs });
           if (waker.pending && reason === 'inflight') continue;
           // Only a release can shorten an in-flight wait; pause and rate waits end on their own.
-          await sleep(Math.min(waitMs, maxPollMs), signal, reason === 'inflight' ? (w) => (wake = w) : undefined);
+          await sleepOrWake(Math.min(waitMs, maxPollMs), signal, reason === 'inflight' ? (w) => (wake = w) : undefined);
           wake = undefined;
         }
       } finally {

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { EvalStore } from '../eval/ports.js';
 import { EvalRecord } from '../eval/types.js';
 import { keys } from './model.js';
+import { EvalhookError } from '../errors.js';
 
 export interface RedisEvalStoreOptions {
   /**
@@ -48,7 +49,7 @@ export function createRedisEvalStore(
       // MULTI so the record and the refreshed TTL land together.
       const res = await redis.multi().hset(key, record.key, value).expire(key, opts.ttlSeconds).exec();
       const failed = res?.find(([err]) => err);
-      if (!res || failed) throw failed?.[0] ?? new Error(`save ${record.key}: transaction aborted`);
+      if (!res || failed) throw failed?.[0] ?? new EvalhookError('EVALHOOK_ERR_REDIS', `save ${record.key}: transaction aborted`);
     },
     async load() {
       const raw = await redis.hgetall(key);
