@@ -16,6 +16,7 @@ import { keys } from './model.js';
 import { ACQUIRE, ADAPT, PAUSE, PAUSED_UNTIL, RELEASE, RENEW, SETTLE_TOKENS, runScript } from './limiter-scripts.js';
 import { sleepOrWake, untilAborted } from './limiter-wait.js';
 import { EvalhookError } from '../errors.js';
+import { MAX_RETRY_AFTER_MS } from '../retry.js';
 
 export type WaitReason = 'paused' | 'inflight' | 'rate' | 'tokens';
 
@@ -62,7 +63,7 @@ export interface AdaptiveSettings {
 
 export interface Limiter {
   acquire(name: string, opts: AcquireOptions): Promise<Release>;
-  /** Pause `name` for everyone for `ms` from now (Redis time); only extends. Returns pause-until (ms). */
+  /** Pause `name` for everyone for `ms` (at most 60 s) from now (Redis time); only extends. Returns pause-until (ms). */
   pause(name: string, ms: number): Promise<number>;
   /** Current pause-until in Redis ms, 0 when not paused. */
   pausedUntil(name: string): Promise<number>;
@@ -252,7 +253,9 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
     },
 
     async pause(name, ms) {
-      const [until] = TimeReply.parse(await runScript(redis, PAUSE, [k(name).pause], [Math.max(0, Math.ceil(ms))]));
+      // Capped like every Retry-After (src/retry.ts): one server's "come back tomorrow" must not stop every worker's judge for a day.
+      const capped = Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.ceil(ms)));
+      const [until] = TimeReply.parse(await runScript(redis, PAUSE, [k(name).pause], [capped]));
       return until;
     },
 
