@@ -8,9 +8,10 @@ import type { DashboardStore } from '../wandb/dashboard/index.js';
 import { keys } from './model.js';
 import { EvalhookError } from '../errors.js';
 import { sleep } from '../retry.js';
+import { Count, defineScript, runScript } from '../redis-scripts.js';
 
 /** Deletes the lock only if it is still ours (it may have expired and been taken). */
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const RELEASE = defineScript('dashboardLock.release', `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, Count);
 
 export interface DashboardStoreOptions {
   /** A crashed holder's lock frees itself after this long. */
@@ -38,7 +39,7 @@ export function createRedisDashboardStore(redis: Redis, prefix: string, opts: Da
       try {
         return await fn();
       } finally {
-        await redis.eval(RELEASE, 1, key, token).catch(() => undefined);
+        await runScript(redis, RELEASE, [key], [token]).catch(() => undefined);
       }
     },
     async get(name) {

@@ -13,7 +13,8 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { keys } from './model.js';
-import { ACQUIRE, ADAPT, PAUSE, PAUSED_UNTIL, RELEASE, RENEW, SETTLE_TOKENS, runScript } from './limiter-scripts.js';
+import { runScript } from '../redis-scripts.js';
+import { ACQUIRE, ADAPT, PAUSE, PAUSED_UNTIL, RELEASE, RENEW, SETTLE_TOKENS } from './limiter-scripts.js';
 import { sleepOrWake, untilAborted } from './limiter-wait.js';
 import { EvalhookError } from '../errors.js';
 import { MAX_RETRY_AFTER_MS } from '../retry.js';
@@ -95,7 +96,6 @@ interface Waker {
   notify: () => void;
 }
 
-const AcquireReply = z.tuple([z.number(), z.number(), z.number(), z.enum(['ok', 'paused', 'inflight', 'rate', 'tokens']), z.number()]);
 const TimeReply = z.tuple([z.number(), z.number()]);
 
 export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions = {}): Limiter {
@@ -206,7 +206,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
           signal?.throwIfAborted();
           if (closed) throw new EvalhookError('EVALHOOK_ERR_SHUTDOWN', 'limiter closed');
           waker.pending = false;
-          let reply: z.infer<typeof AcquireReply>;
+          let reply: z.infer<typeof ACQUIRE.reply>;
           const call = runScript(
             redis,
             ACQUIRE,
@@ -215,7 +215,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
           );
           try {
             // Abortable even while Redis is unreachable and the command sits in ioredis' offline queue.
-            reply = AcquireReply.parse(await untilAborted(call, signal));
+            reply = await untilAborted(call, signal);
           } catch (err) {
             // The script may still run, or ran and its reply was lost: once it has settled, hand back
             // whatever this lease id may hold.
@@ -255,12 +255,12 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
     async pause(name, ms) {
       // Capped like every Retry-After (src/retry.ts): one server's "come back tomorrow" must not stop every worker's judge for a day.
       const capped = Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.ceil(ms)));
-      const [until] = TimeReply.parse(await runScript(redis, PAUSE, [k(name).pause], [capped]));
+      const [until] = await runScript(redis, PAUSE, [k(name).pause], [capped]);
       return until;
     },
 
     async pausedUntil(name) {
-      const [until] = TimeReply.parse(await runScript(redis, PAUSED_UNTIL, [k(name).pause], []));
+      const [until] = await runScript(redis, PAUSED_UNTIL, [k(name).pause], []);
       return until;
     },
 
@@ -274,7 +274,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
       const lim = await runScript(redis, ADAPT, [k(name).adaptive], [st.start, st.ceiling, obs.outcome, obs.msPerToken, obs.grantedAt, obs.inFlightAtGrant, st.tolerance]);
       // a larger limit has a free slot the caller's release does not announce: one waiter retries
       wakeOne(k(name).channel);
-      return z.number().parse(lim);
+      return lim;
     },
 
     async adaptiveLimit(name, start) {
