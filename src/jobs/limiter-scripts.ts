@@ -19,7 +19,7 @@ end
  * Try to take a slot. All-or-nothing: a denied attempt consumes nothing.
  * KEYS: leases (zset id -> expiry ms), window (zset id -> grant ms), pause (string: until ms),
  *       tokens (zset "id|tokens" -> grant ms), adaptive (hash, see ADAPT)
- * ARGV: leaseId, maxInFlight (0 = unlimited; the ceiling when adaptive), rpm (0 = unlimited),
+ * ARGV: leaseId, maxInFlight (0 = unlimited; the ceiling when adaptive), grantsPerWindow (0 = unlimited),
  *       windowMs, leaseMs, tpm (0 = unlimited), tokens reserved by this call, adaptive start (0 = fixed limit)
  * Returns {granted 0|1, waitMs, nowMs, reason, inFlight} with reason 'ok' | 'paused' | 'inflight' |
  * 'rate' | 'tokens'; inFlight counts this lease once granted.
@@ -27,7 +27,7 @@ end
 export const ACQUIRE = defineScript(
   'limiter.acquire',
   `${NOW}
-local id, maxIn, rpm = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local id, maxIn, grants = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local windowMs, leaseMs = tonumber(ARGV[4]), tonumber(ARGV[5])
 local tpm, tokens, start = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local untilMs = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -48,10 +48,10 @@ if maxIn > 0 then
     return {0, math.max(1, tonumber(first[2]) - now), now, 'inflight', count}
   end
 end
-if rpm > 0 then
-  -- sliding-window log: at most rpm grants in any windowMs interval
+if grants > 0 then
+  -- sliding-window log: at most 'grants' grants in any windowMs interval
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - windowMs)
-  if redis.call('ZSCORE', KEYS[2], id) == false and redis.call('ZCARD', KEYS[2]) >= rpm then
+  if redis.call('ZSCORE', KEYS[2], id) == false and redis.call('ZCARD', KEYS[2]) >= grants then
     local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
     return {0, math.max(1, tonumber(first[2]) + windowMs - now + 1), now, 'rate', count}
   end
@@ -76,7 +76,7 @@ if tpm > 0 and redis.call('ZSCORE', KEYS[4], member) == false then
   redis.call('ZADD', KEYS[4], now, member)
   keepFor(KEYS[4], windowMs * 2)
 end
-if rpm > 0 then
+if grants > 0 then
   redis.call('ZADD', KEYS[2], now, id)
   keepFor(KEYS[2], windowMs * 2)
 end

@@ -24,13 +24,13 @@ export type WaitReason = 'paused' | 'inflight' | 'rate' | 'tokens';
 export interface AcquireOptions {
   /** Max calls in flight for this name across all workers; 0/unset = unlimited. */
   maxInFlight?: number;
-  /** Max grants per window across all workers; 0/unset = unlimited. */
-  rpm?: number;
+  /** Max grants per window across all workers; 0/unset = unlimited (JUDGE_RPM scaled to the window). */
+  grantsPerWindow?: number;
   /** Max tokens reserved per window across all workers; 0/unset = unlimited. */
   tpm?: number;
   /** Tokens this call reserves against `tpm` (estimated prompt + max_tokens). */
   tokens?: number;
-  /** Window for `rpm` and `tpm`, default 60 000 ms (tests shrink it). */
+  /** Window for `grantsPerWindow` and `tpm`, default 60 000 ms (tests shrink it). */
   windowMs?: number;
   /** Adaptive in-flight limit starting here (maxInFlight is then the ceiling); 0/unset = fixed. */
   adaptiveStart?: number;
@@ -179,7 +179,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
       signal?.throwIfAborted();
       if (closed) throw new EvalhookError('EVALHOOK_ERR_SHUTDOWN', 'limiter closed');
       const maxIn = o.maxInFlight ?? 0;
-      const rpm = o.rpm ?? 0;
+      const grantsPerWindow = o.grantsPerWindow ?? 0;
       const windowMs = o.windowMs ?? 60_000;
       const leaseMs = o.leaseMs ?? 30_000;
       const key = k(name);
@@ -211,7 +211,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
             redis,
             ACQUIRE,
             [key.leases, key.window, key.pause, key.tokens, key.adaptive],
-            [leaseId, maxIn, rpm, windowMs, leaseMs, o.tpm ?? 0, Math.max(0, Math.ceil(o.tokens ?? 0)), o.adaptiveStart ?? 0],
+            [leaseId, maxIn, grantsPerWindow, windowMs, leaseMs, o.tpm ?? 0, Math.max(0, Math.ceil(o.tokens ?? 0)), o.adaptiveStart ?? 0],
           );
           try {
             // Abortable even while Redis is unreachable and the command sits in ioredis' offline queue.

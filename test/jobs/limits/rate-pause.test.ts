@@ -15,7 +15,7 @@ describe('limiter: rate and shared pause', () => {
     const reasons: WaitReason[] = [];
     const grants = await Promise.all(
       Array.from({ length: 10 }, async (_, i) => {
-        const release = await (i % 2 ? w1 : w2).acquire('judge', { rpm, windowMs, onWait: (w) => reasons.push(w.reason) });
+        const release = await (i % 2 ? w1 : w2).acquire('judge', { grantsPerWindow: rpm, windowMs, onWait: (w) => reasons.push(w.reason) });
         await release();
         return release.grantedAt;
       }),
@@ -30,7 +30,7 @@ describe('limiter: rate and shared pause', () => {
   it('a denied attempt consumes no rate budget (in-flight full does not burn rpm)', async () => {
     const prefix = uniquePrefix('rpm');
     const [w1, w2] = [worker(prefix), worker(prefix)];
-    const opts = { rpm: 2, windowMs: 60_000, maxInFlight: 1 };
+    const opts = { grantsPerWindow: 2, windowMs: 60_000, maxInFlight: 1 };
     const first = await w1.acquire('j', opts);
     let waitingResolve: () => void = () => {};
     const waiting = new Promise<void>((r) => (waitingResolve = r));
@@ -49,7 +49,7 @@ describe('limiter: rate and shared pause', () => {
     const reasons: WaitReason[] = [];
     const grants = await Promise.all(
       Array.from({ length: 6 }, async (_, i) => {
-        const release = await (i % 2 ? w1 : w2).acquire('judge', { maxInFlight: 10, rpm: 100, onWait: (w) => reasons.push(w.reason) });
+        const release = await (i % 2 ? w1 : w2).acquire('judge', { maxInFlight: 10, grantsPerWindow: 100, onWait: (w) => reasons.push(w.reason) });
         await release();
         return release.grantedAt;
       }),
