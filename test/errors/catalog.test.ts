@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BenchmarkDataError } from '../../src/benchdata/load.js';
@@ -14,8 +13,8 @@ import { classifyFailure } from '../../src/jobs/failures.js';
 import { EvaluationConflictError, EvaluationNotFoundError, OperationTimeoutError, QueueFullError, QueueUnavailableError } from '../../src/jobs/producer.js';
 import { InvalidCursorError } from '../../src/jobs/views.js';
 import { WandbError } from '../../src/wandb/client.js';
+import { repoRoot as root, sourceFiles } from '../helpers/source-files.js';
 
-const root = join(import.meta.dirname, '../..');
 
 describe('the error catalog', () => {
   it('has unique EVALHOOK_ERR_* codes, each listed once in docs/errors.md', () => {
@@ -60,16 +59,8 @@ describe('the error catalog', () => {
   });
 
   it('no class in src extends Error directly: everything is made from EvalhookError', () => {
-    const offenders: string[] = [];
-    const walk = (dir: string) => {
-      for (const e of readdirSync(dir, { withFileTypes: true })) {
-        const p = join(dir, e.name);
-        if (e.isDirectory()) walk(p);
-        else if (p.endsWith('.ts') && /class \w+ extends Error\b/.test(readFileSync(p, 'utf8'))) offenders.push(p);
-      }
-    };
-    walk(join(root, 'src'));
-    expect(offenders.map((p) => p.slice(root.length + 1))).toEqual(['src/errors.ts']);
+    const offenders = sourceFiles('src').filter((f) => /class \w+ extends Error\b/.test(f.text)).map((f) => f.path);
+    expect(offenders).toEqual(['src/errors.ts']);
   });
 });
 

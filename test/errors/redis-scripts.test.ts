@@ -1,5 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -14,12 +12,7 @@ import '../../src/jobs/dashboard-store.js';
 import '../../src/jobs/producer.js';
 import '../../src/inference/gpu-pool.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
-
-const root = join(import.meta.dirname, '../..');
-
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
-}
+import { sourceFiles } from '../helpers/source-files.js';
 
 describe('Redis Lua scripts: one loader, replies validated', () => {
   let redis: Redis;
@@ -31,11 +24,8 @@ describe('Redis Lua scripts: one loader, replies validated', () => {
   });
 
   it('no script is run outside src/redis-scripts.ts, and every Lua source in src is a defineScript', () => {
-    for (const file of sources(join(root, 'src'))) {
-      const text = readFileSync(file, 'utf8');
-      const rel = file.slice(root.length + 1);
-      if (rel === 'src/redis-scripts.ts') continue;
-      expect(text, rel).not.toMatch(/\.(eval|evalsha|defineCommand)\(/);
+    for (const { path, text } of sourceFiles('src')) {
+      if (path !== 'src/redis-scripts.ts') expect(text, path).not.toMatch(/\.(eval|evalsha|defineCommand)\(/);
     }
     const names = definedScripts().map((s) => s.name);
     expect(names.length).toBeGreaterThanOrEqual(14);
