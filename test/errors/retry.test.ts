@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { EndpointError } from '../../src/eval/errors.js';
+import { retryCall } from '../../src/eval/execution.js';
 import { backoffMs, MAX_RETRY_AFTER_MS, parseRetryAfter, sleep, withRetry, type RetryPolicy } from '../../src/retry.js';
 
 const policy: RetryPolicy = { retries: 3, baseDelayMs: 1000, maxDelayMs: 8000, jitter: [1, 1] };
@@ -104,5 +106,48 @@ describe('withRetry', () => {
     );
     await expect(p).rejects.toBe(reason);
     await expect(sleep(10_000, AbortSignal.abort(reason))).rejects.toBe(reason);
+  });
+});
+
+describe("the engine's per-call retries (retryCall binds the toolkit)", () => {
+  const deps = (waits: number[]) => ({
+    policy: { attempts: 3, baseDelayMs: 1000, maxDelayMs: 60_000 },
+    sleep: async (ms: number) => void waits.push(ms),
+    random: () => 1,
+    signal: new AbortController().signal,
+    role: 'judge' as const,
+  });
+
+  it('a bug in an adapter (an error outside the catalog) is thrown at once, not retried', async () => {
+    const waits: number[] = [];
+    let calls = 0;
+    const bug = new TypeError("Cannot read properties of undefined (reading 'choices')");
+    await expect(
+      retryCall(async () => {
+        calls += 1;
+        throw bug;
+      }, deps(waits)),
+    ).rejects.toBe(bug);
+    expect(calls).toBe(1);
+  });
+
+  it('a connection error is retried, as a connection EndpointError', async () => {
+    const waits: number[] = [];
+    let calls = 0;
+    const err = await retryCall(async () => {
+      calls += 1;
+      throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    }, deps(waits)).catch((e: unknown) => e);
+    expect(calls).toBe(3);
+    expect(err).toMatchObject({ kind: 'connection', code: 'EVALHOOK_ERR_ENDPOINT' });
+    expect(waits).toEqual([1000, 2000]);
+  });
+
+  it("a judge 429 asking for two minutes waits the engine's backoff instead", async () => {
+    const waits: number[] = [];
+    await retryCall(async () => {
+      throw new EndpointError('429', 'rate-limited', { status: 429, retryAfterMs: 120_000, role: 'judge' });
+    }, deps(waits)).catch(() => undefined);
+    expect(waits).toEqual([1000, 2000]);
   });
 });
