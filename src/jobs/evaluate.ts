@@ -17,7 +17,8 @@ import { checkpointOf } from '../wandb/names.js';
 import { CancelledError } from './cancel.js';
 import { withAdapterReload } from './adapter-reload.js';
 import { classifyFailure, FinalError } from './failures.js';
-import { EvaluationResult, keys, ServedFacts, type EvaluationJobData } from './model.js';
+import { EvaluationResult, ServedFacts, type EvaluationJobData } from './job-data.js';
+import { keys } from './keys.js';
 import type { ProgressTracker } from './progress.js';
 import { payloadMismatch } from './trigger-check.js';
 

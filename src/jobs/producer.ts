@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { Queue, type Job, type JobsOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { EvaluationJobData, EvaluationStatus, FINISHED_JOB_RETENTION, JOB_NAME, QUEUE_NAME, evaluationIdFor, keys } from './model.js';
+import { EvaluationJobData, EvaluationStatus, JOB_NAME, evaluationIdFor } from './job-data.js';
+import { FINISHED_JOB_RETENTION, QUEUE_NAME, keys } from './keys.js';
 import { createStatusIndex } from './status-index.js';
 import { CancelFlagSchema, decodeCursor, encodeCursor, statusOf, toView, type CancelFlag, type EvaluationView, type QueueState } from './views.js';
 

@@ -3,7 +3,7 @@
  * stage changes write at once, count changes at most every `intervalMs`.
  */
 import type { EvalProgress } from '../eval/types.js';
-import type { EvaluationProgress, Stage } from './model.js';
+import type { EvaluationProgress, Stage } from './job-data.js';
 
 export interface ProgressSink {
   updateProgress(p: EvaluationProgress): Promise<void>;

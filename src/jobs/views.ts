@@ -4,7 +4,7 @@
  * view cannot drift from the OpenAPI document.
  */
 import { z } from 'zod';
-import { EvaluationJobData, EvaluationProgress, EvaluationResult, EvaluationStatus, Stage } from './model.js';
+import { EvaluationJobData, EvaluationProgress, EvaluationResult, EvaluationStatus, Stage } from './job-data.js';
 
 const iso = z.string().describe('ISO 8601 timestamp');
 
