@@ -4,7 +4,9 @@
  * worker both speak this; the admin API's views are built from it. Redis key names: keys.ts.
  */
 import { createHash } from 'node:crypto';
+import type { Job, Queue, Worker } from 'bullmq';
 import { z } from 'zod';
+import { EvalProgress } from '../eval/types.js';
 
 export const JOB_NAME = 'eval.run';
 
@@ -31,14 +33,15 @@ export type EvaluationJobData = z.infer<typeof EvaluationJobData>;
 export const Stage = z.enum(['queued', 'preparing', 'launching', 'generating', 'judging', 'reporting', 'done']);
 export type Stage = z.infer<typeof Stage>;
 
+/** The engine's counters, each 0 until the engine reports (a progress written before generating still reads). */
+const counters = Object.fromEntries(Object.entries(EvalProgress.shape).map(([name, count]) => [name, count.default(0)])) as {
+  [K in keyof EvalProgress]: z.ZodDefault<(typeof EvalProgress.shape)[K]>;
+};
+
 /** job.progress: rewritten by the worker as the evaluation moves. */
 export const EvaluationProgress = z.object({
   stage: Stage,
-  answersDone: z.number().int().default(0),
-  answersTotal: z.number().int().default(0),
-  judgmentsDone: z.number().int().default(0),
-  judgmentsTotal: z.number().int().default(0),
-  invalid: z.number().int().default(0),
+  ...counters,
   /** ms epoch of the evaluation's first start; kept across retries and workers (the W&B run's runtime counts from it). */
   startedAt: z.number().optional(),
   /** ms epoch when each stage was entered. */
@@ -53,6 +56,9 @@ export const EvaluationProgress = z.object({
   fallbackReason: z.string().optional(),
 });
 export type EvaluationProgress = z.infer<typeof EvaluationProgress>;
+
+/** Where an evaluation starts: queued, nothing counted, no stage entered yet. */
+export const initialProgress = (): EvaluationProgress => EvaluationProgress.parse({ stage: 'queued' });
 
 /** job.returnvalue */
 export const EvaluationResult = z.object({
@@ -73,6 +79,11 @@ export const EvaluationResult = z.object({
   warnings: z.array(z.string()).optional(),
 });
 export type EvaluationResult = z.infer<typeof EvaluationResult>;
+
+/** BullMQ's classes typed with what the evaluation queue holds: job data in, EvaluationResult out. */
+export type EvaluationQueue = Queue<EvaluationJobData, EvaluationResult, typeof JOB_NAME>;
+export type EvaluationJob = Job<EvaluationJobData, EvaluationResult, typeof JOB_NAME>;
+export type EvaluationBullWorker = Worker<EvaluationJobData, EvaluationResult, typeof JOB_NAME>;
 
 /** What the launch settled that reporting and write-back depend on, kept for a reporting-only retry. */
 export const ServedFacts = z.object({
