@@ -24,4 +24,4 @@ export { aggregateSingle, aggregatePairwise, dedupeLastWins, bootstrapInterval, 
 export type { ScoreRow, SingleScores, PairwiseTally } from './aggregate.js';
 export { DEFAULT_RETRY, backoffDelay, type RetryPolicy, type Sleep } from './execution.js';
 export { cacheKey } from './cache-key.js';
-export type { EvalProgress } from './types.js';
+export { EvalProgress } from './types.js';

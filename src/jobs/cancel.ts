@@ -3,7 +3,7 @@
  * every worker listens and aborts the controller of that evaluation if it runs it.
  */
 import type { Redis } from 'ioredis';
-import { keys } from './model.js';
+import { keys } from './keys.js';
 
 export interface CancelRegistry {
   /** An AbortController tied to this evaluation; aborted when a cancel arrives. */

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { DashboardStore } from '../wandb/dashboard/index.js';
-import { keys } from './model.js';
+import { keys } from './keys.js';
 
 /** Deletes the lock only if it is still ours (it may have expired and been taken). */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;

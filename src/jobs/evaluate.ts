@@ -9,7 +9,7 @@ import type { Config } from '../config.js';
 import type { EndpointRole } from '../eval/errors.js';
 import type { Benchmark, EvalResult, RunEvaluationOptions } from '../eval/index.js';
 import type { ChatClient, EvalStore, JudgeCache } from '../eval/ports.js';
-import { EvalRecord, EvalSummary } from '../eval/types.js';
+import { EvalRecord, EvalSummary, type EvalProgress } from '../eval/types.js';
 import { JUDGE_START_CONCURRENCY, startConcurrency, type Profile } from '../profile.js';
 import type { ArtifactSource, DashboardUpdater, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
 import { checkpointFileEpoch } from '../inference/torch-adapter.js';
@@ -17,7 +17,8 @@ import { checkpointOf } from '../wandb/names.js';
 import { CancelledError } from './cancel.js';
 import { withAdapterReload } from './adapter-reload.js';
 import { classifyFailure, FinalError } from './failures.js';
-import { EvaluationResult, keys, ServedFacts, type EvaluationJobData } from './model.js';
+import { EvaluationResult, ServedFacts, type EvaluationJobData } from './job-data.js';
+import { keys } from './keys.js';
 import type { ProgressTracker } from './progress.js';
 import { payloadMismatch } from './trigger-check.js';
 
@@ -276,7 +277,7 @@ const EARLY_OPEN_TIMEOUT_MS = 90_000;
 
 /** Progress curves: one W&B history step per ~5 % of the work. */
 const lastLogged = new WeakMap<RunHandle, number>();
-async function logStep(handle: RunHandle, p: { answersDone: number; answersTotal: number; judgmentsDone: number; judgmentsTotal: number; invalid: number }) {
+async function logStep(handle: RunHandle, p: EvalProgress) {
   const done = p.answersDone + p.judgmentsDone;
   const total = p.answersTotal + p.judgmentsTotal;
   const step = Math.max(1, Math.floor(total / 20));

@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { EvalStore } from '../eval/ports.js';
 import { EvalRecord } from '../eval/types.js';
-import { keys } from './model.js';
+import { keys } from './keys.js';
 
 export interface RedisEvalStoreOptions {
   /**

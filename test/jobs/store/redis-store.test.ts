@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvalRecord } from '../../../src/eval/types.js';
-import { keys } from '../../../src/jobs/model.js';
+import { keys } from '../../../src/jobs/keys.js';
 import { clearRecords, createRedisEvalStore } from '../../../src/jobs/redis-store.js';
 import { redisUrl, uniquePrefix } from '../../helpers/redis.js';
 import { startRedisServer } from '../../helpers/redis-server.js';
