@@ -4,7 +4,7 @@
  * installs signal handlers.
  */
 import { ConfigError, loadConfig } from '../config.js';
-import { createLogger } from '../logger.js';
+import { loggerFor } from '../logger.js';
 import { startServer, startWorker, type Started } from '../runtime.js';
 import { withDevTokens } from './dev-tokens.js';
 import { evalCommand } from './eval.js';
@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger({ level: config.env.LOG_LEVEL, censorSecrets: [...Object.values(config.secrets), config.env.WEBHOOK_TOKEN, config.env.ADMIN_TOKEN, config.env.WEBHOOK_SECRET] });
+  const logger = loggerFor(config);
   if (file) logger.warn({ file }, 'development tokens in use (WEBHOOK_TOKEN/ADMIN_TOKEN not set); see this file');
 
   const parts: Started[] = [];

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { RunContext, RunHandle, RunReporter } from '../ports.js';
+import { withoutSecretKeys } from '../secrets.js';
 import type { ArtifactResolver } from './artifacts.js';
 import { parseUploadHeaders, WandbError, type WandbClient } from './client.js';
 import { CREATE_RUN_FILES, MARK_RUN_FILES_UPLOADED, UPSERT_BUCKET, USE_ARTIFACT, USE_ARTIFACT_WITH_SOURCE } from './documents.js';
@@ -239,10 +240,6 @@ function tableFile(key: string, table: Table) {
   return { key, path, body, ref, table };
 }
 
-/** Key names that hold credentials; `token` only as a whole word so `max_tokens` and token counts stay. */
-const SECRETISH = /api[-_]?key|secret|passw(or)?d|authorization|cookie|credential|(^|[-_.])token$|[a-z]Token$/;
-const secretKey = (k: string) => SECRETISH.test(k) || SECRETISH.test(k.toLowerCase());
-
 /** Run config: the pipeline's non-secret config plus artifact, checkpoint and lineage; secrets dropped defensively. */
 export function runConfig(ctx: RunContext): Record<string, unknown> {
   const a = ctx.artifact;
@@ -258,13 +255,7 @@ export function runConfig(ctx: RunContext): Record<string, unknown> {
     epoch: a.checkpoint?.epoch ?? null,
     step: a.checkpoint?.step ?? null,
   };
-  return scrub(cfg) as Record<string, unknown>;
-}
-
-function scrub(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(scrub);
-  if (typeof v !== 'object' || v === null) return v;
-  return Object.fromEntries(Object.entries(v).filter(([k]) => !secretKey(k)).map(([k, x]) => [k, scrub(x)]));
+  return withoutSecretKeys(cfg) as Record<string, unknown>;
 }
 
 function unwrapConfig(raw: string | null): Record<string, unknown> {
