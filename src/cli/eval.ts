@@ -12,6 +12,7 @@ import { fastChatFiles, runEvaluation } from '../eval/index.js';
 import type { EvalStore } from '../eval/ports.js';
 import type { EvalProgress, EvalRecord } from '../eval/types.js';
 import { createOpenAIChatClient } from '../llm/openai-chat.js';
+import { judgePrices } from '../judge-prices.js';
 
 const USAGE = `usage: evalhook eval --model-base-url URL --model NAME --judge-base-url URL --judge-model NAME [options]
   --bench mt-bench|japanese-mt-bench   benchmark (default mt-bench)
@@ -166,6 +167,7 @@ export async function evalCommand(argv: string[], io: EvalCommandIO = { stdout: 
         concurrency: opts.judgeConcurrency,
         structured: v.structured,
         parseRetries: opts.parseRetries,
+        prices: judgePrices({ model: v['judge-model']! }),
       },
       mode: baseline ? 'pairwise-baseline' : 'single',
       baseline,

@@ -14,6 +14,7 @@ import { gameWinner, invalidScoreReason, parseSingleScore, parseStructuredScore,
 import { buildSummary, type RunCounters } from './summary.js';
 import { EvalRecord, type AnswerRecord, type BenchmarkQuestion, type JudgmentRecord, type PairwiseRecord } from './types.js';
 import { cacheKey } from './cache-key.js';
+import { capJudgeCost, judgeSpend } from './cost.js';
 
 /** FastChat common.py API_ERROR_OUTPUT: the answer recorded when the endpoint refuses a question. */
 export const API_ERROR_OUTPUT = '$ERROR$';
@@ -34,6 +35,7 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
   const parseScore = judge.structured ? parseStructuredScore : parseSingleScore;
 
   // Fail before spending anything if the data cannot be judged the way this run needs.
+  if (judge.maxCostUsd !== undefined && !judge.prices) throw new Error('judge.maxCostUsd needs judge.prices: a cost cap cannot be enforced without a price');
   const promptNames = new Set(bench.questions.flatMap((q) => Array.from({ length: turnsToRun(bench, q) }, (_, i) => (mode === 'single' ? singlePromptName : pairPromptName)(bench, q.category, i + 1))));
   for (const name of promptNames) getPrompt(bench, name);
   const baseline = new Map<string, string>();
@@ -80,7 +82,9 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
     opts.onProgress?.({ answersDone: answers.size, answersTotal: totalTurns, judgmentsDone: judged.size, judgmentsTotal: totalTurns, invalid });
 
   const limiters: Record<EndpointRole, Limiter> = { candidate: new Limiter(candidate.concurrency), judge: new Limiter(judge.concurrency) };
-  const clients = { candidate: candidate.client, judge: judge.client };
+  // The cap sees every judge request as it is sent (after the limiter, on each retry), resumed spend included.
+  const judgeClient = judge.maxCostUsd === undefined ? judge.client : capJudgeCost(judge.client, { prices: judge.prices!, maxCostUsd: judge.maxCostUsd, spentUsd: judgeSpend(stored.values(), judge.prices!) });
+  const clients = { candidate: candidate.client, judge: judgeClient };
 
   async function call(role: EndpointRole, req: ChatRequest, priority: 0 | 1): Promise<ChatResult> {
     const res = await withRetry(

@@ -10,6 +10,7 @@ import type { EndpointRole } from '../eval/errors.js';
 import type { Benchmark, EvalResult, RunEvaluationOptions } from '../eval/index.js';
 import type { ChatClient, EvalStore, JudgeCache } from '../eval/ports.js';
 import { EvalRecord, EvalSummary } from '../eval/types.js';
+import { judgePrices } from '../judge-prices.js';
 import type { Profile } from '../profile.js';
 import type { ArtifactSource, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
 import { CancelledError } from './cancel.js';
@@ -200,6 +201,8 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
         concurrency: profile.judge.concurrency,
         structured: profile.judge.structured,
         parseRetries: profile.judge.parseRetries,
+        prices: judgePrices(profile.judge),
+        maxCostUsd: profile.judge.maxCostUsd,
       },
       mode: profile.mode,
       baseline: profile.mode === 'pairwise-baseline' && profile.baseline ? await deps.baseline(profile.baseline) : undefined,
