@@ -70,6 +70,8 @@ export const EnvSchema = z.object({
   CALL_TIMEOUT_MS: z.coerce.number().int().positive().default(300_000),
   /** Days a finished evaluation's answers/judgments stay in Redis for retries (0 = keep). */
   CHECKPOINT_TTL_DAYS: z.coerce.number().nonnegative().default(7),
+  /** Days a judge-cache entry lives (0 = forever); expired ones are swept hourly by one worker. */
+  JUDGE_CACHE_TTL_DAYS: z.coerce.number().nonnegative().default(30),
   BULL_BOARD: bool.default(true),
 });
 export type Env = z.infer<typeof EnvSchema>;

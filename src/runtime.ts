@@ -13,7 +13,7 @@ import type { JudgeCache } from './eval/ports.js';
 import { createInferenceLauncher } from './inference/index.js';
 import { createCancelRegistry } from './jobs/cancel.js';
 import type { EvaluateDeps } from './jobs/evaluate.js';
-import { createRedisJudgeCache } from './jobs/judge-cache.js';
+import { createRedisJudgeCache, sweepIfDue } from './jobs/judge-cache.js';
 import { limitChatClient } from './jobs/limited-chat.js';
 import { createLimiter } from './jobs/limiter.js';
 import { createOfflineArtifacts } from './jobs/offline-artifacts.js';
@@ -68,6 +68,11 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
   const limiter = createLimiter(redis, prefix, { onError: throttledLog(logger, 'limiter error') });
   const stats = createStats(redis, prefix);
   const benchmarks = new Map<string, Promise<Benchmark>>();
+  // A finished evaluation's checkpoints expire after CHECKPOINT_TTL_DAYS; so do a failed one's, counted from its last record.
+  const checkpointTtlSeconds = days(env.CHECKPOINT_TTL_DAYS);
+  const judgeCache = createRedisJudgeCache(redis, prefix, { ttlSeconds: days(env.JUDGE_CACHE_TTL_DAYS) });
+  const sweeper = env.JUDGE_CACHE_TTL_DAYS ? setInterval(() => void sweepIfDue(redis, prefix, judgeCache, SWEEP_MS).catch(throttledLog(logger, 'judge cache sweep failed')), SWEEP_MS) : undefined;
+  sweeper?.unref();
   const launcher = createInferenceLauncher({
     redis,
     prefix,
@@ -75,6 +80,8 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     wandbApiKey: env.WANDB_API_KEY,
     gpuIds: (env.GPU_IDS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     workDir: join(dataDir, 'inference'),
+    // What a launched server is handed must come out of the W&B download cache (createWandb's cacheDir).
+    cacheRoot: wandb ? join(dataDir, 'cache') : undefined,
     logger,
   });
 
@@ -87,6 +94,7 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     launcher,
     async shutdown() {
       // Kill launched inference servers and return GPU leases; flush counters.
+      clearInterval(sweeper);
       await launcher.shutdownAll();
       await stats.close();
       await limiter.close();
@@ -115,12 +123,12 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
         stats: { stats, role: target.role },
       });
     },
-    store: (id) => createRedisEvalStore(redis, prefix, id),
-    cache: countHits(createRedisJudgeCache(redis, prefix), stats),
+    store: (id) => createRedisEvalStore(redis, prefix, id, { ttlSeconds: checkpointTtlSeconds }),
+    cache: countHits(judgeCache, stats),
     runEvaluation,
     retry: { attempts: env.CALL_ATTEMPTS, baseDelayMs: env.CALL_BACKOFF_MS, maxDelayMs: Math.max(env.CALL_BACKOFF_MS, 60_000) },
     callTimeoutMs: env.CALL_TIMEOUT_MS,
-    checkpointTtlSeconds: Math.round(env.CHECKPOINT_TTL_DAYS * 86_400),
+    checkpointTtlSeconds,
   };
 }
 
@@ -159,6 +167,11 @@ export async function startWorker(config: Config, logger: Logger, overrides: Par
     },
   };
 }
+
+const SWEEP_MS = 3_600_000;
+
+/** Days as whole seconds for a Redis TTL; 0 = no expiry (undefined). */
+const days = (d: number): number | undefined => (d > 0 ? Math.max(1, Math.round(d * 86_400)) : undefined);
 
 function throttledLog(logger: Logger, msg: string): (err: unknown) => void {
   let last = 0;

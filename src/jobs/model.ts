@@ -95,6 +95,8 @@ export function keys(prefix: string) {
     served: (evaluationId: string) => `${prefix}:served:${evaluationId}`,
     /** hash cache key -> ChatResult JSON: the content-addressed judge cache shared by all workers. */
     judgeCache: `${prefix}:judge-cache`,
+    /** string with a TTL: the worker that set it sweeps expired judge-cache entries this period. */
+    judgeCacheSweep: `${prefix}:judge-cache-sweep`,
     /** hash of counters for /metrics: judge_calls, judge_prompt_tokens, judge_completion_tokens, ... */
     stats: `${prefix}:stats`,
     /** limiter keys per endpoint */
