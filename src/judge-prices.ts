@@ -5,12 +5,10 @@
  * Serverless Inference bills the candidate separately; that bill is not in `costUsd`.
  *
  * Source: OpenAI API pricing, Standard tier (https://platform.openai.com/docs/pricing), as
- * published on PRICES_AS_OF. Prices change: a profile overrides them with `judge.prices`
+ * published on 2025-06-01. Prices change: a profile overrides them with `judge.prices`
  * ({input, output} per million tokens), and a judge model missing here costs null unless it does.
  */
 import type { TokenPrices } from './eval/cost.js';
-
-export const PRICES_AS_OF = '2025-06-01';
 
 /** Exact, dated model names only: a moving alias is not a judge evalhook recommends (see JUDGE_MODEL). */
 export const JUDGE_PRICES: Readonly<Record<string, TokenPrices>> = {

@@ -19,7 +19,7 @@ export const costOf = (u: TokenUsage, p: TokenPrices): number => (u.promptTokens
  * The most one request can cost: byte-level BPE tokens are at least one byte each, so the JSON of
  * the messages (and response format) bounds the prompt tokens, framing included; max_tokens bounds the output.
  */
-export function worstCaseCost(req: ChatRequest, p: TokenPrices): number {
+function worstCaseCost(req: ChatRequest, p: TokenPrices): number {
   const promptBytes = Buffer.byteLength(JSON.stringify(req.messages)) + (req.response_format ? Buffer.byteLength(JSON.stringify(req.response_format)) : 0);
   return costOf({ promptTokens: promptBytes, completionTokens: req.max_tokens }, p);
 }

@@ -15,8 +15,6 @@ import { createProcessLauncher } from './process-launcher.js';
 import { launchWandbInference } from './wandb-inference.js';
 
 export { InferenceError } from './errors.js';
-export { detectModelLayout, resolveBaseModel, type ModelLayout } from './layout.js';
-export { createGpuPool, type GpuPool, type GpuLease } from './gpu-pool.js';
 
 export interface InferenceLauncherOptions {
   redis: Redis;

@@ -9,8 +9,6 @@ import type { Logger } from 'pino';
 import { EvaluationJobData, EvaluationStatus, JOB_NAME, QUEUE_NAME, evaluationIdFor, keys } from './model.js';
 import { CancelFlagSchema, decodeCursor, paginate, statesFor, statusOf, toView, type CancelFlag, type EvaluationView, type QueueState } from './views.js';
 
-export { InvalidCursorError } from './views.js';
-
 /** Every Redis call gets this long before we call Redis unavailable (the API promises 503 < 2 s). */
 const DEADLINE_MS = 1_200;
 /** Listing scans every job; a big queue may need longer, and a down Redis still fails at once. */

@@ -8,11 +8,9 @@ import { WandbClient, type RetryPolicy, type Sleep, type WandbLogger } from './c
 import { downloadArtifact } from './download.js';
 import { WandbReporter } from './run.js';
 
-export { createOfflineReporter, type OfflineReporterOptions } from './offline.js';
+export { createOfflineReporter } from './offline.js';
 export { WandbClient, WandbError, type WandbLogger, type RetryPolicy, type Sleep } from './client.js';
-export { DOCUMENTS } from './documents.js';
 export { runIdFor, parseArtifactPath, parseNodeId, checkpointOf } from './names.js';
-export { JOB_TYPE } from './run.js';
 
 export interface WandbOptions {
   apiKey: string;
