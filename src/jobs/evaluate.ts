@@ -255,7 +255,8 @@ function runConfig(profile: Profile, bench: Benchmark, artifact: ResolvedArtifac
     artifact: { name: artifact.fullName, version: artifact.version, digest: artifact.digest, type: artifact.type },
     checkpoint: artifact.checkpoint ?? {},
     benchmark: { name: bench.name, reference_set: bench.referenceSet, prompt_set: bench.promptSet, checksums: bench.dataChecksums },
-    judge: { model: profile.judge.model, base_url: profile.judge.baseURL, structured: profile.judge.structured },
+    // The price behind cost/usd, so a run's cost can be read (and redone) later.
+    judge: { model: profile.judge.model, base_url: profile.judge.baseURL, structured: profile.judge.structured, prices_usd_per_mtok: judgePrices(profile.judge) ?? null, max_cost_usd: profile.judge.maxCostUsd ?? null },
     generation: { max_tokens: 1024, system_prompt: profile.systemPrompt ?? null, temperatures: 'fastchat-per-category' },
   };
 }

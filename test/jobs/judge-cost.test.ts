@@ -61,6 +61,8 @@ describe('judge cost in the pipeline (real Redis, fake endpoints, offline report
     const t = summary.tokens.judge;
     expect(t.promptTokens).toBeGreaterThan(0);
     expect(summary.costUsd).toBeCloseTo((t.promptTokens * 2 + t.completionTokens * 8) / 1e6, 9);
+    const runConfig = JSON.parse(readFileSync(join(view!.localDir!, 'config.json'), 'utf8')) as { judge: unknown };
+    expect(runConfig.judge).toMatchObject({ model: 'gpt-4.1-2025-04-14', prices_usd_per_mtok: { input: 2, output: 8 }, max_cost_usd: null });
 
     const before = stack.judge.requests.length;
     const capped = await stack.enqueue('acme/proj/model:v2', 'capped');
