@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { Profile, Rule, type ProfileInput } from './profile.js';
+import { DashboardViewList, Profile, splitDashboardViews, Rule, type ProfileInput } from './profile.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -32,8 +32,14 @@ const EnvSchema = z.object({
   ADMIN_TOKEN: secret(16),
   WANDB_API_KEY: optionalString,
   WANDB_BASE_URL: z.url().default('https://api.wandb.ai'),
+  /** UI host for run links (the SDK's WANDB_APP_URL); derived from WANDB_BASE_URL when unset. */
+  WANDB_APP_URL: optionalString.pipe(z.url().optional()),
   WANDB_ENTITY: optionalString,
+  /** Organisation for registry paths without an org prefix (the SDK's WANDB_ORGANIZATION). */
+  WANDB_ORGANIZATION: optionalString,
   WANDB_PROJECT: z.string().min(1).default('evalhook'),
+  /** Which parts of the W&B dashboard evalhook keeps: `workspace,report`, one of them, or `off`. */
+  WANDB_DASHBOARD: z.string().default('workspace,report').transform(splitDashboardViews).pipe(DashboardViewList),
   JUDGE_BASE_URL: z.url().default('https://api.openai.com/v1'),
   JUDGE_API_KEY: optionalString,
   OPENAI_API_KEY: optionalString,
@@ -116,6 +122,7 @@ function envProfile(env: Env): ProfileInput {
     judge: { baseURL: env.JUDGE_BASE_URL, model: env.JUDGE_MODEL, concurrency: env.JUDGE_CONCURRENCY, rpm: env.JUDGE_RPM },
     inference,
     wandb: { entity: env.WANDB_ENTITY, project: env.WANDB_PROJECT },
+    dashboard: { views: env.WANDB_DASHBOARD },
   };
 }
 
@@ -126,7 +133,7 @@ function splitCommand(cmd: string): string[] {
 
 function mergeProfile(base: ProfileInput, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base, ...over };
-  for (const key of ['judge', 'wandb', 'writeBack'] as const) {
+  for (const key of ['judge', 'wandb', 'writeBack', 'dashboard'] as const) {
     if (isObject(over[key])) out[key] = { ...(base[key] as object | undefined), ...over[key] };
   }
   // A different inference kind replaces the block; the same kind overrides field by field.

@@ -43,6 +43,8 @@ export interface ResolvedArtifact {
   nameDisagreement?: string;
   /** Checkpoint position from metadata (epoch/step) or the version number. */
   checkpoint?: { epoch?: number; step?: number };
+  /** What `checkpoint` was derived from, to re-derive it once the checkpoint file's own epoch is read. */
+  checkpointNames?: string[];
   files: ArtifactFile[];
 }
 
@@ -59,6 +61,11 @@ export interface ArtifactSource {
   download(artifact: ResolvedArtifact, signal?: AbortSignal, opts?: DownloadSelection): Promise<string>;
   /** The score of the version holding `alias` in the same collection, from its metadata (for mustBeatProduction). */
   scoreOfAlias?(artifact: ResolvedArtifact, alias: string, signal?: AbortSignal): Promise<number | undefined>;
+  /**
+   * The config of the run that logged the artifact (`sourceRun`), values unwrapped: for torchtune the
+   * recipe YAML its WandBLogger logged. Undefined when there is no such run or it logged no config.
+   */
+  trainingConfig?(artifact: ResolvedArtifact, signal?: AbortSignal): Promise<Record<string, unknown> | undefined>;
 }
 
 /** What the pipeline knows about one evaluation when it opens its W&B run. */
@@ -68,6 +75,8 @@ export interface RunContext {
   artifact: ResolvedArtifact;
   /** Non-secret config: benchmark, data checksums, judge, prompts, generation, inference target. */
   config: Record<string, unknown>;
+  /** ms epoch of the evaluation's first start (kept across retries and workers): the run's runtime counts from it. */
+  startedAt?: number;
 }
 
 export interface RunHandle {
@@ -77,17 +86,35 @@ export interface RunHandle {
   localDir?: string;
   /** One history step (progress curves); best effort, never fails the evaluation. */
   logProgress(metrics: Record<string, number>): Promise<void>;
-  /** Summary, both tables, FastChat files; idempotent so a retried report updates the same run. */
-  finish(result: { summary: EvalSummary; records: EvalRecord[]; questions: BenchmarkQuestion[] }): Promise<void>;
+  /**
+   * Summary, both tables, FastChat files, then the run's one exit: exit code 0, or 1 with `failure`
+   * (an outcome decided before finishing, e.g. too many invalid judgments). A finished run is left alone.
+   */
+  finish(result: { summary: EvalSummary; records: EvalRecord[]; questions: BenchmarkQuestion[] }, outcome?: { failure?: string }): Promise<void>;
   /** Finish the run as failed with a reason a person can act on. */
   fail(reason: string): Promise<void>;
+  /** This attempt is done with the run without finishing it (heartbeats stop; a later attempt reopens it). */
+  release?(): void;
+}
+
+/** Links to the project's dashboard in W&B (or its specs' directory offline), and why a part was not written. */
+export interface DashboardOutcome {
+  workspaceUrl?: string;
+  reportUrl?: string;
+  localDir?: string;
+  warnings: string[];
+}
+
+export interface DashboardUpdater {
+  /** Brings the dashboard of the evaluation's project up to date; never throws (trouble becomes warnings). */
+  afterEvaluation(ctx: RunContext, outcome: { score: number | null; runUrl?: string }, signal?: AbortSignal): Promise<DashboardOutcome>;
 }
 
 export interface RunReporter {
   /** Create or reopen the run for this evaluation (run id derived from the evaluation id). */
   open(ctx: RunContext, signal?: AbortSignal): Promise<RunHandle>;
   /** Registry write-back per profile.writeBack; returns what it did. */
-  writeBack(ctx: RunContext, outcome: { score: number | null; runUrl?: string }, signal?: AbortSignal): Promise<string[]>;
+  writeBack(ctx: RunContext, outcome: { score: number | null; runUrl?: string; reportUrl?: string }, signal?: AbortSignal): Promise<string[]>;
 }
 
 /** A ready OpenAI-compatible endpoint for the candidate model. */
@@ -119,10 +146,12 @@ export interface LaunchRequest {
   profile: Profile;
   artifact: ResolvedArtifact;
   /**
-   * Lazily downloads the artifact (launchers that need files call it), or only `files` of it
-   * when a LoRA adapter is what gets served.
+   * Lazily downloads the artifact (launchers that need files call it; wandb-inference does not),
+   * or only `files` of it when a LoRA adapter is what gets served.
    */
   download(files?: readonly string[]): Promise<string>;
+  /** The creating training run's config (ArtifactSource.trainingConfig), fetched only when a conversion needs it. */
+  trainingConfig?(): Promise<Record<string, unknown> | undefined>;
   signal: AbortSignal;
   log(line: string): void;
 }

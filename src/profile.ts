@@ -28,6 +28,27 @@ export const JudgeSettings = z.object({
 });
 export type JudgeSettings = z.infer<typeof JudgeSettings>;
 
+/**
+ * Facts a torchtune `.pt` adapter does not hold, used when neither the training run's W&B config
+ * nor the artifact metadata has them (src/checkpoint/lora-facts.ts).
+ */
+export const LoraSettings = z.object({
+  /** PEFT lora_alpha. */
+  alpha: z.number().positive().optional(),
+  /** torchtune (q_proj, output_proj, w1 …, output) or PEFT (o_proj, gate_proj …, lm_head) module names. */
+  targetModules: z.array(z.enum(['q_proj', 'k_proj', 'v_proj', 'output_proj', 'o_proj', 'w1', 'w2', 'w3', 'gate_proj', 'down_proj', 'up_proj', 'output', 'lm_head'])).min(1).optional(),
+  /** Head layout for the q/k RoPE row permutation when the model builder is not a known Llama 3.x one. */
+  heads: z
+    .object({
+      numHeads: z.number().int().positive(),
+      numKvHeads: z.number().int().positive(),
+      dim: z.number().int().positive(),
+      headDim: z.number().int().positive().optional(),
+    })
+    .optional(),
+});
+export type LoraSettings = z.infer<typeof LoraSettings>;
+
 const inferenceCommon = {
   concurrency: z.number().int().positive().default(8),
   /**
@@ -47,8 +68,13 @@ export const InferenceSettings = z.discriminatedUnion('kind', [
     /** Served model name; for a LoRA artifact on vLLM the adapter gets its own unique name instead. */
     model: z.string().min(1).optional(),
     apiKeyEnv: envName.default('INFERENCE_API_KEY'),
-    /** auto: load LoRA artifacts at runtime when the server supports it. */
-    lora: z.enum(['auto', 'never']).default('auto'),
+    /**
+     * LoRA handling: `auto` (load LoRA artifacts at runtime when the server supports it) or `never`,
+     * or an object with that `mode` plus the `.pt` conversion facts (LoraSettings).
+     */
+    lora: z
+      .union([z.enum(['auto', 'never']).transform((mode) => ({ mode })), LoraSettings.extend({ mode: z.enum(['auto', 'never']).default('auto') })])
+      .default({ mode: 'auto' }),
     /** Directory the inference server can read adapters from (shared volume). */
     loraDir: z.string().min(1).optional(),
     /**
@@ -61,6 +87,7 @@ export const InferenceSettings = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('wandb-inference'),
     baseURL: url.default('https://api.inference.wandb.ai/v1'),
+    lora: LoraSettings.optional(),
     ...inferenceCommon,
   }),
   z.object({
@@ -73,6 +100,7 @@ export const InferenceSettings = z.discriminatedUnion('kind', [
      * the allow-list (PATH, HOME, LANG, CUDA_*, NVIDIA_*, HF_HOME, VLLM_*), e.g. HF_TOKEN.
      */
     env: z.array(envName).default([]),
+    lora: LoraSettings.optional(),
     ...inferenceCommon,
   }),
 ]);
@@ -89,6 +117,21 @@ export const WriteBack = z.object({
 });
 export type WriteBack = z.infer<typeof WriteBack>;
 
+/** `workspace,report` (default), one of them, or `off`; also given as a list. */
+export const DashboardViewList = z.array(z.enum(['workspace', 'report']));
+export const splitDashboardViews = (v: string) => (v.trim() === 'off' ? [] : v.split(',').map((x) => x.trim()).filter(Boolean));
+const DashboardViews = z.preprocess((v) => (typeof v === 'string' ? splitDashboardViews(v) : v), DashboardViewList);
+
+/** The W&B dashboard evalhook keeps for the profile's project (README: Dashboard in W&B). */
+export const DashboardSettings = z.object({
+  views: DashboardViews.default(['workspace', 'report']),
+  /** Report title; default `MT-Bench — <project>`. */
+  reportTitle: z.string().min(1).max(128).optional(),
+  /** Shown under the report's title. */
+  reportDescription: z.string().max(1000).optional(),
+});
+export type DashboardSettings = z.infer<typeof DashboardSettings>;
+
 export const Profile = z.object({
   name: slug,
   benchmark: z.enum(['mt-bench', 'japanese-mt-bench']).default('mt-bench'),
@@ -100,6 +143,7 @@ export const Profile = z.object({
   inference: InferenceSettings,
   wandb: z.object({ entity: z.string().min(1).optional(), project: z.string().min(1).default('evalhook') }).default({ project: 'evalhook' }),
   writeBack: WriteBack.default({ metadata: true, mustBeatProduction: false }),
+  dashboard: DashboardSettings.default({ views: ['workspace', 'report'] }),
   /** Evaluation fails when the share of -1 judgments exceeds this. */
   maxInvalidShare: z.number().min(0).max(1).default(0.1),
 })

@@ -23,7 +23,9 @@ import { createStats, type Stats } from './jobs/stats.js';
 import { createEvaluationWorker } from './jobs/worker.js';
 import { createOpenAIChatClient } from './llm/openai-chat.js';
 import { buildApp } from './server/app.js';
-import { createOfflineReporter, createWandb } from './wandb/index.js';
+import { createRedisDashboardStore } from './jobs/dashboard-store.js';
+import { createDashboardUpdater, createOfflineDashboard, DashboardSync } from './wandb/dashboard/index.js';
+import { createOfflineReporter, createWandb, WandbClient } from './wandb/index.js';
 
 /** Connection options both ioredis and BullMQ accept (BullMQ types its own RedisOptions). */
 export function redisOptions(url: string): RedisOptions & BullRedisOptions {
@@ -46,13 +48,18 @@ export interface Started {
 
 export async function startServer(config: Config, logger: Logger): Promise<Started & { url: string }> {
   const service = createEvaluationService({ connection: config.env.REDIS_URL, prefix: config.env.QUEUE_PREFIX, logger, attempts: config.env.JOB_ATTEMPTS, backoffMs: config.env.JOB_BACKOFF_MS });
-  const app = await buildApp({ config, service, logger });
+  // The dashboard rebuild endpoint needs W&B and the dashboards' Redis state and lock.
+  const redis = config.env.WANDB_API_KEY ? new Redis(redisOptions(config.env.REDIS_URL)) : undefined;
+  redis?.on('error', throttledLog(logger, 'redis connection error'));
+  const dashboards = redis && config.env.WANDB_API_KEY ? new DashboardSync(new WandbClient({ apiKey: config.env.WANDB_API_KEY, baseURL: config.env.WANDB_BASE_URL, logger }), createRedisDashboardStore(redis, config.env.QUEUE_PREFIX)) : undefined;
+  const app = await buildApp({ config, service, logger, dashboards });
   const url = await app.listen({ port: config.env.PORT, host: config.env.HOST });
   logger.info({ url }, 'evalhook API listening');
   return {
     url,
     async close() {
       await app.close();
+      await redis?.quit().catch(() => redis.disconnect());
     },
   };
 }
@@ -62,7 +69,16 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
   const prefix = env.QUEUE_PREFIX;
   const dataDir = resolve(env.EVALHOOK_DATA_DIR);
   const wandb = env.WANDB_API_KEY
-    ? createWandb({ apiKey: env.WANDB_API_KEY, baseURL: env.WANDB_BASE_URL, cacheDir: join(dataDir, 'cache'), logger })
+    ? createWandb({
+        apiKey: env.WANDB_API_KEY,
+        baseURL: env.WANDB_BASE_URL,
+        appURL: env.WANDB_APP_URL,
+        // Registry paths without an org prefix resolve in the configured entity's / organisation's org.
+        entity: env.WANDB_ENTITY,
+        organization: env.WANDB_ORGANIZATION,
+        cacheDir: join(dataDir, 'cache'),
+        logger,
+      })
     : undefined;
   if (!wandb) logger.warn({ dir: join(dataDir, 'results') }, 'WANDB_API_KEY not set: results go to a local directory');
   const limiter = createLimiter(redis, prefix, { onError: throttledLog(logger, 'limiter error') });
@@ -91,6 +107,7 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     prefix,
     artifacts: wandb?.artifacts ?? createOfflineArtifacts(),
     reporter: wandb?.reporter ?? createOfflineReporter({ dir: join(dataDir, 'results') }),
+    dashboard: wandb ? createDashboardUpdater(new DashboardSync(wandb.client, createRedisDashboardStore(redis, prefix))) : createOfflineDashboard(join(dataDir, 'results')),
     launcher,
     async shutdown() {
       // Kill launched inference servers and return GPU leases; flush counters.

@@ -15,8 +15,10 @@ import { adapterFiles } from './adapter-files.js';
 import { adapterProblems, isAdapterRefusal } from './adapter-limits.js';
 import { sameBaseModel } from './base-model.js';
 import { callJson, errorMessage, joinUrl, listModels, type FetchFn, type HttpResult, type ModelList } from './http.js';
-import { classifyManifest, detectModelLayout, PICKLE, resolveBaseModel, unsupportedReason } from './layout.js';
+import { classifyManifest, PICKLE, resolveBaseModel, unsupportedReason } from './layout.js';
+import type { LoraProfile } from '../checkpoint/index.js';
 import { servedNameFor } from './safe-values.js';
+import { conversionRoot, servableDownload } from './torch-adapter.js';
 
 export type EndpointSettings = Extract<InferenceSettings, { kind: 'endpoint' }>;
 
@@ -107,14 +109,15 @@ export function createEndpointLauncher(opts: EndpointLauncherOptions) {
     const paths = req.artifact.files.map((f) => f.path);
     const manifest = classifyManifest(paths);
     // Without a manifest (offline mode) or with lora: never, the operator says the endpoint serves the checkpoint.
-    if (settings.lora === 'never' || manifest === 'unknown') return plain();
+    if (settings.lora.mode === 'never' || manifest === 'unknown') return plain();
     if (manifest === 'full') {
       return plain(fallback(req, settings, `${req.artifact.fullName} is a full model; a running endpoint can only load LoRA adapters (use inference kind "process" to serve it)`));
     }
     if (manifest === 'unsupported') return plain(fallback(req, settings, unsupportedReason(paths)));
 
-    // Only the adapter is served: merged full weights next to it are never downloaded.
-    const layout = await detectModelLayout(await req.download(adapterFiles(paths)));
+    // Only the adapter is served: merged full weights next to it are never downloaded. A torchtune
+    // .pt adapter is converted to PEFT here (cached by digest); vLLM then loads that.
+    const { layout, converted } = await servableDownload(req, { lora: settings.lora as LoraProfile, baseModel: settings.baseModel }, conversionRoot(opts.workDir), adapterFiles(paths));
     if (req.signal.aborted) throw abortReason(req.signal);
     if (layout.kind !== 'lora') {
       return plain(fallback(req, settings, layout.kind === 'full' ? `${req.artifact.fullName} is a full model; a running endpoint can only load LoRA adapters` : layout.reason));
@@ -199,6 +202,7 @@ export function createEndpointLauncher(opts: EndpointLauncherOptions) {
         lora: 'runtime',
         ...(served ? { servedBaseModel: served.root } : {}),
         ...('baseModel' in base ? { baseModel: base.baseModel, baseModelSource: base.source } : {}),
+        ...(converted ? { converted } : {}),
       },
       reload,
       release,

@@ -55,6 +55,7 @@ export function createInferenceLauncher(opts: InferenceLauncherOptions): Inferen
   const processes = createProcessLauncher({
     pool,
     cacheRoot: opts.cacheRoot,
+    workDir: opts.workDir,
     env: opts.env ?? process.env,
     fetch: fetchFn,
     killGraceMs: opts.killGraceMs ?? 15_000,

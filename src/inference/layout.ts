@@ -1,7 +1,8 @@
 /**
  * What a downloaded checkpoint directory holds, decided before any GPU is touched: a PEFT LoRA
- * adapter (what vLLM and W&B Serverless LoRA load), a full model (served as a model of its own), or
- * something we cannot serve (torch pickles, unknown files) with a message saying what was found
+ * adapter (what vLLM and W&B Serverless LoRA load), a torchtune `.pt` adapter (converted to PEFT
+ * before serving, src/inference/torch-adapter.ts), a full model (served as a model of its own), or
+ * something we cannot serve (other pickles, unknown files) with a message saying what was found
  * and what is needed.
  */
 import { readdir, readFile } from 'node:fs/promises';
@@ -12,6 +13,8 @@ import { isHfId } from './safe-values.js';
 
 export type ModelLayout =
   | { kind: 'lora'; format: 'peft'; baseModel?: string; dir: string; config: AdapterConfig }
+  /** One torch.save file holding the adapter (torchtune's `adapter_checkpoint_{epoch}.pt`). */
+  | { kind: 'lora'; format: 'torch'; baseModel?: undefined; dir: string; file: string }
   | { kind: 'full'; dir: string }
   | { kind: 'unsupported'; files: string[]; reason: string };
 
@@ -35,14 +38,28 @@ export type AdapterConfig = z.infer<typeof AdapterConfig>;
 const ADAPTER_CONFIG = 'adapter_config.json';
 const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
 export const PICKLE = /\.(pt|pth|bin|pkl|ckpt)$/;
+/** torch.save files evalhook converts when one is the only candidate in a directory. */
+const TORCH_ADAPTER = /\.(pt|pth)$/;
+/** torchtune's resumable training state, saved next to the weights: never the adapter. */
+const NOT_ADAPTER = new Set(['recipe_state.pt']);
 const NEEDED =
-  'a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) or a full Hugging Face model (config.json + *.safetensors)';
+  'a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors), one torchtune adapter .pt (torch.save of the adapter state dict), or a full Hugging Face model (config.json + *.safetensors)';
+
+export type NamesKind = 'lora' | 'torch' | 'full';
+
+/** The one torch adapter file among `names`, if that is all the directory offers. */
+export function torchAdapterIn(names: readonly string[]): string | undefined {
+  if (names.includes(ADAPTER_CONFIG) || names.some((n) => n.endsWith('.safetensors'))) return undefined;
+  const pts = names.filter((n) => TORCH_ADAPTER.test(n) && !NOT_ADAPTER.has(n));
+  return pts.length === 1 ? pts[0] : undefined;
+}
 
 /** Layout by file names alone (no reading): the manifest check that avoids a download. */
-export function classifyNames(names: readonly string[]): 'lora' | 'full' | undefined {
+export function classifyNames(names: readonly string[]): NamesKind | undefined {
   const set = new Set(names);
   if (set.has(ADAPTER_CONFIG) && set.has(ADAPTER_WEIGHTS)) return 'lora';
   if (!set.has(ADAPTER_CONFIG) && set.has('config.json') && names.some((n) => n.endsWith('.safetensors'))) return 'full';
+  if (torchAdapterIn(names)) return 'torch';
   return undefined;
 }
 
@@ -50,7 +67,7 @@ export function classifyNames(names: readonly string[]): 'lora' | 'full' | undef
  * Manifest paths (`epoch_0/adapter_config.json`…) grouped by directory: the kind of the top-level
  * directory if it has one, else of the only subdirectory that has one. `unknown` for an empty list.
  */
-export function classifyManifest(paths: readonly string[]): 'lora' | 'full' | 'unsupported' | 'unknown' {
+export function classifyManifest(paths: readonly string[]): NamesKind | 'unsupported' | 'unknown' {
   if (paths.length === 0) return 'unknown';
   const byDir = new Map<string, string[]>();
   for (const p of paths) {
@@ -91,6 +108,7 @@ async function readAdapterConfig(path: string): Promise<AdapterConfig | string> 
 async function layoutOf(dir: string, names: string[], all: string[]): Promise<ModelLayout | undefined> {
   const kind = classifyNames(names);
   if (kind === 'full') return { kind: 'full', dir };
+  if (kind === 'torch') return { kind: 'lora', format: 'torch', dir, file: join(dir, torchAdapterIn(names)!) };
   if (kind !== 'lora') return undefined;
   const cfg = await readAdapterConfig(join(dir, ADAPTER_CONFIG));
   if (typeof cfg === 'string') return { kind: 'unsupported', files: all, reason: `${cfg}; needed: ${NEEDED}` };
@@ -107,7 +125,7 @@ export function unsupportedReason(files: readonly string[]): string {
   const list = shown.length ? shown.join(', ') : '(no files)';
   const pickles = files.filter((f) => PICKLE.test(f));
   const hint = pickles.length
-    ? ` Torch pickles (${pickles.join(', ')}) cannot be served: save the adapter in PEFT safetensors format (PEFT save_pretrained(safe_serialization=True), or torchtune's PEFT-compatible adapter output with safetensors).`
+    ? ` Of torch pickles (${pickles.join(', ')}) evalhook converts exactly one torchtune adapter .pt/.pth per directory (recipe_state.pt aside); log one checkpoint file per artifact version, or save the adapter in PEFT safetensors format.`
     : '';
   return `the artifact holds no servable model. Found: ${list}. Needed: ${NEEDED}.${hint}`;
 }

@@ -17,10 +17,11 @@ import type { GpuLease, GpuPool } from './gpu-pool.js';
 import { adapterFiles } from './adapter-files.js';
 import { adapterProblems } from './adapter-limits.js';
 import { listModels, type FetchFn } from './http.js';
-import { classifyManifest, detectModelLayout, resolveBaseModel } from './layout.js';
+import { classifyManifest, resolveBaseModel } from './layout.js';
 import { isInside, isSafePath, servedNameFor } from './safe-values.js';
 import type { ServerRegistry } from './orphans.js';
 import { startServerProcess, type ServerExit, type ServerProcess } from './server-process.js';
+import { conversionRoot, servableDownload } from './torch-adapter.js';
 
 export type ProcessSettings = Extract<InferenceSettings, { kind: 'process' }>;
 
@@ -29,6 +30,8 @@ export interface ProcessLauncherOptions {
   pool: GpuPool | undefined;
   /** When set, a downloaded directory must lie inside it. */
   cacheRoot?: string;
+  /** Scratch space: converted `.pt` adapters go to `<cacheRoot or workDir>/converted`. */
+  workDir: string;
   /** The worker's environment; the server gets only its allow-listed part (the secret policy's childEnv: allow-list, inference.env, the lease's GPUs). */
   env: NodeJS.ProcessEnv;
   fetch: FetchFn;
@@ -128,15 +131,14 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
     // Everything that can be wrong with the artifact is found before a GPU is leased. A server
     // that only gets {adapterDir} reads the adapter: the full weights next to it are not downloaded.
     const paths = req.artifact.files.map((f) => f.path);
-    const adapterOnly = used.has('adapterDir') && !used.has('modelDir') && classifyManifest(paths) === 'lora';
-    const downloaded = await req.download(adapterOnly ? adapterFiles(paths) : undefined);
-    if (req.signal.aborted) throw abortReason(req.signal);
-    const layout = await detectModelLayout(downloaded);
+    const manifestKind = classifyManifest(paths);
+    const adapterOnly = used.has('adapterDir') && !used.has('modelDir') && (manifestKind === 'lora' || manifestKind === 'torch');
+    const { layout, converted } = await servableDownload(req, settings, conversionRoot(opts.workDir, opts.cacheRoot), adapterOnly ? adapterFiles(paths) : undefined);
     if (layout.kind === 'unsupported') throw finalError(`cannot serve ${req.artifact.fullName}: ${layout.reason}`);
     const dir = await validatedDir(layout.dir, opts.cacheRoot);
     const name = servedNameFor(req.evaluationId);
     const values: PlaceholderValues = { name, modelDir: dir };
-    const describe: Record<string, unknown> = { kind: 'process', artifactKind: layout.kind, program: basename(settings.command[0] ?? ''), gpus: settings.gpus };
+    const describe: Record<string, unknown> = { kind: 'process', artifactKind: layout.kind, program: basename(settings.command[0] ?? ''), gpus: settings.gpus, ...(converted ? { converted } : {}) };
     if (layout.kind === 'lora') {
       const limit = maxLoraRankOf(settings.command, settings.maxLoraRank);
       const refused = adapterProblems(layout.config, limit.rank, limit.from);

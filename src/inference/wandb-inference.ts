@@ -82,6 +82,12 @@ export async function launchWandbInference(req: LaunchRequest, settings: WandbIn
   const version = assertWandbName('artifact version', artifact.version);
   const kind = classifyManifest(artifact.files.map((f) => f.path));
   if (kind === 'full') throw finalError(`${artifact.fullName} is a full model; W&B Serverless Inference serves LoRA adapters only (use inference kind "process" or "endpoint")`);
+  if (kind === 'torch') {
+    throw finalError(
+      `cannot evaluate ${artifact.fullName} on W&B Inference: it holds a torch .pt adapter, and W&B Serverless LoRA loads only PEFT folders logged as type "lora". ` +
+        'Use inference kind "endpoint" or "process" (evalhook converts the .pt for them), or log the adapter in PEFT format',
+    );
+  }
   if (kind === 'unsupported') throw finalError(`cannot evaluate ${artifact.fullName} on W&B Inference: ${unsupportedReason(artifact.files.map((f) => f.path))}`);
   const { baseModel } = await checkPrerequisites(req, settings.baseModel);
   const model = `wandb-artifact:///${entity}/${project}/${collection}:${version}`;

@@ -12,7 +12,9 @@ import type { ChatClient, EvalStore, JudgeCache } from '../eval/ports.js';
 import { EvalRecord, EvalSummary } from '../eval/types.js';
 import { judgePrices } from '../judge-prices.js';
 import type { Profile } from '../profile.js';
-import type { ArtifactSource, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
+import type { ArtifactSource, DashboardUpdater, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
+import { checkpointFileEpoch } from '../inference/torch-adapter.js';
+import { checkpointOf } from '../wandb/names.js';
 import { CancelledError } from './cancel.js';
 import { withAdapterReload } from './adapter-reload.js';
 import { classifyFailure, FinalError } from './failures.js';
@@ -33,6 +35,8 @@ export interface EvaluateDeps {
   prefix: string;
   artifacts: ArtifactSource;
   reporter: RunReporter;
+  /** Keeps the project's W&B dashboard current after each report; absent = no dashboard. */
+  dashboard?: DashboardUpdater;
   launcher: InferenceLauncher;
   benchmark(name: Profile['benchmark']): Promise<Benchmark>;
   /** Baseline answers for pairwise-baseline profiles (profile.baseline is a file path). */
@@ -71,14 +75,17 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
   const profile = deps.config.profiles.get(data.profile);
   if (!profile) throw new FinalError(`profile "${data.profile}" is not configured on this worker`);
 
-  await progress.stage('preparing');
+  const startedAt = progress.current.startedAt ?? Date.now();
+  await progress.stage('preparing', { startedAt });
   const artifact = await deps.artifacts.resolve(data.artifact, signal);
   await progress.set({ artifactFullName: artifact.fullName });
   // Before any inference, W&B run or write-back: the version must be the one the rule accepted.
   const mismatch = payloadMismatch(deps.config, data, artifact);
   if (mismatch) throw new FinalError(mismatch);
+  // wandb-inference never downloads (and refuses a .pt): no file to read the epoch from.
+  if (profile.inference.kind !== 'wandb-inference') await withFileEpoch(deps, artifact, signal, log);
   const bench = await deps.benchmark(profile.benchmark);
-  const runCtx: RunContext = { evaluationId: data.evaluationId, profile, artifact, config: runConfig(profile, bench, artifact) };
+  const runCtx: RunContext = { evaluationId: data.evaluationId, profile, artifact, config: runConfig(profile, bench, artifact), startedAt };
   try {
     return await evaluateResolved(deps, ctx, { profile, bench, artifact, runCtx });
   } catch (err) {
@@ -86,8 +93,9 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
     // A shutdown hands the job back to the queue: nothing to record in W&B.
     if (signal.aborted && !cancelled) throw err;
     const failure = classifyFailure(cancelled ? signal.reason : err);
-    // The last word in W&B: a run that will not be retried is finished as failed, with the reason.
-    if (!failure.retryable || ctx.lastAttempt) {
+    // The last word in W&B: a run that will not be retried is finished as failed, with the reason,
+    // unless its one exit already carried the outcome.
+    if ((!failure.retryable || ctx.lastAttempt) && !(err instanceof ReportedFailure)) {
       await deps.reporter
         .open(runCtx)
         .then((h) => h.fail(failure.reason))
@@ -118,21 +126,29 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
   }
   records ??= await deps.store(data.evaluationId).load();
 
+  // The outcome is decided before the run is finished: the run gets exactly one exit.
   const invalidShare = summary.counts.judgments ? summary.counts.invalid / summary.counts.judgments : 0;
-  const tooManyInvalid = invalidShare > profile.maxInvalidShare;
+  const failure =
+    invalidShare > profile.maxInvalidShare
+      ? `${summary.counts.invalid} of ${summary.counts.judgments} judgments are invalid (${invalidReasons(records)}; ${pct(invalidShare)} > allowed ${pct(profile.maxInvalidShare)} maxInvalidShare); check the judge model and prompts, and the candidate's context length`
+      : undefined;
 
   await progress.stage('reporting');
   const handle = await deps.reporter.open(runCtx, signal);
-  await progress.set({ runUrl: handle.url, localDir: handle.localDir });
-  await handle.finish({ summary, records, questions: bench.questions });
-  if (tooManyInvalid) {
-    const reason = `${summary.counts.invalid} of ${summary.counts.judgments} judgments are invalid (${invalidReasons(records)}; ${pct(invalidShare)} > allowed ${pct(profile.maxInvalidShare)} maxInvalidShare); check the judge model and prompts, and the candidate's context length`;
-    throw new FinalError(reason);
+  try {
+    await progress.set({ runUrl: handle.url, localDir: handle.localDir });
+    await handle.finish({ summary, records, questions: bench.questions }, failure ? { failure } : undefined);
+  } finally {
+    handle.release?.();
   }
+  if (failure) throw new ReportedFailure(failure);
+  // Before the write-back, so the registry metadata can link the report; trouble is only a warning.
+  const dash = (await deps.dashboard?.afterEvaluation(runCtx, { score: summary.scores.average, runUrl: handle.url }, signal)) ?? { warnings: [] };
+  for (const warning of dash.warnings) log.warn({ warning }, 'dashboard not fully updated; the evaluation itself succeeded');
   // A fallback's score is the configured model's: it never lands on the checkpoint.
   const writeBack = facts?.fallback
     ? [`nothing written back to ${r.artifact.fullName}: the configured model ${facts.fallback.evaluatedModel} was evaluated instead (inference.fallbackToModel: ${facts.fallback.reason})`]
-    : await deps.reporter.writeBack(runCtx, { score: summary.scores.average, runUrl: handle.url }, signal);
+    : await deps.reporter.writeBack(runCtx, { score: summary.scores.average, runUrl: handle.url, reportUrl: dash.reportUrl }, signal);
   await expireCheckpoints(deps, data.evaluationId);
   await progress.stage('done');
   return {
@@ -147,6 +163,8 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     runUrl: handle.url,
     localDir: handle.localDir,
     writeBack,
+    dashboard: dash.workspaceUrl || dash.reportUrl || dash.localDir ? { workspaceUrl: dash.workspaceUrl, reportUrl: dash.reportUrl, localDir: dash.localDir } : undefined,
+    warnings: dash.warnings,
   };
 }
 
@@ -158,11 +176,13 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
 
   await progress.stage('launching');
   let bytesDownloaded = 0;
+  let releaseRun = () => {};
   const served = await deps.launcher.launch({
     evaluationId: data.evaluationId,
     profile,
     artifact,
     download: (files) => deps.artifacts.download(artifact, signal, { ...(files ? { files } : {}), onBytes: (n) => (bytesDownloaded += n) }),
+    trainingConfig: async () => deps.artifacts.trainingConfig?.(artifact, signal),
     signal,
     log: (line) => log.info({ inference: line }, 'inference'),
   });
@@ -173,12 +193,14 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
       bytesDownloaded,
       ...(served.fallback ? { evaluatedModel: served.fallback.evaluatedModel, fallbackReason: served.fallback.reason } : {}),
     });
-    // Open the run early so progress curves fill in; W&B trouble here must not stop the evaluation.
-    const handle = await deps.reporter.open(runCtx, signal).catch((err: unknown) => {
+    // Open the run early so progress curves fill in; W&B trouble here must not stop the evaluation:
+    // the wait is bounded like the SDK's init_timeout (W&B's retry budget alone is minutes).
+    const handle = await deps.reporter.open(runCtx, AbortSignal.any([signal, AbortSignal.timeout(EARLY_OPEN_TIMEOUT_MS)])).catch((err: unknown) => {
       log.warn({ err }, 'W&B run not opened yet; progress will not be logged');
       return undefined;
     });
     if (handle) await progress.set({ runUrl: handle.url, localDir: handle.localDir });
+    releaseRun = () => handle?.release?.();
     await progress.stage('generating');
     // A launched server that dies mid-run ends the attempt at once, with its last log lines as the reason.
     const died = new AbortController();
@@ -224,6 +246,8 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     run.catch(() => undefined); // when the server's exit wins the race, the aborted run's rejection is expected
     return { ...(await Promise.race([run, exited])), facts };
   } finally {
+    // This attempt's hold on the W&B run ends here; its queued progress rows go before the final report's.
+    releaseRun();
     await served.release().catch((err: unknown) => log.error({ err }, 'releasing the inference target failed'));
   }
 }
@@ -231,6 +255,9 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
 function candidateTarget(served: ServedModel): ChatTarget {
   return { baseURL: served.baseURL, apiKey: served.apiKey, headers: served.headers, role: 'candidate' };
 }
+
+/** wandb.init's default init_timeout (wandb_settings.py): how long the evaluation waits for its run to open. */
+const EARLY_OPEN_TIMEOUT_MS = 90_000;
 
 /** Progress curves: one W&B history step per ~5 % of the work. */
 const lastLogged = new WeakMap<RunHandle, number>();
@@ -247,6 +274,21 @@ async function logStep(handle: RunHandle, p: { answersDone: number; answersTotal
     'progress/invalid': p.invalid,
     'progress/fraction': total ? done / total : 0,
   });
+}
+
+/**
+ * A torchtune `.pt` knows its own epoch (`epoch`, or `epochs_run` - 1); it ranks after the metadata
+ * and before the names (checkpointOf). Read in the preparing stage, so every attempt, a reporting-only
+ * retry included, records the same position. The download is cached by digest and reused by the launch.
+ */
+async function withFileEpoch(deps: EvaluateDeps, artifact: ResolvedArtifact, signal: AbortSignal, log: Logger): Promise<void> {
+  // Best effort: a download failing here fails again in the launch, where it is reported properly.
+  const epoch = await checkpointFileEpoch(artifact, () => deps.artifacts.download(artifact, signal)).catch((err: unknown) => {
+    log.warn({ err }, 'could not read the checkpoint file\'s epoch');
+    return undefined;
+  });
+  if (epoch === undefined) return;
+  artifact.checkpoint = checkpointOf(artifact.metadata, artifact.checkpointNames ?? [artifact.collection], epoch);
 }
 
 function runConfig(profile: Profile, bench: Benchmark, artifact: ResolvedArtifact): Record<string, unknown> {
@@ -308,6 +350,9 @@ async function expireCheckpoints(deps: EvaluateDeps, evaluationId: string): Prom
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+/** A failure the W&B run's one exit already recorded: nothing more to write there. */
+class ReportedFailure extends FinalError {}
 
 /** The inference server went away mid-run; retryable (a new attempt launches it again). */
 class InferenceServerExited extends Error {

@@ -40,6 +40,8 @@ export const EvaluationProgress = z.object({
   judgmentsDone: z.number().int().default(0),
   judgmentsTotal: z.number().int().default(0),
   invalid: z.number().int().default(0),
+  /** ms epoch of the evaluation's first start; kept across retries and workers (the W&B run's runtime counts from it). */
+  startedAt: z.number().optional(),
   /** ms epoch when each stage was entered. */
   stages: z.record(z.string(), z.number()).default({}),
   artifactFullName: z.string().optional(),
@@ -66,6 +68,10 @@ export const EvaluationResult = z.object({
   runUrl: z.string().optional(),
   localDir: z.string().optional(),
   writeBack: z.array(z.string()).default([]),
+  /** The project's dashboard in W&B (or its specs' directory offline). */
+  dashboard: z.object({ workspaceUrl: z.string().optional(), reportUrl: z.string().optional(), localDir: z.string().optional() }).optional(),
+  /** Things that went wrong without failing the evaluation (e.g. a dashboard W&B refused to write). */
+  warnings: z.array(z.string()).optional(),
 });
 export type EvaluationResult = z.infer<typeof EvaluationResult>;
 
@@ -102,6 +108,10 @@ export function keys(prefix: string) {
     /** limiter keys per endpoint */
     limiter: (name: string) => `${prefix}:limit:${name}`,
     gpuPool: `${prefix}:gpus`,
+    /** hash `<entity>/<project>` (and `preset:<entity>`) -> dashboard state JSON: view ids, spec hashes, report's last write. */
+    dashboards: `${prefix}:dashboards`,
+    /** One dashboard update per project at a time. */
+    dashboardLock: (name: string) => `${prefix}:dashboard-lock:${name}`,
   };
 }
 

@@ -3,7 +3,7 @@
  * (its name) so evaluations against an already-served model (endpoint with INFERENCE_MODEL) still run.
  */
 import type { ArtifactSource, ResolvedArtifact } from '../ports.js';
-import { parseArtifactPath } from '../wandb/names.js';
+import { parseArtifactPath, versionOrAlias } from '../wandb/names.js';
 import { FinalError } from './failures.js';
 
 export function createOfflineArtifacts(): ArtifactSource {
@@ -11,8 +11,9 @@ export function createOfflineArtifacts(): ArtifactSource {
     async resolve(ref) {
       const name = ref.name ?? (ref.id ? `artifact-${ref.id}` : undefined);
       if (!name) throw new FinalError('the trigger names no artifact');
-      const path = parseArtifactPath(name);
-      const [entity, project, collection, version] = [path.prefix ?? 'unknown', path.project ?? 'unknown', path.collection, path.alias];
+      const parsed = parseArtifactPath(name);
+      const path = 'error' in parsed ? { project: 'unknown', collection: name } : parsed;
+      const [entity, project, collection, version] = [path.entity ?? 'unknown', path.project, path.collection, 'error' in parsed ? 'latest' : versionOrAlias(parsed)];
       const resolved: ResolvedArtifact = {
         id: ref.id ?? name,
         entity,

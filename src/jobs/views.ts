@@ -43,6 +43,8 @@ export const EvaluationView = z.object({
    * the artifact: the score is that model's, and nothing was written back to the registry.
    */
   fallback: z.object({ evaluatedModel: z.string(), reason: z.string() }).optional(),
+  dashboard: EvaluationResult.shape.dashboard,
+  warnings: z.array(z.string()).optional(),
   error: z.object({ reason: z.string() }).optional(),
 });
 export type EvaluationView = z.infer<typeof EvaluationView>;
@@ -145,6 +147,8 @@ export function toView(job: JobLike, state: QueueState, cancel: CancelFlag | und
     writeBack: r?.writeBack,
     bytesDownloaded: p?.bytesDownloaded,
     fallback: p?.evaluatedModel ? { evaluatedModel: p.evaluatedModel, reason: p.fallbackReason ?? '' } : undefined,
+    dashboard: r?.dashboard,
+    warnings: r?.warnings?.length ? r.warnings : undefined,
     error: status === 'failed' || (status === 'cancelled' && job.failedReason) ? { reason: job.failedReason || 'unknown failure' } : undefined,
   };
 }

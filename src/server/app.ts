@@ -16,6 +16,7 @@ import type { App } from './types.js';
 
 export type { App } from './types.js';
 import { adminRoutes } from './routes/admin.js';
+import { dashboardRoutes, type DashboardSyncer } from './routes/dashboards.js';
 import { healthRoutes } from './routes/health.js';
 import { API_PREFIX } from './routes/trigger.js';
 import { WEBHOOK_BODY_LIMIT, webhookRoutes } from './routes/webhooks.js';
@@ -28,6 +29,8 @@ export interface AppDeps {
   redis?: { ping(): Promise<unknown> };
   /** Shown by bull-board at /admin/queues (BULL_BOARD=true); defaults to the service's queue. */
   queueForBoard?: Queue;
+  /** W&B dashboard sync for POST /api/v1/dashboards/sync; absent when offline (409). */
+  dashboards?: DashboardSyncer;
 }
 
 /** Synchronous: plugins load in order on ready()/listen()/inject(); boot errors surface there. */
@@ -53,6 +56,7 @@ export function buildApp(deps: AppDeps): App {
   app.register(healthRoutes, { ping: () => (deps.redis ? deps.redis.ping() : service.ping()) });
   app.register(webhookRoutes, { config, service });
   app.register(adminRoutes, { config, service, prefix: API_PREFIX });
+  app.register(dashboardRoutes, { config, dashboards: deps.dashboards, prefix: API_PREFIX });
   if (config.env.BULL_BOARD) registerBullBoard(app, { queue: deps.queueForBoard ?? service.queue, adminToken: config.env.ADMIN_TOKEN });
 
   app.addHook('onClose', async () => {

@@ -5,6 +5,10 @@
  * Facts: shared/reference/wandb-webhooks.md §2–§4.
  */
 import { z } from 'zod';
+// One artifact-reference parser for the webhook, the admin API and the worker.
+import { LEGACY_REGISTRY, parseArtifactPath, REGISTRY_PREFIX, type ArtifactPath } from '../wandb/names.js';
+
+export { LEGACY_REGISTRY, parseArtifactPath, REGISTRY_PREFIX, type ArtifactPath };
 
 const field = z.string().max(4096).optional();
 
@@ -32,23 +36,6 @@ const ACCEPTED = {
 } as const;
 export type AcceptedEventType = (typeof ACCEPTED)[keyof typeof ACCEPTED];
 
-export const REGISTRY_PREFIX = 'wandb-registry-';
-export const LEGACY_REGISTRY = 'model-registry';
-
-/** `[org/]entity/project/collection:vN|alias`, split into parts. */
-export interface ArtifactPath {
-  org?: string;
-  entity?: string;
-  project: string;
-  collection: string;
-  /** `vN` when the reference is a version index. */
-  version?: string;
-  /** The part after `:` when it is not `vN`. */
-  alias?: string;
-  /** Registry name without the `wandb-registry-` prefix, or `model-registry` for the legacy one. */
-  registry?: string;
-}
-
 export interface Delivery {
   eventType: AcceptedEventType | 'MANUAL';
   /** GraphQL node id from `wandb-artifact://_id/<id>`. */
@@ -67,9 +54,6 @@ export type ParseOutcome =
   | { kind: 'invalid'; field: string; message: string };
 
 const ARTIFACT_URI = /^wandb-artifact:\/\/_id\/([A-Za-z0-9+/=_-]{4,512})$/;
-const VERSION = /^v\d+$/;
-// Project/registry names cannot contain / \ # ? % : CR LF (SDK validators); collection names cannot contain / or :.
-const BAD_PROJECT = /[\\#?%:\r\n]/;
 
 /** The node id from an `artifact_version` URI, or an error message. */
 export function parseArtifactUri(uri: string): { id: string } | { error: string } {
@@ -79,34 +63,6 @@ export function parseArtifactUri(uri: string): { id: string } | { error: string 
   // Node ids are printable `Type:number` strings (e.g. Artifact:154729786); anything else is not one.
   if (!/^[A-Za-z]+:[A-Za-z0-9_-]+$/.test(decoded)) return { error: 'the id part is not a base64 W&B node id' };
   return { id: m[1] };
-}
-
-/** Parse `[org/]entity/project/collection:vN|alias`; collection names may contain spaces. */
-export function parseArtifactPath(input: string): ArtifactPath | { error: string } {
-  const s = input.trim();
-  const colon = s.lastIndexOf(':');
-  if (colon <= 0 || colon === s.length - 1) return { error: 'expected [org/]entity/project/collection:vN or :alias' };
-  const ref = s.slice(colon + 1);
-  const parts = s.slice(0, colon).split('/');
-  if (parts.some((p) => p.trim() === '')) return { error: 'empty path segment' };
-  if (ref.includes('/') || /[\r\n]/.test(ref)) return { error: 'the version or alias after ":" cannot contain "/"' };
-  let org: string | undefined;
-  let entity: string | undefined;
-  let project: string;
-  let collection: string;
-  if (parts.length === 4) [org, entity, project, collection] = parts as [string, string, string, string];
-  else if (parts.length === 3) [entity, project, collection] = parts as [string, string, string];
-  else if (parts.length === 2 && parts[0]?.startsWith(REGISTRY_PREFIX)) [project, collection] = parts as [string, string];
-  else return { error: 'expected [org/]entity/project/collection:vN or :alias' };
-  if (BAD_PROJECT.test(project)) return { error: 'project name contains a forbidden character' };
-  const registry = project.startsWith(REGISTRY_PREFIX) ? project.slice(REGISTRY_PREFIX.length) : project === LEGACY_REGISTRY ? LEGACY_REGISTRY : undefined;
-  const path: ArtifactPath = { project, collection };
-  if (org !== undefined) path.org = org;
-  if (entity !== undefined) path.entity = entity;
-  if (registry) path.registry = registry;
-  if (VERSION.test(ref)) path.version = ref;
-  else path.alias = ref;
-  return path;
 }
 
 /** True when a template was sent without substitution (the W&B "Test" button). */

@@ -11,9 +11,10 @@ import {
   ARTIFACT_MEMBERSHIP_BY_NAME,
   FETCH_ORG_INFO_FROM_ENTITY,
   FETCH_ORGANIZATION,
+  RUN_CONFIG,
   VIEWER,
 } from './documents.js';
-import { checkpointOf, isRegistryProject, parseArtifactPath, parseNodeId, unsafePathReason } from './names.js';
+import { artifactPathOrThrow, checkpointOf, isRegistryProject, parseNodeId, unsafePathReason, versionOrAlias } from './names.js';
 import {
   ArtifactByIdResponse,
   jsonObject,
@@ -23,6 +24,8 @@ import {
   MembershipResponse,
   OrganizationResponse,
   OrgInfoResponse,
+  RunConfigResponse,
+  runConfigValues,
   ViewerResponse,
   type ArtifactNode,
 } from './responses.js';
@@ -83,6 +86,15 @@ export class ArtifactResolver {
     return scoreFromMetadata(jsonObject(found.node.metadata));
   }
 
+  /** The config of the run that logged the artifact (torchtune: the recipe YAML), values unwrapped. */
+  async trainingConfig(artifact: ResolvedArtifact, signal?: AbortSignal): Promise<Record<string, unknown> | undefined> {
+    const run = artifact.sourceRun;
+    if (!run) return undefined;
+    const r = await this.client.graphql(RUN_CONFIG, { entity: run.entity, project: run.project, run: run.name }, RunConfigResponse, { signal });
+    const config = r.project?.run?.config;
+    return config ? runConfigValues(config) : undefined;
+  }
+
   /** Current metadata of a version, read fresh for read-modify-write (B6). */
   async metadataOf(id: string, signal?: AbortSignal): Promise<Record<string, unknown>> {
     const r = await this.client.graphql(ARTIFACT_BY_ID, { id }, ArtifactByIdResponse, { signal });
@@ -106,10 +118,10 @@ export class ArtifactResolver {
   }
 
   private async byName(name: string, signal?: AbortSignal): Promise<Located | undefined> {
-    const p = parseArtifactPath(name);
-    if (!p.project) throw new WandbError(`artifact name "${name}" needs at least project/collection:version`, false);
-    const entity = isRegistryProject(p.project) ? await this.orgEntity(p.prefix, signal) : (p.prefix ?? (await this.defaultEntity(signal)));
-    return this.lookup(entity, p.project, `${p.collection}:${p.alias}`, signal);
+    const p = artifactPathOrThrow(name);
+    // `org/entity/project/…` names the entity; for a registry it (or the org) leads to the org entity.
+    const entity = isRegistryProject(p.project) ? await this.orgEntity(p.entity ?? p.org, signal) : (p.entity ?? (await this.defaultEntity(signal)));
+    return this.lookup(entity, p.project, `${p.collection}:${versionOrAlias(p)}`, signal);
   }
 
   private async lookup(entity: string, project: string, name: string, signal?: AbortSignal): Promise<Located | undefined> {
@@ -169,7 +181,8 @@ export class ArtifactResolver {
       digest: a.digest,
       aliases: l.aliases,
       metadata,
-      checkpoint: checkpointOf(metadata, [l.collection, a.artifactSequence.name, ...l.aliases], a.versionIndex ?? undefined),
+      checkpoint: checkpointOf(metadata, [a.artifactSequence.name, l.collection]),
+      checkpointNames: [a.artifactSequence.name, l.collection],
       files,
     };
     const by = a.createdBy;

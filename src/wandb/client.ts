@@ -5,6 +5,9 @@
  */
 import { z } from 'zod';
 import { SERVER_FEATURES } from './documents.js';
+import { backoffMs, GRAPHQL_RETRY, parseRetryAfter, retryableStatus, type RetryPolicy } from './retry.js';
+
+export { retryableStatus, type RetryPolicy } from './retry.js';
 
 export interface WandbLogger {
   info(obj: object, msg?: string): void;
@@ -17,20 +20,19 @@ export const silentLogger: WandbLogger = { info() {}, warn() {}, error() {}, deb
 
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
-export interface RetryPolicy {
-  attempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
-
 export interface ClientOptions {
   apiKey: string;
   baseURL?: string;
+  /** WANDB_APP_URL: the UI host for run links; derived from baseURL when unset (B0). */
+  appURL?: string;
   fetch?: typeof fetch;
   logger?: WandbLogger;
+  /** GraphQL and storage requests (default: wandb-core's 20 retries at 2–60 s). */
   retry?: Partial<RetryPolicy>;
-  /** Injected so tests never wait for backoff. */
+  /** Injected so tests never wait for backoff (and can count the waits). */
   sleep?: Sleep;
+  /** Clock for Retry-After dates and run timing; injected by tests. */
+  now?: () => number;
   /** Per-request timeout (default 120 s). */
   timeoutMs?: number;
 }
@@ -43,19 +45,11 @@ export class WandbError extends Error {
     readonly retryable: boolean,
     readonly status?: number,
     readonly graphQLErrors: string[] = [],
+    /** The server's Retry-After, when it sent one. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
-}
-
-const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 500, maxDelayMs: 30_000 };
-
-/** B0: wandb-core's retry_policy.go; UpsertBucket additionally retries 409. */
-const NO_RETRY = new Set([400, 401, 403, 404, 409, 410, 413, 422, 501]);
-export function retryableStatus(status: number, allowConflict = false): boolean {
-  if (status === 409) return allowConflict;
-  if (NO_RETRY.has(status)) return false;
-  return status >= 400;
 }
 
 const defaultSleep: Sleep = (ms, signal) =>
@@ -82,34 +76,32 @@ export interface RequestOptions {
   retryConflict?: boolean;
   /** Overrides the client's per-request timeout; 0 = none (streamed downloads of large files). */
   timeoutMs?: number;
+  /** 1 for non-idempotent writes (a create): the caller re-reads before trying again. */
+  attempts?: number;
 }
 
 export class WandbClient {
   readonly baseURL: string;
+  readonly appURL: string;
   readonly log: WandbLogger;
+  readonly sleep: Sleep;
+  readonly now: () => number;
   private readonly auth: string;
   private readonly fetchImpl: typeof fetch;
   private readonly retry: RetryPolicy;
-  private readonly sleep: Sleep;
   private readonly timeoutMs: number;
   private features?: Promise<Set<string>>;
 
   constructor(opts: ClientOptions) {
     this.baseURL = (opts.baseURL ?? 'https://api.wandb.ai').replace(/\/+$/, '');
+    this.appURL = opts.appURL ? opts.appURL.replace(/\/+$/, '') : apiToAppURL(this.baseURL);
     this.auth = 'Basic ' + Buffer.from(`api:${opts.apiKey}`).toString('base64');
     this.fetchImpl = opts.fetch ?? fetch;
     this.log = opts.logger ?? silentLogger;
-    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.retry = { ...GRAPHQL_RETRY, ...opts.retry };
     this.sleep = opts.sleep ?? defaultSleep;
+    this.now = opts.now ?? Date.now;
     this.timeoutMs = opts.timeoutMs ?? 120_000;
-  }
-
-  /** The app (UI) URL for run links (B0: api.wandb.ai -> wandb.ai, api.<x> -> app.<x>). */
-  get appURL(): string {
-    const u = new URL(this.baseURL);
-    if (u.hostname === 'api.wandb.ai') u.hostname = 'wandb.ai';
-    else if (u.hostname.startsWith('api.')) u.hostname = 'app.' + u.hostname.slice(4);
-    return u.toString().replace(/\/+$/, '');
   }
 
   /** POST a GraphQL document; `errors` (even with HTTP 200) become a non-retryable WandbError. */
@@ -129,7 +121,7 @@ export class WandbClient {
       const messages = env.success ? (env.data.errors ?? []).map((e) => e.message) : [];
       if (!res.ok) {
         const detail = messages.length ? messages.join('; ') : text.slice(0, 200);
-        throw new WandbError(`W&B ${op}: HTTP ${res.status}: ${detail}`, retryableStatus(res.status, opts.retryConflict), res.status, messages);
+        throw new WandbError(`W&B ${op}: HTTP ${res.status}: ${detail}`, retryableStatus(res.status, opts.retryConflict), res.status, messages, this.retryAfter(res));
       }
       if (!env.success) throw new WandbError(`W&B ${op}: response is not a GraphQL envelope`, true, res.status);
       if (messages.length) throw new WandbError(`W&B ${op}: ${messages.join('; ')}`, false, res.status, messages);
@@ -151,23 +143,32 @@ export class WandbClient {
     return this.features.then((set) => set.has(name));
   }
 
-  /** B2: one file_stream request to the run's canonical entity/project. */
-  async fileStream(path: { entity: string; project: string; run: string }, body: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
+  /**
+   * B2: one file_stream request to the run's canonical entity/project, not retried here: the run's
+   * ordered sender (filestream.ts) owns retries so nothing overtakes or follows `complete`.
+   */
+  async fileStreamOnce(path: { entity: string; project: string; run: string }, body: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
     const url = `${this.baseURL}/files/${enc(path.entity)}/${enc(path.project)}/${enc(path.run)}/file_stream`;
-    await this.withRetry('file_stream', { signal }, async (s) => {
-      const res = await this.fetchImpl(url, {
+    const signals = [signal, AbortSignal.timeout(this.timeoutMs)].filter((s): s is AbortSignal => s !== undefined);
+    let res: Response;
+    let text: string;
+    try {
+      res = await this.fetchImpl(url, {
         method: 'POST',
         headers: { authorization: this.auth, 'content-type': 'application/json' },
         body: JSON.stringify(body),
-        signal: s,
+        signal: AbortSignal.any(signals),
       });
-      const text = await res.text();
-      if (!res.ok) throw new WandbError(`W&B file_stream: HTTP ${res.status}`, retryableStatus(res.status), res.status);
-      const parsed = FileStreamResponse.safeParse(safeJson(text));
-      if (!parsed.success) this.log.debug({ run: path.run }, 'file_stream response was not the usual JSON object');
-      // B2: `stopped` means someone pressed Stop in the UI; cancelling is the admin API's job, so say so.
-      else if (parsed.data.stopped) this.log.warn({ run: path.run }, 'W&B reports the run was stopped in the UI; cancel the evaluation through the admin API to stop it');
-    });
+      text = await res.text();
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      throw new WandbError(`W&B file_stream: ${err instanceof Error ? err.message : String(err)}`, true);
+    }
+    if (!res.ok) throw new WandbError(`W&B file_stream: HTTP ${res.status}: ${text.slice(0, 200)}`, retryableStatus(res.status), res.status, [], this.retryAfter(res));
+    const parsed = FileStreamResponse.safeParse(safeJson(text));
+    if (!parsed.success) this.log.debug({ run: path.run }, 'file_stream response was not the usual JSON object');
+    // B2: `stopped` means someone pressed Stop in the UI; cancelling is the admin API's job, so say so.
+    else if (parsed.data.stopped) this.log.warn({ run: path.run }, 'W&B reports the run was stopped in the UI; cancel the evaluation through the admin API to stop it');
   }
 
   /** A presigned (or proxied) storage URL: never the W&B auth header (B0, B3, B4). */
@@ -177,14 +178,18 @@ export class WandbClient {
       const res = await this.fetchImpl(full, { method, headers: init.headers ?? {}, body: init.body, signal });
       if (!res.ok) {
         await res.arrayBuffer().catch(() => undefined);
-        throw new WandbError(`storage ${method} ${redactUrl(full)}: HTTP ${res.status}`, retryableStatus(res.status), res.status);
+        throw new WandbError(`storage ${method} ${redactUrl(full)}: HTTP ${res.status}`, retryableStatus(res.status), res.status, [], this.retryAfter(res));
       }
       return res;
     });
   }
 
+  private retryAfter(res: Response): number | undefined {
+    return parseRetryAfter(res.headers.get('retry-after'), this.now());
+  }
+
   private async withRetry<T>(what: string, opts: RequestOptions, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 0; ; attempt++) {
       const ms = opts.timeoutMs ?? this.timeoutMs;
       const signals = [opts.signal, ms > 0 ? AbortSignal.timeout(ms) : undefined].filter((s): s is AbortSignal => s !== undefined);
       const signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
@@ -193,13 +198,22 @@ export class WandbClient {
       } catch (raw) {
         if (opts.signal?.aborted) throw raw;
         const err = raw instanceof WandbError ? raw : new WandbError(`W&B ${what}: ${raw instanceof Error ? raw.message : String(raw)}`, true);
-        if (!err.retryable || attempt >= this.retry.attempts) throw err;
-        const delay = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
-        this.log.warn({ what, attempt, status: err.status, delayMs: Math.round(delay) }, `W&B request failed, retrying: ${err.message}`);
+        if (!err.retryable || attempt >= (opts.attempts !== undefined ? opts.attempts - 1 : this.retry.retries)) throw err;
+        const delay = backoffMs(this.retry, attempt, err.retryAfterMs);
+        this.log.warn({ what, attempt: attempt + 1, status: err.status, delayMs: Math.round(delay) }, `W&B request failed, retrying: ${err.message}`);
         await this.sleep(delay, opts.signal);
       }
     }
   }
+}
+
+/** B0 / wandb/util.py api_to_app_url: api.wandb.* -> wandb.*, api.<x> -> app.<x>, anything else as is. */
+export function apiToAppURL(api: string): string {
+  const trim = (s: string) => s.replace(/^\/+|\/+$/g, '');
+  if (api.includes('://api.wandb.test')) return trim(api.replace('://api.', '://app.'));
+  if (api.includes('://api.wandb.')) return trim(api.replace('://api.', '://'));
+  if (api.includes('://api.')) return trim(api.replace('://api.', '://app.'));
+  return api;
 }
 
 /** B3: upload headers come as "Name:Value" strings; split on the first colon. */

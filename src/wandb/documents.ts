@@ -107,6 +107,37 @@ query ArtifactFileURLs($id: ID!, $cursor: String, $perPage: Int) {
   }
 }`;
 
+/**
+ * Read-back (wandb-protocol.md, "Read-back"): the config of the run that created an artifact. torchtune's
+ * WandBLogger logs the recipe YAML there (`model.lora_alpha`, `model._component_` …), which a `.pt`
+ * adapter needs to become a PEFT adapter.
+ */
+export const RUN_CONFIG = /* GraphQL */ `
+query RunConfig($entity: String!, $project: String!, $run: String!) {
+  project(name: $project, entityName: $entity) {
+    run(name: $run) { id name config }
+  }
+}`;
+
+/**
+ * B1 read-back before (re)opening a run: wandb-core's core/api/graphql/query_run_resume_status.graphql
+ * (offsets, summary, config, tags, notes, display name), plus `state` so a finished run is never
+ * written to again.
+ */
+export const RUN_RESUME_STATUS = /* GraphQL */ `
+query RunResumeStatus($project: String, $entity: String, $name: String!) {
+  model(name: $project, entityName: $entity) {
+    id
+    name
+    entity { id name }
+    bucket(name: $name, missingOk: true) {
+      id name summaryMetrics displayName logLineCount historyLineCount eventsLineCount
+      historyTail eventsTail config tags notes state
+      wandbConfig(keys: ["t"])
+    }
+  }
+}`;
+
 /** B1: create or update the evaluation run (also used with only `id` + fields for later updates). */
 export const UPSERT_BUCKET = /* GraphQL */ `
 mutation UpsertBucket($id: String, $name: String, $project: String, $entity: String, $groupName: String,
@@ -202,6 +233,57 @@ mutation CommitArtifact($artifactID: ID!) {
   commitArtifact(input: { artifactID: $artifactID }) { artifact { id digest } }
 }`;
 
+/** Dashboard (wandb-dashboard.md §3.1): create (no id) or update (id) a report or saved workspace view; spec is a JSON string. */
+export const UPSERT_VIEW = /* GraphQL */ `
+mutation UpsertView($id: ID, $entityName: String, $projectName: String, $type: String, $name: String,
+  $displayName: String, $description: String, $spec: String!) {
+  upsertView(input: { id: $id, entityName: $entityName, projectName: $projectName, name: $name,
+    displayName: $displayName, description: $description, type: $type, createdUsing: WANDB_SDK, spec: $spec }) {
+    view { id type name displayName description project { id name entityName } spec updatedAt }
+    inserted
+  }
+}`;
+
+/** Dashboard (§3.3): a project's views of one type and name (`allViews`); also the re-read before any create. */
+export const FIND_VIEWS = /* GraphQL */ `
+query FindViews($entityName: String!, $projectName: String!, $viewType: String!, $viewName: String, $first: Int = 100, $after: String) {
+  project(name: $projectName, entityName: $entityName) {
+    id
+    allViews(viewType: $viewType, viewName: $viewName, first: $first, after: $after) {
+      edges { node { id name type displayName description spec createdAt updatedAt } }
+      pageInfo { endCursor hasNextPage }
+    }
+  }
+}`;
+
+/** Dashboard (§3.3): the report by stored id; `updatedAt` newer than our last write means a person edited it. */
+export const VIEW_BY_ID = /* GraphQL */ `
+query ViewById($id: ID!) {
+  view(id: $id) { id name type displayName description createdAt updatedAt spec }
+}`;
+
+/** Dashboard (§3.5): register the radar preset once per entity; the chart id is `<entity>/<name>`. */
+export const CREATE_CUSTOM_CHART = /* GraphQL */ `
+mutation CreateCustomChart($entity: String!, $chartName: String!, $displayName: String!, $chartType: String!, $access: String!, $spec: JSONString!) {
+  createCustomChart(input: { entity: $entity, name: $chartName, displayName: $displayName, type: $chartType, access: $access, spec: $spec }) {
+    chart { id }
+  }
+}`;
+
+/** Dashboard (§3.5, §8): does the preset exist, and with which spec. */
+export const CUSTOM_CHART_BY_ID = /* GraphQL */ `
+query CustomChartById($id: ID!) {
+  customChart(id: $id) { id name displayName type access spec updatedAt }
+}`;
+
+/** Dashboard (§3.5): a preset whose Vega spec changed. */
+export const UPDATE_CUSTOM_CHART = /* GraphQL */ `
+mutation UpdateCustomChart($entity: String!, $chartName: String!, $displayName: String, $access: String, $spec: JSONString) {
+  updateCustomChart(input: { entity: $entity, name: $chartName, displayName: $displayName, access: $access, spec: $spec }) {
+    chart { id }
+  }
+}`;
+
 /** Every document, by constant name: the schema test and README-calls.md walk this. */
 export const DOCUMENTS = {
   SERVER_FEATURES,
@@ -214,6 +296,8 @@ export const DOCUMENTS = {
   ARTIFACT_MANIFEST,
   ARTIFACT_MEMBERSHIP_FILE_URLS,
   ARTIFACT_FILE_URLS,
+  RUN_CONFIG,
+  RUN_RESUME_STATUS,
   UPSERT_BUCKET,
   USE_ARTIFACT,
   USE_ARTIFACT_WITH_SOURCE,
@@ -225,6 +309,12 @@ export const DOCUMENTS = {
   COMMIT_ARTIFACT,
   ADD_ALIASES,
   UPDATE_ARTIFACT,
+  UPSERT_VIEW,
+  FIND_VIEWS,
+  VIEW_BY_ID,
+  CREATE_CUSTOM_CHART,
+  CUSTOM_CHART_BY_ID,
+  UPDATE_CUSTOM_CHART,
 } as const;
 
 /** Documents that older servers (the schema dump without extensions) cannot validate; sent only behind a feature flag. */

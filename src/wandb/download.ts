@@ -68,8 +68,8 @@ export async function downloadArtifact(
           break;
         } catch (err) {
           if (signal?.aborted || attempt >= 3) throw err;
-          if (err instanceof WandbError && err.status === 403) {
-            // Presigned URLs expire on long downloads: fetch fresh ones (B4).
+          if (err instanceof WandbError && (err.status === 401 || err.status === 403)) {
+            // Presigned URLs expire on long downloads: fetch fresh ones on 401 or 403 (B4, _multipart.py).
             urls = await fileUrls(client, artifact, opts.perPage ?? 200, signal);
           } else if (err instanceof WandbError && !err.retryable) {
             throw err;

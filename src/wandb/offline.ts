@@ -35,7 +35,7 @@ export function createOfflineReporter(opts: OfflineReporterOptions): RunReporter
           // Progress is visible in the admin API already; keep only the latest here.
           await put(dir, 'progress.json', json({ ...metrics, _timestamp: Date.now() / 1000 })).catch(() => undefined);
         },
-        async finish(result) {
+        async finish(result, outcome) {
           await put(dir, 'mtbench_output_table.json', json(outputTable(result)));
           await put(dir, 'mtbench_radar_table.json', json(radarTable(result.summary)));
           for (const f of fastChatFiles(result)) {
@@ -43,7 +43,9 @@ export function createOfflineReporter(opts: OfflineReporterOptions): RunReporter
             await put(dir, f.path, f.content);
           }
           await put(dir, 'wandb-summary.json', json(summaryMetrics(result.summary, ctx.artifact.checkpoint)));
-          await put(dir, 'status.json', json({ state: 'finished', updatedAt: new Date().toISOString() }));
+          // A failure decided before finishing (too many invalid judgments) is the status too: one exit.
+          const status = outcome?.failure ? { state: 'failed', reason: outcome.failure } : { state: 'finished' };
+          await put(dir, 'status.json', json({ ...status, updatedAt: new Date().toISOString() }));
         },
         async fail(reason) {
           await put(dir, 'status.json', json({ state: 'failed', reason, updatedAt: new Date().toISOString() }));

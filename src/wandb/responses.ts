@@ -69,6 +69,10 @@ export const MembershipFilesResponse = z.object({
 });
 export const ArtifactFilesResponse = z.object({ artifact: z.object({ files: FilePage }).nullable() });
 
+export const RunConfigResponse = z.object({
+  project: z.object({ run: z.object({ id: z.string(), name: z.string(), config: z.string().nullable() }).nullable() }).nullable(),
+});
+
 export const ViewerResponse = z.object({ viewer: z.object({ id: z.string(), entity: z.string().nullable(), username: z.string().nullable() }).nullable() });
 
 const OrgInfo = z.object({ name: z.string(), orgEntity: z.object({ name: z.string() }).nullable() });
@@ -97,6 +101,30 @@ export const UpsertBucketResponse = z.object({
     })
     .nullable(),
 });
+
+export const RunResumeStatusResponse = z.object({
+  model: z
+    .object({
+      name: z.string(),
+      entity: z.object({ name: z.string() }),
+      bucket: z
+        .object({
+          id: z.string(),
+          name: z.string(),
+          displayName: z.string().nullish(),
+          summaryMetrics: z.string().nullish(),
+          config: z.string().nullish(),
+          historyLineCount: z.number().int().nullish(),
+          logLineCount: z.number().int().nullish(),
+          tags: z.array(z.string()).nullish(),
+          notes: z.string().nullish(),
+          state: z.string().nullish(),
+        })
+        .nullable(),
+    })
+    .nullable(),
+});
+export type RunStatus = NonNullable<NonNullable<z.infer<typeof RunResumeStatusResponse>['model']>['bucket']>;
 
 export const UseArtifactResponse = z.object({ useArtifact: z.object({ artifact: z.object({ id: z.string() }) }).nullable() });
 
@@ -156,6 +184,19 @@ export const Manifest = z.object({
   ),
 });
 export type Manifest = z.infer<typeof Manifest>;
+
+/**
+ * A run's config as W&B stores it (`{"<key>": {"value": v}}`, B1) with the values unwrapped and W&B's
+ * own `_wandb` entry dropped. Keys stored without the wrapper are kept as they are.
+ */
+export function runConfigValues(s: string | null | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(jsonObject(s))) {
+    if (k === '_wandb') continue;
+    out[k] = typeof v === 'object' && v !== null && !Array.isArray(v) && 'value' in v ? (v as { value: unknown }).value : v;
+  }
+  return out;
+}
 
 /** JSONString values (metadata, summaryMetrics) as objects; anything unparsable reads as empty. */
 export function jsonObject(s: string | null | undefined): Record<string, unknown> {

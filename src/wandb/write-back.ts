@@ -15,7 +15,7 @@ export async function writeBack(
   client: WandbClient,
   resolver: ArtifactResolver,
   ctx: RunContext,
-  outcome: { score: number | null; runUrl?: string },
+  outcome: { score: number | null; runUrl?: string; reportUrl?: string },
   signal?: AbortSignal,
 ): Promise<string[]> {
   const wb = ctx.profile.writeBack;
@@ -46,6 +46,8 @@ export async function writeBack(
         ...prev,
         score,
         run_url: outcome.runUrl ?? null,
+        // The project's dashboard report: where this score sits among the other checkpoints.
+        ...(outcome.reportUrl ? { report_url: outcome.reportUrl } : {}),
         benchmark: ctx.profile.benchmark,
         judge_model: ctx.profile.judge.model,
         profile: ctx.profile.name,

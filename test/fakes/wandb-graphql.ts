@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { buildSchema, extendSchema, parse, type GraphQLSchema } from 'graphql';
 import { runResolvers } from './wandb-runs.js';
 import { savingResolvers } from './wandb-saving.js';
+import { projectViews, VIEW_OPERATIONS, viewResolvers } from './wandb-views.js';
 import type { FakeArtifact, FakeCollection, FakeMembership, FakeRun, FakeWandbState } from './wandb-state.js';
 
 /** ../shared/reference beside the checkout (CI lays it there too); overridable for other layouts. */
@@ -43,6 +44,8 @@ export const KNOWN_OPERATIONS: Record<string, string[]> = {
   ArtifactManifest: ['artifact'],
   GetArtifactMembershipFileUrls: ['project'],
   ArtifactFileURLs: ['artifact'],
+  RunConfig: ['project'],
+  RunResumeStatus: ['model'],
   UpsertBucket: ['upsertBucket'],
   UseArtifact: ['useArtifact'],
   CreateRunFiles: ['createRunFiles'],
@@ -55,6 +58,7 @@ export const KNOWN_OPERATIONS: Record<string, string[]> = {
   CreateArtifactFiles: ['createArtifactFiles'],
   CommitArtifact: ['commitArtifact'],
   LinkArtifact: ['linkArtifact'],
+  ...VIEW_OPERATIONS,
 };
 
 export interface ResolverEnv {
@@ -163,6 +167,7 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
     name,
     entityName: entity,
     entity: entityObj(entity),
+    allViews: projectViews(env, entity, name),
     artifactCollection: (args: Args) => {
       const c = state.collection(entity, name, String(args.name));
       return c ? collectionObj(c) : null;
@@ -183,6 +188,11 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
       const r = state.run(entity, name, String(args.name));
       return r ? runObj(r) : null;
     },
+    bucket: (args: Args) => {
+      const r = state.run(entity, name, String(args.name));
+      if (!r && !args.missingOk) throw new Error(`run ${entity}/${name}/${String(args.name)} not found`);
+      return r ? runObj(r) : null;
+    },
   });
 
   const runObj = (r: FakeRun): object => ({
@@ -199,6 +209,11 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
     config: JSON.stringify(Object.fromEntries(Object.entries(r.config).map(([k, v]) => [k, { value: v }]))),
     summaryMetrics: JSON.stringify(r.summary),
     historyLineCount: r.history.length,
+    logLineCount: r.logs.length,
+    eventsLineCount: 0,
+    historyTail: JSON.stringify(r.history.slice(-1).map((row) => JSON.stringify(row))),
+    eventsTail: '[]',
+    wandbConfig: () => JSON.stringify({}),
     project: () => projectObj(r.entity, r.project),
   });
 
@@ -218,6 +233,7 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
   return {
     ...runResolvers(env, helpers),
     ...savingResolvers(env, helpers),
+    ...viewResolvers(env),
     // --- queries
     serverInfo: () => ({ features: env.features.map((name) => ({ name, isEnabled: true })) }),
     viewer: () => ({ id: Buffer.from(`User:${state.viewer.username}`).toString('base64'), entity: state.viewer.entity, username: state.viewer.username, name: state.viewer.username }),
@@ -237,6 +253,8 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
       return o ? { id: Buffer.from(`Organization:${o.name}`).toString('base64'), name: o.name, orgEntity: entityObj(o.entity) } : null;
     },
     project: (args: Args) => projectObj(str(args.entityName) ?? state.viewer.entity, String(args.name)),
+    // The deprecated alias of `project` that wandb-core's RunResumeStatus still uses.
+    model: (args: Args) => projectObj(str(args.entityName) ?? state.viewer.entity, String(args.name)),
     artifact: (args: Args) => {
       const a = state.artifacts.get(String(args.id));
       return a ? artifactObj(a) : null;

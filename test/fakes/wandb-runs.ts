@@ -48,7 +48,8 @@ export function runResolvers(env: ResolverEnv, h: Helpers): Record<string, unkno
       if (input.groupName != null) run.group = String(input.groupName);
       if (input.notes != null) run.notes = String(input.notes);
       if (Array.isArray(input.tags)) run.tags = input.tags.map(String);
-      if (input.state === 'running' || input.state === 'pending') run.state = 'running';
+      // An explicit resume: file_stream posts are welcome again (otherwise they would resurrect it).
+      if (input.state === 'running' || input.state === 'pending') Object.assign(run, { state: 'running', completed: false });
       return { bucket: runObj(run), inserted };
     },
     useArtifact: ({ input }: { input: Args }) => {

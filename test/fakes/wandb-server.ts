@@ -2,7 +2,7 @@
  * A fake W&B server over real HTTP (node:http, port 0) for tests of the W&B adapter and of the whole
  * pipeline. Needs the schema files in ../shared/reference beside the checkout (check `wandbSchemaAvailable()`).
  *
- *   const wb = await startFakeWandb();                  // opts: features, schema:'legacy', orgs, viewer, teams
+ *   const wb = await startFakeWandb();                  // opts: features, schema:'legacy', orgs, viewer, teams, now (clock)
  *   const a = wb.seedArtifact({ entity: 'acme-team', project: 'ft', collection: 'llama ft', type: 'model',
  *     files: { 'adapter_config.json': '{}', 'adapter_model.safetensors': Buffer.alloc(16) },
  *     metadata: { epoch: 2 }, aliases: ['best'], sourceRun: { name: 'train-1', displayName: 'llama sft' } });
@@ -12,7 +12,11 @@
  *   wb.evalRuns()  // runs with jobType mtbench-eval: config, summary, history, files, state, inputArtifacts,
  *                  // outputArtifacts (run_table artifacts), notes, logs, heartbeats
  *   wb.artifact(a.id).metadata / .tags; wb.aliasesOf(r.fullName)
- *   wb.fail({ status: 503, times: 3, match: 'graphql' }); wb.deny('AddAliases'); wb.down(); wb.up(); wb.requests; await wb.close()
+ *   wb.fail({ status: 503, times: 3, match: 'graphql', retryAfter: 2 }); wb.deny('AddAliases'); wb.down(); wb.up(); wb.requests; await wb.close()
+ *   wb.outage({ ms: 30_000, retryAfter: 2 })   // every GraphQL and file_stream request: 503 until the fake's clock passes
+ *   wb.editRun(run.name, { tags, displayName, notes })   // what a person does in the UI
+ *   run.timeline  // each file_stream post: history offset/rows, summary, log lines, uploaded, heartbeat, complete, status
+ *   wb.errors     // what a real server would log as wrong, e.g. a post after `complete` (resurrection)
  *
  * Defaults: org `acme` with org entity `acme-org`, team entity `acme-team` in it, viewer `evalhook-bot`
  * whose default entity is `acme-team`; all features of ALL_FEATURES enabled.
@@ -31,7 +35,7 @@ import { FakeWandbState, type FakeArtifact, type FakeOrg, type FakeRun, type See
 import { handleFileStream } from './wandb-filestream.js';
 
 export { wandbSchemaAvailable, WANDB_SCHEMA_DIR } from './wandb-graphql.js';
-export type { FakeArtifact, FakeRun, FakeCollection, Seeded, SeedArtifactInput, LinkOptions } from './wandb-state.js';
+export type { FakeArtifact, FakeRun, FakeCollection, FileStreamEvent, Seeded, SeedArtifactInput, LinkOptions } from './wandb-state.js';
 
 export const ALL_FEATURES = [
   'USE_ARTIFACT_WITH_ENTITY_AND_PROJECT_INFORMATION',
@@ -52,6 +56,8 @@ export interface FakeWandbOptions {
   orgs?: FakeOrg[];
   viewer?: { username: string; entity: string };
   teams?: Record<string, string | undefined>;
+  /** The fake's clock (ms), shared with a client's injected clock so outages last in virtual time. */
+  now?: () => number;
 }
 
 export interface RecordedRequest {
@@ -62,6 +68,8 @@ export interface RecordedRequest {
   variables?: Record<string, unknown>;
   /** Whether an Authorization header was present at all. */
   hadAuth: boolean;
+  /** ms on the fake's clock. */
+  at: number;
 }
 
 export interface FaultRule {
@@ -70,6 +78,17 @@ export interface FaultRule {
   match?: 'graphql' | 'file_stream' | 'storage' | RegExp;
   /** Only GraphQL requests of this operation. */
   operation?: string;
+  /** Retry-After header (seconds) on the fault's answer. */
+  retryAfter?: number;
+}
+
+export interface Outage {
+  /** How long, on the fake's clock, every GraphQL and file_stream request answers 503. */
+  ms: number;
+  /** Retry-After (seconds) sent with each 503. */
+  retryAfter?: number;
+  /** Start at the first request this matches (it is answered 503 too) instead of now. */
+  when?: (req: RecordedRequest) => boolean;
 }
 
 export interface FakeWandb {
@@ -84,11 +103,33 @@ export interface FakeWandb {
   aliasesOf(fullName: string): string[];
   evalRuns(): FakeRun[];
   fail(rule: FaultRule): void;
+  /** From now (or the first request `when` matches) for `ms` on the fake's clock: all GraphQL and file_stream requests answer 503 (+ Retry-After). */
+  outage(o: Outage): { started: Promise<{ start: number; end: number }> };
+  /** A person's edit in the W&B UI of a run (by run id). */
+  editRun(run: string, edit: { tags?: string[]; displayName?: string; notes?: string }): void;
+  /** Errors a real server would log (e.g. a post after `complete`); tests assert it stays empty. */
+  errors: string[];
+  now(): number;
   /** Answer this operation with a GraphQL error in a 200, as W&B does for permission problems. */
   deny(operation: string, message?: string): void;
   down(): void;
   up(): void;
   close(): Promise<void>;
+}
+
+function safeParse(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The operation name of a GraphQL body, for matching before the request is executed. */
+function operationOf(body: Buffer): string | undefined {
+  const p = safeParse(body) as { operationName?: unknown; query?: unknown } | undefined;
+  if (typeof p?.operationName === 'string') return p.operationName;
+  return typeof p?.query === 'string' ? /(?:query|mutation)\s+(\w+)/.exec(p.query)?.[1] : undefined;
 }
 
 export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeWandb> {
@@ -101,6 +142,10 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
   const faults: FaultRule[] = [];
   const denials = new Map<string, string>();
   const uploads = new Map<string, (body: Buffer) => void>();
+  const errors: string[] = [];
+  const now = opts.now ?? Date.now;
+  let outage: { end: number; retryAfter?: number } | undefined;
+  let armed: { o: Outage; begin: (w: { start: number; end: number }) => void } | undefined;
   let isDown = false;
   let url = '';
 
@@ -120,11 +165,11 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const rec: RecordedRequest = { method: req.method ?? '', path: (req.url ?? '').split('?')[0]!, status: 0, hadAuth: req.headers.authorization !== undefined };
+      const rec: RecordedRequest = { method: req.method ?? '', path: (req.url ?? '').split('?')[0]!, status: 0, hadAuth: req.headers.authorization !== undefined, at: now() };
       requests.push(rec);
-      const send = (status: number, body: unknown, type = 'application/json') => {
+      const send = (status: number, body: unknown, type = 'application/json', retryAfter?: number) => {
         rec.status = status;
-        res.writeHead(status, { 'content-type': type });
+        res.writeHead(status, { 'content-type': type, ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}) });
         res.end(Buffer.isBuffer(body) ? body : typeof body === 'string' ? body : JSON.stringify(body));
       };
       try {
@@ -141,30 +186,59 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     return rule;
   }
 
-  function route(req: IncomingMessage, body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown, t?: string) => void) {
+  function route(req: IncomingMessage, body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown, t?: string, retryAfter?: number) => void) {
     const path = rec.path;
     if (path.startsWith('/storage/')) {
       if (rec.hadAuth) return send(400, '<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>', 'application/xml');
       const fault = injected('storage', path);
-      if (fault) return send(fault.status, 'injected fault', 'text/plain');
+      if (fault) return send(fault.status, 'injected fault', 'text/plain', fault.retryAfter);
       return storage(req, path, body, send);
     }
     if (req.headers.authorization !== expectedAuth) return send(401, { errors: [{ message: 'unauthorized: bad or missing API key' }] });
-    if (path === '/graphql' && req.method === 'POST') return graphqlRequest(body, rec, send);
     const fs = /^\/files\/([^/]+)\/([^/]+)\/([^/]+)\/file_stream$/.exec(path);
+    if (path === '/graphql') rec.operationName = operationOf(body);
+    if (armed && (path === '/graphql' || fs) && armed.o.when?.(rec)) startOutage(armed, rec.at);
+    if (outage && rec.at < outage.end && (path === '/graphql' || fs)) {
+      // Recorded like any post, so a test can see which rows met the outage.
+      if (fs) recordRefused(fs, body, rec.at);
+      return send(503, { error: 'service unavailable (outage)' }, 'application/json', outage.retryAfter);
+    }
+    if (path === '/graphql' && req.method === 'POST') return graphqlRequest(body, rec, send);
     if (fs && req.method === 'POST') {
       const fault = injected('file_stream', path);
-      if (fault) return send(fault.status, { error: 'injected fault' });
+      if (fault) return send(fault.status, { error: 'injected fault' }, 'application/json', fault.retryAfter);
       const [, e, p, r] = fs.map((s) => decodeURIComponent(s));
       const run = state.run(e!, p!, r!);
       if (!run) return send(404, { error: `run ${e}/${p}/${r} not found` });
-      const out = handleFileStream(run, body);
+      const out = handleFileStream(run, body, rec.at, (m) => errors.push(m));
       return send(out.status, out.body);
     }
     send(404, { error: `no route ${req.method} ${path}` });
   }
 
-  function graphqlRequest(body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown) => void) {
+  function startOutage(a: NonNullable<typeof armed>, at: number) {
+    armed = undefined;
+    outage = { end: at + a.o.ms, retryAfter: a.o.retryAfter };
+    a.begin({ start: at, end: outage.end });
+  }
+
+  function recordRefused(fs: RegExpExecArray, body: Buffer, at: number) {
+    const [, e, p, r] = fs.map((x) => decodeURIComponent(x));
+    const run = state.run(e!, p!, r!);
+    if (!run) return;
+    const parsed = safeParse(body) as { files?: Record<string, { offset?: number; content?: string[] }>; complete?: boolean } | undefined;
+    const h = parsed?.files?.['wandb-history.jsonl'];
+    run.timeline.push({
+      status: 503,
+      at,
+      heartbeat: parsed !== undefined && Object.keys(parsed).length === 0,
+      error: 'outage',
+      ...(h?.content ? { history: { offset: h.offset ?? -1, rows: h.content.map((l) => JSON.parse(l) as Record<string, unknown>) } } : {}),
+      ...(parsed?.complete ? { complete: true } : {}),
+    });
+  }
+
+  function graphqlRequest(body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown, t?: string, retryAfter?: number) => void) {
     let payload: { query?: unknown; variables?: unknown; operationName?: unknown };
     try {
       payload = JSON.parse(body.toString('utf8')) as typeof payload;
@@ -184,7 +258,7 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     const variables = (payload.variables ?? {}) as Record<string, unknown>;
     rec.variables = variables;
     const fault = injected('graphql', '/graphql', rec.operationName);
-    if (fault) return send(fault.status, { errors: [{ message: `injected ${fault.status}` }] });
+    if (fault) return send(fault.status, { errors: [{ message: `injected ${fault.status}` }] }, 'application/json', fault.retryAfter);
     const denied = rec.operationName ? denials.get(rec.operationName) : undefined;
     if (denied) return send(200, { data: null, errors: [{ message: denied }] });
     const errors = validate(schema, doc);
@@ -250,6 +324,22 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     fail(rule) {
       faults.push({ ...rule });
     },
+    outage(o) {
+      let begin!: (w: { start: number; end: number }) => void;
+      const started = new Promise<{ start: number; end: number }>((r) => (begin = r));
+      armed = { o, begin };
+      if (!o.when) startOutage(armed, now());
+      return { started };
+    },
+    editRun(name, edit) {
+      const run = state.runs.find((r) => r.name === name);
+      if (!run) throw new Error(`no run ${name}`);
+      if (edit.tags) run.tags = [...edit.tags];
+      if (edit.displayName !== undefined) run.displayName = edit.displayName;
+      if (edit.notes !== undefined) run.notes = edit.notes;
+    },
+    errors,
+    now,
     deny(operation, message = 'permission denied') {
       denials.set(operation, message);
     },

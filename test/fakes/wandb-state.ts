@@ -4,6 +4,7 @@
  * config/summary/history/files/state and lineage. Tests read it directly to assert effects.
  */
 import { createHash } from 'node:crypto';
+import { FakeViews } from './wandb-views.js';
 
 export interface FakeArtifact {
   /** GraphQL node id (base64 "Artifact:<n>"), as in `wandb-artifact://_id/<id>`. */
@@ -68,9 +69,29 @@ export interface FakeRun {
   exitcode: number | null;
   logs: string[];
   heartbeats: number;
+  /** Every file_stream post in arrival order, accepted or not. */
+  timeline: FileStreamEvent[];
+  /** The run was ended by file_stream `complete` (cleared only by an explicit resume: UpsertBucket state "running"). */
+  completed: boolean;
   /** use_artifact edges. */
   inputArtifacts: Array<{ artifactId: string; artifactEntityName?: string; artifactProjectName?: string }>;
   outputArtifacts: string[];
+}
+
+/** One file_stream post as the fake saw it. */
+export interface FileStreamEvent {
+  status: number;
+  /** ms on the fake's clock. */
+  at: number;
+  heartbeat: boolean;
+  history?: { offset: number; rows: Array<Record<string, unknown>> };
+  summary?: Record<string, unknown>;
+  log?: { offset: number; lines: string[] };
+  uploaded?: string[];
+  complete?: boolean;
+  exitcode?: number;
+  /** Why it was refused, when it was. */
+  error?: string;
 }
 
 export interface FakeOrg {
@@ -87,8 +108,8 @@ export interface SeedArtifactInput {
   files: Record<string, Buffer | string>;
   metadata?: Record<string, unknown>;
   aliases?: string[];
-  /** The training run that logged it (lineage): created in entity/project unless given. */
-  sourceRun?: { name: string; displayName?: string; entity?: string; project?: string };
+  /** The training run that logged it (lineage): created in entity/project unless given; `config` as the run logged it. */
+  sourceRun?: { name: string; displayName?: string; entity?: string; project?: string; config?: Record<string, unknown> };
 }
 
 export interface Seeded {
@@ -118,6 +139,8 @@ export class FakeWandbState {
   collections: FakeCollection[] = [];
   artifacts = new Map<string, FakeArtifact>();
   runs: FakeRun[] = [];
+  /** Saved workspace views, reports and custom chart presets (wandb-views.ts). */
+  views = new FakeViews();
   private seq = 0;
 
   constructor(opts: { viewer?: { username: string; entity: string }; orgs?: FakeOrg[]; teams?: Record<string, string | undefined> } = {}) {
@@ -139,6 +162,7 @@ export class FakeWandbState {
       const p = input.sourceRun.project ?? input.project;
       const run = this.run(e, p, input.sourceRun.name) ?? this.newRun(e, p, input.sourceRun.name);
       run.displayName = input.sourceRun.displayName ?? run.displayName;
+      if (input.sourceRun.config) run.config = { ...run.config, ...input.sourceRun.config };
       run.jobType ??= 'train';
       run.state = 'finished';
       run.outputArtifacts.push(id);
@@ -238,6 +262,8 @@ export class FakeWandbState {
       exitcode: null,
       logs: [],
       heartbeats: 0,
+      timeline: [],
+      completed: false,
       inputArtifacts: [],
       outputArtifacts: [],
     };

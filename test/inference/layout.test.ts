@@ -38,7 +38,16 @@ describe('detectModelLayout', () => {
     expect(layout.files).toEqual(['adapter_checkpoint_0.pt', 'adapter_config.json']);
     expect(layout.reason).toContain('Found: adapter_checkpoint_0.pt, adapter_config.json');
     expect(layout.reason).toContain('adapter_model.safetensors');
-    expect(layout.reason).toMatch(/pickles \(adapter_checkpoint_0\.pt\) cannot be served/);
+    expect(layout.reason).toMatch(/pickles \(adapter_checkpoint_0\.pt\) evalhook converts exactly one torchtune adapter/);
+  });
+
+  it('takes a lone torchtune .pt (recipe_state.pt aside) as an adapter to convert; two .pt files are refused', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'adapter_checkpoint_2.pt'), 'x');
+    await writeFile(join(dir, 'recipe_state.pt'), 'x');
+    expect(await detectModelLayout(dir)).toEqual({ kind: 'lora', format: 'torch', dir, file: join(dir, 'adapter_checkpoint_2.pt') });
+    await writeFile(join(dir, 'adapter_checkpoint_3.pt'), 'x');
+    expect(await detectModelLayout(dir)).toMatchObject({ kind: 'unsupported', reason: expect.stringContaining('exactly one torchtune adapter .pt/.pth per directory') });
   });
 
   it('rejects an unknown layout and an empty directory', async () => {
@@ -106,7 +115,10 @@ describe('classifyManifest', () => {
     expect(classifyManifest(['adapter_config.json', 'adapter_model.safetensors'])).toBe('lora');
     expect(classifyManifest(['epoch_0/adapter_config.json', 'epoch_0/adapter_model.safetensors'])).toBe('lora');
     expect(classifyManifest(['config.json', 'model.safetensors'])).toBe('full');
-    expect(classifyManifest(['adapter_checkpoint_0.pt'])).toBe('unsupported');
+    expect(classifyManifest(['adapter_checkpoint_0.pt'])).toBe('torch');
+    expect(classifyManifest(['epoch_2/adapter_model.pt', 'epoch_2/recipe_state.pt'])).toBe('torch');
+    expect(classifyManifest(['adapter_checkpoint_0.pt', 'adapter_checkpoint_1.pt'])).toBe('unsupported');
+    expect(classifyManifest(['adapter_model.bin'])).toBe('unsupported');
     expect(classifyManifest([])).toBe('unknown');
   });
 });

@@ -79,7 +79,9 @@ describe('wandb-inference launcher', () => {
     const full = request('http://x', { artifact: artifact({ files: [{ path: 'config.json', size: 1 }, { path: 'model.safetensors', size: 1 }] }) });
     await expect(launcher.launch(full)).rejects.toThrow(/LoRA adapters only/);
     const pickle = request('http://x', { artifact: artifact({ files: [{ path: 'adapter_checkpoint_0.pt', size: 1 }] }) });
-    await expect(launcher.launch(pickle)).rejects.toThrow(/Found: adapter_checkpoint_0\.pt/);
+    await expect(launcher.launch(pickle)).rejects.toThrow(/holds a torch \.pt adapter, and W&B Serverless LoRA loads only PEFT folders logged as type "lora"/);
+    const bin = request('http://x', { artifact: artifact({ files: [{ path: 'adapter_model.bin', size: 1 }] }) });
+    await expect(launcher.launch(bin)).rejects.toThrow(/Found: adapter_model\.bin/);
   });
 
   it('checks W&B Serverless LoRA prerequisites before any call: type lora, wandb.base_model naming a supported base, rank limit', async () => {

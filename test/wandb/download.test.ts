@@ -96,10 +96,10 @@ describe.skipIf(schemaMissing)('download', () => {
     expect(existsSync(join(dir, 'adapter_model.safetensors'))).toBe(true);
   });
 
-  it('fetches fresh presigned URLs when one has expired (403)', async () => {
+  it.each([403, 401])('fetches fresh presigned URLs when one has expired (%i)', async (status) => {
     s = await setup();
     const a = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
-    s.wb.fail({ status: 403, times: 1, match: /^\/storage\/files\// });
+    s.wb.fail({ status, times: 1, match: /^\/storage\/files\// });
     const dir = await s.wandb.artifacts.download(a);
     expect(existsSync(join(dir, 'adapter_model.safetensors'))).toBe(true);
     expect(s.wb.requests.filter((r) => r.operationName === 'GetArtifactMembershipFileUrls')).toHaveLength(2);

@@ -64,7 +64,7 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
     const linked = wb.linkToRegistry(src, { collection: 'llama-ft' });
     stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals' } });
     // The adapter with two attempts per call and no backoff, so the job's own retry is what recovers.
-    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: tempDir('e2e'), retry: { attempts: 2 }, sleep: async () => {}, heartbeatMs: 0 });
+    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: tempDir('e2e'), retry: { retries: 1 }, sleep: async () => {}, heartbeatMs: 0 });
     await stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
     wb.fail({ status: 503, times: 3, match: 'graphql', operation: 'CreateRunFiles' });
     const id = await stack.enqueue(linked.fullName);
@@ -88,7 +88,7 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
       env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', JOB_BACKOFF_MS: '500' },
       judge: { latencyMs: 30 },
     });
-    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: tempDir('e2e'), retry: { attempts: 2 }, sleep: async () => {}, heartbeatMs: 0 });
+    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: tempDir('e2e'), retry: { retries: 1 }, sleep: async () => {}, heartbeatMs: 0 });
     await stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
     const app = buildApp({ config: stack.config, service: stack.service, logger: pino({ level: 'silent' }) });
     const deliver = () =>

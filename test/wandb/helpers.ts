@@ -110,3 +110,22 @@ export function runContext(artifact: ResolvedArtifact, p: Profile = profile(), e
     },
   };
 }
+
+/**
+ * A virtual clock for W&B outages: `sleep` returns at once and moves the clock on by what was asked,
+ * so a 30-second outage costs no wall time; `now` is real time plus everything slept. Share it with
+ * the fake (`now`) and the adapter (`now`, `sleep`). `sleeps` records every wait the adapter asked for.
+ */
+export function virtualClock() {
+  let slept = 0;
+  const sleeps: Array<{ ms: number; at: number }> = [];
+  return {
+    now: () => Date.now() + slept,
+    sleeps,
+    async sleep(ms: number): Promise<void> {
+      sleeps.push({ ms, at: Date.now() + slept });
+      slept += ms;
+      await new Promise((r) => setImmediate(r));
+    },
+  };
+}

@@ -5,11 +5,12 @@ import { WandbClient, retryableStatus } from '../../src/wandb/client.js';
 
 describe('artifact names', () => {
   it('parses registry, legacy and short paths, spaces included', () => {
-    expect(parseArtifactPath('acme-org/wandb-registry-Fine-tuned Models/my lora:v3')).toEqual({ prefix: 'acme-org', project: 'wandb-registry-Fine-tuned Models', collection: 'my lora', alias: 'v3' });
-    expect(parseArtifactPath('wandb-registry-model/llama:production')).toEqual({ project: 'wandb-registry-model', collection: 'llama', alias: 'production' });
-    expect(parseArtifactPath('team/model-registry/coll')).toEqual({ prefix: 'team', project: 'model-registry', collection: 'coll', alias: 'latest' });
-    expect(parseArtifactPath('wandb-artifact://e/p/c:v1')).toEqual({ prefix: 'e', project: 'p', collection: 'c', alias: 'v1' });
-    expect(() => parseArtifactPath('a/b/c/d:v1')).toThrow(/cannot parse/);
+    expect(parseArtifactPath('acme-org/wandb-registry-Fine-tuned Models/my lora:v3')).toEqual({ entity: 'acme-org', project: 'wandb-registry-Fine-tuned Models', registry: 'Fine-tuned Models', collection: 'my lora', version: 'v3' });
+    expect(parseArtifactPath('wandb-registry-model/llama:production')).toEqual({ project: 'wandb-registry-model', registry: 'model', collection: 'llama', alias: 'production' });
+    expect(parseArtifactPath('wandb-artifact://e/p/c:v1')).toEqual({ entity: 'e', project: 'p', collection: 'c', version: 'v1' });
+    // The documented four-segment form parses (the webhook and the worker share this parser).
+    expect(parseArtifactPath('acme/acme-team/llama-sft/adapter_checkpoint_2:v0')).toEqual({ org: 'acme', entity: 'acme-team', project: 'llama-sft', collection: 'adapter_checkpoint_2', version: 'v0' });
+    for (const bad of ['team/model-registry/coll', 'a/b/c/d/e:v1', 'only/two:v1']) expect(parseArtifactPath(bad)).toHaveProperty('error');
   });
 
   it('takes the id out of a wandb-artifact://_id/ URI', () => {
@@ -23,11 +24,14 @@ describe('artifact names', () => {
     expect(runIdFor('x:y/z')).toMatch(/^mtb-[0-9a-f]{16}$/);
   });
 
-  it('finds the checkpoint position in metadata, then names, then the version', () => {
-    expect(checkpointOf({ epoch: 2, global_step: '800' }, [])).toEqual({ epoch: 2, step: 800 });
-    expect(checkpointOf({}, ['llama-sft-epoch4'])).toEqual({ epoch: 4 });
-    expect(checkpointOf({}, ['checkpoint-1200'])).toEqual({ step: 1200 });
-    expect(checkpointOf({}, ['deep-model'], 5)).toEqual({ epoch: 5 });
+  it('finds the epoch in metadata, then the checkpoint file, then the name suffix; the step in metadata', () => {
+    expect(checkpointOf({ epoch: 2, global_step: '800' }, ['adapter_checkpoint_9'], 5)).toEqual({ epoch: 2, step: 800 });
+    expect(checkpointOf({ torchtune: { epoch: 3 } }, ['adapter_checkpoint_9'], 5)).toEqual({ epoch: 3 });
+    expect(checkpointOf({ 'torchtune.epoch': 4, step: 100 }, [])).toEqual({ epoch: 4, step: 100 });
+    expect(checkpointOf({}, ['adapter_checkpoint_9'], 5)).toEqual({ epoch: 5 });
+    expect(checkpointOf({}, ['adapter_checkpoint_2'])).toEqual({ epoch: 2 });
+    expect(checkpointOf({}, ['llama ft', 'adapter_checkpoint_2'])).toEqual({ epoch: 2 });
+    expect(checkpointOf({ steps: 5, checkpoint_epoch: 1 }, ['deep-model'])).toEqual({});
   });
 
   it('refuses manifest paths that could escape', () => {

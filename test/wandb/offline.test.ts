@@ -35,6 +35,8 @@ describe('offline reporter', () => {
     expect(JSON.parse(read('status.json')).state).toBe('finished');
     expect(read('config.json')).not.toContain('sk-should-never-appear');
 
+    await h.finish(outcome(2), { failure: 'too many invalid judgments' });
+    expect(JSON.parse(read('status.json'))).toMatchObject({ state: 'failed', reason: 'too many invalid judgments' });
     await h.fail('judge down');
     expect(JSON.parse(read('status.json'))).toMatchObject({ state: 'failed', reason: 'judge down' });
     expect((await reporter.writeBack(ctx, { score: 7 }))[0]).toMatch(/offline/);

@@ -50,7 +50,10 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     });
     expect(JSON.stringify(run.config)).not.toContain('sk-should-never-appear');
     expect(run.config).toMatchObject({ generation: { max_tokens: 1024 } });
-    expect(run.history.map((r) => [r._step, r['progress/answers']])).toEqual([[0, 2], [1, 4]]);
+    expect(run.history.map((r) => [r._step, r['progress/answers'], r.epoch])).toEqual([[0, 2, 3], [1, 4, 3], [2, undefined, 3]]);
+    // run.log({scores, tables}): the final row holds the mtbench/* scores and both tables; the summary's _step is its step.
+    expect(run.history[2]).toMatchObject({ 'mtbench/score': 7.25, 'mtbench/writing': 7.25, mtbench_output_table: { _type: 'table-file' }, mtbench_radar_table: { _type: 'table-file' } });
+    expect(run.summary).toMatchObject({ _step: 2, 'progress/answers': 4, _wandb: { runtime: expect.any(Number) } });
     expect(run.summary).toMatchObject({
       'mtbench/score': 7.25,
       'mtbench/turn1': 7.25,
@@ -84,29 +87,35 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     expect(s.wb.requests.filter((r) => r.path.startsWith('/storage/upload')).every((r) => !r.hadAuth)).toBe(true);
   });
 
-  it('a retried open and finish update the same single run', async () => {
+  it('a finished run is left alone: a reopen neither finishes nor logs to it again', async () => {
     const { s, ctx } = await opened();
     const h1 = await s.wandb.reporter.open(ctx);
     await h1.logProgress({ 'progress/answers': 1 });
     await h1.finish(outcome(6));
+    const upserts = () => s.wb.requests.filter((r) => r.operationName === 'UpsertBucket').length;
+    const before = upserts();
     const h2 = await s.wandb.reporter.open(ctx);
+    expect(upserts()).toBe(before); // not even its config or tags are touched
     await h2.logProgress({ 'progress/answers': 2 });
     await h2.finish(outcome(6.5));
+    await h2.fail('late failure');
     const runs = s.wb.evalRuns();
     expect(runs).toHaveLength(1);
-    expect(runs[0]!.state).toBe('finished');
-    expect(runs[0]!.summary['mtbench/score']).toBe(6.5);
+    expect(runs[0]).toMatchObject({ state: 'finished', exitcode: 0 });
+    expect(runs[0]!.summary['mtbench/score']).toBe(6);
     expect(runs[0]!.history.map((r) => r._step)).toEqual([0, 1]);
-    expect(runs[0]!.inputArtifacts).toHaveLength(1);
-    // The radar table changed (new version); the output table did not (deduplicated by digest).
-    const versions = (suffix: string) => s.wb.state.collections.find((c) => c.name.endsWith(suffix))!.memberships.length;
-    expect([versions('output_table'), versions('radar_table')]).toEqual([1, 2]);
+    expect(runs[0]!.timeline.filter((e) => e.complete)).toHaveLength(1);
+    expect(s.wb.errors).toEqual([]);
   });
 
   it('a finish retried with identical results adds no table artifact versions (digest dedup)', async () => {
     const { s, ctx } = await opened();
+    // The first finish gets its tables out but W&B refuses its `complete` post: the job's next attempt finishes.
+    s.wb.fail({ status: 400, times: 1, match: 'file_stream' });
+    await expect((await s.wandb.reporter.open(ctx)).finish(outcome(6))).rejects.toThrow(/HTTP 400/);
+    expect(s.wb.evalRuns()[0]!.state).toBe('running');
     await (await s.wandb.reporter.open(ctx)).finish(outcome(6));
-    await (await s.wandb.reporter.open(ctx)).finish(outcome(6));
+    expect(s.wb.evalRuns()[0]!.state).toBe('finished');
     expect(s.wb.state.collections.filter((c) => c.name.startsWith('run-')).map((c) => c.memberships.length)).toEqual([1, 1]);
     expect(s.wb.evalRuns()[0]!.summary.mtbench_output_table).toMatchObject({ artifact_path: expect.stringMatching(/^wandb-artifact:\/\//) });
   });
@@ -119,8 +128,8 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     expect(run.config).toMatchObject({ inference: { kind: 'endpoint', model: 'lora-7' }, judge: { model: 'judge-model-2' }, evaluation_id: 'eval-1' });
   });
 
-  it('sends file_stream heartbeats while the run is open and stops after finish', async () => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+  it('sends file_stream heartbeats while the run is held, also after long quiet, and none after finish', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
     try {
       s = await setup({}, { heartbeatMs: 1000 });
       const artifact = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
@@ -128,10 +137,32 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
       const run = s.wb.evalRuns()[0]!;
       vi.advanceTimersByTime(1000);
       await vi.waitFor(() => expect(run.heartbeats).toBe(1));
+      // A slow evaluation: hours without a progress row still beat (the old timer gave up after 30 min).
+      vi.setSystemTime(Date.now() + 3 * 3600_000);
+      vi.advanceTimersByTime(1000);
+      await vi.waitFor(() => expect(run.heartbeats).toBe(2));
       await h.finish(outcome(7));
       vi.advanceTimersByTime(5000);
-      await h.logProgress({ x: 1 }); // a round trip, so a stray beat would have landed
-      expect(run.heartbeats).toBe(1);
+      await s.wandb.reporter.open(runContext(artifact)); // a round trip, so a stray beat would have landed
+      expect(run.heartbeats).toBe(2);
+      const last = run.timeline.at(-1)!;
+      expect(last).toMatchObject({ complete: true, status: 200 });
+      expect(s.wb.errors).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a released handle stops beating: an attempt that ends without finishing leaves no heartbeat behind', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      s = await setup({}, { heartbeatMs: 1000 });
+      const artifact = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
+      const h = await s.wandb.reporter.open(runContext(artifact));
+      h.release?.();
+      vi.advanceTimersByTime(5000);
+      await s.wandb.reporter.open(runContext(artifact)).then((x) => x.release?.());
+      expect(s.wb.evalRuns()[0]!.heartbeats).toBe(0);
     } finally {
       vi.useRealTimers();
     }
@@ -149,13 +180,26 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     expect(run.logs.join('\n')).toContain('invalid api key');
   });
 
-  it('fail() after finish keeps the scores already in the summary', async () => {
+  it('fail() after finish does not reopen the run: one exit, scores kept', async () => {
     const { s, ctx } = await opened();
     await (await s.wandb.reporter.open(ctx)).finish(outcome(2));
     await (await s.wandb.reporter.open(ctx)).fail('too many invalid judgments');
     const run = s.wb.evalRuns()[0]!;
-    expect(run.state).toBe('failed');
+    expect(run.state).toBe('finished');
     expect(run.summary['mtbench/score']).toBe(2);
+    expect(run.timeline.filter((e) => e.complete)).toHaveLength(1);
+    expect(s.wb.errors).toEqual([]);
+  });
+
+  it('finish with a decided failure: results and reason in one exit with code 1', async () => {
+    const { s, ctx } = await opened();
+    const h = await s.wandb.reporter.open(ctx);
+    await h.finish(outcome(2), { failure: '30 of 160 judgments had no parsable score\ncheck the judge' });
+    const run = s.wb.evalRuns()[0]!;
+    expect(run).toMatchObject({ state: 'failed', exitcode: 1 });
+    expect(run.summary).toMatchObject({ 'mtbench/score': 2, 'evalhook/failed': true });
+    expect(run.timeline.filter((e) => e.complete)).toEqual([expect.objectContaining({ exitcode: 1 })]);
+    expect(run.logs).toEqual([expect.stringMatching(/^ERROR \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6} evaluation failed: 30 of 160/), expect.stringMatching(/^ERROR \S+ check the judge$/)]);
   });
 
   it('retries a W&B 5xx/429 burst and still finishes', async () => {
@@ -179,9 +223,9 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
   it('logProgress never throws, even with W&B down', async () => {
     const { s, ctx } = await opened();
     const h = await s.wandb.reporter.open(ctx);
-    s.wb.down();
+    // W&B refuses the row for good (not retryable): dropped, logged, never thrown.
+    s.wb.fail({ status: 400, times: 1, match: 'file_stream' });
     await expect(h.logProgress({ x: 1 })).resolves.toBeUndefined();
-    s.wb.up();
     await h.logProgress({ x: 2 });
     expect(s.wb.evalRuns()[0]!.history.map((r) => r.x)).toEqual([2]);
   });
@@ -203,9 +247,8 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     const artifact = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
     s.wb.fail({ status: 502, times: 2 });
     const h = await s.wandb.reporter.open(runContext(artifact));
-    s.wb.down();
+    s.wb.fail({ status: 503, times: 2, match: 'file_stream' });
     await h.logProgress({ x: 1 });
-    s.wb.up();
     await h.finish(outcome(7));
     expect(lines.length).toBeGreaterThan(3);
     const all = lines.join('\n');

@@ -45,6 +45,33 @@ describe.skipIf(schemaMissing)('resolve', () => {
     expect(ops).toContain('FetchOrgInfoFromEntity');
   });
 
+  it('resolves a bare registry path in the configured entity\'s or organisation\'s org, not the key\'s default entity', async () => {
+    // The key's default entity (acme-team) is in org acme; the configured ones point at org beta.
+    const orgs = [
+      { name: 'acme', entity: 'acme-org' },
+      { name: 'beta', entity: 'beta-org' },
+    ];
+    const teams = { 'acme-team': 'acme', 'beta-team': 'beta' };
+    s = await setup({ orgs, teams }, { entity: 'beta-team' });
+    const src = s.wb.seedArtifact({ entity: 'beta-team', project: 'sft', collection: 'ft', files: { a: 'x' } });
+    s.wb.linkToRegistry(src, { collection: 'llama-ft', entity: 'beta-org' });
+    expect((await s.wandb.artifacts.resolve({ name: 'wandb-registry-model/llama-ft:v0' })).entity).toBe('beta-org');
+    expect(s.wb.requests.map((r) => r.operationName)).not.toContain('Viewer');
+    await s.wb.close();
+    s = await setup({ orgs, teams }, { organization: 'beta' });
+    const src2 = s.wb.seedArtifact({ entity: 'beta-team', project: 'sft', collection: 'ft', files: { a: 'x' } });
+    s.wb.linkToRegistry(src2, { collection: 'llama-ft', entity: 'beta-org' });
+    expect((await s.wandb.artifacts.resolve({ name: 'wandb-registry-model/llama-ft:v0' })).entity).toBe('beta-org');
+  });
+
+  it('resolves the four-segment org/entity/project/collection form', async () => {
+    s = await setup();
+    const a = await s.wandb.artifacts.resolve({ name: 'acme/acme-team/llama-sft/llama ft:v0' });
+    expect(a).toMatchObject({ id: s.source.id, entity: 'acme-team', project: 'llama-sft', collection: 'llama ft' });
+    const r = await s.wandb.artifacts.resolve({ name: 'acme/acme-org/wandb-registry-model/llama-ft:candidate' });
+    expect(r.fullName).toBe('acme-org/wandb-registry-model/llama-ft:v0');
+  });
+
   it('resolves by the webhook node id (source collection names)', async () => {
     s = await setup();
     const a = await s.wandb.artifacts.resolve({ id: s.linked.nodeId });
@@ -91,11 +118,13 @@ describe.skipIf(schemaMissing)('resolve', () => {
     expect(s.wb.requests.find((r) => r.operationName === 'ServerFeaturesQuery')?.status).toBe(400);
   });
 
-  it('parses the checkpoint step from metadata keys and the epoch from names', async () => {
+  it('takes the step from metadata and the epoch from the torchtune name suffix', async () => {
     s = await setup();
-    const x = s.wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'llama-epoch7', files: { a: 'x' }, metadata: { global_step: 1200 } });
+    const x = s.wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'adapter_checkpoint_7', files: { a: 'x' }, metadata: { global_step: 1200 } });
     const a = await s.wandb.artifacts.resolve({ name: x.fullName });
     expect(a.checkpoint).toEqual({ epoch: 7, step: 1200 });
+    const y = s.wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'adapter_checkpoint_7', files: { a: 'y' }, metadata: { torchtune: { epoch: 1 } } });
+    expect((await s.wandb.artifacts.resolve({ name: y.fullName })).checkpoint).toEqual({ epoch: 1 });
   });
 
   it('reports a missing artifact as a non-retryable error', async () => {

@@ -18,6 +18,7 @@ export const errorReplies = {
   409: ErrorReply,
   413: ErrorReply,
   415: ErrorReply,
+  502: ErrorReply,
   503: ErrorReply,
 } as const;
 
