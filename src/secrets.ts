@@ -1,6 +1,6 @@
 /**
  * The one secret policy: which key names hold credentials, which values are secret, how a URL's
- * password is hidden, and what a launched process may inherit. The logger, the W&B run config and
+ * password or presigned signature is hidden, and what a launched process may inherit. The logger, the W&B run config and
  * the inference launchers apply it; the tests check these same definitions.
  */
 import type { Config } from './config.js';
@@ -48,6 +48,12 @@ const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:@/"'\\]*:)[^\s@/"'\\]+@/gi;
 /** Replaces the password of every URL in `text`; short passwords too, which value censoring skips. */
 export function redactUrlPasswords(text: string): string {
   return text.includes('@') ? text.replace(URL_PASSWORD, `$1${CENSOR}@`) : text;
+}
+
+/** Presigned storage URLs carry their signature in the query: errors and logs show the URL without it. */
+export function withoutQuery(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : `${url.slice(0, q)}?…`;
 }
 
 /**

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { loggerFor } from '../src/logger.js';
-import { CENSOR, CHILD_ENV_ALLOWED, childEnv, isSecretKey, redactUrlPasswords, secretValues, urlPassword } from '../src/secrets.js';
+import { CENSOR, CHILD_ENV_ALLOWED, childEnv, isSecretKey, redactUrlPasswords, secretValues, urlPassword, withoutQuery } from '../src/secrets.js';
 import { runConfig } from '../src/wandb/run.js';
 import { artifact } from './inference/helpers.js';
 import { profile, runContext } from './wandb/helpers.js';
@@ -67,11 +67,13 @@ describe('secretValues', () => {
   });
 });
 
-describe('URL passwords', () => {
-  it('are found in a URL and replaced in free text; URLs without one are untouched', () => {
+describe('URL credentials', () => {
+  it('passwords are found in a URL and replaced in free text, presigned queries are cut; URLs without either are untouched', () => {
     expect(urlPassword('redis://:pw%2Fx@h:1')).toEqual(['pw%2Fx', 'pw/x']);
     expect(urlPassword('redis://h:6379')).toEqual([]);
     expect(urlPassword('not a url')).toEqual([]);
+    expect(withoutQuery('https://storage.example/bucket/f?X-Goog-Signature=abc&Expires=1')).toBe('https://storage.example/bucket/f?…');
+    expect(withoutQuery('https://storage.example/bucket/f')).toBe('https://storage.example/bucket/f');
     expect(redactUrlPasswords('a redis://u:pw@h:1/0 b http://x@y c https://h/p?q=a:b@c')).toBe(`a redis://u:${CENSOR}@h:1/0 b http://x@y c https://h/p?q=a:b@c`);
   });
 });
