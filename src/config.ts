@@ -58,6 +58,8 @@ const EnvSchema = z.object({
   INFERENCE_CONCURRENCY: int(8),
   INFERENCE_COMMAND: optionalString,
   LORA_DIR: optionalString,
+  /** evalhook's own image (pinned), run as the init container that fetches checkpoints for kind=kubernetes. */
+  EVALHOOK_IMAGE: optionalString,
   BENCHMARK: z.enum(['mt-bench', 'japanese-mt-bench']).default('mt-bench'),
   MTBENCH_DATA_DIR: optionalString,
   EVALHOOK_DATA_DIR: z.string().min(1).default('.evalhook'),

@@ -4,6 +4,7 @@
  * so job data and W&B config stay clean.
  */
 import { z } from 'zod';
+import { kubernetesFields } from './inference/kubernetes/settings.js';
 import { judgePrices } from './judge-prices.js';
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, - and _ (max 63)');
@@ -61,6 +62,16 @@ const inferenceCommon = {
   maxLoraRank: z.number().int().positive().default(16),
 };
 
+const KubernetesSettings = z.object({
+  kind: z.literal('kubernetes'),
+  ...kubernetesFields,
+  concurrency: inferenceCommon.concurrency,
+  baseModel: inferenceCommon.baseModel,
+}).refine((k) => k.wandbApiKeySecret || k.persistentVolumeClaim, {
+  message: 'the checkpoint needs a way into the pod: wandbApiKeySecret (init container fetches it) or persistentVolumeClaim',
+  path: ['wandbApiKeySecret'],
+});
+
 export const InferenceSettings = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('endpoint'),
@@ -103,6 +114,7 @@ export const InferenceSettings = z.discriminatedUnion('kind', [
     lora: LoraSettings.optional(),
     ...inferenceCommon,
   }),
+  KubernetesSettings,
 ]);
 export type InferenceSettings = z.infer<typeof InferenceSettings>;
 

@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { runEvaluation, type Benchmark } from './eval/index.js';
 import type { JudgeCache } from './eval/ports.js';
 import { createInferenceLauncher } from './inference/index.js';
+import { createActivityCheck } from './jobs/active.js';
 import { createCancelRegistry } from './jobs/cancel.js';
 import type { EvaluateDeps } from './jobs/evaluate.js';
 import { createRedisJudgeCache, sweepIfDue } from './jobs/judge-cache.js';
@@ -89,6 +90,8 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
   const judgeCache = createRedisJudgeCache(redis, prefix, { ttlSeconds: days(env.JUDGE_CACHE_TTL_DAYS) });
   const sweeper = env.JUDGE_CACHE_TTL_DAYS ? setInterval(() => void sweepIfDue(redis, prefix, judgeCache, SWEEP_MS).catch(throttledLog(logger, 'judge cache sweep failed')), SWEEP_MS) : undefined;
   sweeper?.unref();
+  const kubeProfiles = [...config.profiles.values()].flatMap((p) => (p.inference.kind === 'kubernetes' ? [p.inference] : []));
+  const activity = kubeProfiles.length ? createActivityCheck(redis, prefix) : undefined;
   const launcher = createInferenceLauncher({
     redis,
     prefix,
@@ -99,6 +102,12 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     // What a launched server is handed must come out of the W&B download cache (createWandb's cacheDir).
     cacheRoot: wandb ? join(dataDir, 'cache') : undefined,
     logger,
+    kubernetes: activity && {
+      namespaces: kubeProfiles.map((k) => k.namespace),
+      isActive: activity.isActive,
+      evalhookImage: env.EVALHOOK_IMAGE,
+      wandbBaseURL: env.WANDB_BASE_URL,
+    },
   });
 
   return {
@@ -113,6 +122,7 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
       // Kill launched inference servers and return GPU leases; flush counters.
       clearInterval(sweeper);
       await launcher.shutdownAll();
+      await activity?.close();
       await stats.close();
       await limiter.close();
     },

@@ -20,13 +20,25 @@ const SECRET_WORD = /secret|passw(or)?d|authorization|signature|cookie|credentia
  * `promptTokens` or `tokenizer` stay; `api` + `key` is a credential wherever it appears (apiKeyEnv too).
  */
 export function isSecretKey(name: string): boolean {
-  const words = name
+  const words = wordsOf(name);
+  if (words.at(-1)?.endsWith('token')) return true;
+  return words.some((w, i) => SECRET_WORD.test(w) || ((w === 'api' || w === 'private') && words[i + 1] === 'key'));
+}
+
+/**
+ * Stricter, for an environment variable a profile would set as a plain value: any `KEY` word counts
+ * too (SSH_KEY, AWS_ACCESS_KEY_ID), while TOKENIZERS_PARALLELISM or MAX_TOKENS stay plain settings.
+ */
+export function isCredentialEnvName(name: string): boolean {
+  return isSecretKey(name) || wordsOf(name).includes('key');
+}
+
+function wordsOf(name: string): string[] {
+  return name
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .toLowerCase()
     .split(/[^a-z0-9]+/)
     .filter(Boolean);
-  if (words.at(-1)?.endsWith('token')) return true;
-  return words.some((w, i) => SECRET_WORD.test(w) || ((w === 'api' || w === 'private') && words[i + 1] === 'key'));
 }
 
 /** The password of a URL (`redis://user:pw@host`), as written and decoded; [] when it has none. */

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { loggerFor } from '../src/logger.js';
-import { CENSOR, CHILD_ENV_ALLOWED, childEnv, isSecretKey, redactUrlPasswords, secretValues, urlPassword, withoutQuery } from '../src/secrets.js';
+import { CENSOR, CHILD_ENV_ALLOWED, childEnv, isCredentialEnvName, isSecretKey, redactUrlPasswords, secretValues, urlPassword, withoutQuery } from '../src/secrets.js';
 import { runConfig } from '../src/wandb/run.js';
 import { artifact } from './inference/helpers.js';
 import { profile, runContext } from './wandb/helpers.js';
@@ -30,6 +30,13 @@ describe('isSecretKey', () => {
     const plain = ['max_tokens', 'judge_prompt_tokens', 'promptTokens', 'tokens', 'tokenizer', 'tokenCount', 'model', 'base_url', 'keys', 'monkey', 'apis'];
     for (const k of secret) expect(isSecretKey(k), k).toBe(true);
     for (const k of plain) expect(isSecretKey(k), k).toBe(false);
+  });
+});
+
+describe('isCredentialEnvName', () => {
+  it('is isSecretKey plus any KEY word, for env values a profile would hold in plain text', () => {
+    for (const k of ['HF_TOKEN', 'WANDB_API_KEY', 'AWS_ACCESS_KEY_ID', 'SSH_KEY', 'DB_PASSWORD', 'CLIENT_SECRET']) expect(isCredentialEnvName(k), k).toBe(true);
+    for (const k of ['TOKENIZERS_PARALLELISM', 'MAX_TOKENS', 'HF_HOME', 'VLLM_LOGGING_LEVEL', 'KEYCLOAK_URL']) expect(isCredentialEnvName(k), k).toBe(false);
   });
 });
 

@@ -9,18 +9,22 @@ import { startServer, startWorker, type Started } from '../runtime.js';
 import { withDevTokens } from './dev-tokens.js';
 import { dashboardCommand } from './dashboard.js';
 import { evalCommand } from './eval.js';
+import { fetchArtifactCommand } from './fetch-artifact.js';
 
 const USAGE = `usage: evalhook <command>
   serve    HTTP API (webhook, admin API, metrics, docs)
   worker   evaluation worker (scale by running more of these)
   all      both in one process (npm start)
   eval     one MT-Bench run from the command line, no Redis (evalhook eval --help)
-  dashboard  rebuild a project's W&B dashboard, or print its specs (evalhook dashboard --help)`;
+  dashboard  rebuild a project's W&B dashboard, or print its specs (evalhook dashboard --help)
+  fetch-artifact
+           download a checkpoint into a directory (init container of kind=kubernetes pods)`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'all', ...rest] = argv;
   if (command === 'eval') return evalCommand(rest);
   if (command === 'dashboard') return dashboardCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  if (command === 'fetch-artifact') return fetchArtifactCommand(rest);
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
     return 0;

@@ -34,7 +34,7 @@ export interface EndpointLauncherOptions {
 const ENABLE_HINT = 'start vLLM with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True';
 
 /** Copies the adapter's regular files (never symlinks, never pickles) into the directory the server reads. */
-async function copyAdapter(from: string, to: string): Promise<void> {
+export async function copyAdapter(from: string, to: string): Promise<void> {
   await rm(to, { recursive: true, force: true });
   await mkdir(to, { recursive: true, mode: 0o755 });
   for (const e of await readdir(from, { withFileTypes: true })) {
