@@ -15,6 +15,13 @@ const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v === '' ? undefined : v));
+/** Unset or empty = undefined; otherwise an integer in range. */
+const optionalInt = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : Number(v)))
+    .pipe(z.number().int().min(min).max(max).optional());
 const secret = (min: number) => z.string().min(min, `must be at least ${min} characters`);
 
 const DEFAULT_JUDGE_MODEL = 'gpt-4.1-2025-04-14';
@@ -78,9 +85,36 @@ const EnvSchema = z.object({
   CALL_TIMEOUT_MS: z.coerce.number().int().positive().default(300_000),
   /** Days a finished evaluation's answers/judgments stay in Redis for retries (0 = keep). */
   CHECKPOINT_TTL_DAYS: z.coerce.number().nonnegative().default(7),
-  /** Days a judge-cache entry lives (0 = forever); expired ones are swept hourly by one worker. */
-  JUDGE_CACHE_TTL_DAYS: z.coerce.number().nonnegative().default(30),
   BULL_BOARD: bool.default(true),
+  /** Bearer token /metrics demands when set (Prometheus `authorization` / `bearer_token`). */
+  METRICS_TOKEN: optionalString,
+  /** Serve /metrics, /healthz and /readyz on this separate (internal) port instead of PORT. */
+  METRICS_PORT: optionalInt(1, 65535),
+  /**
+   * How long Redis may stay disconnected or silent before a webhook is answered 503. W&B documents
+   * no webhook retries, so a Redis restart or a slow-but-alive Redis must not cost a delivery.
+   */
+  REDIS_DEADLINE_MS: z.coerce.number().int().min(100).max(60_000).default(5_000),
+  /** Waiting evaluations beyond which new deliveries get 429 + Retry-After and nothing is written. */
+  MAX_QUEUED: z.coerce.number().int().positive().default(10_000),
+  /** Requests per minute per client address on the public routes (webhook); unset = no limit. */
+  WEBHOOK_RATE_LIMIT: optionalInt(1),
+  /** Whole request (headers + body) must arrive within this long; a trickled body is cut off. */
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(25_000),
+  /** Headers must arrive within this long (Node's headersTimeout). */
+  HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(10_000),
+  /** An idle socket (no request in progress, no bytes) is closed after this long. */
+  HTTP_CONNECTION_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(60_000),
+  /** Idle keep-alive sockets are closed after this long. */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
+  /** Largest artifact (sum of its files) a worker downloads; larger ones fail without retries. */
+  ARTIFACT_MAX_GB: z.coerce.number().positive().default(100),
+  /** The artifact cache is evicted least-recently-used down to this size after each download. */
+  ARTIFACT_CACHE_MAX_GB: z.coerce.number().positive().default(200),
+  /** Days a judge-cache entry lives after it is written (0 = keep). */
+  JUDGE_CACHE_TTL_DAYS: z.coerce.number().nonnegative().default(90),
+  /** How often the maintenance sweep (expired judge-cache entries, stale index entries) runs. */
+  SWEEP_INTERVAL_MS: z.coerce.number().int().min(1_000).default(3_600_000),
 });
 export type Env = z.infer<typeof EnvSchema>;
 
@@ -143,6 +177,16 @@ function mergeProfile(base: ProfileInput, over: Record<string, unknown>): Record
   return out;
 }
 
+/** Settings that are tolerable on a laptop but not on a server reachable by others. */
+function productionProblems(env: Env): string[] {
+  if (env.NODE_ENV !== 'production') return [];
+  const out: string[] = [];
+  if (env.WEBHOOK_SECRET !== undefined && env.WEBHOOK_SECRET.length < 16) out.push('WEBHOOK_SECRET: must be at least 16 characters in production');
+  if (env.ADMIN_TOKEN === env.WEBHOOK_TOKEN) out.push('ADMIN_TOKEN: must differ from WEBHOOK_TOKEN in production (W&B would hold the admin token)');
+  if (env.METRICS_TOKEN !== undefined && env.METRICS_TOKEN.length < 16) out.push('METRICS_TOKEN: must be at least 16 characters in production');
+  return out;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -153,6 +197,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, readFile: (p: string) => s
   if (!parsed.success) throw new ConfigError(issues(parsed.error));
   const env = parsed.data;
   if (env.INFERENCE_KIND === 'process' && !env.INFERENCE_COMMAND) problems.push('INFERENCE_COMMAND: required when INFERENCE_KIND=process');
+  problems.push(...productionProblems(env));
 
   const base = envProfile(env);
   const profiles = new Map<string, Profile>();

@@ -14,16 +14,17 @@ import { createInferenceLauncher } from './inference/index.js';
 import { createActivityCheck } from './jobs/active.js';
 import { createCancelRegistry } from './jobs/cancel.js';
 import type { EvaluateDeps } from './jobs/evaluate.js';
-import { createRedisJudgeCache, sweepIfDue } from './jobs/judge-cache.js';
+import { createRedisJudgeCache } from './jobs/judge-cache.js';
 import { limitChatClient } from './jobs/limited-chat.js';
 import { createLimiter } from './jobs/limiter.js';
 import { createOfflineArtifacts } from './jobs/offline-artifacts.js';
-import { createEvaluationService } from './jobs/producer.js';
+import { createEvaluationService, type EvaluationServiceOptions } from './jobs/producer.js';
 import { createRedisEvalStore } from './jobs/redis-store.js';
 import { createStats, type Stats } from './jobs/stats.js';
+import { startSweeper } from './jobs/sweep.js';
 import { createEvaluationWorker } from './jobs/worker.js';
 import { createOpenAIChatClient } from './llm/openai-chat.js';
-import { buildApp } from './server/app.js';
+import { buildApps } from './server/app.js';
 import { createRedisDashboardStore } from './jobs/dashboard-store.js';
 import { createDashboardUpdater, createOfflineDashboard, DashboardSync } from './wandb/dashboard/index.js';
 import { createOfflineReporter, createWandb, WandbClient } from './wandb/index.js';
@@ -47,20 +48,32 @@ export interface Started {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<Started & { url: string }> {
-  const service = createEvaluationService({ connection: config.env.REDIS_URL, prefix: config.env.QUEUE_PREFIX, logger, attempts: config.env.JOB_ATTEMPTS, backoffMs: config.env.JOB_BACKOFF_MS });
+/** The producer's settings from the config (server, tests and benches build it the same way). */
+export function serviceOptions(config: Config, logger: Logger): EvaluationServiceOptions {
+  const { env } = config;
+  return { connection: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger, attempts: env.JOB_ATTEMPTS, backoffMs: env.JOB_BACKOFF_MS, deadlineMs: env.REDIS_DEADLINE_MS, maxQueued: env.MAX_QUEUED };
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<Started & { url: string; internalUrl?: string }> {
+  const service = createEvaluationService(serviceOptions(config, logger));
   // The dashboard rebuild endpoint needs W&B and the dashboards' Redis state and lock.
   const redis = config.env.WANDB_API_KEY ? new Redis(redisOptions(config.env.REDIS_URL)) : undefined;
   redis?.on('error', throttledLog(logger, 'redis connection error'));
-  const dashboards = redis && config.env.WANDB_API_KEY ? new DashboardSync(new WandbClient({ apiKey: config.env.WANDB_API_KEY, baseURL: config.env.WANDB_BASE_URL, logger }), createRedisDashboardStore(redis, config.env.QUEUE_PREFIX)) : undefined;
-  const app = await buildApp({ config, service, logger, dashboards });
+  const dashboards =
+    redis && config.env.WANDB_API_KEY
+      ? new DashboardSync(new WandbClient({ apiKey: config.env.WANDB_API_KEY, baseURL: config.env.WANDB_BASE_URL, appURL: config.env.WANDB_APP_URL, logger }), createRedisDashboardStore(redis, config.env.QUEUE_PREFIX))
+      : undefined;
+  const { app, internal } = buildApps({ config, service, logger, dashboards });
   const url = await app.listen({ port: config.env.PORT, host: config.env.HOST });
-  logger.info({ url }, 'evalhook API listening');
+  const internalUrl = internal ? await internal.listen({ port: config.env.METRICS_PORT, host: config.env.HOST }) : undefined;
+  logger.info({ url, internalUrl }, 'evalhook API listening');
   return {
     url,
+    ...(internalUrl ? { internalUrl } : {}),
     async close() {
-      await app.close();
-      await redis?.quit().catch(() => redis.disconnect());
+      // Closes the internal listener and the service too; in-flight requests end by REDIS_DEADLINE_MS.
+      await bounded('http server', config.env.REDIS_DEADLINE_MS + 2_000, () => app.close(), logger);
+      await bounded('dashboard redis', 2_000, () => redis?.quit().catch(() => redis.disconnect()) ?? Promise.resolve(), logger);
     },
   };
 }
@@ -79,17 +92,14 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
         organization: env.WANDB_ORGANIZATION,
         cacheDir: join(dataDir, 'cache'),
         logger,
+        artifactMaxBytes: env.ARTIFACT_MAX_GB * 1024 ** 3,
+        artifactCacheMaxBytes: env.ARTIFACT_CACHE_MAX_GB * 1024 ** 3,
       })
     : undefined;
   if (!wandb) logger.warn({ dir: join(dataDir, 'results') }, 'WANDB_API_KEY not set: results go to a local directory');
   const limiter = createLimiter(redis, prefix, { onError: throttledLog(logger, 'limiter error') });
   const stats = createStats(redis, prefix);
   const benchmarks = new Map<string, Promise<Benchmark>>();
-  // A finished evaluation's checkpoints expire after CHECKPOINT_TTL_DAYS; so do a failed one's, counted from its last record.
-  const checkpointTtlSeconds = days(env.CHECKPOINT_TTL_DAYS);
-  const judgeCache = createRedisJudgeCache(redis, prefix, { ttlSeconds: days(env.JUDGE_CACHE_TTL_DAYS) });
-  const sweeper = env.JUDGE_CACHE_TTL_DAYS ? setInterval(() => void sweepIfDue(redis, prefix, judgeCache, SWEEP_MS).catch(throttledLog(logger, 'judge cache sweep failed')), SWEEP_MS) : undefined;
-  sweeper?.unref();
   const kubeProfiles = [...config.profiles.values()].flatMap((p) => (p.inference.kind === 'kubernetes' ? [p.inference] : []));
   const activity = kubeProfiles.length ? createActivityCheck(redis, prefix) : undefined;
   const launcher = createInferenceLauncher({
@@ -120,7 +130,6 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     launcher,
     async shutdown() {
       // Kill launched inference servers and return GPU leases; flush counters.
-      clearInterval(sweeper);
       await launcher.shutdownAll();
       await activity?.close();
       await stats.close();
@@ -150,12 +159,12 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
         stats: { stats, role: target.role },
       });
     },
-    store: (id) => createRedisEvalStore(redis, prefix, id, { ttlSeconds: checkpointTtlSeconds }),
-    cache: countHits(judgeCache, stats),
+    store: (id) => createRedisEvalStore(redis, prefix, id),
+    cache: countHits(createRedisJudgeCache(redis, prefix, env.JUDGE_CACHE_TTL_DAYS > 0 ? { ttlSeconds: env.JUDGE_CACHE_TTL_DAYS * 86_400 } : {}), stats),
     runEvaluation,
     retry: { attempts: env.CALL_ATTEMPTS, baseDelayMs: env.CALL_BACKOFF_MS, maxDelayMs: Math.max(env.CALL_BACKOFF_MS, 60_000) },
     callTimeoutMs: env.CALL_TIMEOUT_MS,
-    checkpointTtlSeconds,
+    checkpointTtlSeconds: Math.round(env.CHECKPOINT_TTL_DAYS * 86_400),
   };
 }
 
@@ -180,25 +189,47 @@ export async function startWorker(config: Config, logger: Logger, overrides: Par
     lockDurationMs: config.env.JOB_LOCK_MS,
     stalledIntervalMs: config.env.JOB_STALLED_INTERVAL_MS,
   });
+  const sweeper = await startSweeper({ connection: opts, redis, prefix: config.env.QUEUE_PREFIX, everyMs: config.env.SWEEP_INTERVAL_MS, logger });
   logger.info({ concurrency: config.env.WORKER_CONCURRENCY }, 'evalhook worker started');
   let closing: Promise<void> | undefined;
+  const grace = config.env.SHUTDOWN_GRACE_MS;
   return {
     close() {
-      // Idempotent: SIGTERM handlers and tests may both ask.
+      // Idempotent: SIGTERM handlers and tests may both ask. Every step has its own bound and a
+      // failing or hanging step does not stop the next: with Redis gone, the whole close still
+      // ends within SHUTDOWN_GRACE_MS + ~4 s (the CLI exits at + 5 s whatever happens).
       closing ??= (async () => {
-        await w.close();
-        await base.shutdown();
-        await redis.quit().catch(() => redis.disconnect());
+        await bounded('evaluation worker', grace + 2_000, () => w.close(), logger, () => void w.worker.close(true).catch(() => undefined));
+        await bounded('maintenance sweeper', 500, () => sweeper.close(), logger);
+        await bounded('inference servers, counters, limiter', 1_000, () => base.shutdown(), logger);
+        await bounded('redis', 500, () => redis.quit(), logger);
+        redis.disconnect();
+        subscriber.disconnect();
       })();
       return closing;
     },
   };
 }
 
-const SWEEP_MS = 3_600_000;
-
-/** Days as whole seconds for a Redis TTL; 0 = no expiry (undefined). */
-const days = (d: number): number | undefined => (d > 0 ? Math.max(1, Math.round(d * 86_400)) : undefined);
+/** Run one shutdown step for at most `ms`; its failure or overrun is logged, never thrown. */
+export async function bounded(step: string, ms: number, fn: () => Promise<unknown>, logger: Logger, onOverrun?: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    fn().then(
+      () => 'done' as const,
+      (err: unknown) => {
+        logger.warn({ err, step }, 'shutdown step failed');
+        return 'failed' as const;
+      },
+    ),
+    new Promise<'overrun'>((r) => (timer = setTimeout(() => r('overrun'), ms))),
+  ]);
+  clearTimeout(timer);
+  if (outcome === 'overrun') {
+    logger.warn({ step, ms }, 'shutdown step overran its bound; moving on');
+    onOverrun?.();
+  }
+}
 
 function throttledLog(logger: Logger, msg: string): (err: unknown) => void {
   let last = 0;

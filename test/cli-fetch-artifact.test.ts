@@ -49,12 +49,12 @@ describe.skipIf(schemaMissing)('evalhook fetch-artifact', () => {
     expect(r.err).toContain('is a LoRA adapter of meta-llama/Llama-3.1-8B-Instruct (adapter_config.json), but the server is started with Qwen/Qwen2.5-7B-Instruct');
   });
 
-  it('torch pickles are refused with 78 and the reason', async () => {
+  it('a torchtune .pt is refused with 78: the init container does not convert', async () => {
     wb = await startFakeWandb();
     const a = wb.seedArtifact({ entity: 'acme', project: 'ft', collection: 'lora', files: { 'adapter_checkpoint_0.pt': 'x' } });
     const r = await run(['--artifact', a.id, '--to', tempDir('fetch')], { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url });
     expect(r.code).toBe(78);
-    expect(r.err).toContain('Torch pickles');
+    expect(r.err).toContain('a torchtune .pt adapter must be converted to PEFT first');
   });
 
   it('no API key is 78; bad arguments are 2 and nothing is fetched', async () => {

@@ -69,6 +69,9 @@ export async function fetchArtifactCommand(argv: string[], io: FetchArtifactIO =
     await rm(cacheDir, { recursive: true, force: true });
     const layout = await detectModelLayout(target);
     if (layout.kind === 'unsupported') return fail(EXIT_UNSERVABLE, `cannot serve ${artifact.fullName}: ${layout.reason}`);
+    if (layout.kind === 'lora' && layout.format === 'torch') {
+      return fail(EXIT_UNSERVABLE, `cannot serve ${artifact.fullName} from the init container: a torchtune .pt adapter must be converted to PEFT first (set inference.persistentVolumeClaim so the worker converts it)`);
+    }
     const expected = v['base-model'];
     if (layout.kind === 'lora' && expected && layout.baseModel && isHfId(layout.baseModel) && !sameBaseModel(layout.baseModel, expected)) {
       return fail(EXIT_UNSERVABLE, `${artifact.fullName} is a LoRA adapter of ${layout.baseModel} (adapter_config.json), but the server is started with ${expected}: set the artifact metadata base_model or inference.baseModel to match`);

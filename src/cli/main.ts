@@ -57,9 +57,16 @@ async function main(argv: string[]): Promise<number> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    // Server first (stop accepting, drain), then workers (finish or hand back running evaluations).
+    // The last word: whatever Redis or a step does, the process is gone by SHUTDOWN_GRACE_MS + 5 s.
+    const hardMs = config.env.SHUTDOWN_GRACE_MS + 5_000;
+    setTimeout(() => {
+      logger.error({ ms: hardMs }, 'shutdown did not finish in time: exiting anyway');
+      process.exit(1);
+    }, hardMs).unref();
+    // Server and workers close side by side (each bounded): the server stops accepting and drains
+    // while workers finish or hand back running evaluations.
     void (async () => {
-      for (const p of parts) await p.close().catch((err: unknown) => logger.error({ err }, 'close failed'));
+      await Promise.all(parts.map((p) => p.close().catch((err: unknown) => logger.error({ err }, 'close failed'))));
       process.exit(0);
     })();
   };

@@ -339,14 +339,21 @@ async function loadSummary(deps: EvaluateDeps, id: string): Promise<EvalSummary 
 }
 
 /**
- * Answers and judgments are ~1 MB per evaluation: once reported they only serve a later retry, so
- * they expire instead of growing Redis forever (results live in W&B or the local result directory).
+ * Answers and judgments are ~1 MB per evaluation: once it ends (reported, failed for good or
+ * cancelled) they only serve a later retry, so they expire instead of growing Redis forever
+ * (results live in W&B or the local result directory).
  */
-async function expireCheckpoints(deps: EvaluateDeps, evaluationId: string): Promise<void> {
+export async function expireCheckpoints(deps: Pick<EvaluateDeps, 'redis' | 'prefix' | 'checkpointTtlSeconds'>, evaluationId: string): Promise<void> {
   const ttl = deps.checkpointTtlSeconds;
   if (!ttl) return;
   const k = keys(deps.prefix);
   await deps.redis.multi().expire(k.records(evaluationId), ttl).expire(k.summary(evaluationId), ttl).expire(k.served(evaluationId), ttl).exec();
+}
+
+/** A retried evaluation's checkpoints must not expire under it while it runs again. */
+export async function keepCheckpoints(deps: Pick<EvaluateDeps, 'redis' | 'prefix'>, evaluationId: string): Promise<void> {
+  const k = keys(deps.prefix);
+  await deps.redis.multi().persist(k.records(evaluationId)).persist(k.summary(evaluationId)).persist(k.served(evaluationId)).exec();
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;

@@ -84,15 +84,6 @@ export function createRedisJudgeCache(redis: Redis, prefix: string, opts: RedisJ
   };
 }
 
-/**
- * Expired entries nobody reads again would stay in the hash: at most one worker per period (the one
- * that claims it in Redis) sweeps them. Returns how many were removed, undefined when another had the turn.
- */
-export async function sweepIfDue(redis: Redis, prefix: string, cache: RedisJudgeCache, periodMs: number): Promise<number | undefined> {
-  const claimed = await redis.set(keys(prefix).judgeCacheSweep, '1', 'PX', periodMs, 'NX');
-  return claimed === 'OK' ? cache.sweep() : undefined;
-}
-
 function parseEntry(raw: string): z.infer<typeof Entry> | undefined {
   try {
     const r = Entry.safeParse(JSON.parse(raw));

@@ -82,25 +82,6 @@ export function statusOf(state: QueueState, cancelled: boolean): EvaluationStatu
   return 'queued';
 }
 
-/** The states a status filter has to look at (cancelled can hide in any non-completed state). */
-export function statesFor(status: EvaluationStatus | undefined): ListableState[] {
-  const queued: ListableState[] = ['wait', 'prioritized', 'delayed', 'waiting-children'];
-  switch (status) {
-    case 'queued':
-      return queued;
-    case 'running':
-      return ['active'];
-    case 'succeeded':
-      return ['completed'];
-    case 'failed':
-      return ['failed'];
-    case 'cancelled':
-      return [...queued, 'active', 'failed'];
-    default:
-      return [...queued, 'active', 'completed', 'failed'];
-  }
-}
-
 const toIso = (ms: number | undefined) => (ms === undefined || !Number.isFinite(ms) ? undefined : new Date(ms).toISOString());
 
 /** undefined when the job's data is not ours (Redis content is untrusted input). */
@@ -166,9 +147,7 @@ export class InvalidCursorError extends Error {
 /** Position in the list order (queuedAt desc, id desc); opaque to clients as base64url JSON. */
 type CursorKey = readonly [number, string];
 
-const keyOf = (v: EvaluationView): CursorKey => [Date.parse(v.timings.queuedAt), v.id];
-
-function encodeCursor([t, id]: CursorKey): string {
+export function encodeCursor([t, id]: CursorKey): string {
   return Buffer.from(JSON.stringify([t, id])).toString('base64url');
 }
 
@@ -180,26 +159,4 @@ export function decodeCursor(cursor: string): CursorKey {
     /* fall through */
   }
   throw new InvalidCursorError();
-}
-
-/**
- * Newest first, the id breaking ties so the order is total; the page starts strictly after the
- * cursor's position, so items added or removed meanwhile neither repeat nor shift the page.
- */
-export function paginate(views: EvaluationView[], cursor: string | undefined, limit: number): { items: EvaluationView[]; nextCursor: string | null } {
-  const after = cursor === undefined ? undefined : decodeCursor(cursor);
-  const sorted = [...views].sort((a, b) => {
-    const [ta, ia] = keyOf(a);
-    const [tb, ib] = keyOf(b);
-    return tb - ta || (ib < ia ? -1 : ib > ia ? 1 : 0);
-  });
-  const start = after ? sorted.findIndex((v) => isAfter(keyOf(v), after)) : 0;
-  if (start < 0) return { items: [], nextCursor: null };
-  const items = sorted.slice(start, start + limit);
-  const last = items.at(-1);
-  return { items, nextCursor: start + limit < sorted.length && last ? encodeCursor(keyOf(last)) : null };
-}
-
-function isAfter([t, id]: CursorKey, [ct, cid]: CursorKey): boolean {
-  return t < ct || (t === ct && id < cid);
 }

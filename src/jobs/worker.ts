@@ -7,10 +7,13 @@ import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type 
 import type { Logger } from 'pino';
 import type { CancelRegistry } from './cancel.js';
 import { CancelledError } from './cancel.js';
-import { evaluate, type EvaluateDeps } from './evaluate.js';
+import { recordDuration } from './durations.js';
+import { evaluate, expireCheckpoints, keepCheckpoints, type EvaluateDeps } from './evaluate.js';
 import { classifyFailure } from './failures.js';
 import { EvaluationJobData, EvaluationProgress, QUEUE_NAME, type EvaluationResult } from './model.js';
 import { ProgressTracker } from './progress.js';
+import { createStatusIndex } from './status-index.js';
+import { statusOf, type QueueState } from './views.js';
 
 export interface WorkerOptions {
   connection: ConnectionOptions;
@@ -43,6 +46,7 @@ export function createEvaluationWorker(deps: EvaluateDeps, opts: WorkerOptions):
     const log = opts.logger.child({ evaluationId: data.evaluationId, attempt: job.attemptsMade + 1 });
     if (await opts.cancels.isCancelled(data.evaluationId)) throw new UnrecoverableError(new CancelledError().message);
 
+    await keepCheckpoints(deps, data.evaluationId);
     const cancel = opts.cancels.track(data.evaluationId);
     const signals = [cancel.signal, shutdown.signal, ...(bullSignal ? [bullSignal] : [])];
     const signal = AbortSignal.any(signals);
@@ -58,6 +62,7 @@ export function createEvaluationWorker(deps: EvaluateDeps, opts: WorkerOptions):
       if (shutdown.signal.aborted && !cancel.signal.aborted && token) {
         // Back to the queue without spending an attempt; another worker resumes from the checkpoints.
         await job.moveToDelayed(Date.now(), token);
+        await index.move(data.evaluationId, 'queued').catch(() => undefined);
         log.warn('shutdown: evaluation handed back to the queue');
         throw new DelayedError();
       }
@@ -65,6 +70,7 @@ export function createEvaluationWorker(deps: EvaluateDeps, opts: WorkerOptions):
       const attempts = job.opts.attempts ?? 1;
       const final = !failure.retryable || job.attemptsMade + 1 >= attempts;
       log[final ? 'error' : 'warn']({ err, reason: failure.reason, final }, 'evaluation attempt failed');
+      if (final) await expireCheckpoints(deps, data.evaluationId).catch((e: unknown) => log.warn({ err: e }, 'could not set checkpoint expiry'));
       if (!failure.retryable) throw new UnrecoverableError(failure.reason);
       throw new Error(failure.reason);
     } finally {
@@ -83,6 +89,21 @@ export function createEvaluationWorker(deps: EvaluateDeps, opts: WorkerOptions):
     maxStalledCount: 3,
   });
   worker.on('error', (err) => opts.logger.error({ err }, 'worker error'));
+
+  // The admin list's index follows each job as it moves; durations are observed here, once per end.
+  const index = createStatusIndex(deps.redis, opts.prefix);
+  const refile = async (job: Job) => {
+    if (!job.id) return;
+    const [state, cancelled] = await Promise.all([job.getState() as Promise<QueueState>, opts.cancels.isCancelled(job.id)]);
+    await index.move(job.id, statusOf(state, cancelled));
+    if ((state === 'completed' || state === 'failed') && job.processedOn && job.finishedOn) {
+      await recordDuration(deps.redis, opts.prefix, state === 'completed' ? 'succeeded' : 'failed', Math.max(0, job.finishedOn - job.processedOn) / 1000);
+    }
+  };
+  const onRefileError = (err: unknown) => opts.logger.warn({ err }, 'could not update the evaluation index');
+  worker.on('active', (job) => void index.move(job.id ?? '', 'running').catch(onRefileError));
+  worker.on('completed', (job) => void refile(job).catch(onRefileError));
+  worker.on('failed', (job) => void (job ? refile(job).catch(onRefileError) : undefined));
 
   let closing: Promise<void> | undefined;
   return {

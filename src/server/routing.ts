@@ -7,17 +7,44 @@ import type { Config } from '../config.js';
 import type { Rule } from '../profile.js';
 import { REGISTRY_PREFIX, type Delivery } from './wandb-payload.js';
 
-/** `*` = any run of characters, `?` = one character; everything else literal; whole-string match. */
-export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`, 's');
+/**
+ * `*` = any run of characters, `?` = one character; everything else literal; whole-string match.
+ * No regular expression and no backtracking: the glob splits at `*` into segments, the first must
+ * match at the start, the last at the end, and each middle one is taken at its leftmost match
+ * (leftmost is always safe, as a later `*` can absorb whatever lies between). Each segment is
+ * searched once, so a match costs O(value x glob) at worst whatever the number of stars (a regex
+ * `^.*-.*-.*-ja$` backtracks exponentially in the stars).
+ */
+export function globMatch(glob: string, value: string): boolean {
+  const segs = glob.split('*');
+  if (segs.length === 1) return value.length === glob.length && segmentAt(glob, value, 0);
+  const first = segs[0] ?? '';
+  const last = segs[segs.length - 1] ?? '';
+  if (first.length + last.length > value.length) return false;
+  if (!segmentAt(first, value, 0) || !segmentAt(last, value, value.length - last.length)) return false;
+  let pos = first.length;
+  const end = value.length - last.length;
+  for (let i = 1; i < segs.length - 1; i++) {
+    const seg = segs[i] ?? '';
+    if (seg === '') continue;
+    const at = findSegment(seg, value, pos, end);
+    if (at < 0) return false;
+    pos = at + seg.length;
+  }
+  return true;
 }
 
-const cache = new Map<string, RegExp>();
-function globMatch(glob: string, value: string): boolean {
-  let re = cache.get(glob);
-  if (!re) cache.set(glob, (re = globToRegExp(glob)));
-  return re.test(value);
+/** `seg` (literal but `?`) matches value at `at`. */
+function segmentAt(seg: string, value: string, at: number): boolean {
+  if (at < 0 || at + seg.length > value.length) return false;
+  for (let j = 0; j < seg.length; j++) if (seg[j] !== '?' && seg[j] !== value[at + j]) return false;
+  return true;
+}
+
+/** Leftmost start >= from where seg fits entirely before `end`, or -1. */
+function findSegment(seg: string, value: string, from: number, end: number): number {
+  for (let at = from; at + seg.length <= end; at++) if (segmentAt(seg, value, at)) return at;
+  return -1;
 }
 
 /** LINK_MODEL is the backend name of LINK_ARTIFACT; rules may use either. */

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 // One artifact-reference parser for the webhook, the admin API and the worker.
-import { LEGACY_REGISTRY, parseArtifactPath, REGISTRY_PREFIX, type ArtifactPath } from '../wandb/names.js';
+import { LEGACY_REGISTRY, NAME_MAX, parseArtifactPath, REGISTRY_PREFIX, type ArtifactPath } from '../wandb/names.js';
 
 export { LEGACY_REGISTRY, parseArtifactPath, REGISTRY_PREFIX, type ArtifactPath };
 
@@ -62,7 +62,9 @@ export function parseArtifactUri(uri: string): { id: string } | { error: string 
   const decoded = Buffer.from(m[1], 'base64').toString('utf8');
   // Node ids are printable `Type:number` strings (e.g. Artifact:154729786); anything else is not one.
   if (!/^[A-Za-z]+:[A-Za-z0-9_-]+$/.test(decoded)) return { error: 'the id part is not a base64 W&B node id' };
-  return { id: m[1] };
+  // Canonical form (standard base64 of the decoded id): padding or URL-safe spellings of one node
+  // id must dedupe to one evaluation.
+  return { id: Buffer.from(decoded, 'utf8').toString('base64') };
 }
 
 /** True when a template was sent without substitution (the W&B "Test" button). */
@@ -91,6 +93,9 @@ export function parseWebhookBody(body: WandbWebhookBody): ParseOutcome {
     delivery.path = path;
     if (path.alias) delivery.aliases.push(path.alias);
   } else if (body.artifact_collection_name?.trim() && body.project_name?.trim()) {
+    for (const f of ['artifact_collection_name', 'project_name', 'entity_name'] as const) {
+      if ((body[f]?.trim().length ?? 0) > NAME_MAX) return { kind: 'invalid', field: f, message: `longer than ${NAME_MAX} characters (W&B's limit)` };
+    }
     // No version string: keep what we know for routing; the node id names the version.
     const project = body.project_name.trim();
     delivery.path = { project, collection: body.artifact_collection_name.trim() };
@@ -102,6 +107,7 @@ export function parseWebhookBody(body: WandbWebhookBody): ParseOutcome {
     return { kind: 'invalid', field: 'artifact_version_string', message: 'artifact_version_string or artifact_version is required to know which version to evaluate' };
   }
   const alias = body.alias?.trim();
+  if (alias && alias.length > NAME_MAX) return { kind: 'invalid', field: 'alias', message: `longer than ${NAME_MAX} characters (W&B's limit)` };
   if (alias && !delivery.aliases.includes(alias)) delivery.aliases.unshift(alias);
   return { kind: 'delivery', delivery };
 }

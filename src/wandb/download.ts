@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, statfs, utimes } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -26,6 +26,20 @@ export interface DownloadOptions {
   files?: readonly string[];
   /** Bytes fetched, chunk by chunk (for the per-evaluation download report). */
   onBytes?(n: number): void;
+  /** ARTIFACT_MAX_GB in bytes: larger artifacts (sum of the manifest's sizes) are refused. */
+  maxBytes?: number;
+  /** ARTIFACT_CACHE_MAX_GB in bytes: after a download, least recently used entries go until the cache fits. */
+  cacheMaxBytes?: number;
+  /** Free bytes on the cache's filesystem (tests replace it). */
+  freeBytes?: (dir: string) => Promise<number>;
+}
+
+/** Room left on the disk after a download, so the evaluation itself can still write. */
+const DISK_HEADROOM_BYTES = 1024 ** 3;
+
+async function fsFreeBytes(dir: string): Promise<number> {
+  const s = await statfs(dir);
+  return s.bavail * s.bsize;
 }
 
 export async function downloadArtifact(
@@ -38,7 +52,12 @@ export async function downloadArtifact(
   const root = join(opts.cacheDir, 'artifacts');
   const key = cacheKey(artifact) + selectionSuffix(opts.files);
   const target = join(root, key);
-  if (await exists(target)) return target;
+  if (await exists(target)) {
+    // The entry's mtime is its last use: the LRU eviction reads it.
+    const now = new Date();
+    await utimes(target, now, now).catch(() => undefined);
+    return target;
+  }
 
   const manifest = await resolver.manifest(artifact.id, signal);
   const wanted = opts.files ? new Set(opts.files) : undefined;
@@ -48,12 +67,21 @@ export async function downloadArtifact(
     if (reason) throw new WandbError(`refusing manifest path "${path}" of ${artifact.fullName}: ${reason}`, false);
     if (e.ref) throw new WandbError(`${artifact.fullName} is a reference artifact (${path} -> ${e.ref}); its bytes are not in W&B storage`, false);
   }
+  const declared = entries.reduce((sum, [, e]) => sum + (e.size ?? 0), 0);
+  if (opts.maxBytes !== undefined && declared > opts.maxBytes) {
+    throw new WandbError(`${artifact.fullName} is ${gib(declared)}, above ARTIFACT_MAX_GB (${gib(opts.maxBytes)}); refusing to download it`, false);
+  }
   const expected = manifestDigest(manifest);
   if (artifact.digest && expected !== artifact.digest) {
     client.log.warn({ artifact: artifact.fullName, digest: artifact.digest, computed: expected }, 'manifest digest differs from the artifact digest');
   }
 
   await mkdir(root, { recursive: true });
+  const free = await (opts.freeBytes ?? fsFreeBytes)(root);
+  if (free < declared + DISK_HEADROOM_BYTES) {
+    // Retryable: eviction or another job's clean-up may make room.
+    throw new WandbError(`not enough disk for ${artifact.fullName}: ${gib(declared)} needed plus ${gib(DISK_HEADROOM_BYTES)} headroom, ${gib(free)} free in ${root}`, true);
+  }
   const tmp = join(root, `.tmp-${key}-${randomBytes(6).toString('hex')}`);
   await mkdir(tmp);
   try {
@@ -85,6 +113,13 @@ export async function downloadArtifact(
       await rm(tmp, { recursive: true, force: true });
     });
     client.log.info({ artifact: artifact.fullName, files: entries.length, dir: target }, 'artifact downloaded');
+    if (opts.cacheMaxBytes !== undefined) {
+      const evicted = await evictLru(root, opts.cacheMaxBytes, target).catch((err: unknown) => {
+        client.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'artifact cache eviction failed');
+        return [];
+      });
+      if (evicted.length) client.log.info({ evicted }, 'artifact cache: least recently used entries removed');
+    }
     return target;
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
@@ -111,9 +146,11 @@ async function fetchFile(
   let bytes = 0;
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
       bytes += chunk.length;
       onBytes?.(chunk.length);
+      // Stop at the declared size: a lying server cannot fill the disk.
+      if (size !== undefined && bytes > size) return cb(new WandbError(`size mismatch for ${path}: manifest ${size}, server sent more`, false));
+      hash.update(chunk);
       cb(null, chunk);
     },
   });
@@ -162,6 +199,41 @@ function cacheKey(a: ResolvedArtifact): string {
 function selectionSuffix(files: readonly string[] | undefined): string {
   if (!files) return '';
   return `-only-${createHash('sha256').update([...files].sort().join('\n')).digest('hex').slice(0, 16)}`;
+}
+
+const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+
+/** Bytes under a directory (regular files, recursively). */
+async function sizeOf(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) total += (await stat(join(e.parentPath, e.name))).size;
+  }
+  return total;
+}
+
+/**
+ * Remove least recently used cache entries (oldest mtime first; a hit touches it) until the cache
+ * fits in maxBytes. `keep` (the entry just downloaded, about to be used) is never removed, and
+ * in-progress temp directories are left alone. Returns the removed entry names.
+ */
+export async function evictLru(root: string, maxBytes: number, keep: string): Promise<string[]> {
+  const entries = [];
+  for (const e of await readdir(root, { withFileTypes: true })) {
+    if (!e.isDirectory() || e.name.startsWith('.tmp-')) continue;
+    const dir = join(root, e.name);
+    entries.push({ dir, name: e.name, used: (await stat(dir)).mtimeMs, bytes: await sizeOf(dir) });
+  }
+  let total = entries.reduce((sum, e) => sum + e.bytes, 0);
+  const removed: string[] = [];
+  for (const e of entries.sort((a, b) => a.used - b.used)) {
+    if (total <= maxBytes) break;
+    if (e.dir === keep) continue;
+    await rm(e.dir, { recursive: true, force: true });
+    total -= e.bytes;
+    removed.push(e.name);
+  }
+  return removed;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -39,6 +39,9 @@ export interface WandbOptions {
   heartbeatMs?: number;
   /** Presigned file URLs per page when downloading. */
   filesPerPage?: number;
+  /** Size cap of one artifact and of the whole artifact cache, in bytes (ARTIFACT_MAX_GB, ARTIFACT_CACHE_MAX_GB). */
+  artifactMaxBytes?: number;
+  artifactCacheMaxBytes?: number;
 }
 
 export interface Wandb {
@@ -63,7 +66,13 @@ export function createWandb(opts: WandbOptions): Wandb {
   const artifacts: ArtifactSource = {
     resolve: (ref, signal) => resolver.resolve(ref, signal),
     download: (artifact, signal, sel) =>
-      downloadArtifact(client, resolver, artifact, { cacheDir: opts.cacheDir, perPage: opts.filesPerPage, files: sel?.files, onBytes: sel?.onBytes }, signal),
+      downloadArtifact(
+        client,
+        resolver,
+        artifact,
+        { cacheDir: opts.cacheDir, perPage: opts.filesPerPage, files: sel?.files, onBytes: sel?.onBytes, maxBytes: opts.artifactMaxBytes, cacheMaxBytes: opts.artifactCacheMaxBytes },
+        signal,
+      ),
     scoreOfAlias: (artifact, alias, signal) => resolver.scoreOfAlias(artifact, alias, signal),
     trainingConfig: (artifact, signal) => resolver.trainingConfig(artifact, signal),
   };

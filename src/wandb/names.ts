@@ -38,6 +38,9 @@ const USAGE = 'expected [org/]entity/project/collection:vN or :alias';
  * them behind `wandb-artifact://`). Collection names may contain spaces; the last `:` splits the
  * version or alias off.
  */
+/** W&B's own limit on project/registry, collection, entity and alias names (SDK validators, reference §4). */
+export const NAME_MAX = 128;
+
 export function parseArtifactPath(input: string): ArtifactPath | { error: string } {
   let s = input.trim();
   if (s.startsWith('wandb-artifact://') && !s.startsWith('wandb-artifact://_id/')) s = s.slice('wandb-artifact://'.length);
@@ -46,6 +49,7 @@ export function parseArtifactPath(input: string): ArtifactPath | { error: string
   const ref = s.slice(colon + 1);
   const parts = s.slice(0, colon).split('/');
   if (parts.some((p) => p.trim() === '')) return { error: 'empty path segment' };
+  if (parts.some((p) => p.length > NAME_MAX) || ref.length > NAME_MAX) return { error: `a name is longer than ${NAME_MAX} characters (W&B's limit)` };
   if (ref.includes('/') || /[\r\n]/.test(ref)) return { error: 'the version or alias after ":" cannot contain "/"' };
   let org: string | undefined;
   let entity: string | undefined;

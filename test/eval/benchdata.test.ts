@@ -1,4 +1,5 @@
 /** Benchmark loading: local layouts, pinned downloads with sha256 + cache, and validation messages. */
+import { skipWithoutShared } from '../helpers/shared.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -23,7 +24,7 @@ function sharedFetch(map: Record<string, string>, tamper = false) {
   return { f, hits };
 }
 
-describe.skipIf(!present)(`loadBenchmark with real data (${present ? 'data present' : SKIP_REASON})`, () => {
+describe.skipIf(skipWithoutShared(present, 'MT-Bench and Japanese MT-Bench question files'))(`loadBenchmark with real data (${present ? 'data present' : SKIP_REASON})`, () => {
   const en = BENCHMARK_SOURCES['mt-bench'];
   const urls = {
     [en.questions.url]: sharedPath('mt-bench/question.jsonl'),

@@ -6,6 +6,7 @@
  * answers byte-identical prompts from the record; for questions reworded since, it checks the
  * prompt's structure and the embedded answer instead (counted separately).
  */
+import { skipWithoutShared } from '../helpers/shared.js';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBenchmark } from '../../src/benchdata/index.js';
@@ -27,7 +28,7 @@ interface Row {
   turn: number;
 }
 
-describe.skipIf(!present)(`Japanese MT-Bench golden replay (${present ? 'data present' : SKIP_REASON})`, () => {
+describe.skipIf(skipWithoutShared(present, 'Japanese MT-Bench golden data'))(`Japanese MT-Bench golden replay (${present ? 'data present' : SKIP_REASON})`, () => {
   let rows: Row[];
   let expected: {
     fastchat_show_result: Record<string, { first_turn: number; n_first: number }>;

@@ -3,6 +3,7 @@
  * over HTTP: the judge fake only answers a user prompt that is byte-identical to one GPT-4 saw, so
  * prompt choice, template filling, reference answers, parsing and aggregation are all checked.
  */
+import { skipWithoutShared } from '../helpers/shared.js';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBenchmark } from '../../src/benchdata/index.js';
@@ -16,7 +17,7 @@ const present = hasShared(GOLDEN) && hasShared('mt-bench/question.jsonl');
 const MODEL = 'Meta-Llama-3-8B-Instruct-Griffin';
 const TEMPS: Record<string, number> = { writing: 0.7, roleplay: 0.7, reasoning: 0, math: 0, coding: 0, extraction: 0, stem: 0.1, humanities: 0.1 };
 
-describe.skipIf(!present)(`MT-Bench golden replay (${present ? 'data present' : SKIP_REASON})`, () => {
+describe.skipIf(skipWithoutShared(present, 'MT-Bench golden data'))(`MT-Bench golden replay (${present ? 'data present' : SKIP_REASON})`, () => {
   let bench: Benchmark;
   let candidate: FakeOpenAI;
   let judge: FakeOpenAI;

@@ -1,14 +1,13 @@
 /** Test doubles and data access shared by the eval tests (no benchmark data lives in the repo). */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ChatCallOptions, ChatClient, ChatRequest, ChatResult, EvalStore, JudgeCache } from '../../src/eval/ports.js';
 import type { EvalRecord } from '../../src/eval/types.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const SHARED = path.resolve(repo, '../shared');
+import { SHARED, hasShared } from '../helpers/shared.js';
+
+export { SHARED, hasShared };
 export const sharedPath = (...parts: string[]) => path.join(SHARED, ...parts);
-export const hasShared = (...parts: string[]) => existsSync(sharedPath(...parts));
 export const SKIP_REASON = `benchmark data not found under ${SHARED} (tests that replay real MT-Bench data are skipped)`;
 
 export function readJsonl(file: string): Array<Record<string, unknown>> {

@@ -14,7 +14,7 @@ import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
 import { evaluationIdFor, type EvaluationJobData } from '../../src/jobs/model.js';
 import { createEvaluationService } from '../../src/jobs/producer.js';
-import { redisOptions, startWorker, type Started } from '../../src/runtime.js';
+import { redisOptions, serviceOptions, startWorker, type Started } from '../../src/runtime.js';
 import type { EvaluateDeps } from '../../src/jobs/evaluate.js';
 import { startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions } from '../fakes/openai-server.js';
 import { startFakeVllm, type FakeVllm, type FakeVllmOptions } from '../fakes/vllm-server.js';
@@ -93,8 +93,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   const config = loadConfig(env);
   const redis = new Redis(redisOptions(opts.redisUrl));
-  const service = createEvaluationService({ connection: opts.redisUrl, prefix: env.QUEUE_PREFIX!, logger: silent, attempts: config.env.JOB_ATTEMPTS, backoffMs: config.env.JOB_BACKOFF_MS });
+  redis.on('error', () => undefined); // tests that kill Redis see the outage through the code under test
+  const service = createEvaluationService(serviceOptions(config, silent));
   const events = new QueueEvents('evaluations', { connection: redisOptions(opts.redisUrl), prefix: env.QUEUE_PREFIX });
+  events.on('error', () => undefined); // a test that kills Redis checks the outage through the code under test
   await events.waitUntilReady();
   const started: Started[] = [];
   const children: ChildWorker[] = [];
@@ -167,7 +169,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     async close() {
       for (const c of children) await c.kill();
       for (const w of started) await w.close().catch(() => undefined);
-      await events.close();
+      // QueueEvents' blocking read may never notice a Redis that was killed and restarted: bounded.
+      await Promise.race([events.close(), new Promise((r) => setTimeout(r, 2_000).unref())]);
       await service.queue.obliterate({ force: true }).catch(() => undefined);
       await service.close();
       await redis.quit();

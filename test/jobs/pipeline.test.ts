@@ -1,9 +1,10 @@
+import { SHARED, hasShared, skipWithoutShared } from '../helpers/shared.js';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redisUrl } from '../helpers/redis.js';
 import { tempDir } from '../helpers/tmp.js';
-import { evaluateOnce, REPO, repeatedJudgeCalls, startStack, type Stack } from '../helpers/stack.js';
+import { evaluateOnce, repeatedJudgeCalls, startStack, type Stack } from '../helpers/stack.js';
 
 describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', () => {
   let stack: Stack | undefined;
@@ -137,10 +138,9 @@ describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', (
   });
 });
 
-const SHARED = join(REPO, '../shared');
-const sharedPresent = existsSync(join(SHARED, 'mt-bench/question.jsonl')) && existsSync(join(SHARED, 'mt-bench-ja'));
+const sharedPresent = hasShared('mt-bench/question.jsonl') && hasShared('mt-bench-ja');
 
-describe.skipIf(!sharedPresent)(`pipeline with the real benchmark data (${sharedPresent ? 'data present' : 'skipped: ../shared with mt-bench and mt-bench-ja is absent'})`, () => {
+describe.skipIf(skipWithoutShared(sharedPresent, 'MT-Bench data (mt-bench, mt-bench-ja)'))(`pipeline with the real benchmark data (${sharedPresent ? 'data present' : 'skipped: ../shared with mt-bench and mt-bench-ja is absent'})`, () => {
   let stack: Stack | undefined;
   afterEach(async () => {
     await stack?.close();

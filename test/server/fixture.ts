@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createEvaluationService, type EvaluationService } from '../../src/jobs/producer.js';
 import { loggerFor } from '../../src/logger.js';
+import { serviceOptions } from '../../src/runtime.js';
 import { buildApp, type App } from '../../src/server/app.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
 
@@ -54,7 +55,7 @@ export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
     },
   });
   const logger = loggerFor(config, destination);
-  const service = createEvaluationService({ connection: url, prefix, logger });
+  const service = createEvaluationService(serviceOptions(config, logger));
   const app = buildApp({ config, service, logger });
   await app.ready();
   return {

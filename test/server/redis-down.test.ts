@@ -3,11 +3,16 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startRedisServer, type OwnedRedis } from '../helpers/redis-server.js';
 import { admin, delivery, makeFixture, webhookHeaders, type Fixture } from './fixture.js';
 
+// A short REDIS_DEADLINE_MS keeps these tests quick; 503 comes only after it (the default is 5 s).
+const DEADLINE = 1_000;
+/** The deadline, the 1 s PING probe that tells "down" from "slow", and room for a loaded machine. */
+const BOUND = DEADLINE + 1_000 + 2_000;
+const env = { REDIS_DEADLINE_MS: String(DEADLINE) };
 let redis: OwnedRedis;
 let f: Fixture;
 beforeAll(async () => {
   redis = await startRedisServer();
-  f = await makeFixture({ redisUrl: redis.url });
+  f = await makeFixture({ redisUrl: redis.url, env });
 });
 afterAll(async () => {
   await f?.close();
@@ -16,7 +21,7 @@ afterAll(async () => {
 
 const post = (body: string) => f.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) });
 
-it('answers 503 within 2 s while Redis is down, stays healthy, and recovers when Redis is back', async () => {
+it('answers 503 once Redis has been down for REDIS_DEADLINE_MS, stays healthy, and recovers when Redis is back', async () => {
   const ok = await post(JSON.stringify(delivery()));
   expect(ok.statusCode).toBe(202);
   expect((await f.app.inject({ url: '/readyz' })).statusCode).toBe(200);
@@ -29,7 +34,7 @@ it('answers 503 within 2 s while Redis is down, stays healthy, and recovers when
     const elapsed = performance.now() - t0;
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ statusCode: 503, code: 'EVALHOOK_ERR_QUEUE_UNAVAILABLE' });
-    expect(elapsed).toBeLessThan(2_000);
+    expect(elapsed).toBeLessThan(BOUND);
   }
   const t0 = performance.now();
   const list = await f.app.inject({ url: '/api/v1/evaluations', headers: admin });
@@ -37,7 +42,7 @@ it('answers 503 within 2 s while Redis is down, stays healthy, and recovers when
   const ready = await f.app.inject({ url: '/readyz' });
   expect(ready.statusCode).toBe(503);
   expect(ready.json()).toEqual({ status: 'unavailable', redis: 'down' });
-  expect(performance.now() - t0).toBeLessThan(4_000);
+  expect(performance.now() - t0).toBeLessThan(3 * BOUND);
   expect((await f.app.inject({ url: '/healthz' })).statusCode).toBe(200);
   const metrics = await f.app.inject({ url: '/metrics' });
   expect(metrics.statusCode).toBe(200);
@@ -48,15 +53,15 @@ it('answers 503 within 2 s while Redis is down, stays healthy, and recovers when
   expect((await post(JSON.stringify(delivery()))).statusCode).toBe(202);
 });
 
-it('answers 503 within 2 s when Redis was never reachable since boot, and 202 once it comes up', async () => {
+it('answers 503 within the deadline when Redis was never reachable since boot, and 202 once it comes up', async () => {
   const own = await startRedisServer();
   await own.stop();
-  const g = await makeFixture({ redisUrl: own.url });
+  const g = await makeFixture({ redisUrl: own.url, env });
   try {
     const t0 = performance.now();
     const res = await post2(g, JSON.stringify(delivery()));
     expect(res.statusCode).toBe(503);
-    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect(performance.now() - t0).toBeLessThan(BOUND);
     expect((await g.app.inject({ url: '/healthz' })).statusCode).toBe(200);
     await own.restart();
     await expect.poll(async () => (await g.app.inject({ url: '/readyz' })).statusCode, { timeout: 10_000, interval: 100 }).toBe(200);
@@ -71,9 +76,9 @@ function post2(g: Fixture, body: string) {
   return g.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) });
 }
 
-it('answers 503 within 2 s when Redis hangs (process stopped, socket open) rather than hanging the request', async () => {
+it('answers 503 within the deadline when Redis hangs (process stopped, socket open) rather than hanging the request', async () => {
   const own = await startRedisServer();
-  const g = await makeFixture({ redisUrl: own.url });
+  const g = await makeFixture({ redisUrl: own.url, env });
   const probe = new Redis(own.url);
   const pid = Number(/process_id:(\d+)/.exec(await probe.info('server'))?.[1]);
   probe.disconnect();
@@ -84,9 +89,27 @@ it('answers 503 within 2 s when Redis hangs (process stopped, socket open) rathe
     const t0 = performance.now();
     const res = await post2(g, JSON.stringify(delivery()));
     expect(res.statusCode).toBe(503);
-    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect(performance.now() - t0).toBeLessThan(BOUND);
   } finally {
     process.kill(pid, 'SIGCONT');
+    await g.close();
+    await own.dispose();
+  }
+});
+
+it('a Redis restart shorter than REDIS_DEADLINE_MS costs no delivery: the webhook waits for the reconnect and answers 202', async () => {
+  const own = await startRedisServer();
+  // A generous deadline: the restart below must fit in it even on a loaded machine.
+  const g = await makeFixture({ redisUrl: own.url, env: { REDIS_DEADLINE_MS: '20000' } });
+  try {
+    expect((await post2(g, JSON.stringify(delivery()))).statusCode).toBe(202);
+    await own.stop();
+    const pending = post2(g, JSON.stringify(delivery()));
+    await own.restart();
+    const res = await pending;
+    expect(res.statusCode).toBe(202);
+    expect(await g.service.queue.getJob(res.json<{ evaluationId: string }>().evaluationId)).toBeDefined();
+  } finally {
     await g.close();
     await own.dispose();
   }

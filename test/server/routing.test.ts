@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { globToRegExp, isUrgent, route } from '../../src/server/routing.js';
-import { parseArtifactPath, type Delivery } from '../../src/server/wandb-payload.js';
+import { globMatch, isUrgent, route } from '../../src/server/routing.js';
+import { parseArtifactPath, parseWebhookBody, type Delivery } from '../../src/server/wandb-payload.js';
 
 const env = { WEBHOOK_TOKEN: 'x'.repeat(16), ADMIN_TOKEN: 'y'.repeat(16) };
 const judge = { baseURL: 'https://judge.example/v1', model: 'judge-1' };
@@ -69,9 +69,39 @@ describe('route', () => {
     expect(isUrgent(d('e/p/c:v1'))).toBe(false);
   });
 
-  it('escapes regex characters in globs', () => {
-    expect(globToRegExp('a.b*').test('a.bc')).toBe(true);
-    expect(globToRegExp('a.b*').test('axbc')).toBe(false);
-    expect(globToRegExp('m?del').test('model')).toBe(true);
+  it('treats regex characters in globs literally', () => {
+    expect(globMatch('a.b*', 'a.bc')).toBe(true);
+    expect(globMatch('a.b*', 'axbc')).toBe(false);
+    expect(globMatch('m?del', 'model')).toBe(true);
+    expect(globMatch('(x)+', '(x)+')).toBe(true);
+  });
+
+  it('agrees with the reference regex semantics on random globs and names', () => {
+    // Reference: the old regex translation, fine on short inputs.
+    const toRe = (g: string) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const alpha = ['a', 'b', '-', '*', '?'];
+    let mismatches = 0;
+    for (let i = 0; i < 5000; i++) {
+      const glob = Array.from({ length: rnd(7) }, () => alpha[rnd(5)]).join('');
+      const value = Array.from({ length: rnd(9) }, () => alpha[rnd(3)]).join('');
+      if (globMatch(glob, value) !== toRe(glob).test(value)) mismatches++;
+    }
+    expect(mismatches).toBe(0);
+  });
+
+  it('matches a many-star glob against a long name without backtracking (the regex took ~12 s)', () => {
+    const value = `${'a-'.repeat(2000)}x`;
+    const t0 = performance.now();
+    for (let i = 0; i < 10; i++) expect(globMatch('*-*-*-*-*-*-*-ja', value)).toBe(false);
+    // ~1 ms per call expected even on a busy machine; the bound is 100x that, far below the regex's seconds.
+    expect((performance.now() - t0) / 10).toBeLessThan(100);
+  });
+
+  it('refuses names longer than W&B allows at the edge, naming the field', () => {
+    expect(parseWebhookBody({ event_type: 'LINK_ARTIFACT', artifact_version_string: `e/p/${'c'.repeat(4000)}:v1` })).toMatchObject({ kind: 'invalid', field: 'artifact_version_string' });
+    expect(parseWebhookBody({ event_type: 'LINK_ARTIFACT', artifact_version_string: 'e/p/c:v1', alias: 'x'.repeat(129) })).toMatchObject({ kind: 'invalid', field: 'alias' });
+    expect(parseWebhookBody({ event_type: 'LINK_ARTIFACT', artifact_version_string: `e/p/${'c'.repeat(128)}:v1` }).kind).toBe('delivery');
   });
 });

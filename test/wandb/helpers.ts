@@ -2,6 +2,7 @@
  * Shared fixtures for the W&B adapter tests: a profile, an evaluation outcome (summary, records,
  * questions), a fake server with a seeded registry version, and the adapter wired to it.
  */
+import { skipWithoutShared } from '../helpers/shared.js';
 import type { BenchmarkQuestion, EvalRecord, EvalSummary } from '../../src/eval/types.js';
 import type { RunContext, ResolvedArtifact } from '../../src/ports.js';
 import { Profile, type ProfileInput } from '../../src/profile.js';
@@ -9,7 +10,7 @@ import { createWandb, type WandbOptions } from '../../src/wandb/index.js';
 import { startFakeWandb, WANDB_SCHEMA_DIR, wandbSchemaAvailable, type FakeWandbOptions } from '../fakes/wandb-server.js';
 import { tempDir } from '../helpers/tmp.js';
 
-export const schemaMissing = !wandbSchemaAvailable();
+export const schemaMissing = skipWithoutShared(wandbSchemaAvailable(), 'the W&B GraphQL schema (reference/wandb-schema*.graphql)');
 export const SKIP_REASON = `W&B schema files not found (${WANDB_SCHEMA_DIR}): skipping tests that need the fake W&B server`;
 if (schemaMissing) console.warn(SKIP_REASON);
 

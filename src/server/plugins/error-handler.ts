@@ -7,7 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../types.js';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
-import { QueueUnavailableError } from '../../jobs/producer.js';
+import { OperationTimeoutError, QueueUnavailableError } from '../../jobs/producer.js';
 import type { ErrorReply } from '../schemas/common.js';
 
 export function errorReply(statusCode: number, message: string, code?: string): ErrorReply {
@@ -38,8 +38,14 @@ export function registerErrorHandler(app: App): void {
       req.log.warn({ err: { message: err.message, cause: String(err.cause) } }, 'queue unavailable');
       return reply.code(503).header('retry-after', '5').send(errorReply(503, err.message, err.code));
     }
+    if (err instanceof OperationTimeoutError) {
+      req.log.warn({ operation: err.operation }, err.message);
+      return reply.code(504).send(errorReply(504, err.message, err.code));
+    }
     const status = statusOf(err);
     if (!isResponseSerializationError(err) && status !== undefined && status >= 400 && status < 500) {
+      const retryAfter = 'retryAfterSeconds' in err && typeof err.retryAfterSeconds === 'number' ? err.retryAfterSeconds : undefined;
+      if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
       return reply.code(status).send(errorReply(status, err.message, codeOf(err)));
     }
     req.log.error({ err }, 'unhandled error');

@@ -1,12 +1,16 @@
 /**
- * Prometheus metrics, one registry per app (tests build many apps). Queue depth and the worker's
- * Redis counters are read at scrape time; evaluation durations are observed from finished jobs the
- * first time a scrape sees them, so no extra blocking Redis connection (QueueEvents) is needed.
+ * Prometheus metrics, one registry per app (tests build many apps). A scrape costs O(1) Redis
+ * commands whatever the number of jobs: queue counts are cached a few seconds by the service, the
+ * worker counters and the duration histogram (written by workers as jobs end) are one HGETALL
+ * each, and concurrent scrapes share one rendering (single-flight). METRICS_TOKEN, when set, is
+ * demanded as a Bearer token.
  */
-import type { App } from "../app.js";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DURATION_BUCKETS, renderDurations } from '../../jobs/durations.js';
 import { STAT_FIELDS } from '../../jobs/model.js';
 import type { EvaluationService } from '../../jobs/producer.js';
+import type { App } from '../types.js';
+import { requireBearer } from './auth.js';
 
 export const METRIC_NAMES = {
   httpRequests: 'evalhook_http_requests_total',
@@ -16,10 +20,16 @@ export const METRIC_NAMES = {
   stat: (field: string) => `evalhook_${field}_total`,
 } as const;
 
-/** How many finished jobs a scrape looks at for durations; older ones were seen by earlier scrapes. */
-const RECENT = 200;
+export { DURATION_BUCKETS };
 
-export function registerMetrics(app: App, service: EvaluationService): Registry {
+export interface Metrics {
+  registry: Registry;
+  /** The exposition text; concurrent callers share one rendering. */
+  render(): Promise<string>;
+}
+
+/** Request counters on `app` (the public listener) and everything a scrape shows. */
+export function createMetrics(app: App, service: EvaluationService): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'evalhook_' });
 
@@ -45,7 +55,7 @@ export function registerMetrics(app: App, service: EvaluationService): Registry 
 
   new Gauge({
     name: METRIC_NAMES.queueJobs,
-    help: 'Evaluation jobs by BullMQ state (read at scrape time)',
+    help: 'Evaluation jobs by BullMQ state (cached up to 5 s)',
     labelNames: ['state'] as const,
     registers: [registry],
     async collect() {
@@ -55,36 +65,15 @@ export function registerMetrics(app: App, service: EvaluationService): Registry 
     },
   });
 
-  const durations = new Histogram({
-    name: METRIC_NAMES.evaluationDuration,
-    help: 'Evaluation run time (first pickup to finish) by outcome',
-    labelNames: ['outcome'] as const,
-    buckets: [60, 300, 600, 1200, 1800, 3600, 7200, 14400],
-    registers: [registry],
-  });
-  const seen = new Map<string, number>(); // job id -> finishedOn, bounded to the recent window
-  const observeFinished = async () => {
-    const rows = await service.recentlyFinished(RECENT).catch(() => []);
-    for (const r of rows) {
-      const key = `${r.id}@${r.finishedAt}`; // a retried job finishes again: count it again
-      if (seen.has(key)) continue;
-      seen.set(key, r.finishedAt);
-      durations.observe({ outcome: r.outcome }, Math.max(0, r.finishedAt - r.startedAt) / 1000);
-    }
-    if (seen.size > RECENT * 4) {
-      const oldest = [...seen.entries()].sort((a, b) => a[1] - b[1]).slice(0, seen.size - RECENT * 2);
-      for (const [k] of oldest) seen.delete(k);
-    }
-  };
-
+  // One HGETALL per scrape, shared by the per-field collectors.
+  let stats: Promise<Record<string, number> | undefined> | undefined;
   for (const field of STAT_FIELDS) {
     new Counter({
       name: METRIC_NAMES.stat(field),
       help: `Worker counter ${field} (Redis hash <prefix>:stats, shared by all workers)`,
       registers: [registry],
       async collect() {
-        const stats = await statsOnce();
-        const v = stats?.[field];
+        const v = (await stats)?.[field];
         if (v === undefined) return;
         // Mirror the Redis total: reset then add keeps the Prometheus type "counter".
         this.reset();
@@ -92,16 +81,26 @@ export function registerMetrics(app: App, service: EvaluationService): Registry 
       },
     });
   }
-  // One HGETALL per scrape, shared by the per-field collectors.
-  let pending: Promise<Record<string, number> | undefined> | undefined;
-  const statsOnce = () => (pending ??= service.stats().catch(() => undefined));
 
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-    pending = undefined;
-    await observeFinished();
-    const text = await registry.metrics();
-    pending = undefined;
-    return reply.type(registry.contentType).send(text);
-  });
-  return registry;
+  let rendering: Promise<string> | undefined;
+  const render = async () => {
+    stats = service.stats().catch(() => undefined);
+    const [text, durations] = await Promise.all([registry.metrics(), service.durations().catch(() => ({}))]);
+    return text + renderDurations(METRIC_NAMES.evaluationDuration, 'Evaluation run time (first pickup to finish) by outcome, observed by workers', durations);
+  };
+  return {
+    registry,
+    render() {
+      // Concurrent scrapes share one rendering: N scrapers cost what one does.
+      rendering ??= render().finally(() => (rendering = undefined));
+      return rendering;
+    },
+  };
+}
+
+/** GET /metrics on `app` (the public listener, or the METRICS_PORT one). */
+export function registerMetricsRoute(app: App, metrics: Metrics, token: string | undefined): void {
+  app.get('/metrics', { schema: { hide: true }, ...(token ? { onRequest: requireBearer(token) } : {}) }, async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.render()),
+  );
 }

@@ -24,7 +24,7 @@ export const adminRoutes: FastifyPluginAsyncZod<{ config: Config; service: Evalu
         tags,
         security,
         body: ManualTriggerBody,
-        response: { 202: TriggerAccepted, 200: TriggerDuplicate, ...errorReplyFor(400, 401, 503) },
+        response: { 202: TriggerAccepted, 200: TriggerDuplicate, ...errorReplyFor(400, 401, 429, 503, 504) },
       },
     },
     async (req, reply) => {
@@ -44,7 +44,7 @@ export const adminRoutes: FastifyPluginAsyncZod<{ config: Config; service: Evalu
   app.get(
     '/evaluations',
     {
-      schema: { summary: 'List evaluations, newest first', tags, security, querystring: ListQuery, response: { 200: ListReply, ...errorReplyFor(400, 401, 503) } },
+      schema: { summary: 'List evaluations, newest first', tags, security, querystring: ListQuery, response: { 200: ListReply, ...errorReplyFor(400, 401, 503, 504) } },
     },
     async (req) => service.list(req.query),
   );
@@ -52,7 +52,7 @@ export const adminRoutes: FastifyPluginAsyncZod<{ config: Config; service: Evalu
   app.get(
     '/evaluations/:id',
     {
-      schema: { summary: 'One evaluation', tags, security, params: IdParams, response: { 200: EvaluationView, ...errorReplyFor(400, 401, 404, 503) } },
+      schema: { summary: 'One evaluation', tags, security, params: IdParams, response: { 200: EvaluationView, ...errorReplyFor(400, 401, 404, 503, 504) } },
     },
     async (req) => {
       const view = await service.get(req.params.id);
@@ -69,7 +69,7 @@ export const adminRoutes: FastifyPluginAsyncZod<{ config: Config; service: Evalu
         tags,
         security,
         params: IdParams,
-        response: { 200: EvaluationView, ...errorReplyFor(400, 401, 404, 409, 503) },
+        response: { 200: EvaluationView, ...errorReplyFor(400, 401, 404, 409, 503, 504) },
       },
     },
     async (req) => service.cancel(req.params.id),
@@ -83,7 +83,7 @@ export const adminRoutes: FastifyPluginAsyncZod<{ config: Config; service: Evalu
         tags,
         security,
         params: IdParams,
-        response: { 200: EvaluationView, ...errorReplyFor(400, 401, 404, 409, 503) },
+        response: { 200: EvaluationView, ...errorReplyFor(400, 401, 404, 409, 503, 504) },
       },
     },
     async (req) => service.retry(req.params.id),

@@ -3,12 +3,14 @@
  * enqueue; 202 only after the job is stored. Encapsulated: its raw-body parser and token hook do not
  * leak to the admin API.
  */
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { validatorCompiler } from 'fastify-type-provider-zod';
 import type { Config } from '../../config.js';
 import type { EvaluationService } from '../../jobs/producer.js';
 import { requireBearer, unauthorized, verifySignature } from '../plugins/auth.js';
 import { errorReply } from '../plugins/error-handler.js';
+import { keys } from '../../jobs/model.js';
 import { errorReplyFor } from '../schemas/common.js';
 import { WandbWebhookBody, WebhookReplies } from '../schemas/webhook.js';
 import { parseWebhookBody } from '../wandb-payload.js';
@@ -32,6 +34,29 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ config: Config; service: Eva
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_req, body, done) => done(null, body));
   // The body schema documents the template; the handler validates it itself, after the signature.
   app.setValidatorCompiler((route) => (route.httpPart === 'body' ? (data: unknown) => ({ value: data }) : validatorCompiler(route as Parameters<typeof validatorCompiler>[0])));
+  const perMinute = config.env.WEBHOOK_RATE_LIMIT;
+  if (perMinute !== undefined) {
+    // Per client address, counted in Redis so every API replica shares one budget. Before the token
+    // check, so guessing tokens is limited too. A Redis error lets the request through: the enqueue
+    // then answers for Redis itself.
+    await app.register(rateLimit, {
+      global: false,
+      redis: service.intakeRedis,
+      nameSpace: keys(config.env.QUEUE_PREFIX).rateLimit,
+      skipOnError: true,
+    });
+    app.addHook(
+      'onRequest',
+      app.rateLimit({
+        max: perMinute,
+        timeWindow: 60_000,
+        errorResponseBuilder: (_req, ctx) => ({
+          ...errorReply(429, `rate limit: at most ${ctx.max} requests per minute per client address (WEBHOOK_RATE_LIMIT); retry in ${ctx.after}`, 'EVALHOOK_ERR_RATE_LIMIT'),
+          statusCode: 429,
+        }),
+      }),
+    );
+  }
   app.addHook('onRequest', requireBearer(config.env.WEBHOOK_TOKEN));
 
   app.post(
@@ -46,7 +71,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ config: Config; service: Eva
         tags: ['webhook'],
         security: [{ webhookToken: [] }],
         body: WandbWebhookBody,
-        response: { ...WebhookReplies, ...errorReplyFor(400, 401, 413, 415, 503) },
+        response: { ...WebhookReplies, ...errorReplyFor(400, 401, 413, 415, 429, 503, 504) },
       },
     },
     async (req, reply) => {

@@ -18,8 +18,10 @@ export const errorReplies = {
   409: ErrorReply,
   413: ErrorReply,
   415: ErrorReply,
+  429: ErrorReply,
   502: ErrorReply,
   503: ErrorReply,
+  504: ErrorReply,
 } as const;
 
 export function errorReplyFor(...codes: Array<keyof typeof errorReplies>): Partial<typeof errorReplies> {
