@@ -119,7 +119,7 @@ async function run(workers: number, endpoints: { candidate: string; judge: strin
 }
 
 async function main() {
-  const [candidate, judge] = await Promise.all([spawnEndpoint('candidate', LATENCY_MS), spawnEndpoint('judge', LATENCY_MS)]);
+  const [candidate, judge] = await Promise.all([spawnEndpoint('candidate', { latencyMs: LATENCY_MS }), spawnEndpoint('judge', { latencyMs: LATENCY_MS })]);
   const dataDir = writeSyntheticBench();
   try {
     const endpoints = { candidate: candidate.url, judge: judge.url };

@@ -51,8 +51,9 @@ const EnvSchema = z.object({
   JUDGE_API_KEY: optionalString,
   OPENAI_API_KEY: optionalString,
   JUDGE_MODEL: z.string().min(1).default(DEFAULT_JUDGE_MODEL),
-  JUDGE_CONCURRENCY: int(16),
+  JUDGE_CONCURRENCY: int(64),
   JUDGE_RPM: int(0),
+  JUDGE_TPM: int(0),
   /** Sliding window the rpm limits are counted over; the per-window budget is rpm x window / 60 s. */
   RATE_WINDOW_MS: z.coerce.number().int().min(100).max(60_000).default(60_000),
   INFERENCE_KIND: z.enum(['endpoint', 'wandb-inference', 'process']).default('endpoint'),
@@ -62,7 +63,7 @@ const EnvSchema = z.object({
   INFERENCE_BASE_MODEL: optionalString,
   /** inference.maxLoraRank of the environment's profile: the inference server's --max-lora-rank. */
   INFERENCE_MAX_LORA_RANK: z.coerce.number().int().positive().default(16),
-  INFERENCE_CONCURRENCY: int(8),
+  INFERENCE_CONCURRENCY: int(256),
   INFERENCE_COMMAND: optionalString,
   LORA_DIR: optionalString,
   /** evalhook's own image (pinned), run as the init container that fetches checkpoints for kind=kubernetes. */
@@ -155,7 +156,7 @@ function envProfile(env: Env): ProfileInput {
   return {
     name: 'default',
     benchmark: env.BENCHMARK,
-    judge: { baseURL: env.JUDGE_BASE_URL, model: env.JUDGE_MODEL, concurrency: env.JUDGE_CONCURRENCY, rpm: env.JUDGE_RPM },
+    judge: { baseURL: env.JUDGE_BASE_URL, model: env.JUDGE_MODEL, concurrency: env.JUDGE_CONCURRENCY, rpm: env.JUDGE_RPM, tpm: env.JUDGE_TPM },
     inference,
     wandb: { entity: env.WANDB_ENTITY, project: env.WANDB_PROJECT },
     dashboard: { views: env.WANDB_DASHBOARD },

@@ -16,9 +16,12 @@ export const JudgeSettings = z.object({
   model: z.string().min(1),
   /** Env variable that holds the judge API key. */
   apiKeyEnv: envName.default('JUDGE_API_KEY'),
-  concurrency: z.number().int().positive().default(16),
+  /** Ceiling of the adaptive in-flight limit (which starts at JUDGE_START_CONCURRENCY). */
+  concurrency: z.number().int().positive().default(64),
   /** Requests per minute shared by all workers (0 = unlimited). */
   rpm: z.number().int().nonnegative().default(0),
+  /** Tokens per minute shared by all workers: estimated prompt + max_tokens reserved per call (0 = unlimited). */
+  tpm: z.number().int().nonnegative().default(0),
   structured: z.boolean().default(false),
   /** Re-ask when a judge output has no score, before it counts as -1. */
   parseRetries: z.number().int().nonnegative().default(1),
@@ -28,6 +31,9 @@ export const JudgeSettings = z.object({
   maxCostUsd: z.number().positive().optional(),
 });
 export type JudgeSettings = z.infer<typeof JudgeSettings>;
+
+/** Where the judge's adaptive limit starts: hosted APIs take 16 at once from any tier. */
+export const JUDGE_START_CONCURRENCY = 16;
 
 /**
  * Facts a torchtune `.pt` adapter does not hold, used when neither the training run's W&B config
@@ -51,7 +57,8 @@ export const LoraSettings = z.object({
 export type LoraSettings = z.infer<typeof LoraSettings>;
 
 const inferenceCommon = {
-  concurrency: z.number().int().positive().default(8),
+  /** Ceiling of the adaptive in-flight limit per inference target (start: see startConcurrency). */
+  concurrency: z.number().int().positive().default(256),
   /**
    * The base model LoRA adapters must have been trained on. It wins over the adapter's own
    * adapter_config.json and the artifact metadata, which are checked against it (names normalised).
@@ -117,6 +124,16 @@ export const InferenceSettings = z.discriminatedUnion('kind', [
   KubernetesSettings,
 ]);
 export type InferenceSettings = z.infer<typeof InferenceSettings>;
+
+/**
+ * Where a target's adaptive limit starts. vLLM-style servers batch every request in flight (one
+ * 8B model on one GPU takes 64 generations little slower each than 8), so they start wide; a shared
+ * serverless endpoint starts narrower and grows if its latency allows.
+ */
+export function startConcurrency(inference: InferenceSettings): number {
+  const start = inference.kind === 'wandb-inference' ? 16 : 64;
+  return Math.min(start, inference.concurrency);
+}
 
 export const WriteBack = z.object({
   /** Put score and run URL into the evaluated version's metadata. */

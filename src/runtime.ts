@@ -29,6 +29,13 @@ import { createRedisDashboardStore } from './jobs/dashboard-store.js';
 import { createDashboardUpdater, createOfflineDashboard, DashboardSync } from './wandb/dashboard/index.js';
 import { createOfflineReporter, createWandb, WandbClient } from './wandb/index.js';
 
+/**
+ * The adaptive limits grow while a call's time per generated token stays within this multiple of the
+ * best recently seen: continuous batching makes a full batch a few times slower per request than a
+ * lone one, while queueing past the server's max batch makes it grow without bound.
+ */
+const ADAPTIVE_TOLERANCE = 3;
+
 /** Connection options both ioredis and BullMQ accept (BullMQ types its own RedisOptions). */
 export function redisOptions(url: string): RedisOptions & BullRedisOptions {
   const u = new URL(url);
@@ -150,11 +157,14 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
       const inner = createOpenAIChatClient({ baseURL: target.baseURL, apiKey: target.apiKey ?? 'none', headers: target.headers, role: target.role });
       // RATE_WINDOW_MS < 60 s enforces the same rate over a shorter sliding window (smoother, stricter).
       const window = env.RATE_WINDOW_MS;
+      const perWindow = (perMinute: number) => (perMinute ? Math.max(1, Math.floor((perMinute * window) / 60_000)) : undefined);
       return limitChatClient(inner, {
         limiter,
         name: limits.name,
         maxInFlight: limits.maxInFlight,
-        rpm: limits.rpm ? Math.max(1, Math.floor((limits.rpm * window) / 60_000)) : undefined,
+        adaptive: { start: limits.start, tolerance: ADAPTIVE_TOLERANCE },
+        rpm: perWindow(limits.rpm),
+        tpm: perWindow(limits.tpm),
         windowMs: window,
         stats: { stats, role: target.role },
       });

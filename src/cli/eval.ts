@@ -6,12 +6,10 @@ import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadBaselineAnswers, loadBenchmark, type BuiltinBenchmark } from '../benchdata/index.js';
+import type { BuiltinBenchmark } from '../benchdata/index.js';
 import { isEndpointError } from '../eval/errors.js';
-import { fastChatFiles, runEvaluation } from '../eval/index.js';
 import type { EvalStore } from '../eval/ports.js';
 import type { EvalProgress, EvalRecord } from '../eval/types.js';
-import { createOpenAIChatClient } from '../llm/openai-chat.js';
 import { judgePrices } from '../judge-prices.js';
 
 const USAGE = `usage: evalhook eval --model-base-url URL --model NAME --judge-base-url URL --judge-model NAME [options]
@@ -143,11 +141,15 @@ export async function evalCommand(argv: string[], io: EvalCommandIO = { stdout: 
   const judgeKey = key(v['judge-api-key-env'], 'JUDGE_API_KEY');
   if (!judgeKey) io.stderr.write('evalhook eval: no judge API key in the environment (JUDGE_API_KEY / OPENAI_API_KEY); calling without one\n');
 
+  // Loaded only now (not for --help or a usage error), all at once, while nothing else waits on them.
+  const modules = Promise.all([import('../benchdata/index.js'), import('../eval/index.js'), import('../llm/openai-chat.js')]);
+  modules.catch(() => undefined); // awaited below; an import failure is reported there
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   const signal = io.signal ? AbortSignal.any([io.signal, ac.signal]) : ac.signal;
   if (!io.signal) process.once('SIGINT', onSigint);
   try {
+    const [{ loadBaselineAnswers, loadBenchmark }, { fastChatFiles, runEvaluation }, { createOpenAIChatClient }] = await modules;
     const bench = await loadBenchmark(v.bench as BuiltinBenchmark, {
       dataDir: v['data-dir'] ?? io.env.MTBENCH_DATA_DIR,
       cacheDir: v['cache-dir'] ?? join(io.env.XDG_CACHE_HOME ?? join(io.env.HOME ?? '.', '.cache'), 'evalhook'),

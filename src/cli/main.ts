@@ -1,15 +1,10 @@
 #!/usr/bin/env node
 /**
  * evalhook serve | worker | all | eval — the only place that reads process.env, listens, and
- * installs signal handlers.
+ * installs signal handlers. Every command imports only what it uses, when it runs: loading the
+ * server, queue and W&B modules costs about a second, which `evalhook eval` and `--help` never need.
  */
-import { ConfigError, loadConfig } from '../config.js';
-import { loggerFor } from '../logger.js';
-import { startServer, startWorker, type Started } from '../runtime.js';
-import { withDevTokens } from './dev-tokens.js';
-import { dashboardCommand } from './dashboard.js';
-import { evalCommand } from './eval.js';
-import { fetchArtifactCommand } from './fetch-artifact.js';
+import type { Started } from '../runtime.js';
 
 const USAGE = `usage: evalhook <command>
   serve    HTTP API (webhook, admin API, metrics, docs)
@@ -22,9 +17,9 @@ const USAGE = `usage: evalhook <command>
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'all', ...rest] = argv;
-  if (command === 'eval') return evalCommand(rest);
-  if (command === 'dashboard') return dashboardCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
-  if (command === 'fetch-artifact') return fetchArtifactCommand(rest);
+  if (command === 'eval') return (await import('./eval.js')).evalCommand(rest);
+  if (command === 'dashboard') return (await import('./dashboard.js')).dashboardCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  if (command === 'fetch-artifact') return (await import('./fetch-artifact.js')).fetchArtifactCommand(rest);
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -34,6 +29,12 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  const [{ ConfigError, loadConfig }, { loggerFor }, { startServer, startWorker }, { withDevTokens }] = await Promise.all([
+    import('../config.js'),
+    import('../logger.js'),
+    import('../runtime.js'),
+    import('./dev-tokens.js'),
+  ]);
   const { env, file } = withDevTokens(process.env);
   let config;
   try {

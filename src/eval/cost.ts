@@ -41,6 +41,8 @@ export function capJudgeCost(client: ChatClient, opts: { prices: TokenPrices; ma
   let spent = opts.spentUsd;
   let inFlight = 0;
   return {
+    // An adaptive limit behind the client still decides how many calls it takes at once.
+    ...(client.inFlightLimit ? { inFlightLimit: () => client.inFlightLimit!() } : {}),
     async complete(req, callOpts) {
       const worst = worstCaseCost(req, opts.prices);
       if (spent + inFlight + worst > opts.maxCostUsd) {

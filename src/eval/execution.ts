@@ -34,14 +34,25 @@ export const defaultSleep: Sleep = (ms, signal) =>
   });
 
 /**
- * FIFO semaphore with two priority levels (0 first). The engine puts turn-1 generation first: turn 2
- * only becomes ready once turn 1 returns, so serving turn 1 first keeps every slot fed.
+ * FIFO semaphore with two classes of waiters: 0 (turn-1 generation) and 1 (everything later).
+ * Class 0 goes first unless `preferLater()` says otherwise at the moment a slot frees: the engine
+ * asks for turn-2 generations first when the judge would otherwise run out of work.
  */
 export class Limiter {
   private active = 0;
   private readonly queues: Array<Array<() => void>> = [[], []];
-  constructor(private readonly max: number) {
+  /** `current` narrows `max` while the run goes (an adaptive limit behind the client). */
+  constructor(
+    private readonly max: number,
+    private readonly preferLater: () => boolean = () => false,
+    private readonly current: () => number = () => max,
+  ) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`concurrency must be a positive integer, got ${max}`);
+  }
+
+  /** The limit in force now: never above `max`, never below 1. */
+  limit(): number {
+    return Math.max(1, Math.min(this.max, Math.floor(this.current())));
   }
 
   async run<T>(fn: () => Promise<T>, signal: AbortSignal, priority: 0 | 1 = 1): Promise<T> {
@@ -55,7 +66,7 @@ export class Limiter {
 
   private acquire(signal: AbortSignal, priority: 0 | 1): Promise<void> {
     if (signal.aborted) return Promise.reject(abortError(undefined, signal));
-    if (this.active < this.max) {
+    if (this.active < this.limit()) {
       this.active += 1;
       return Promise.resolve();
     }
@@ -76,9 +87,15 @@ export class Limiter {
   }
 
   private release(): void {
-    const next = this.queues[0]!.shift() ?? this.queues[1]!.shift();
-    if (next) next(); // hand the slot over directly; `active` stays the same
-    else this.active -= 1;
+    this.active -= 1;
+    // the limit may have grown or shrunk since: fill up to it, in the engine's order
+    while (this.active < this.limit()) {
+      const [a, b] = this.preferLater() ? [1, 0] : [0, 1];
+      const next = this.queues[a]!.shift() ?? this.queues[b]!.shift();
+      if (!next) break;
+      this.active += 1;
+      next();
+    }
   }
 }
 

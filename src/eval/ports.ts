@@ -28,20 +28,40 @@ export interface TokenUsage {
   completionTokens: number;
 }
 
+/** What the endpoint said about its own rate limits (x-ratelimit-* headers), when it said anything. */
+export interface RateLimitState {
+  limitRequests?: number;
+  remainingRequests?: number;
+  /** ms until the request budget is back. */
+  resetRequestsMs?: number;
+  limitTokens?: number;
+  remainingTokens?: number;
+  /** ms until the token budget is back. */
+  resetTokensMs?: number;
+}
+
 export interface ChatResult {
   content: string;
   usage: TokenUsage;
   finishReason?: string;
+  rateLimit?: RateLimitState;
 }
 
 export interface ChatCallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** Scheduling hint for shared limiters: higher is served first when calls wait for a slot. */
+  priority?: number;
 }
 
 /** An OpenAI-compatible chat endpoint. Failures are thrown as EndpointError (see errors.ts). */
 export interface ChatClient {
   complete(req: ChatRequest, opts?: ChatCallOptions): Promise<ChatResult>;
+  /**
+   * Calls the endpoint takes at once right now, when an adaptive limit behind the client decides it.
+   * The engine queues calls beyond it itself, so a call's timeout never runs while it waits for a slot.
+   */
+  inFlightLimit?(): number;
 }
 
 /**

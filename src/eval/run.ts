@@ -81,19 +81,41 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
   const progress = () =>
     opts.onProgress?.({ answersDone: answers.size, answersTotal: totalTurns, judgmentsDone: judged.size, judgmentsTotal: totalTurns, invalid });
 
-  const limiters: Record<EndpointRole, Limiter> = { candidate: new Limiter(candidate.concurrency), judge: new Limiter(judge.concurrency) };
+  // Judge calls queued or in flight. Below the judge's concurrency the judge would idle, so a ready
+  // turn-2 generation (which brings a judgment) goes before a new turn-1.
+  let judgeBacklog = 0;
+  const noLimit = () => Infinity;
   // The cap sees every judge request as it is sent (after the limiter, on each retry), resumed spend included.
   const judgeClient = judge.maxCostUsd === undefined ? judge.client : capJudgeCost(judge.client, { prices: judge.prices!, maxCostUsd: judge.maxCostUsd, spentUsd: judgeSpend(stored.values(), judge.prices!) });
+  const judgeLimiter = new Limiter(judge.concurrency, undefined, judgeClient.inFlightLimit?.bind(judgeClient) ?? noLimit);
+  const judgeWouldRunDry = () => judgeBacklog < judgeLimiter.limit();
+  const limiters: Record<EndpointRole, Limiter> = {
+    candidate: new Limiter(candidate.concurrency, judgeWouldRunDry, candidate.client.inFlightLimit?.bind(candidate.client) ?? noLimit),
+    judge: judgeLimiter,
+  };
   const clients = { candidate: candidate.client, judge: judgeClient };
 
-  async function call(role: EndpointRole, req: ChatRequest, priority: 0 | 1): Promise<ChatResult> {
-    const res = await withRetry(
-      () => limiters[role].run(() => callWithTimeout((signal) => clients[role].complete(req, { signal, timeoutMs }), { signal: run.signal, timeoutMs, role }), run.signal, priority),
-      { policy: opts.retry ?? DEFAULT_RETRY, sleep, random, signal: run.signal, role, onRetry: () => (c.retries += 1) },
-    );
-    if (role === 'judge') c.judgeCalls += 1;
-    else c.candidateCalls += 1;
-    return res;
+  /** Scheduling hint for limiters shared outside this run (ChatCallOptions.priority), same order as above. */
+  const hint = (role: EndpointRole, cls: 0 | 1) => (role === 'judge' ? 0 : cls === 0 ? 1 : judgeWouldRunDry() ? 2 : 0);
+
+  async function call(role: EndpointRole, req: ChatRequest, cls: 0 | 1): Promise<ChatResult> {
+    if (role === 'judge') judgeBacklog += 1;
+    try {
+      const res = await withRetry(
+        () =>
+          limiters[role].run(
+            () => callWithTimeout((signal) => clients[role].complete(req, { signal, timeoutMs, priority: hint(role, cls) }), { signal: run.signal, timeoutMs, role }),
+            run.signal,
+            cls,
+          ),
+        { policy: opts.retry ?? DEFAULT_RETRY, sleep, random, signal: run.signal, role, onRetry: () => (c.retries += 1) },
+      );
+      if (role === 'judge') c.judgeCalls += 1;
+      else c.candidateCalls += 1;
+      return res;
+    } finally {
+      if (role === 'judge') judgeBacklog -= 1;
+    }
   }
 
   const pendingSaves = new Set<Promise<void>>();
@@ -134,7 +156,7 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
       temperature: sentTemperature(generationTemperature(bench, q.category)),
       max_tokens: bench.maxTokens ?? FASTCHAT_MAX_NEW_TOKENS,
     };
-    // Turn 1 first: it keeps every candidate slot fed (turn 2 only becomes ready later) and starts judging sooner.
+    // Turn 1 first (turn 2 only becomes ready later, so this keeps every slot fed), unless the judge would idle.
     let res: ChatResult;
     let error: string | undefined;
     try {

@@ -11,7 +11,7 @@ import type { Benchmark, EvalResult, RunEvaluationOptions } from '../eval/index.
 import type { ChatClient, EvalStore, JudgeCache } from '../eval/ports.js';
 import { EvalRecord, EvalSummary } from '../eval/types.js';
 import { judgePrices } from '../judge-prices.js';
-import type { Profile } from '../profile.js';
+import { JUDGE_START_CONCURRENCY, startConcurrency, type Profile } from '../profile.js';
 import type { ArtifactSource, DashboardUpdater, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
 import { checkpointFileEpoch } from '../inference/torch-adapter.js';
 import { checkpointOf } from '../wandb/names.js';
@@ -29,6 +29,26 @@ export interface ChatTarget {
   role: EndpointRole;
 }
 
+export interface ChatLimits {
+  name: string;
+  /** The ceiling of the adaptive limit, which starts at `start`. */
+  maxInFlight: number;
+  start: number;
+  rpm: number;
+  tpm: number;
+}
+
+/** The inference target's shared limits: adaptive, from the kind's start up to the profile's ceiling. */
+export function candidateLimits(profile: Profile, baseURL: string): ChatLimits {
+  return { name: `inference:${baseURL}`, maxInFlight: profile.inference.concurrency, start: startConcurrency(profile.inference), rpm: 0, tpm: 0 };
+}
+
+/** The judge's shared limits: adaptive up to JUDGE_CONCURRENCY, within JUDGE_RPM and JUDGE_TPM. */
+export function judgeLimits(profile: Profile): ChatLimits {
+  const { judge } = profile;
+  return { name: `judge:${judge.baseURL}`, maxInFlight: judge.concurrency, start: Math.min(JUDGE_START_CONCURRENCY, judge.concurrency), rpm: judge.rpm, tpm: judge.tpm };
+}
+
 export interface EvaluateDeps {
   config: Config;
   redis: Redis;
@@ -42,7 +62,7 @@ export interface EvaluateDeps {
   /** Baseline answers for pairwise-baseline profiles (profile.baseline is a file path). */
   baseline(file: string): Promise<NonNullable<RunEvaluationOptions['baseline']>>;
   /** A chat client for an endpoint, already wrapped in the shared limits. */
-  chat(target: ChatTarget, limits: { name: string; maxInFlight: number; rpm: number }): ChatClient;
+  chat(target: ChatTarget, limits: ChatLimits): ChatClient;
   store(evaluationId: string): EvalStore;
   cache: JudgeCache;
   runEvaluation(opts: RunEvaluationOptions): Promise<EvalResult>;
@@ -207,9 +227,7 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     const run = deps.runEvaluation({
       benchmark: bench,
       candidate: {
-        client: withAdapterReload(deps.chat(candidateTarget(served), { name: `inference:${served.baseURL}`, maxInFlight: profile.inference.concurrency, rpm: 0 }), served, (m) =>
-          log.warn({ inference: m }, 'inference'),
-        ),
+        client: withAdapterReload(deps.chat(candidateTarget(served), candidateLimits(profile, served.baseURL)), served, (m) => log.warn({ inference: m }, 'inference')),
         model: served.model,
         concurrency: profile.inference.concurrency,
         systemPrompt: profile.systemPrompt,
@@ -217,7 +235,7 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
       judge: {
         client: deps.chat(
           { baseURL: profile.judge.baseURL, apiKey: judgeKey, role: 'judge' },
-          { name: `judge:${profile.judge.baseURL}`, maxInFlight: profile.judge.concurrency, rpm: profile.judge.rpm },
+          judgeLimits(profile),
         ),
         model: profile.judge.model,
         concurrency: profile.judge.concurrency,

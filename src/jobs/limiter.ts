@@ -3,7 +3,9 @@
  * - in-flight semaphore: a sorted set of lease ids scored by expiry; holders renew, so a crashed
  *   process's leases expire and are reclaimed by the next acquirer;
  * - requests per window (sliding-window log, default window 60 s = requests per minute);
- * - a shared pause (after a 429 with Retry-After) that every acquirer honours.
+ * - a shared pause (after a 429 with Retry-After) that every acquirer honours;
+ * - tokens per window (JUDGE_TPM): each grant reserves its estimate, settled to real usage later;
+ * - optionally an adaptive in-flight limit below the configured ceiling (ADAPT in limiter-scripts.ts).
  * Each decision is one Lua script using Redis TIME. Waiters sleep for the time the script says,
  * and are woken early by a pub/sub message when a slot is released, or by their AbortSignal.
  */
@@ -11,18 +13,26 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { keys } from './model.js';
-import { ACQUIRE, PAUSE, PAUSED_UNTIL, RELEASE, RENEW, runScript } from './limiter-scripts.js';
+import { ACQUIRE, ADAPT, PAUSE, PAUSED_UNTIL, RELEASE, RENEW, SETTLE_TOKENS, runScript } from './limiter-scripts.js';
 import { sleep, untilAborted } from './limiter-wait.js';
 
-export type WaitReason = 'paused' | 'inflight' | 'rate';
+export type WaitReason = 'paused' | 'inflight' | 'rate' | 'tokens';
 
 export interface AcquireOptions {
   /** Max calls in flight for this name across all workers; 0/unset = unlimited. */
   maxInFlight?: number;
   /** Max grants per window across all workers; 0/unset = unlimited. */
   rpm?: number;
-  /** Window for `rpm`, default 60 000 ms (tests shrink it). */
+  /** Max tokens reserved per window across all workers; 0/unset = unlimited. */
+  tpm?: number;
+  /** Tokens this call reserves against `tpm` (estimated prompt + max_tokens). */
+  tokens?: number;
+  /** Window for `rpm` and `tpm`, default 60 000 ms (tests shrink it). */
   windowMs?: number;
+  /** Adaptive in-flight limit starting here (maxInFlight is then the ceiling); 0/unset = fixed. */
+  adaptiveStart?: number;
+  /** Among this process's waiters, higher goes first (then oldest). Default 0. */
+  priority?: number;
   /** A lease not renewed for this long is presumed dead and reclaimed; default 30 000 ms. */
   leaseMs?: number;
   signal?: AbortSignal;
@@ -30,8 +40,24 @@ export interface AcquireOptions {
   onWait?: (info: { reason: WaitReason; waitMs: number; nowMs: number }) => void;
 }
 
-/** Call to give the slot back (idempotent, never rejects). Carries the grant's Redis time. */
-export type Release = (() => Promise<void>) & { readonly leaseId: string; readonly grantedAt: number };
+/** Call to give the slot back (idempotent, never rejects). Carries the grant's Redis time and the in-flight count it made. */
+export type Release = (() => Promise<void>) & { readonly leaseId: string; readonly grantedAt: number; readonly inFlight: number };
+
+/** One finished call, fed to the adaptive limit. */
+export interface Observation {
+  outcome: 'ok' | 'overload';
+  /** Latency per generated token (ms); ignored for overload. */
+  msPerToken: number;
+  grantedAt: number;
+  inFlightAtGrant: number;
+}
+
+export interface AdaptiveSettings {
+  start: number;
+  ceiling: number;
+  /** Grow while latency per token stays within tolerance x the best recent one. */
+  tolerance: number;
+}
 
 export interface Limiter {
   acquire(name: string, opts: AcquireOptions): Promise<Release>;
@@ -41,6 +67,12 @@ export interface Limiter {
   pausedUntil(name: string): Promise<number>;
   /** Live (unexpired) leases for `name`. */
   inFlight(name: string): Promise<number>;
+  /** Feed one finished call to `name`'s adaptive limit; returns the new limit. */
+  adapt(name: string, settings: AdaptiveSettings, obs: Observation): Promise<number>;
+  /** The adaptive limit now (the start when none was recorded yet). */
+  adaptiveLimit(name: string, start: number): Promise<number>;
+  /** Replace a grant's token reservation by what the call really used. */
+  settleTokens(name: string, leaseId: string, reserved: number, used: number, windowMs?: number): Promise<void>;
   /** Stop renewing and listening. Unreleased leases are left to expire, as after a crash. */
   close(): Promise<void>;
 }
@@ -57,10 +89,11 @@ export interface LimiterOptions {
 interface Waker {
   /** A release reached this waiter and it has not retried yet. */
   pending: boolean;
+  priority: number;
   notify: () => void;
 }
 
-const AcquireReply = z.tuple([z.number(), z.number(), z.number(), z.enum(['ok', 'paused', 'inflight', 'rate'])]);
+const AcquireReply = z.tuple([z.number(), z.number(), z.number(), z.enum(['ok', 'paused', 'inflight', 'rate', 'tokens']), z.number()]);
 const TimeReply = z.tuple([z.number(), z.number()]);
 
 export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions = {}): Limiter {
@@ -68,18 +101,21 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
   const onError = opts.onError ?? (() => {});
   const k = (name: string) => {
     const base = keys(prefix).limiter(name);
-    return { leases: `${base}:leases`, window: `${base}:window`, pause: `${base}:pause`, channel: `${base}:released` };
+    return { leases: `${base}:leases`, window: `${base}:window`, pause: `${base}:pause`, tokens: `${base}:tokens`, adaptive: `${base}:adaptive`, channel: `${base}:released` };
   };
   // channel -> acquirers of this process waiting for a slot, oldest first
   const wakers = new Map<string, Set<Waker>>();
   /**
    * One release frees one slot: wake the oldest waiter not already woken, not all of them, so a
-   * release costs one retry per process instead of one per waiter (no thundering herd).
+   * release costs one retry per process instead of one per waiter (no thundering herd). The
+   * highest priority goes first (the engine's scheduling order), then the oldest.
    */
   const wakeOne = (channel: string) => {
+    let best: Waker | undefined;
     for (const w of wakers.get(channel) ?? []) {
-      if (!w.pending) return w.notify();
+      if (!w.pending && (!best || w.priority > best.priority)) best = w;
     }
+    best?.notify();
   };
   const renewals = new Set<NodeJS.Timeout>();
   let sub: Redis | undefined;
@@ -103,7 +139,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
     return p;
   };
 
-  const makeRelease = (name: string, leaseId: string, grantedAt: number, leaseMs: number, tracked: boolean): Release => {
+  const makeRelease = (name: string, leaseId: string, grantedAt: number, inFlight: number, leaseMs: number, tracked: boolean): Release => {
     const key = k(name);
     let timer: NodeJS.Timeout | undefined;
     if (tracked) {
@@ -132,7 +168,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
         : Promise.resolve();
       return done;
     };
-    return Object.assign(release, { leaseId, grantedAt });
+    return Object.assign(release, { leaseId, grantedAt, inFlight });
   };
 
   return {
@@ -150,6 +186,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
       let wake: (() => void) | undefined;
       const waker: Waker = {
         pending: false,
+        priority: o.priority ?? 0,
         notify: () => {
           waker.pending = true;
           wake?.();
@@ -168,7 +205,12 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
           if (closed) throw new Error('limiter closed');
           waker.pending = false;
           let reply: z.infer<typeof AcquireReply>;
-          const call = runScript(redis, ACQUIRE, [key.leases, key.window, key.pause], [leaseId, maxIn, rpm, windowMs, leaseMs]);
+          const call = runScript(
+            redis,
+            ACQUIRE,
+            [key.leases, key.window, key.pause, key.tokens, key.adaptive],
+            [leaseId, maxIn, rpm, windowMs, leaseMs, o.tpm ?? 0, Math.max(0, Math.ceil(o.tokens ?? 0)), o.adaptiveStart ?? 0],
+          );
           try {
             // Abortable even while Redis is unreachable and the command sits in ioredis' offline queue.
             reply = AcquireReply.parse(await untilAborted(call, signal));
@@ -183,10 +225,10 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
             }
             throw err;
           }
-          const [ok, waitMs, nowMs, reason] = reply;
+          const [ok, waitMs, nowMs, reason, count] = reply;
           if (ok === 1) {
             granted = true;
-            const release = makeRelease(name, leaseId, nowMs, leaseMs, maxIn > 0);
+            const release = makeRelease(name, leaseId, nowMs, count, leaseMs, maxIn > 0);
             if (signal?.aborted || closed) {
               await release(); // aborted while the script ran: do not keep a slot nobody will use
               signal?.throwIfAborted();
@@ -222,6 +264,22 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
       const { leases } = k(name);
       const [sec, usec] = TimeReply.parse((await redis.time()).map(Number));
       return redis.zcount(leases, `(${sec * 1000 + Math.floor(usec / 1000)}`, '+inf');
+    },
+
+    async adapt(name, st, obs) {
+      const lim = await runScript(redis, ADAPT, [k(name).adaptive], [st.start, st.ceiling, obs.outcome, obs.msPerToken, obs.grantedAt, obs.inFlightAtGrant, st.tolerance]);
+      // a larger limit has a free slot the caller's release does not announce: one waiter retries
+      wakeOne(k(name).channel);
+      return z.number().parse(lim);
+    },
+
+    async adaptiveLimit(name, start) {
+      const v = await redis.hget(k(name).adaptive, 'limit');
+      return v === null ? start : Math.max(1, Math.floor(Number(v)));
+    },
+
+    async settleTokens(name, leaseId, reserved, used, windowMs = 60_000) {
+      await runScript(redis, SETTLE_TOKENS, [k(name).tokens], [leaseId, Math.ceil(reserved), Math.max(0, Math.ceil(used)), windowMs]);
     },
 
     async close() {

@@ -6,6 +6,7 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { EndpointError, type EndpointRole } from '../eval/errors.js';
 import type { ChatCallOptions, ChatClient, ChatRequest, ChatResult } from '../eval/ports.js';
+import { rateLimitFromHeaders } from './rate-limit-headers.js';
 
 export interface OpenAIChatClientOptions {
   baseURL: string;
@@ -68,7 +69,8 @@ export function createOpenAIChatClient(opts: OpenAIChatClientOptions): ChatClien
     async complete(req: ChatRequest, call: ChatCallOptions = {}): Promise<ChatResult> {
       if (call.signal?.aborted) throw new EndpointError(`${opts.role} call aborted`, 'aborted', { role: opts.role });
       try {
-        const res = await client.chat.completions.create(
+        // withResponse: the x-ratelimit-* headers let the shared limiter stop before a 429.
+        const { data: res, response } = await client.chat.completions.create(
           {
             model: req.model,
             messages: req.messages,
@@ -77,13 +79,14 @@ export function createOpenAIChatClient(opts: OpenAIChatClientOptions): ChatClien
             ...(req.response_format ? { response_format: req.response_format } : {}),
           },
           { signal: call.signal, ...(call.timeoutMs !== undefined ? { timeout: call.timeoutMs } : {}), maxRetries: 0 },
-        );
+        ).withResponse();
         const choice = res.choices[0];
         if (!choice) throw new EndpointError(`${opts.role} endpoint returned no choices`, 'server', { role: opts.role });
         return {
           content: choice.message.content ?? '',
           usage: { promptTokens: res.usage?.prompt_tokens ?? 0, completionTokens: res.usage?.completion_tokens ?? 0 },
           finishReason: choice.finish_reason,
+          rateLimit: rateLimitFromHeaders(response.headers),
         };
       } catch (err) {
         throw toEndpointError(err, opts.role, call.signal);

@@ -3,6 +3,7 @@
  * the evaluation (final) before the cap could be crossed, counting what earlier attempts paid.
  */
 import { describe, expect, it } from 'vitest';
+import { capJudgeCost } from '../../src/eval/cost.js';
 import { EndpointError } from '../../src/eval/errors.js';
 import { runEvaluation, type RunEvaluationOptions } from '../../src/eval/index.js';
 import type { ChatRequest, ChatResult } from '../../src/eval/ports.js';
@@ -73,6 +74,13 @@ describe('judge.maxCostUsd', () => {
     const done = await runEvaluation(opts(rest, { maxCostUsd: spentUsd(free.calls) * 1.01, concurrency: 1 }, { store }));
     expect(done.summary.counts.judgments).toBe(16);
     expect(first.calls.length + retry.calls.length + rest.calls.length).toBe(16);
+  });
+
+  it("keeps the judge client's adaptive in-flight limit visible to the engine", () => {
+    const judge = billedJudge();
+    const adaptive = { ...judge.client, inFlightLimit: () => 3 };
+    expect(capJudgeCost(adaptive, { prices: PRICES, maxCostUsd: 1, spentUsd: 0 }).inFlightLimit?.()).toBe(3);
+    expect(capJudgeCost(judge.client, { prices: PRICES, maxCostUsd: 1, spentUsd: 0 }).inFlightLimit).toBeUndefined();
   });
 
   it('refuses a cap without a price before any call', async () => {

@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { BatchingModel, type BatchingParams } from './batching.js';
 
 export interface ChatCompletionBody {
   model: string;
@@ -17,12 +18,32 @@ export interface ChatCompletionBody {
 }
 export type FakeReply = string | { content: string; usage?: { prompt_tokens: number; completion_tokens: number } };
 export type Fault = { status: number; retryAfter?: string; body?: unknown } | { kind: 'timeout' } | { kind: 'reset' };
+/** Thrown (rejected) by `respond` to answer that request with a fault after all, e.g. a 429 decided late. */
+export class FakeFault extends Error {
+  constructor(readonly fault: { status: number; retryAfter?: string; body?: unknown }) {
+    super(`fake fault ${fault.status}`);
+  }
+}
+
 export interface FakeOpenAIOptions {
   respond?: (body: ChatCompletionBody, req: { headers: IncomingHttpHeaders }) => FakeReply | Promise<FakeReply>;
   latencyMs?: number;
   models?: string[];
   /** When set: 401 unless `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /**
+   * Continuous-batching latency (see batching.ts) instead of a fixed one: each request generates
+   * `tokens(body)` tokens (capped by max_tokens), reported as its completion_tokens.
+   */
+  batching?: { params: BatchingParams; tokens: (body: ChatCompletionBody) => number };
+  /**
+   * A hosted API's tokens-per-window budget: a request is charged its prompt (~4 chars per token) plus
+   * max_tokens on arrival, corrected to its real usage when answered; one that does not fit gets a
+   * 429. Every reply carries x-ratelimit-limit/remaining/reset-tokens headers.
+   */
+  tokenBudget?: { tokens: number; windowMs: number };
+  /** Extra headers on every successful chat reply (e.g. x-ratelimit-*). */
+  replyHeaders?: Record<string, string>;
 }
 type RouteHandler = (body: unknown, req: IncomingMessage) => { status: number; body: unknown } | Promise<{ status: number; body: unknown }>;
 export interface FakeOpenAI {
@@ -32,6 +53,8 @@ export interface FakeOpenAI {
   requests: Array<{ path: string; body: ChatCompletionBody; headers: IncomingHttpHeaders }>;
   inFlight: number;
   maxInFlight: number;
+  /** With `tokenBudget`: 429s sent for it, and the most tokens ever counted in one window. */
+  budget: { rejected: number; peakWindowTokens: number };
   /** The next `times` (default 1) chat requests get this fault. */
   fail(fault: Fault, times?: number): void;
   failWhen(pred: (body: ChatCompletionBody) => Fault | undefined): void;
@@ -108,6 +131,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     requests: [],
     inFlight: 0,
     maxInFlight: 0,
+    budget: { rejected: 0, peakWindowTokens: 0 },
     fail(fault, times = 1) {
       queued.push({ fault, times });
     },
@@ -125,6 +149,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       return new Promise((resolve) => waiters.push({ n, resolve }));
     },
     close() {
+      if (timer) clearTimeout(timer);
       for (const r of hanging) r.destroy();
       for (const s of sockets) s.destroy();
       return new Promise((resolve) => server.close(() => resolve()));
@@ -137,6 +162,46 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
   function unauthorized(res: ServerResponse): void {
     send(res, 401, openaiError('Incorrect API key provided.', 'invalid_request_error', null, 'invalid_api_key'));
   }
+
+  // --- continuous batching: one model, one timer for its next event
+  const model = opts.batching ? new BatchingModel(opts.batching.params) : undefined;
+  const finishing = new Map<number, () => void>();
+  let generations = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const settle = (ids: number[]) => ids.forEach((id) => finishing.get(id)?.());
+  const schedule = () => {
+    if (timer) clearTimeout(timer);
+    const at = model!.nextEventAt();
+    timer = at === undefined ? undefined : setTimeout(() => {
+      settle(model!.advance(performance.now()));
+      schedule();
+    }, Math.max(0, at - performance.now()));
+  };
+  function generate(id: number, tokens: number): Promise<void> {
+    return new Promise((resolve) => {
+      finishing.set(id, () => {
+        finishing.delete(id);
+        resolve();
+      });
+      settle(model!.add(id, tokens, performance.now()));
+      schedule();
+    });
+  }
+
+  // --- token budget: sliding window of charges by arrival time
+  const charges: Array<{ at: number; tokens: number }> = [];
+  const windowed = (now: number) => {
+    const w = opts.tokenBudget!;
+    while (charges.length && charges[0]!.at <= now - w.windowMs) charges.shift();
+    return charges.reduce((n, c) => n + c.tokens, 0);
+  };
+  const budgetHeaders = (now: number): Record<string, string> => {
+    const w = opts.tokenBudget!;
+    const used = windowed(now);
+    // time until the window is empty again, as OpenAI's "reset" (to the initial state)
+    const reset = charges.length ? Math.max(0, Math.ceil(charges.at(-1)!.at + w.windowMs - now)) : 0;
+    return { 'x-ratelimit-limit-tokens': String(w.tokens), 'x-ratelimit-remaining-tokens': String(Math.max(0, w.tokens - used)), 'x-ratelimit-reset-tokens': `${reset}ms` };
+  };
 
   function notifyWaiters(): void {
     for (let i = waiters.length - 1; i >= 0; i--) {
@@ -179,10 +244,29 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       send(res, 400, openaiError(invalid.message, 'invalid_request_error', invalid.param));
       return;
     }
+    let charge: { at: number; tokens: number } | undefined;
+    if (opts.tokenBudget) {
+      const now = performance.now();
+      const used = windowed(now);
+      const need = roughTokens(body.messages.map((m) => m.content).join('\n')) + (body.max_tokens ?? 16);
+      if (used > 0 && used + need > opts.tokenBudget.tokens) {
+        fake.budget.rejected += 1;
+        const retry = Math.ceil(charges[0]!.at + opts.tokenBudget.windowMs - now);
+        send(res, 429, openaiError('Rate limit reached for tokens per min (TPM).', 'tokens', null, 'rate_limit_exceeded'), { ...budgetHeaders(now), 'retry-after-ms': String(retry) });
+        return;
+      }
+      charge = { at: now, tokens: need };
+      charges.push(charge);
+    }
     fake.inFlight += 1;
     fake.maxInFlight = Math.max(fake.maxInFlight, fake.inFlight);
+    let generated: number | undefined;
     try {
       if (opts.latencyMs) await new Promise((r) => setTimeout(r, opts.latencyMs));
+      if (opts.batching) {
+        generated = Math.max(1, Math.min(body.max_tokens ?? Infinity, opts.batching.tokens(body)));
+        await generate(++generations, generated);
+      }
       const fault = nextFault(body);
       if (fault && 'kind' in fault) {
         if (fault.kind === 'reset') req.socket.destroy();
@@ -190,16 +274,17 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         if (fault.kind === 'timeout') await new Promise<void>((r) => res.on('close', () => r()));
         return;
       }
-      if (fault) {
-        const headers: Record<string, string> = fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {};
-        const type = fault.status === 429 ? 'rate_limit_exceeded' : fault.status >= 500 ? 'server_error' : 'invalid_request_error';
-        send(res, fault.status, fault.body ?? openaiError(`fake fault ${fault.status}`, type), headers);
-        return;
-      }
+      const sendFault = (f: { status: number; retryAfter?: string; body?: unknown }) => {
+        const headers: Record<string, string> = f.retryAfter !== undefined ? { 'retry-after': f.retryAfter } : {};
+        const type = f.status === 429 ? 'rate_limit_exceeded' : f.status >= 500 ? 'server_error' : 'invalid_request_error';
+        send(res, f.status, f.body ?? openaiError(`fake fault ${f.status}`, type), headers);
+      };
+      if (fault) return sendFault(fault);
       let reply: FakeReply;
       try {
         reply = await respond(body, { headers: req.headers });
       } catch (err) {
+        if (err instanceof FakeFault) return sendFault(err.fault);
         send(res, 500, openaiError(`fake respond() threw: ${err instanceof Error ? err.message : String(err)}`, 'server_error'));
         return;
       }
@@ -207,7 +292,14 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       const usage =
         typeof reply === 'object' && reply.usage
           ? reply.usage
-          : { prompt_tokens: roughTokens(body.messages.map((m) => m.content).join('\n')), completion_tokens: roughTokens(content) };
+          : { prompt_tokens: roughTokens(body.messages.map((m) => m.content).join('\n')), completion_tokens: generated ?? roughTokens(content) };
+      let headers: Record<string, string> = { ...opts.replyHeaders };
+      if (charge) {
+        charge.tokens = usage.prompt_tokens + usage.completion_tokens;
+        const now = performance.now();
+        fake.budget.peakWindowTokens = Math.max(fake.budget.peakWindowTokens, windowed(now));
+        headers = { ...headers, ...budgetHeaders(now) };
+      }
       send(res, 200, {
         id: `chatcmpl-fake-${++seq}`,
         object: 'chat.completion',
@@ -215,7 +307,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         model: body.model,
         choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
         usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
-      });
+      }, headers);
     } finally {
       fake.inFlight -= 1;
     }

@@ -93,7 +93,8 @@ describe('graceful shutdown', () => {
   });
 
   it('SIGTERM past the grace period hands the running evaluation back without spending an attempt; another worker finishes it', async () => {
-    stack = await startStack({ redisUrl: redisUrl(), env: { SHUTDOWN_GRACE_MS: '300' }, judge: { latencyMs: 40 } });
+    // The old fixed limits keep the run longer than the grace period (adaptive ones finish it inside).
+    stack = await startStack({ redisUrl: redisUrl(), env: { SHUTDOWN_GRACE_MS: '300', INFERENCE_CONCURRENCY: '8', JUDGE_CONCURRENCY: '16' }, judge: { latencyMs: 40 } });
     const a = await stack.spawnWorker();
     const id = await stack.enqueue();
     const done = stack.finished(id);

@@ -35,7 +35,9 @@ describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', (
   });
 
   it('judge 5xx bursts and timeouts: completes with all 160 judgments', async () => {
-    stack = await startStack({ redisUrl: redisUrl(), env: { CALL_TIMEOUT_MS: '1000' } });
+    // A 1 s timeout counts any slow call as a fault: keep the in-process fakes' load at the old fixed
+    // limits so a busy machine does not add timeouts of its own (the faults are what is tested here).
+    stack = await startStack({ redisUrl: redisUrl(), env: { CALL_TIMEOUT_MS: '1000', INFERENCE_CONCURRENCY: '8', JUDGE_CONCURRENCY: '16' } });
     stack.judge.fail({ status: 503 }, 5);
     stack.judge.fail({ kind: 'timeout' }, 2);
     stack.judge.fail({ status: 500 }, 3);
