@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const [{ ConfigError, loadConfig }, { createLogger }, { startServer, startWorker }, { withDevTokens }] = await Promise.all([
+  const [{ ConfigError, loadConfig }, { loggerFor }, { startServer, startWorker }, { withDevTokens }] = await Promise.all([
     import('../config.js'),
     import('../logger.js'),
     import('../runtime.js'),
@@ -46,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger({ level: config.env.LOG_LEVEL, censorSecrets: [...Object.values(config.secrets), config.env.WEBHOOK_TOKEN, config.env.ADMIN_TOKEN, config.env.WEBHOOK_SECRET] });
+  const logger = loggerFor(config);
   if (file) logger.warn({ file }, 'development tokens in use (WEBHOOK_TOKEN/ADMIN_TOKEN not set); see this file');
 
   const parts: Started[] = [];

@@ -13,6 +13,7 @@ import type { ChatRequest, ChatResult } from './ports.js';
 import type { StoredRecords } from './resume.js';
 import type { RunCounters } from './summary.js';
 import type { AnswerRecord, JudgmentRecord, PairwiseRecord } from './types.js';
+import { capJudgeCost, judgeSpend } from './cost.js';
 
 export type RunContext = ReturnType<typeof createRunContext>;
 
@@ -20,6 +21,8 @@ export type RunContext = ReturnType<typeof createRunContext>;
 export function preflight(opts: RunEvaluationOptions): Map<string, string> {
   const bench = opts.benchmark;
   const mode = opts.mode ?? 'single';
+  const { judge } = opts;
+  if (judge.maxCostUsd !== undefined && !judge.prices) throw new Error('judge.maxCostUsd needs judge.prices: a cost cap cannot be enforced without a price');
   const promptNames = new Set(bench.questions.flatMap((q) => Array.from({ length: turnsToRun(bench, q) }, (_, i) => (mode === 'single' ? singlePromptName : pairPromptName)(bench, q.category, i + 1))));
   for (const name of promptNames) getPrompt(bench, name);
   const baseline = new Map<string, string>();
@@ -66,13 +69,15 @@ export function createRunContext(opts: RunEvaluationOptions, baseline: ReadonlyM
   // turn-2 generation (which brings a judgment) goes before a new turn-1.
   let judgeBacklog = 0;
   const noLimit = () => Infinity;
-  const judgeLimiter = new Limiter(judge.concurrency, undefined, judge.client.inFlightLimit?.bind(judge.client) ?? noLimit);
+  // The cap sees every judge request as it is sent (after the limiter, on each retry), resumed spend included.
+  const judgeClient = judge.maxCostUsd === undefined ? judge.client : capJudgeCost(judge.client, { prices: judge.prices!, maxCostUsd: judge.maxCostUsd, spentUsd: judgeSpend(stored.values(), judge.prices!) });
+  const judgeLimiter = new Limiter(judge.concurrency, undefined, judgeClient.inFlightLimit?.bind(judgeClient) ?? noLimit);
   const judgeWouldRunDry = () => judgeBacklog < judgeLimiter.limit();
   const limiters: Record<EndpointRole, Limiter> = {
     candidate: new Limiter(candidate.concurrency, judgeWouldRunDry, candidate.client.inFlightLimit?.bind(candidate.client) ?? noLimit),
     judge: judgeLimiter,
   };
-  const clients = { candidate: candidate.client, judge: judge.client };
+  const clients = { candidate: candidate.client, judge: judgeClient };
 
   /** Scheduling hint for limiters shared outside this run (ChatCallOptions.priority), same order as above. */
   const hint = (role: EndpointRole, cls: 0 | 1) => (role === 'judge' ? 0 : cls === 0 ? 1 : judgeWouldRunDry() ? 2 : 0);

@@ -174,7 +174,7 @@ export async function detectModelLayout(dir: string): Promise<ModelLayout> {
 export type BaseModelSource = 'adapter_config.json' | 'artifact metadata' | 'profile inference.baseModel';
 
 /** The metadata keys a base model may be recorded under (W&B Serverless LoRA documents `wandb.base_model`). */
-export function metadataBaseModel(metadata: Record<string, unknown>): string | undefined {
+function metadataBaseModel(metadata: Record<string, unknown>): string | undefined {
   return [metadata['wandb.base_model'], metadata.base_model, metadata.base_model_name_or_path].find((v): v is string => typeof v === 'string' && v.length > 0);
 }
 

@@ -33,7 +33,9 @@ async function validatedDir(dir: string, cacheRoot: string | undefined): Promise
     throw transientError(`the downloaded artifact directory is missing: ${errorText(err)}`);
   });
   if (!isSafePath(real)) throw finalError(`the artifact directory ${JSON.stringify(real)} has characters that cannot go on a command line; use a cache directory with a plain path`);
-  if (cacheRoot && !isInside(await realpath(cacheRoot), real)) throw finalError(`the artifact directory ${real} is outside the artifact cache ${cacheRoot}`);
+  // A cache root that does not exist holds nothing: the directory cannot be inside it.
+  const root = cacheRoot === undefined ? undefined : await realpath(cacheRoot).catch(() => undefined);
+  if (cacheRoot !== undefined && !(root && isInside(root, real))) throw finalError(`the artifact directory ${real} is outside the artifact cache ${cacheRoot}`);
   return real;
 }
 

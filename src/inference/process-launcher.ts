@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import type { Logger } from 'pino';
 import type { LaunchRequest, ServedModel } from '../ports.js';
 import { placeholdersIn } from './command.js';
+import { childEnv } from '../secrets.js';
 import { abortReason, errorText, finalError, InferenceError, transientError } from './errors.js';
 import type { GpuLease, GpuPool } from './gpu-pool.js';
 import { listModels, type FetchFn } from './http.js';
@@ -23,7 +24,7 @@ export interface ProcessLauncherOptions {
   cacheRoot?: string;
   /** Scratch space: converted `.pt` adapters go to `<cacheRoot or workDir>/converted`. */
   workDir: string;
-  /** The worker's environment; the server gets only its allow-listed part (see serverEnv). */
+  /** The worker's environment; the server gets only its allow-listed part (the secret policy's childEnv: allow-list, inference.env, the lease's GPUs). */
   env: NodeJS.ProcessEnv;
   fetch: FetchFn;
   killGraceMs: number;
@@ -48,20 +49,6 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-/** Always passed on: what a GPU server needs to find its tools, GPUs and model cache. */
-const ALLOWED_ENV = /^(PATH|HOME|LANG|LC_[A-Z]+|HF_HOME|CUDA_[A-Z0-9_]+|NVIDIA_[A-Z0-9_]+|VLLM_[A-Z0-9_]+)$/;
-
-/**
- * The launched server's environment: the allow-list, the names the profile lists in
- * `inference.env`, and the lease's GPUs; nothing else (REDIS_URL, cloud keys, evalhook's secrets).
- */
-export function serverEnv(worker: NodeJS.ProcessEnv, extra: readonly string[], gpuIds: readonly string[]): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(worker)) if (v !== undefined && (ALLOWED_ENV.test(k) || extra.includes(k))) env[k] = v;
-  env.CUDA_VISIBLE_DEVICES = gpuIds.join(',');
-  return env;
 }
 
 function describeExit(e: ServerExit): string {
@@ -136,7 +123,7 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
     req.log(`[evalhook] starting (CUDA_VISIBLE_DEVICES=${gpuIds.join(',')}): ${JSON.stringify(argv)}`);
     let server: ServerProcess;
     try {
-      server = startServerProcess({ argv, env: serverEnv(opts.env, settings.env, gpuIds), log: req.log, graceMs: opts.killGraceMs });
+      server = startServerProcess({ argv, env: childEnv(opts.env, settings.env, { CUDA_VISIBLE_DEVICES: gpuIds.join(',') }), log: req.log, graceMs: opts.killGraceMs });
     } catch (err) {
       await lease?.release();
       throw finalError(`cannot start ${argv[0] ?? ''}: ${errorText(err)}`, err);

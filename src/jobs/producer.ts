@@ -18,7 +18,6 @@ import { createRedisGuard, DEFAULT_DEADLINE_MS, failFastConnection } from './red
 import { createStatusIndex } from './status-index.js';
 import type { EvaluationView } from './views.js';
 
-export { InvalidCursorError } from './views.js';
 export { PRIORITY } from './enqueue.js';
 export { EvaluationConflictError, EvaluationNotFoundError, OperationTimeoutError, QueueFullError, QueueUnavailableError } from './service-errors.js';
 

@@ -4,6 +4,7 @@
  * Every GraphQL response is parsed with the zod schema the caller passes.
  */
 import { z } from 'zod';
+import { withoutQuery } from '../secrets.js';
 import { SERVER_FEATURES } from './documents.js';
 import { backoffMs, GRAPHQL_RETRY, parseRetryAfter, retryableStatus, type RetryPolicy } from './retry.js';
 
@@ -178,7 +179,7 @@ export class WandbClient {
       const res = await this.fetchImpl(full, { method, headers: init.headers ?? {}, body: init.body, signal });
       if (!res.ok) {
         await res.arrayBuffer().catch(() => undefined);
-        throw new WandbError(`storage ${method} ${redactUrl(full)}: HTTP ${res.status}`, retryableStatus(res.status), res.status, [], this.retryAfter(res));
+        throw new WandbError(`storage ${method} ${withoutQuery(full)}: HTTP ${res.status}`, retryableStatus(res.status), res.status, [], this.retryAfter(res));
       }
       return res;
     });
@@ -240,8 +241,3 @@ function safeJson(text: string): unknown {
 
 const enc = encodeURIComponent;
 
-/** Presigned URLs carry signatures in the query: never log them. */
-export function redactUrl(url: string): string {
-  const q = url.indexOf('?');
-  return q < 0 ? url : url.slice(0, q) + '?…';
-}

@@ -250,5 +250,3 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
     },
   };
 }
-
-export type KubernetesLauncher = ReturnType<typeof createKubernetesLauncher>;
