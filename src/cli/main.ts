@@ -49,10 +49,10 @@ async function main(argv: string[]): Promise<number> {
   const logger = loggerFor(config);
   if (file) logger.warn({ file }, 'development tokens in use (WEBHOOK_TOKEN/ADMIN_TOKEN not set); see this file');
 
+  // Signal handlers go in before anything starts: a SIGTERM that arrives while the server or worker
+  // is starting (or right after its "started" line) waits for the start, then closes it.
   const parts: Started[] = [];
-  if (command !== 'worker') parts.push(await startServer(config, logger));
-  if (command !== 'serve') parts.push(await startWorker(config, logger));
-
+  let startup: Promise<void> = Promise.resolve();
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -67,12 +67,19 @@ async function main(argv: string[]): Promise<number> {
     // Server and workers close side by side (each bounded): the server stops accepting and drains
     // while workers finish or hand back running evaluations.
     void (async () => {
+      await startup.catch(() => undefined);
       await Promise.all(parts.map((p) => p.close().catch((err: unknown) => logger.error({ err }, 'close failed'))));
       process.exit(0);
     })();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  startup = (async () => {
+    if (command !== 'worker') parts.push(await startServer(config, logger));
+    if (command !== 'serve') parts.push(await startWorker(config, logger));
+  })();
+  await startup;
   return -1; // keep running
 }
 
