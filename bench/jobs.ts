@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QueueEvents } from 'bullmq';
 import pino from 'pino';
-import { evaluationIdFor } from '../src/jobs/model.js';
+import { evaluationIdFor } from '../src/jobs/job-data.js';
 import { createEvaluationService } from '../src/jobs/producer.js';
 import { redisOptions } from '../src/runtime.js';
 import { writeSyntheticBench } from '../test/helpers/synthetic-bench.js';

@@ -25,9 +25,9 @@ const optionalInt = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     .pipe(z.number().int().min(min).max(max).optional());
 const secret = (min: number) => z.string().min(min, `must be at least ${min} characters`);
 
-export const DEFAULT_JUDGE_MODEL = 'gpt-4.1-2025-04-14';
+const DEFAULT_JUDGE_MODEL = 'gpt-4.1-2025-04-14';
 
-export const EnvSchema = z.object({
+const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),

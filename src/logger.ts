@@ -1,24 +1,20 @@
 /**
- * The one pino root. JSON only; tokens, signatures and keys are redacted three ways:
- * fixed redact paths (headers, with wildcards), a key-name pattern applied at any depth of each
- * log object, and an optional scrub of known secret values from every finished line (catches a
- * token pasted into a message string or an error text).
+ * The one pino root. JSON only; tokens, signatures and keys are redacted by the secret policy
+ * (src/secrets.ts) three ways: fixed redact paths (headers, with wildcards), the key-name rule
+ * applied at any depth of each log object, and a scrub of every finished line for known secret
+ * values and URL passwords (catches a token pasted into a message string or an error text).
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { Config } from './config.js';
+import { CENSOR, SECRET_HEADERS, isSecretKey, redactUrlPasswords, secretValues } from './secrets.js';
 
 export type { Logger } from 'pino';
 
-export const CENSOR = '[redacted]';
-
-/** Key names that always hold credentials: token, apiKey, api_key, secret, password, authorization… */
-const SECRET_KEY = /token|api[-_]?key|secret|passw(or)?d|authorization|signature|cookie|credential/i;
-
-const HEADER_PATHS = ['authorization', '"x-wandb-signature"', 'cookie', '"set-cookie"'];
+const HEADER_PATHS = SECRET_HEADERS.map((h) => (h.includes('-') ? `"${h}"` : h));
 const KEY_NAMES = ['token', 'apiKey', 'api_key', 'secret', 'password', 'accessToken', 'access_token'];
 
 /** Explicit pino redact paths; pino cannot match key patterns, so the formatter below covers depth. */
-export const REDACT_PATHS: string[] = [
+const REDACT_PATHS: string[] = [
   ...HEADER_PATHS.flatMap((h) => [`req.headers.${h}`, `headers.${h}`, `*.headers.${h}`, `res.headers.${h}`]),
   ...KEY_NAMES.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]),
 ];
@@ -51,17 +47,17 @@ function scrubKeys(value: unknown, depth: number, seen: WeakSet<object>): unknow
   }
   let out: Record<string, unknown> | undefined;
   for (const [k, v] of Object.entries(value)) {
-    const s = SECRET_KEY.test(k) && typeof v === 'string' ? CENSOR : scrubKeys(v, depth + 1, seen);
+    const s = isSecretKey(k) && typeof v === 'string' ? CENSOR : scrubKeys(v, depth + 1, seen);
     if (s !== v) (out ??= { ...(value as Record<string, unknown>) })[k] = s;
   }
   return out ?? value;
 }
 
-/** A stream wrapper that blanks known secret values out of each serialized line. */
+/** A stream wrapper that blanks URL passwords and known secret values out of each serialized line. */
 function censoringStream(dest: DestinationStream, secrets: string[]): DestinationStream {
   return {
     write(line: string) {
-      let out = line;
+      let out = redactUrlPasswords(line);
       for (const s of secrets) if (out.includes(s)) out = out.split(s).join(CENSOR);
       dest.write(out);
     },
@@ -74,7 +70,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     // Longest first so a secret containing another is removed whole.
     .sort((a, b) => b.length - a.length);
   const base = opts.destination ?? pino.destination({ dest: 1, sync: false });
-  const dest = secrets.length ? censoringStream(base, secrets) : base;
+  const dest = censoringStream(base, secrets);
   return pino(
     {
       level: opts.level,
@@ -86,10 +82,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   );
 }
 
-/** Every secret value the config knows, for `censorSecrets`. */
-export function secretValues(config: Config): string[] {
-  const { env } = config;
-  return [env.WEBHOOK_TOKEN, env.WEBHOOK_SECRET, env.ADMIN_TOKEN, env.WANDB_API_KEY, env.OPENAI_API_KEY, env.JUDGE_API_KEY, env.INFERENCE_API_KEY, ...Object.values(config.secrets)].filter(
-    (s): s is string => typeof s === 'string' && s.length > 0,
-  );
+/** The process's root logger: the configured level, censoring every secret value the config knows. */
+export function loggerFor(config: Config, destination?: DestinationStream): Logger {
+  return createLogger({ level: config.env.LOG_LEVEL, destination, censorSecrets: secretValues(config) });
 }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { kubernetesFields } from './inference/kubernetes/settings.js';
+import { judgePrices } from './judge-prices.js';
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, - and _ (max 63)');
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name');
@@ -24,6 +25,10 @@ export const JudgeSettings = z.object({
   structured: z.boolean().default(false),
   /** Re-ask when a judge output has no score, before it counts as -1. */
   parseRetries: z.number().int().nonnegative().default(1),
+  /** USD per million tokens; default: the dated table in src/judge-prices.ts for known models. */
+  prices: z.object({ input: z.number().nonnegative(), output: z.number().nonnegative() }).strict().optional(),
+  /** Fail the evaluation (final) before the judge's cost for it could exceed this many USD. */
+  maxCostUsd: z.number().positive().optional(),
 });
 export type JudgeSettings = z.infer<typeof JudgeSettings>;
 
@@ -170,7 +175,12 @@ export const Profile = z.object({
   dashboard: DashboardSettings.default({ views: ['workspace', 'report'] }),
   /** Evaluation fails when the share of -1 judgments exceeds this. */
   maxInvalidShare: z.number().min(0).max(1).default(0.1),
-}).refine((p) => p.mode !== 'pairwise-baseline' || p.baseline, { message: 'mode pairwise-baseline needs `baseline` (a FastChat model_answer .jsonl)', path: ['baseline'] });
+})
+  .refine((p) => p.mode !== 'pairwise-baseline' || p.baseline, { message: 'mode pairwise-baseline needs `baseline` (a FastChat model_answer .jsonl)', path: ['baseline'] })
+  .refine((p) => p.judge.maxCostUsd === undefined || judgePrices(p.judge), {
+    message: 'a cost cap needs a price: set judge.prices {input, output} (USD per million tokens) for this judge model',
+    path: ['judge', 'maxCostUsd'],
+  });
 export type Profile = z.infer<typeof Profile>;
 export type ProfileInput = z.input<typeof Profile>;
 

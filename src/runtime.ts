@@ -116,6 +116,8 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     wandbApiKey: env.WANDB_API_KEY,
     gpuIds: (env.GPU_IDS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     workDir: join(dataDir, 'inference'),
+    // What a launched server is handed must come out of the W&B download cache (createWandb's cacheDir).
+    cacheRoot: wandb ? join(dataDir, 'cache') : undefined,
     logger,
     kubernetes: activity && {
       namespaces: kubeProfiles.map((k) => k.namespace),

@@ -20,7 +20,7 @@ export interface LoadedFile {
   localPath?: string;
 }
 
-export const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
+const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
 
 export async function readLocal(dataDir: string, file: DataFile): Promise<LoadedFile | undefined> {
   for (const rel of file.local) {

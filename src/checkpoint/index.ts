@@ -3,12 +3,12 @@
  * Pure library code (node:fs, node:zlib): the inference launchers decide when to use it.
  */
 export { CheckpointError } from './errors.js';
-export { findAdapter, epochIn, permuteRopeRows, PEFT_TARGETS, TUNE_TARGET_TO_PEFT, type FoundAdapter } from './adapter.js';
-export { convertCached, convertTorchAdapter, conversionKey, type ConversionInfo, type ConvertOptions } from './convert.js';
-export { LLAMA_BUILDERS, resolveLoraFacts, type Heads, type LoraFacts, type LoraProfile } from './lora-facts.js';
-export { readSafetensors, writeSafetensors } from './safetensors.js';
-export { openTorchFile, DEFAULT_LIMITS, type TorchFile, type TorchFileLimits } from './torch-file.js';
-export { unpickle, PyGlobal, PyTuple, TensorRef, StorageRef } from './pickle.js';
+export { findAdapter, epochIn } from './adapter.js';
+export { convertCached, convertTorchAdapter, conversionKey, type ConversionInfo } from './convert.js';
+export { LLAMA_BUILDERS, resolveLoraFacts, type LoraFacts, type LoraProfile } from './lora-facts.js';
+export { readSafetensors } from './safetensors.js';
+export { openTorchFile } from './torch-file.js';
+export { unpickle, PyTuple, TensorRef, StorageRef } from './pickle.js';
 
 import { epochIn } from './adapter.js';
 import { openTorchFile } from './torch-file.js';

@@ -5,7 +5,7 @@
  */
 import { open } from 'node:fs/promises';
 import { CheckpointError } from './errors.js';
-import { PyTuple, StorageRef, storageDtype, unpickle, type PyValue, type TensorRef } from './pickle.js';
+import { type PyTuple, StorageRef, storageDtype, unpickle, type PyValue, type TensorRef } from './pickle.js';
 import { NotAZipError, openZip, type ZipReader } from './zip.js';
 
 export interface TorchFileLimits {

@@ -11,6 +11,7 @@ import { createError } from '../errors.js';
 import { isEndpointError } from '../eval/errors.js';
 import type { EvalStore } from '../eval/ports.js';
 import type { EvalProgress, EvalRecord } from '../eval/types.js';
+import { judgePrices } from '../judge-prices.js';
 
 const USAGE = `usage: evalhook eval --model-base-url URL --model NAME --judge-base-url URL --judge-model NAME [options]
   --bench mt-bench|japanese-mt-bench   benchmark (default mt-bench)
@@ -169,6 +170,7 @@ export async function evalCommand(argv: string[], io: EvalCommandIO = { stdout: 
         concurrency: opts.judgeConcurrency,
         structured: v.structured,
         parseRetries: opts.parseRetries,
+        prices: judgePrices({ model: v['judge-model']! }),
       },
       mode: baseline ? 'pairwise-baseline' : 'single',
       baseline,

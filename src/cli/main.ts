@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const [{ ConfigError, loadConfig }, { createLogger }, { startServer, startWorker }, { withDevTokens }] = await Promise.all([
+  const [{ ConfigError, loadConfig }, { loggerFor }, { startServer, startWorker }, { withDevTokens }] = await Promise.all([
     import('../config.js'),
     import('../logger.js'),
     import('../runtime.js'),
@@ -46,13 +46,13 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger({ level: config.env.LOG_LEVEL, censorSecrets: [...Object.values(config.secrets), config.env.WEBHOOK_TOKEN, config.env.ADMIN_TOKEN, config.env.WEBHOOK_SECRET] });
+  const logger = loggerFor(config);
   if (file) logger.warn({ file }, 'development tokens in use (WEBHOOK_TOKEN/ADMIN_TOKEN not set); see this file');
 
+  // Signal handlers go in before anything starts: a SIGTERM that arrives while the server or worker
+  // is starting (or right after its "started" line) waits for the start, then closes it.
   const parts: Started[] = [];
-  if (command !== 'worker') parts.push(await startServer(config, logger));
-  if (command !== 'serve') parts.push(await startWorker(config, logger));
-
+  let startup: Promise<void> = Promise.resolve();
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -67,12 +67,19 @@ async function main(argv: string[]): Promise<number> {
     // Server and workers close side by side (each bounded): the server stops accepting and drains
     // while workers finish or hand back running evaluations.
     void (async () => {
+      await startup.catch(() => undefined);
       await Promise.all(parts.map((p) => p.close().catch((err: unknown) => logger.error({ err }, 'close failed'))));
       process.exit(0);
     })();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+
+  startup = (async () => {
+    if (command !== 'worker') parts.push(await startServer(config, logger));
+    if (command !== 'serve') parts.push(await startWorker(config, logger));
+  })();
+  await startup;
   return -1; // keep running
 }
 

@@ -1,5 +1,6 @@
 /** The engine's public option and result shapes (see run.ts for the semantics). */
 import type { Benchmark } from './benchmark.js';
+import type { TokenPrices } from './cost.js';
 import type { CallRetryPolicy, Sleep } from './execution.js';
 import type { ChatClient, EvalStore, JudgeCache } from './ports.js';
 import type { AnswerRecord, BenchmarkQuestion, EvalProgress, EvalRecord, EvalSummary } from './types.js';
@@ -15,6 +16,10 @@ export interface RunEvaluationOptions {
     structured?: boolean;
     /** Re-ask the judge (bypassing the cache) this many times before accepting an unparseable -1. */
     parseRetries?: number;
+    /** USD per million tokens; the summary's costUsd is null without them. */
+    prices?: TokenPrices;
+    /** Fail (final) before the judge's cost for this evaluation, resumed attempts included, could exceed this. Needs prices. */
+    maxCostUsd?: number;
   };
   mode?: 'single' | 'pairwise-baseline';
   /** Required for pairwise-baseline: the baseline's answers (AnswerRecord per question and turn). */
@@ -28,8 +33,6 @@ export interface RunEvaluationOptions {
   onProgress?: (p: EvalProgress) => void;
   /** Called with every record produced in this run (not with records resumed from the store). */
   onRecord?: (r: EvalRecord) => void;
-  /** USD per million tokens by model name; cost is null unless both models are priced. */
-  prices?: Record<string, { inputPerMTok: number; outputPerMTok: number }>;
   bootstrap?: { seed?: number; samples?: number };
   sleep?: Sleep;
   random?: () => number;

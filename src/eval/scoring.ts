@@ -22,7 +22,7 @@ function literalNumber(text: string): number {
 }
 
 /** MT-Bench's single-grading scale: "rate the response on a scale of 1 to 10". */
-export const SCORE_RANGE = { min: 1, max: 10 } as const;
+const SCORE_RANGE = { min: 1, max: 10 } as const;
 
 /**
  * FastChat's extraction, plus a range check FastChat lacks: `[[1000]]` would otherwise be averaged

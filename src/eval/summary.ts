@@ -1,6 +1,7 @@
 /** Turns a finished run's records and counters into the EvalResult the pipeline and reporter consume. */
 import { aggregatePairwise, aggregateSingle, bootstrapInterval, categoryIntervals } from './aggregate.js';
 import { FASTCHAT_MAX_NEW_TOKENS, JUDGE_MAX_TOKENS, NEED_REF_CATS, generationTemperature, sentTemperature } from './benchmark.js';
+import { costOf } from './cost.js';
 import { DEFAULT_RETRY } from './execution.js';
 import type { EvalResult, RunEvaluationOptions } from './options.js';
 import type { TokenUsage } from './ports.js';
@@ -28,14 +29,6 @@ export function byQuestionTurn(a: { questionId: QuestionId; turn: number }, b: {
   const qb = b.questionId;
   const cmp = typeof qa === 'number' && typeof qb === 'number' ? qa - qb : String(qa).localeCompare(String(qb), undefined, { numeric: true });
   return cmp || a.turn - b.turn;
-}
-
-function cost(opts: RunEvaluationOptions, cand: TokenUsage, judge: TokenUsage): number | null {
-  const pc = opts.prices?.[opts.candidate.model];
-  const pj = opts.prices?.[opts.judge.model];
-  if (!pc || !pj) return null;
-  const part = (u: TokenUsage, p: { inputPerMTok: number; outputPerMTok: number }) => (u.promptTokens * p.inputPerMTok + u.completionTokens * p.outputPerMTok) / 1e6;
-  return part(cand, pc) + part(judge, pj);
 }
 
 export function buildSummary(input: {
@@ -108,7 +101,8 @@ export function buildSummary(input: {
       parseRetries: c.parseRetries,
     },
     tokens: { candidate: candTokens, judge: judgeTokens },
-    costUsd: cost(opts, candTokens, judgeTokens),
+    // The judge's bill: the candidate is served on the team's own hardware (see src/judge-prices.ts).
+    costUsd: opts.judge.prices ? costOf(judgeTokens, opts.judge.prices) : null,
     wallMs: input.wallMs,
   };
   const records: EvalRecord[] = [...answers, ...judged];

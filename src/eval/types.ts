@@ -121,14 +121,18 @@ export const EvalSummary = z.object({
 });
 export type EvalSummary = z.infer<typeof EvalSummary>;
 
-/** Progress as the pipeline and the admin API see it. */
-export interface EvalProgress {
-  answersDone: number;
-  answersTotal: number;
-  judgmentsDone: number;
-  judgmentsTotal: number;
-  invalid: number;
-}
+/**
+ * Progress counters: the one schema the engine reports, the job progress stores (jobs/job-data.ts)
+ * and the admin API replies (jobs/views.ts).
+ */
+export const EvalProgress = z.object({
+  answersDone: z.number().int(),
+  answersTotal: z.number().int(),
+  judgmentsDone: z.number().int(),
+  judgmentsTotal: z.number().int(),
+  invalid: z.number().int(),
+});
+export type EvalProgress = z.infer<typeof EvalProgress>;
 
 /** A benchmark question as results and W&B tables need it. */
 export const BenchmarkQuestion = z.object({

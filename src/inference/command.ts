@@ -4,7 +4,7 @@
  */
 import { finalError } from './errors.js';
 
-export const PLACEHOLDERS = ['modelDir', 'port', 'name', 'baseModel', 'adapterDir'] as const;
+const PLACEHOLDERS = ['modelDir', 'port', 'name', 'baseModel', 'adapterDir'] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 export type PlaceholderValues = Partial<Record<Placeholder, string>>;
 

@@ -18,9 +18,6 @@ import { createKubernetesLauncher } from './kubernetes/launcher.js';
 import { createKubernetesSweeper } from './kubernetes/sweep.js';
 
 export { InferenceError } from './errors.js';
-export { detectModelLayout, resolveBaseModel, type ModelLayout } from './layout.js';
-export { checkpointFileEpoch } from './torch-adapter.js';
-export { createGpuPool, type GpuPool, type GpuLease } from './gpu-pool.js';
 
 export interface InferenceLauncherOptions {
   redis: Redis;

@@ -63,22 +63,38 @@ export function classifyNames(names: readonly string[]): NamesKind | undefined {
   return undefined;
 }
 
-/**
- * Manifest paths (`epoch_0/adapter_config.json`…) grouped by directory: the kind of the top-level
- * directory if it has one, else of the only subdirectory that has one. `unknown` for an empty list.
- */
-export function classifyManifest(paths: readonly string[]): NamesKind | 'unsupported' | 'unknown' {
-  if (paths.length === 0) return 'unknown';
+/** Manifest paths grouped by directory ('' = the top level): the file names in each. */
+export function namesByDir(paths: readonly string[]): Map<string, string[]> {
   const byDir = new Map<string, string[]>();
   for (const p of paths) {
     const slash = p.lastIndexOf('/');
     const dir = slash < 0 ? '' : p.slice(0, slash);
     byDir.set(dir, [...(byDir.get(dir) ?? []), p.slice(slash + 1)]);
   }
+  return byDir;
+}
+
+/**
+ * The manifest directory holding the model (`epoch_0/adapter_config.json`…): the top level if it
+ * has one, else the only subdirectory that has one; undefined when there is none or several.
+ */
+export function manifestModelDir(paths: readonly string[]): { kind: NamesKind; dir: string } | undefined {
+  const byDir = namesByDir(paths);
   const top = classifyNames(byDir.get('') ?? []);
-  if (top) return top;
-  const kinds = [...byDir.entries()].filter(([d]) => d !== '').map(([, names]) => classifyNames(names)).filter(Boolean);
-  return kinds.length === 1 && kinds[0] ? kinds[0] : 'unsupported';
+  if (top) return { kind: top, dir: '' };
+  const found = [...byDir.entries()]
+    .filter(([d]) => d !== '')
+    .flatMap(([dir, names]) => {
+      const kind = classifyNames(names);
+      return kind ? [{ kind, dir }] : [];
+    });
+  return found.length === 1 ? found[0] : undefined;
+}
+
+/** The kind of manifestModelDir; `unknown` for an empty list (offline: no manifest). */
+export function classifyManifest(paths: readonly string[]): NamesKind | 'unsupported' | 'unknown' {
+  if (paths.length === 0) return 'unknown';
+  return manifestModelDir(paths)?.kind ?? 'unsupported';
 }
 
 async function listFiles(dir: string, depth: number, prefix = ''): Promise<string[]> {
@@ -158,7 +174,7 @@ export async function detectModelLayout(dir: string): Promise<ModelLayout> {
 export type BaseModelSource = 'adapter_config.json' | 'artifact metadata' | 'profile inference.baseModel';
 
 /** The metadata keys a base model may be recorded under (W&B Serverless LoRA documents `wandb.base_model`). */
-export function metadataBaseModel(metadata: Record<string, unknown>): string | undefined {
+function metadataBaseModel(metadata: Record<string, unknown>): string | undefined {
   return [metadata['wandb.base_model'], metadata.base_model, metadata.base_model_name_or_path].find((v): v is string => typeof v === 'string' && v.length > 0);
 }
 

@@ -2,27 +2,20 @@
  * kind=process: start the configured server command for one evaluation on leased GPUs, wait until
  * it answers GET /v1/models, and stop its whole process group when the evaluation ends, is
  * cancelled, times out, or the worker shuts down. A crash becomes a failure whose reason carries the
- * server's last log lines.
+ * server's last log lines. What is started (artifact checks, command, description) is planned in
+ * process-command.ts before a GPU is leased; this file holds the server's lifecycle.
  */
-import { realpath } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import type { LaunchRequest, ServedModel } from '../ports.js';
-import type { InferenceSettings } from '../profile.js';
-import { fillCommand, placeholdersIn, type PlaceholderValues } from './command.js';
+import { placeholdersIn } from './command.js';
+import { childEnv } from '../secrets.js';
 import { abortReason, errorText, finalError, InferenceError, transientError } from './errors.js';
 import type { GpuLease, GpuPool } from './gpu-pool.js';
-import { adapterFiles } from './adapter-files.js';
-import { adapterProblems } from './adapter-limits.js';
 import { listModels, type FetchFn } from './http.js';
-import { classifyManifest, resolveBaseModel } from './layout.js';
-import { isInside, isSafePath, servedNameFor } from './safe-values.js';
 import type { ServerRegistry } from './orphans.js';
+import { planLaunch, type ProcessSettings } from './process-command.js';
 import { startServerProcess, type ServerExit, type ServerProcess } from './server-process.js';
-import { conversionRoot, servableDownload } from './torch-adapter.js';
-
-export type ProcessSettings = Extract<InferenceSettings, { kind: 'process' }>;
 
 export interface ProcessLauncherOptions {
   /** Undefined when the worker has no GPU_IDS: only `gpus: 0` profiles can run. */
@@ -31,7 +24,7 @@ export interface ProcessLauncherOptions {
   cacheRoot?: string;
   /** Scratch space: converted `.pt` adapters go to `<cacheRoot or workDir>/converted`. */
   workDir: string;
-  /** The worker's environment; the server gets only its allow-listed part (see serverEnv). */
+  /** The worker's environment; the server gets only its allow-listed part (the secret policy's childEnv: allow-list, inference.env, the lease's GPUs). */
   env: NodeJS.ProcessEnv;
   fetch: FetchFn;
   killGraceMs: number;
@@ -58,31 +51,6 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Always passed on: what a GPU server needs to find its tools, GPUs and model cache. */
-const ALLOWED_ENV = /^(PATH|HOME|LANG|LC_[A-Z]+|HF_HOME|CUDA_[A-Z0-9_]+|NVIDIA_[A-Z0-9_]+|VLLM_[A-Z0-9_]+)$/;
-
-/**
- * The launched server's environment: the allow-list, the names the profile lists in
- * `inference.env`, and the lease's GPUs; nothing else (REDIS_URL, cloud keys, evalhook's secrets).
- */
-export function serverEnv(worker: NodeJS.ProcessEnv, extra: readonly string[], gpuIds: readonly string[]): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(worker)) if (v !== undefined && (ALLOWED_ENV.test(k) || extra.includes(k))) env[k] = v;
-  env.CUDA_VISIBLE_DEVICES = gpuIds.join(',');
-  return env;
-}
-
-/** The command's --max-lora-rank (vLLM's default 16 when absent), else the profile's. */
-export function maxLoraRankOf(command: readonly string[], fallback: number): { rank: number; from: string } {
-  for (let i = 0; i < command.length; i++) {
-    const m = /^--max[-_]lora[-_]rank(?:=(\d+))?$/.exec(command[i] ?? '');
-    if (!m) continue;
-    const v = Number(m[1] ?? command[i + 1]);
-    if (Number.isInteger(v) && v > 0) return { rank: v, from: '--max-lora-rank in inference.command' };
-  }
-  return { rank: fallback, from: 'inference.maxLoraRank (add --max-lora-rank to inference.command, vLLM defaults to 16)' };
-}
-
 function describeExit(e: ServerExit): string {
   if (e.spawnError) return `could not be started (${e.spawnError})`;
   return e.signal ? `was killed by ${e.signal}` : `exited with code ${String(e.code)}`;
@@ -91,16 +59,6 @@ function describeExit(e: ServerExit): string {
 function withLastLines(message: string, server: ServerProcess): string {
   const lines = server.lastLines();
   return lines.length ? `${message}. Last server output:\n${lines.join('\n')}` : `${message} (the server printed nothing)`;
-}
-
-/** Checks a directory we are about to hand to the server: real path, plain characters, inside the cache. */
-async function validatedDir(dir: string, cacheRoot: string | undefined): Promise<string> {
-  const real = await realpath(dir).catch((err: unknown) => {
-    throw transientError(`the downloaded artifact directory is missing: ${errorText(err)}`);
-  });
-  if (!isSafePath(real)) throw finalError(`the artifact directory ${JSON.stringify(real)} has characters that cannot go on a command line; use a cache directory with a plain path`);
-  if (cacheRoot && !isInside(await realpath(cacheRoot), real)) throw finalError(`the artifact directory ${real} is outside the artifact cache ${cacheRoot}`);
-  return real;
 }
 
 export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLauncher {
@@ -139,35 +97,7 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
     if (!used.has('port')) throw finalError('inference.command must pass {port} to the server (e.g. --port {port}): evalhook picks a free port and polls it');
     if (settings.gpus > 0 && !opts.pool) throw finalError(`the profile asks for ${settings.gpus} GPU(s) but this worker has no GPU_IDS configured`);
 
-    // Everything that can be wrong with the artifact is found before a GPU is leased. A server
-    // that only gets {adapterDir} reads the adapter: the full weights next to it are not downloaded.
-    const paths = req.artifact.files.map((f) => f.path);
-    const manifestKind = classifyManifest(paths);
-    const adapterOnly = used.has('adapterDir') && !used.has('modelDir') && (manifestKind === 'lora' || manifestKind === 'torch');
-    const { layout, converted } = await servableDownload(req, settings, conversionRoot(opts.workDir, opts.cacheRoot), adapterOnly ? adapterFiles(paths) : undefined);
-    if (layout.kind === 'unsupported') throw finalError(`cannot serve ${req.artifact.fullName}: ${layout.reason}`);
-    const dir = await validatedDir(layout.dir, opts.cacheRoot);
-    const name = servedNameFor(req.evaluationId);
-    const values: PlaceholderValues = { name, modelDir: dir };
-    const describe: Record<string, unknown> = { kind: 'process', artifactKind: layout.kind, program: basename(settings.command[0] ?? ''), gpus: settings.gpus, ...(converted ? { converted } : {}) };
-    if (layout.kind === 'lora') {
-      const limit = maxLoraRankOf(settings.command, settings.maxLoraRank);
-      const refused = adapterProblems(layout.config, limit.rank, limit.from);
-      if (refused) throw finalError(`cannot serve ${req.artifact.fullName}: ${refused}`);
-      const base = resolveBaseModel(layout, req.artifact.metadata, settings.baseModel);
-      if ('error' in base) throw finalError(`cannot serve ${req.artifact.fullName}: ${base.error}`);
-      for (const note of base.skipped) req.log(`[evalhook] ${note}; using ${base.baseModel} from ${base.source}`);
-      Object.assign(values, { baseModel: base.baseModel, adapterDir: dir });
-      Object.assign(describe, { baseModel: base.baseModel, baseModelSource: base.source });
-      if (!used.has('adapterDir') && !used.has('modelDir')) throw finalError('inference.command never receives the adapter: use {adapterDir} (e.g. --lora-modules {name}={adapterDir})');
-    } else if (!used.has('modelDir')) {
-      throw finalError(`inference.command never receives the model: use {modelDir} (${req.artifact.fullName} is a full model)`);
-    }
-    const fill = (port: string) =>
-      fillCommand(settings.command, { ...values, port }, (p) =>
-        p === 'baseModel' || p === 'adapterDir' ? `${req.artifact.fullName} is a full model, not a LoRA adapter` : 'it has no value',
-      );
-    fill('0'); // placeholder mistakes surface now, before a GPU is leased
+    const { name, describe, fill } = await planLaunch(req, settings, used, opts);
 
     for (const line of (await opts.registry?.reapOrphans().catch(() => [])) ?? []) {
       req.log(`[evalhook] ${line}`);
@@ -193,7 +123,7 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
     req.log(`[evalhook] starting (CUDA_VISIBLE_DEVICES=${gpuIds.join(',')}): ${JSON.stringify(argv)}`);
     let server: ServerProcess;
     try {
-      server = startServerProcess({ argv, env: serverEnv(opts.env, settings.env, gpuIds), log: req.log, graceMs: opts.killGraceMs });
+      server = startServerProcess({ argv, env: childEnv(opts.env, settings.env, { CUDA_VISIBLE_DEVICES: gpuIds.join(',') }), log: req.log, graceMs: opts.killGraceMs });
     } catch (err) {
       await lease?.release();
       throw finalError(`cannot start ${argv[0] ?? ''}: ${errorText(err)}`, err);

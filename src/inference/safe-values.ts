@@ -9,7 +9,7 @@ import { finalError } from './errors.js';
 
 /** Hugging Face repo id (`org/name` or `name`): letters, digits, `._-`; no `..`/`--`, no leading `-`. */
 const HF_PART = '[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?';
-export const HF_ID = new RegExp(`^${HF_PART}(?:/${HF_PART})?$`);
+const HF_ID = new RegExp(`^${HF_PART}(?:/${HF_PART})?$`);
 
 export function isHfId(value: string): boolean {
   return HF_ID.test(value) && !value.includes('..') && !value.includes('--');

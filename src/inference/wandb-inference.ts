@@ -20,7 +20,7 @@ import { assertWandbName } from './safe-values.js';
  * when this was written). `wandb.base_model` must be one of them; matched by normalised repo name
  * so the message can name the exact string to use.
  */
-export const SERVERLESS_LORA_BASES: ReadonlyArray<{ name: string; maxRank: number }> = [
+const SERVERLESS_LORA_BASES: ReadonlyArray<{ name: string; maxRank: number }> = [
   { name: 'meta-llama/Llama-3.1-8B-Instruct', maxRank: 16 },
   { name: 'meta-llama/Llama-3.1-70B-Instruct', maxRank: 16 },
   { name: 'OpenPipe/Qwen3-14B-Instruct', maxRank: 16 },

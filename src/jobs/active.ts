@@ -5,12 +5,13 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { QUEUE_NAME } from './model.js';
+import type { EvaluationQueue } from './job-data.js';
+import { QUEUE_NAME } from './keys.js';
 
 const ALIVE = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 export function createActivityCheck(redis: Redis, prefix: string) {
-  const queue = new Queue(QUEUE_NAME, { connection: redis, prefix });
+  const queue: EvaluationQueue = new Queue(QUEUE_NAME, { connection: redis, prefix });
   return {
     isActive: async (evaluationId: string) => ALIVE.has(await queue.getJobState(evaluationId)),
     close: () => queue.close(),

@@ -7,7 +7,7 @@ import { EndpointError } from '../eval/errors.js';
 import type { ChatClient } from '../eval/ports.js';
 import type { ServedModel } from '../ports.js';
 
-export const MAX_ADAPTER_RELOADS = 3;
+const MAX_ADAPTER_RELOADS = 3;
 
 export function withAdapterReload(client: ChatClient, served: ServedModel, log: (line: string) => void, maxReloads = MAX_ADAPTER_RELOADS): ChatClient {
   const reload = served.reload;

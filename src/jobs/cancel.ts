@@ -4,7 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import { EvalhookError } from '../errors.js';
-import { keys } from './model.js';
+import { keys } from './keys.js';
 
 export interface CancelRegistry {
   /** An AbortController tied to this evaluation; aborted when a cancel arrives. */

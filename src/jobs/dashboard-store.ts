@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { DashboardStore } from '../wandb/dashboard/index.js';
-import { keys } from './model.js';
+import { keys } from './keys.js';
 import { EvalhookError } from '../errors.js';
 import { sleep } from '../retry.js';
 import { Count, defineScript, runScript } from '../redis-scripts.js';

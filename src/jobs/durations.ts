@@ -4,7 +4,7 @@
  * Fields: `<outcome>:le:<bucket>` (cumulative counts), `<outcome>:sum`, `<outcome>:count`.
  */
 import type { Redis } from 'ioredis';
-import { keys } from './model.js';
+import { keys } from './keys.js';
 
 export const DURATION_BUCKETS = [60, 300, 600, 1200, 1800, 3600, 7200, 14400] as const;
 export const OUTCOMES = ['succeeded', 'failed'] as const;

@@ -10,7 +10,8 @@ import type { Config } from '../config.js';
 import type { EndpointRole } from '../eval/errors.js';
 import type { Benchmark, EvalResult, RunEvaluationOptions } from '../eval/index.js';
 import type { ChatClient, EvalStore, JudgeCache } from '../eval/ports.js';
-import { EvalRecord, EvalSummary } from '../eval/types.js';
+import { type EvalRecord, EvalSummary, type EvalProgress } from '../eval/types.js';
+import { judgePrices } from '../judge-prices.js';
 import { JUDGE_START_CONCURRENCY, startConcurrency, type Profile } from '../profile.js';
 import type { ArtifactSource, DashboardUpdater, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
 import { checkpointFileEpoch } from '../inference/torch-adapter.js';
@@ -19,7 +20,8 @@ import { CancelledError } from './cancel.js';
 import { withAdapterReload } from './adapter-reload.js';
 import { classifyFailure } from './failures.js';
 import { EvalhookError, FinalError } from '../errors.js';
-import { EvaluationResult, keys, ServedFacts, type EvaluationJobData } from './model.js';
+import { type EvaluationResult, ServedFacts, type EvaluationJobData } from './job-data.js';
+import { keys } from './keys.js';
 import type { ProgressTracker } from './progress.js';
 import { payloadMismatch } from './trigger-check.js';
 
@@ -242,6 +244,8 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
         concurrency: profile.judge.concurrency,
         structured: profile.judge.structured,
         parseRetries: profile.judge.parseRetries,
+        prices: judgePrices(profile.judge),
+        maxCostUsd: profile.judge.maxCostUsd,
       },
       mode: profile.mode,
       baseline: profile.mode === 'pairwise-baseline' && profile.baseline ? await deps.baseline(profile.baseline) : undefined,
@@ -278,7 +282,7 @@ const EARLY_OPEN_TIMEOUT_MS = 90_000;
 
 /** Progress curves: one W&B history step per ~5 % of the work. */
 const lastLogged = new WeakMap<RunHandle, number>();
-async function logStep(handle: RunHandle, p: { answersDone: number; answersTotal: number; judgmentsDone: number; judgmentsTotal: number; invalid: number }) {
+async function logStep(handle: RunHandle, p: EvalProgress) {
   const done = p.answersDone + p.judgmentsDone;
   const total = p.answersTotal + p.judgmentsTotal;
   const step = Math.max(1, Math.floor(total / 20));
@@ -314,7 +318,8 @@ function runConfig(profile: Profile, bench: Benchmark, artifact: ResolvedArtifac
     artifact: { name: artifact.fullName, version: artifact.version, digest: artifact.digest, type: artifact.type },
     checkpoint: artifact.checkpoint ?? {},
     benchmark: { name: bench.name, reference_set: bench.referenceSet, prompt_set: bench.promptSet, checksums: bench.dataChecksums },
-    judge: { model: profile.judge.model, base_url: profile.judge.baseURL, structured: profile.judge.structured },
+    // The price behind cost/usd, so a run's cost can be read (and redone) later.
+    judge: { model: profile.judge.model, base_url: profile.judge.baseURL, structured: profile.judge.structured, prices_usd_per_mtok: judgePrices(profile.judge) ?? null, max_cost_usd: profile.judge.maxCostUsd ?? null },
     generation: { max_tokens: 1024, system_prompt: profile.systemPrompt ?? null, temperatures: 'fastchat-per-category' },
   };
 }

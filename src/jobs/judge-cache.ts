@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { JudgeCache } from '../eval/ports.js';
 import { Usage } from '../eval/types.js';
-import { keys } from './model.js';
+import { keys } from './keys.js';
 import { defineScript, Flag, runScript } from '../redis-scripts.js';
 
 export interface RedisJudgeCacheOptions {

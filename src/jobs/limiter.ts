@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { keys } from './model.js';
+import { keys } from './keys.js';
 import { runScript } from '../redis-scripts.js';
 import { ACQUIRE, ADAPT, PAUSE, PAUSED_UNTIL, RELEASE, RENEW, SETTLE_TOKENS } from './limiter-scripts.js';
 import { sleepOrWake, untilAborted } from './limiter-wait.js';

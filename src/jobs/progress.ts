@@ -3,7 +3,7 @@
  * stage changes write at once, count changes at most every `intervalMs`.
  */
 import type { EvalProgress } from '../eval/types.js';
-import type { EvaluationProgress, Stage } from './model.js';
+import { initialProgress, type EvaluationProgress, type Stage } from './job-data.js';
 
 export interface ProgressSink {
   updateProgress(p: EvaluationProgress): Promise<void>;
@@ -19,16 +19,7 @@ export class ProgressTracker {
     initial: Partial<EvaluationProgress> | undefined,
     private readonly intervalMs = 500,
   ) {
-    this.state = {
-      stage: 'queued',
-      answersDone: 0,
-      answersTotal: 0,
-      judgmentsDone: 0,
-      judgmentsTotal: 0,
-      invalid: 0,
-      stages: {},
-      ...initial,
-    };
+    this.state = { ...initialProgress(), ...initial };
   }
 
   get current(): EvaluationProgress {

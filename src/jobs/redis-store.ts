@@ -6,16 +6,7 @@
 import type { Redis } from 'ioredis';
 import type { EvalStore } from '../eval/ports.js';
 import { EvalRecord } from '../eval/types.js';
-import { keys } from './model.js';
-import { EvalhookError } from '../errors.js';
-
-export interface RedisEvalStoreOptions {
-  /**
-   * Expire the whole record hash this long after the last save (finished evaluations clean
-   * themselves up). Unset = keep until clearRecords().
-   */
-  ttlSeconds?: number;
-}
+import { keys } from './keys.js';
 
 export interface RedisEvalStore extends EvalStore {
   /** Entries skipped by the most recent load() because they were not valid EvalRecords. */
@@ -24,12 +15,8 @@ export interface RedisEvalStore extends EvalStore {
   readonly corruptKeys: readonly string[];
 }
 
-export function createRedisEvalStore(
-  redis: Redis,
-  prefix: string,
-  evaluationId: string,
-  opts: RedisEvalStoreOptions = {},
-): RedisEvalStore {
+/** Records never expire here: the pipeline sets CHECKPOINT_TTL_DAYS once the evaluation ends. */
+export function createRedisEvalStore(redis: Redis, prefix: string, evaluationId: string): RedisEvalStore {
   const key = keys(prefix).records(evaluationId);
   let corrupt: string[] = [];
   return {
@@ -41,15 +28,7 @@ export function createRedisEvalStore(
     },
     async save(record) {
       // Validate on the way in too: a bad record written now would be skipped (re-done) on resume.
-      const value = JSON.stringify(EvalRecord.parse(record));
-      if (opts.ttlSeconds === undefined) {
-        await redis.hset(key, record.key, value);
-        return;
-      }
-      // MULTI so the record and the refreshed TTL land together.
-      const res = await redis.multi().hset(key, record.key, value).expire(key, opts.ttlSeconds).exec();
-      const failed = res?.find(([err]) => err);
-      if (!res || failed) throw failed?.[0] ?? new EvalhookError('EVALHOOK_ERR_REDIS', `save ${record.key}: transaction aborted`);
+      await redis.hset(key, record.key, JSON.stringify(EvalRecord.parse(record)));
     },
     async load() {
       const raw = await redis.hgetall(key);

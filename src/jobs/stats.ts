@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { EndpointRole } from '../eval/errors.js';
 import type { TokenUsage } from '../eval/ports.js';
-import { keys, STAT_FIELDS } from './model.js';
+import { keys, STAT_FIELDS } from './keys.js';
 
 export type StatField = (typeof STAT_FIELDS)[number];
 

@@ -6,7 +6,8 @@
  */
 import type { Redis } from 'ioredis';
 import { defineScript, Flag, runScript } from '../redis-scripts.js';
-import { EvaluationStatus, keys } from './model.js';
+import { EvaluationStatus } from './job-data.js';
+import { keys } from './keys.js';
 
 const STATUSES = EvaluationStatus.options;
 

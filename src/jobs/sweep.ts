@@ -9,7 +9,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createRedisJudgeCache } from './judge-cache.js';
 import { defineScript, Flag, runScript } from '../redis-scripts.js';
-import { QUEUE_NAME, keys, type EvaluationStatus } from './model.js';
+import { type EvaluationStatus } from './job-data.js';
+import { QUEUE_NAME, keys } from './keys.js';
 import { createStatusIndex } from './status-index.js';
 
 const BATCH = 500;

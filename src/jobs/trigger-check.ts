@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import type { ResolvedArtifact } from '../ports.js';
 import { ruleMatches } from '../server/routing.js';
 import { LEGACY_REGISTRY, REGISTRY_PREFIX, type Delivery } from '../server/wandb-payload.js';
-import type { EvaluationJobData } from './model.js';
+import type { EvaluationJobData } from './job-data.js';
 
 /** Why the resolved version is not what the rule that queued this evaluation accepted, or undefined. */
 export function payloadMismatch(config: Config, data: EvaluationJobData, artifact: ResolvedArtifact): string | undefined {

@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import { EvalhookError } from '../errors.js';
-import { EvaluationJobData, EvaluationProgress, EvaluationResult, EvaluationStatus, Stage } from './model.js';
+import { EvalProgress } from '../eval/types.js';
+import { EvaluationJobData, EvaluationProgress, EvaluationResult, EvaluationStatus, initialProgress, Stage } from './job-data.js';
 
 const iso = z.string().describe('ISO 8601 timestamp');
 
@@ -13,13 +14,7 @@ export const EvaluationView = z.object({
   id: z.string(),
   status: EvaluationStatus,
   stage: Stage,
-  progress: z.object({
-    answersDone: z.number().int(),
-    answersTotal: z.number().int(),
-    judgmentsDone: z.number().int(),
-    judgmentsTotal: z.number().int(),
-    invalid: z.number().int(),
-  }),
+  progress: EvalProgress,
   artifact: z.object({ id: z.string().optional(), name: z.string().optional(), fullName: z.string().optional() }),
   profile: z.string(),
   trigger: EvaluationJobData.shape.trigger.extend({ receivedAt: iso }),
@@ -104,13 +99,7 @@ export function toView(job: JobLike, state: QueueState, cancel: CancelFlag | und
     id: job.id,
     status,
     stage: status === 'succeeded' ? 'done' : (p?.stage ?? 'queued'),
-    progress: {
-      answersDone: p?.answersDone ?? 0,
-      answersTotal: p?.answersTotal ?? 0,
-      judgmentsDone: p?.judgmentsDone ?? 0,
-      judgmentsTotal: p?.judgmentsTotal ?? 0,
-      invalid: p?.invalid ?? 0,
-    },
+    progress: EvalProgress.parse(p ?? initialProgress()),
     artifact: { ...artifact, fullName: p?.artifactFullName },
     profile,
     trigger: { ...trigger, receivedAt: toIso(trigger.receivedAt) ?? new Date(0).toISOString() },

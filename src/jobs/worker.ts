@@ -3,7 +3,7 @@
  * classification (final vs retry), and a shutdown that hands running evaluations back to the queue
  * (their checkpoints stay in Redis) instead of burning an attempt.
  */
-import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
 import { createError } from '../errors.js';
 import type { CancelRegistry } from './cancel.js';
@@ -11,7 +11,8 @@ import { CancelledError } from './cancel.js';
 import { recordDuration } from './durations.js';
 import { evaluate, expireCheckpoints, keepCheckpoints, type EvaluateDeps } from './evaluate.js';
 import { classifyFailure } from './failures.js';
-import { EvaluationJobData, EvaluationProgress, QUEUE_NAME, type EvaluationResult } from './model.js';
+import { EvaluationJobData, EvaluationProgress, type EvaluationBullWorker, type EvaluationJob, type EvaluationResult } from './job-data.js';
+import { QUEUE_NAME } from './keys.js';
 import { ProgressTracker } from './progress.js';
 import { createStatusIndex } from './status-index.js';
 import { statusOf, type QueueState } from './views.js';
@@ -30,7 +31,7 @@ export interface WorkerOptions {
 }
 
 export interface EvaluationWorker {
-  worker: Worker;
+  worker: EvaluationBullWorker;
   close(): Promise<void>;
 }
 
@@ -38,7 +39,7 @@ const ShutdownError = createError('EVALHOOK_ERR_SHUTDOWN', 'ShutdownError');
 
 export function createEvaluationWorker(deps: EvaluateDeps, opts: WorkerOptions): EvaluationWorker {
   const shutdown = new AbortController();
-  const processor = async (job: Job, token?: string, bullSignal?: AbortSignal): Promise<EvaluationResult> => {
+  const processor = async (job: EvaluationJob, token?: string, bullSignal?: AbortSignal): Promise<EvaluationResult> => {
     const parsed = EvaluationJobData.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid job data: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`);
     const data = parsed.data;
@@ -79,7 +80,7 @@ export function createEvaluationWorker(deps: EvaluateDeps, opts: WorkerOptions):
     }
   };
 
-  const worker = new Worker(QUEUE_NAME, processor, {
+  const worker: EvaluationBullWorker = new Worker(QUEUE_NAME, processor, {
     connection: opts.connection,
     prefix: opts.prefix,
     concurrency: opts.concurrency,
@@ -92,7 +93,7 @@ export function createEvaluationWorker(deps: EvaluateDeps, opts: WorkerOptions):
 
   // The admin list's index follows each job as it moves; durations are observed here, once per end.
   const index = createStatusIndex(deps.redis, opts.prefix);
-  const refile = async (job: Job) => {
+  const refile = async (job: EvaluationJob) => {
     if (!job.id) return;
     const [state, cancelled] = await Promise.all([job.getState() as Promise<QueueState>, opts.cancels.isCancelled(job.id)]);
     await index.move(job.id, statusOf(state, cancelled));

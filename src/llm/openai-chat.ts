@@ -26,7 +26,7 @@ function serverMessage(err: APIError): string {
 }
 
 /** Maps any failure of one SDK call to an EndpointError the engine can act on. */
-export function toEndpointError(err: unknown, role: EndpointRole, signal?: AbortSignal): EndpointError {
+function toEndpointError(err: unknown, role: EndpointRole, signal?: AbortSignal): EndpointError {
   if (err instanceof EndpointError) return err;
   if (signal?.aborted || err instanceof APIUserAbortError) return new EndpointError(`${role} call aborted`, 'aborted', { role, cause: err });
   if (err instanceof APIConnectionTimeoutError) return new EndpointError(`${role} call timed out`, 'timeout', { role, cause: err });

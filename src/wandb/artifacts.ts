@@ -3,7 +3,8 @@
  * the organisation's entity included, into a ResolvedArtifact with lineage and checkpoint position.
  */
 import type { ArtifactRef, ArtifactFile, ResolvedArtifact } from '../ports.js';
-import { WandbError, redactUrl, type WandbClient } from './client.js';
+import { withoutQuery } from '../secrets.js';
+import { WandbError, type WandbClient } from './client.js';
 import {
   ARTIFACT_BY_ID,
   ARTIFACT_BY_NAME_LEGACY,
@@ -113,7 +114,7 @@ export class ArtifactResolver {
   private async fetchManifest(url: string, signal?: AbortSignal): Promise<Manifest> {
     const res = await this.client.storage('GET', url, { signal });
     const parsed = Manifest.safeParse(await res.json().catch(() => undefined));
-    if (!parsed.success) throw new WandbError(`manifest at ${redactUrl(url)} is not a v1 artifact manifest`, false);
+    if (!parsed.success) throw new WandbError(`manifest at ${withoutQuery(url)} is not a v1 artifact manifest`, false);
     return parsed.data;
   }
 

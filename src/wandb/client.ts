@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { EvalhookError } from '../errors.js';
+import { withoutQuery } from '../secrets.js';
 import { SERVER_FEATURES } from './documents.js';
 import { parseRetryAfter, sleep as defaultSleep, withRetry, type RetryDecision, type Sleep } from '../retry.js';
 import { GRAPHQL_RETRY, retryableStatus, type RetryPolicy } from './retry.js';
@@ -173,7 +174,7 @@ export class WandbClient {
       const res = await this.fetchImpl(full, { method, headers: init.headers ?? {}, body: init.body, signal });
       if (!res.ok) {
         await res.arrayBuffer().catch(() => undefined);
-        throw new WandbError(`storage ${method} ${redactUrl(full)}: HTTP ${res.status}`, retryableStatus(res.status), res.status, [], this.retryAfter(res));
+        throw new WandbError(`storage ${method} ${withoutQuery(full)}: HTTP ${res.status}`, retryableStatus(res.status), res.status, [], this.retryAfter(res));
       }
       return res;
     });
@@ -249,8 +250,3 @@ function safeJson(text: string): unknown {
 
 const enc = encodeURIComponent;
 
-/** Presigned URLs carry signatures in the query: never log them. */
-export function redactUrl(url: string): string {
-  const q = url.indexOf('?');
-  return q < 0 ? url : url.slice(0, q) + '?…';
-}

@@ -9,12 +9,9 @@ import type { StreamOptions } from './filestream.js';
 import { downloadArtifact } from './download.js';
 import { WandbReporter } from './run.js';
 
-export { createOfflineReporter, type OfflineReporterOptions } from './offline.js';
+export { createOfflineReporter } from './offline.js';
 export { WandbClient, WandbError, type WandbLogger, type RetryPolicy, type Sleep } from './client.js';
-export { DOCUMENTS } from './documents.js';
-export { runIdFor, parseArtifactPath, parseNodeId, checkpointOf, type ArtifactPath } from './names.js';
-export { GRAPHQL_RETRY, FILESTREAM_RETRY } from './retry.js';
-export { JOB_TYPE } from './run.js';
+export { runIdFor, parseArtifactPath, parseNodeId, checkpointOf } from './names.js';
 
 export interface WandbOptions {
   apiKey: string;

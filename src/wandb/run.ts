@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { RunContext, RunHandle, RunReporter } from '../ports.js';
+import { withoutSecretKeys } from '../secrets.js';
 import type { ArtifactResolver } from './artifacts.js';
 import { parseUploadHeaders, WandbError, type WandbClient } from './client.js';
 import { consoleLines } from './console-log.js';
@@ -316,10 +317,6 @@ function tableFile(key: string, table: Table, step: number) {
   return { key, path, body, ref, table };
 }
 
-/** Key names that hold credentials; `token` only as a whole word so `max_tokens` and token counts stay. */
-const SECRETISH = /api[-_]?key|secret|passw(or)?d|authorization|cookie|credential|(^|[-_.])token$|[a-z]Token$/;
-const secretKey = (k: string) => SECRETISH.test(k) || SECRETISH.test(k.toLowerCase());
-
 /** Run config: the pipeline's non-secret config plus artifact, checkpoint and lineage; secrets dropped defensively. */
 export function runConfig(ctx: RunContext): Record<string, unknown> {
   const a = ctx.artifact;
@@ -335,13 +332,7 @@ export function runConfig(ctx: RunContext): Record<string, unknown> {
     epoch: a.checkpoint?.epoch ?? null,
     step: a.checkpoint?.step ?? null,
   };
-  return scrub(cfg) as Record<string, unknown>;
-}
-
-function scrub(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(scrub);
-  if (typeof v !== 'object' || v === null) return v;
-  return Object.fromEntries(Object.entries(v).filter(([k]) => !secretKey(k)).map(([k, x]) => [k, scrub(x)]));
+  return withoutSecretKeys(cfg) as Record<string, unknown>;
 }
 
 /** B1: config as {"key": {"value": v}} (wandb-core runconfig.Serialize). */

@@ -152,10 +152,10 @@ describe('runEvaluation', () => {
     expect(first).toMatchObject({ question_id: 1, model_1: 'cand', model_2: 'base', g1_winner: 'model_1', g2_winner: 'model_1', judge: ['j', 'pair-v2'], turn: 1 });
   });
 
-  it('sums tokens and prices them; cost is null without a price', async () => {
-    const r = await runEvaluation(base({ benchmark: syntheticBenchmark(1), prices: { cand: { inputPerMTok: 1, outputPerMTok: 2 }, judge: { inputPerMTok: 10, outputPerMTok: 20 } } }));
+  it('sums tokens and prices the judge (the candidate is self-hosted); cost is null without a price', async () => {
+    const r = await runEvaluation(base({ benchmark: syntheticBenchmark(1), judge: { client: scriptedClient(judgeScore).client, model: 'judge', concurrency: 4, prices: { input: 10, output: 20 } } }));
     expect(r.summary.tokens).toEqual({ candidate: { promptTokens: 160, completionTokens: 80 }, judge: { promptTokens: 160, completionTokens: 80 } });
-    expect(r.summary.costUsd).toBeCloseTo((160 + 160 + 1600 + 1600) / 1e6, 12);
+    expect(r.summary.costUsd).toBeCloseTo((160 * 10 + 80 * 20) / 1e6, 12);
     expect((await runEvaluation(base({ benchmark: syntheticBenchmark(1) }))).summary.costUsd).toBeNull();
   });
 });

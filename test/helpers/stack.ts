@@ -12,7 +12,7 @@ import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
-import { evaluationIdFor, type EvaluationJobData } from '../../src/jobs/model.js';
+import { evaluationIdFor, type EvaluationJobData } from '../../src/jobs/job-data.js';
 import { createEvaluationService } from '../../src/jobs/producer.js';
 import { redisOptions, serviceOptions, startWorker, type Started } from '../../src/runtime.js';
 import type { EvaluateDeps } from '../../src/jobs/evaluate.js';

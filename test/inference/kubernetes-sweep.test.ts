@@ -12,7 +12,7 @@ import { buildJob } from '../../src/inference/kubernetes/manifest.js';
 import { jobNameFor } from '../../src/inference/kubernetes/names.js';
 import { createKubernetesSweeper } from '../../src/inference/kubernetes/sweep.js';
 import { createActivityCheck } from '../../src/jobs/active.js';
-import { QUEUE_NAME } from '../../src/jobs/model.js';
+import { QUEUE_NAME } from '../../src/jobs/keys.js';
 import { redisOptions } from '../../src/runtime.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { startFakeKubernetes, type FakeKubernetes } from '../fakes/kubernetes-api.js';

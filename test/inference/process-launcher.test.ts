@@ -11,6 +11,7 @@ import { createInferenceLauncher, InferenceError } from '../../src/inference/ind
 import { createGpuPool } from '../../src/inference/gpu-pool.js';
 import { servedNameFor } from '../../src/inference/safe-values.js';
 import type { LaunchRequest, ServedModel } from '../../src/ports.js';
+import { CHILD_ENV_ALLOWED } from '../../src/secrets.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { artifact, collectLog, FAKE_SERVER, fakeCommand, groupAlive, pidAlive, profile, tempDir, waitFor, writeFull, writeLora } from './helpers.js';
 
@@ -255,6 +256,8 @@ describe('process launcher', () => {
     const rec = s.recorded();
     for (const kept of ['PATH', 'HF_HOME', 'HF_TOKEN', 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', 'CUDA_DEVICE_ORDER', 'NVIDIA_DRIVER_CAPABILITIES', 'CUDA_VISIBLE_DEVICES']) expect(rec.envKeys).toContain(kept);
     for (const dropped of ['REDIS_URL', 'AWS_SECRET_ACCESS_KEY', 'JUDGE_API_KEY', 'WANDB_API_KEY']) expect(rec.envKeys).not.toContain(dropped);
+    // The rule production applies (src/secrets.ts), not a copy: every key is allow-listed or named in inference.env.
+    for (const k of rec.envKeys) expect(CHILD_ENV_ALLOWED.test(k) || k === 'HF_TOKEN', k).toBe(true);
     expect(rec.cudaVisibleDevices).toMatch(/^\d$/);
     expect(rec.argv).not.toContain('--trust-remote-code');
     await served.release();

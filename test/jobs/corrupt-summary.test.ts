@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvalSummary } from '../../src/eval/types.js';
 import { readCheckpoint } from '../../src/jobs/evaluate.js';
-import { keys } from '../../src/jobs/model.js';
+import { keys } from '../../src/jobs/keys.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
 
 describe('a corrupt summary checkpoint', () => {

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { fetchArtifactCommand } from '../../src/cli/fetch-artifact.js';
 import { servedNameFor } from '../../src/inference/safe-values.js';
-import { evaluationIdFor } from '../../src/jobs/model.js';
+import { evaluationIdFor } from '../../src/jobs/job-data.js';
 import { startFakeKubernetes, type FakeKubernetes, type PodScenario } from '../fakes/kubernetes-api.js';
 import { startFakeWandb, type FakeWandb } from '../fakes/wandb-server.js';
 import { redisUrl } from '../helpers/redis.js';

@@ -7,7 +7,7 @@
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { KEY_LIFETIMES, keys } from '../../src/jobs/model.js';
+import { KEY_LIFETIMES, keys } from '../../src/jobs/keys.js';
 import { redisOptions } from '../../src/runtime.js';
 import { Queue } from 'bullmq';
 import { backfillIndex, startSweeper, sweep, SWEEP_JOB } from '../../src/jobs/sweep.js';

@@ -4,7 +4,8 @@
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { QUEUE_NAME, type EvaluationProgress, type EvaluationResult } from '../../src/jobs/model.js';
+import { type EvaluationProgress, type EvaluationResult } from '../../src/jobs/job-data.js';
+import { QUEUE_NAME } from '../../src/jobs/keys.js';
 import type { EvaluationView } from '../../src/jobs/views.js';
 import { admin, makeFixture, type Fixture } from './fixture.js';
 

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keys } from '../../src/jobs/model.js';
+import { keys } from '../../src/jobs/keys.js';
 import type { EvaluationView } from '../../src/jobs/views.js';
 import { WEBHOOK_TOKEN, admin, makeFixture, type Fixture } from './fixture.js';
 

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createEvaluationService, type EvaluationService } from '../../src/jobs/producer.js';
-import { createLogger, secretValues } from '../../src/logger.js';
+import { loggerFor } from '../../src/logger.js';
 import { serviceOptions } from '../../src/runtime.js';
 import { buildApp, type App } from '../../src/server/app.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
@@ -54,7 +54,7 @@ export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
       cb();
     },
   });
-  const logger = createLogger({ level: config.env.LOG_LEVEL, destination, censorSecrets: secretValues(config) });
+  const logger = loggerFor(config, destination);
   const service = createEvaluationService(serviceOptions(config, logger));
   const app = buildApp({ config, service, logger });
   await app.ready();

@@ -1,7 +1,8 @@
 /** Secrets never reach the logs: capture pino output in a buffer and search it. */
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CENSOR, createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/logger.js';
+import { CENSOR } from '../../src/secrets.js';
 import { ADMIN_TOKEN, WEBHOOK_SECRET, WEBHOOK_TOKEN, delivery, makeFixture, sign } from './fixture.js';
 
 function capture() {

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STAT_FIELDS, keys } from '../../src/jobs/model.js';
+import { STAT_FIELDS, keys } from '../../src/jobs/keys.js';
 import { METRIC_NAMES } from '../../src/server/plugins/metrics.js';
 import { ADMIN_TOKEN, WEBHOOK_TOKEN, delivery, makeFixture, webhookHeaders, type Fixture } from './fixture.js';
 

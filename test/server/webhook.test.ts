@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUEUE_NAME, evaluationIdFor } from '../../src/jobs/model.js';
+import { evaluationIdFor } from '../../src/jobs/job-data.js';
+import { QUEUE_NAME } from '../../src/jobs/keys.js';
 import { WEBHOOK_TOKEN, delivery, makeFixture, sign, webhookHeaders, type Fixture } from './fixture.js';
 
 const url = '/webhooks/wandb';

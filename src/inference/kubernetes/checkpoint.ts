@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { LaunchRequest } from '../../ports.js';
 import { copyAdapter } from '../endpoint-launcher.js';
 import { abortReason, finalError } from '../errors.js';
-import { classifyNames, resolveBaseModel, unsupportedReason, type NamesKind } from '../layout.js';
+import { manifestModelDir, resolveBaseModel, unsupportedReason } from '../layout.js';
 import { servableDownload } from '../torch-adapter.js';
 import { isSafePath } from '../safe-values.js';
 import { MODELS_DIR, type CheckpointSource, type KubernetesSettings } from './manifest.js';
@@ -29,23 +29,6 @@ export interface Checkpoint {
 
 /** W&B node ids are base64: nothing else reaches the init container's argv. */
 const NODE_ID = /^[A-Za-z0-9+/=_-]{1,256}$/;
-
-/** Which directory of the manifest holds the model: the top level, else the only subdirectory with one. */
-export function manifestModelDir(paths: readonly string[]): { kind: NamesKind; dir: string } | undefined {
-  const byDir = new Map<string, string[]>();
-  for (const p of paths) {
-    const slash = p.lastIndexOf('/');
-    const dir = slash < 0 ? '' : p.slice(0, slash);
-    byDir.set(dir, [...(byDir.get(dir) ?? []), p.slice(slash + 1)]);
-  }
-  const top = classifyNames(byDir.get('') ?? []);
-  if (top) return { kind: top, dir: '' };
-  const found = [...byDir.entries()].filter(([d]) => d !== '').flatMap(([dir, names]) => {
-    const kind = classifyNames(names);
-    return kind ? [{ kind, dir }] : [];
-  });
-  return found.length === 1 ? found[0] : undefined;
-}
 
 export async function prepareCheckpoint(
   req: LaunchRequest,

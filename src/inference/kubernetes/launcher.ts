@@ -239,5 +239,3 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
     },
   };
 }
-
-export type KubernetesLauncher = ReturnType<typeof createKubernetesLauncher>;

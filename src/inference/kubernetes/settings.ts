@@ -4,6 +4,7 @@
  * server's own rules (names, quantities, enums) and a typo fails at config load, not as a 422 later.
  */
 import { z } from 'zod';
+import { isCredentialEnvName } from '../../secrets.js';
 
 /** DNS-1123 label: namespaces, container-facing names. */
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -19,11 +20,9 @@ const labelValue = z.string().regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z
 const envVarName = z.string().regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/, 'an environment variable name');
 const keyRef = z.strictObject({ name: subdomain, key: z.string().regex(/^[-._a-zA-Z0-9]+$/, 'a Secret/ConfigMap key'), optional: z.boolean().optional() });
 
-/** Names that hold credentials: their value must come from a Secret, never sit in the profile. */
-const CREDENTIAL_NAME = /(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)/i;
-
 const EnvVar = z.union([
-  z.strictObject({ name: envVarName, value: z.string() }).refine((e) => !CREDENTIAL_NAME.test(e.name), {
+  z.strictObject({ name: envVarName, value: z.string() }).refine((e) => !isCredentialEnvName(e.name), {
+    // A credential's value must come from a Secret, never sit in the profile (the secret policy decides the names).
     message: 'looks like a credential: pass it by reference (valueFrom.secretKeyRef), never as a value in the profile',
     path: ['value'],
   }),

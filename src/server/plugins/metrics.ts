@@ -7,7 +7,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DURATION_BUCKETS, renderDurations } from '../../jobs/durations.js';
-import { STAT_FIELDS } from '../../jobs/model.js';
+import { STAT_FIELDS } from '../../jobs/keys.js';
 import type { EvaluationService } from '../../jobs/producer.js';
 import type { App } from '../types.js';
 import { requireBearer } from './auth.js';

@@ -11,7 +11,7 @@ import type { Config } from '../../config.js';
 import type { EvaluationService } from '../../jobs/producer.js';
 import { requireBearer, unauthorized, verifySignature } from '../plugins/auth.js';
 import { errorReply } from '../plugins/error-handler.js';
-import { keys } from '../../jobs/model.js';
+import { keys } from '../../jobs/keys.js';
 import { errorReplyFor } from '../schemas/common.js';
 import { WandbWebhookBody, WebhookReplies } from '../schemas/webhook.js';
 import { parseWebhookBody } from '../wandb-payload.js';

@@ -1,6 +1,6 @@
 /** Admin API and webhook reply/request contracts for evaluations (they also feed /openapi.json). */
 import { z } from 'zod';
-import { EvaluationStatus } from '../../jobs/model.js';
+import { EvaluationStatus } from '../../jobs/job-data.js';
 import { EvaluationView } from '../../jobs/views.js';
 
 export { EvaluationView };

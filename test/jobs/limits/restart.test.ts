@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import { createLimiter } from '../../../src/jobs/limiter.js';
-import { keys } from '../../../src/jobs/model.js';
+import { keys } from '../../../src/jobs/keys.js';
 import { uniquePrefix } from '../../helpers/redis.js';
 import { startRedisServer } from '../../helpers/redis-server.js';
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import type { Limiter, Release } from '../../../src/jobs/limiter.js';
-import { keys } from '../../../src/jobs/model.js';
+import { keys } from '../../../src/jobs/keys.js';
 import { redisClients } from '../../helpers/redis-clients.js';
 import { uniquePrefix } from '../../helpers/redis.js';
 

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatResult } from '../../../src/eval/ports.js';
 import { createRedisJudgeCache } from '../../../src/jobs/judge-cache.js';
-import { keys } from '../../../src/jobs/model.js';
+import { keys } from '../../../src/jobs/keys.js';
 import { redisUrl, uniquePrefix } from '../../helpers/redis.js';
 
 const result: ChatResult = { content: 'Rating: [[8]]', usage: { promptTokens: 50, completionTokens: 4 }, finishReason: 'stop' };

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvalRecord } from '../../../src/eval/types.js';
-import { keys } from '../../../src/jobs/model.js';
+import { keys } from '../../../src/jobs/keys.js';
 import { clearRecords, createRedisEvalStore } from '../../../src/jobs/redis-store.js';
 import { redisUrl, uniquePrefix } from '../../helpers/redis.js';
 import { startRedisServer } from '../../helpers/redis-server.js';
@@ -83,13 +83,11 @@ describe('createRedisEvalStore', () => {
     expect(await store.load()).toEqual([]);
   });
 
-  it('applies the TTL and clearRecords removes everything', async () => {
+  it('sets no TTL itself (the pipeline does, once the evaluation ends) and clearRecords removes everything', async () => {
     const prefix = uniquePrefix('store');
-    const store = createRedisEvalStore(redis, prefix, 'ev-1', { ttlSeconds: 3600 });
+    const store = createRedisEvalStore(redis, prefix, 'ev-1');
     await store.save(answer(3, 1));
-    const ttl = await redis.ttl(keys(prefix).records('ev-1'));
-    expect(ttl).toBeGreaterThan(3500);
-    expect(ttl).toBeLessThanOrEqual(3600);
+    expect(await redis.ttl(keys(prefix).records('ev-1'))).toBe(-1);
     await clearRecords(redis, prefix, 'ev-1');
     expect(await store.load()).toEqual([]);
   });

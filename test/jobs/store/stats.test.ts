@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keys, STAT_FIELDS } from '../../../src/jobs/model.js';
+import { keys, STAT_FIELDS } from '../../../src/jobs/keys.js';
 import { createStats } from '../../../src/jobs/stats.js';
 import { redisClients } from '../../helpers/redis-clients.js';
 import { uniquePrefix } from '../../helpers/redis.js';
