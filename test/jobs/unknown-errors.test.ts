@@ -13,34 +13,31 @@ describe('errors outside the catalog in the job pipeline', () => {
     stack = undefined;
   });
 
-  it('a bug fails the evaluation at once, saying so', async () => {
+  /** One evaluation whose benchmark loader throws `err`; returns the admin view and how often it was called. */
+  async function evaluateThrowing(err: Error) {
     stack = await startStack({ redisUrl: redisUrl() });
     let calls = 0;
     await stack.startWorker({
       benchmark: () => {
         calls += 1;
-        throw new TypeError("Cannot read properties of undefined (reading 'questions')");
+        throw err;
       },
     });
-    const { outcome, view } = await evaluateOnce(stack);
+    return { ...(await evaluateOnce(stack)), calls: () => calls };
+  }
+
+  it('a bug fails the evaluation at once, saying so', async () => {
+    const { outcome, view, calls } = await evaluateThrowing(new TypeError("Cannot read properties of undefined (reading 'questions')"));
     expect(outcome).toBe('failed');
     expect(view?.attempts).toBe(1);
-    expect(calls).toBe(1);
+    expect(calls()).toBe(1);
     expect(view?.error?.reason).toMatch(/internal error \(a bug.*reading 'questions'/);
   });
 
   it('a connection reset nobody wrapped is retried like before', async () => {
-    stack = await startStack({ redisUrl: redisUrl() });
-    let calls = 0;
-    await stack.startWorker({
-      benchmark: () => {
-        calls += 1;
-        throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
-      },
-    });
-    const { outcome, view } = await evaluateOnce(stack);
+    const { outcome, view, calls } = await evaluateThrowing(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
     expect(outcome).toBe('failed');
     expect(view?.attempts).toBeGreaterThan(1);
-    expect(calls).toBe(view?.attempts);
+    expect(calls()).toBe(view?.attempts);
   });
 });
