@@ -32,7 +32,12 @@ export function definedScripts(): ReadonlyArray<RedisScript<unknown>> {
   return [...registry.values()];
 }
 
-export async function runScript<R>(redis: Redis, script: RedisScript<R>, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<R> {
+export async function runScript<R>(
+  redis: Redis,
+  script: RedisScript<R>,
+  keys: readonly string[],
+  args: ReadonlyArray<string | number>,
+): Promise<R> {
   let raw: unknown;
   try {
     raw = await redis.evalsha(script.sha1, keys.length, ...keys, ...args);
@@ -42,7 +47,10 @@ export async function runScript<R>(redis: Redis, script: RedisScript<R>, keys: r
   }
   const parsed = script.reply.safeParse(raw);
   if (!parsed.success) {
-    throw new EvalhookError('EVALHOOK_ERR_REDIS_REPLY', `Redis script ${script.name} answered ${JSON.stringify(raw)?.slice(0, 200)}: ${z.prettifyError(parsed.error)}`);
+    throw new EvalhookError(
+      'EVALHOOK_ERR_REDIS_REPLY',
+      `Redis script ${script.name} answered ${JSON.stringify(raw)?.slice(0, 200)}: ${z.prettifyError(parsed.error)}`,
+    );
   }
   return parsed.data;
 }

@@ -52,7 +52,12 @@ export function honouredRetryAfter(ms: number | undefined): number | undefined {
 }
 
 /** Wait before retry number `retry` (0 = the first retry). */
-export function backoffMs(policy: RetryPolicy, retry: number, retryAfterMs?: number, random: () => number = Math.random): number {
+export function backoffMs(
+  policy: RetryPolicy,
+  retry: number,
+  retryAfterMs?: number,
+  random: () => number = Math.random,
+): number {
   const server = honouredRetryAfter(retryAfterMs);
   if (server !== undefined) return server;
   const [lo, hi] = policy.jitter;
@@ -64,7 +69,10 @@ export function backoffMs(policy: RetryPolicy, retry: number, retryAfterMs?: num
  * `retry-after-ms`, else `retry-after` (seconds or an HTTP date), in ms; undefined when absent or
  * unreadable. Not bounded here: backoffMs and the judge pause decide what they honour.
  */
-export function parseRetryAfter(headers: { get(name: string): string | null } | undefined | null, now: number = Date.now()): number | undefined {
+export function parseRetryAfter(
+  headers: { get(name: string): string | null } | undefined | null,
+  now: number = Date.now(),
+): number | undefined {
   if (!headers) return undefined;
   const ms = headers.get('retry-after-ms')?.trim();
   if (ms && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));

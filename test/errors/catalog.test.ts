@@ -10,11 +10,16 @@ import { InferenceError, finalError, transientError } from '../../src/inference/
 import { KubeApiError } from '../../src/inference/kubernetes/api.js';
 import { CancelledError } from '../../src/jobs/cancel.js';
 import { classifyFailure } from '../../src/jobs/failures.js';
-import { EvaluationConflictError, EvaluationNotFoundError, OperationTimeoutError, QueueFullError, QueueUnavailableError } from '../../src/jobs/producer.js';
+import {
+  EvaluationConflictError,
+  EvaluationNotFoundError,
+  OperationTimeoutError,
+  QueueFullError,
+  QueueUnavailableError,
+} from '../../src/jobs/producer.js';
 import { InvalidCursorError } from '../../src/jobs/views.js';
 import { WandbError } from '../../src/wandb/client.js';
 import { repoRoot as root, sourceFiles } from '../helpers/source-files.js';
-
 
 describe('the error catalog', () => {
   it('has unique EVALHOOK_ERR_* codes, each listed once in docs/errors.md', () => {
@@ -59,17 +64,25 @@ describe('the error catalog', () => {
   });
 
   it('no class in src extends Error directly: everything is made from EvalhookError', () => {
-    const offenders = sourceFiles('src').filter((f) => /class \w+ extends Error\b/.test(f.text)).map((f) => f.path);
+    const offenders = sourceFiles('src')
+      .filter((f) => /class \w+ extends Error\b/.test(f.text))
+      .map((f) => f.path);
     expect(offenders).toEqual(['src/errors.ts']);
   });
 });
 
 describe('classifyFailure', () => {
   it('takes retryable from catalog errors', () => {
-    expect(classifyFailure(new WandbError('W&B down', true, 503))).toMatchObject({ retryable: true, reason: 'W&B down' });
+    expect(classifyFailure(new WandbError('W&B down', true, 503))).toMatchObject({
+      retryable: true,
+      reason: 'W&B down',
+    });
     expect(classifyFailure(new FinalError('bad profile'))).toMatchObject({ retryable: false, reason: 'bad profile' });
     expect(classifyFailure(new CancelledError())).toMatchObject({ retryable: false, cancelled: true });
-    expect(classifyFailure(new EndpointError('busy', 'rate-limited', { status: 429, role: 'judge' }))).toEqual({ retryable: true, reason: 'judge endpoint (HTTP 429): busy' });
+    expect(classifyFailure(new EndpointError('busy', 'rate-limited', { status: 429, role: 'judge' }))).toEqual({
+      retryable: true,
+      reason: 'judge endpoint (HTTP 429): busy',
+    });
   });
 
   it('does not retry an error outside the catalog, and flags it as a bug', () => {
@@ -89,7 +102,9 @@ describe('classifyFailure', () => {
       new Error('socket hang up'),
       new TypeError('fetch failed', { cause: sys('UND_ERR_SOCKET', 'other side closed') }),
       new Error('Connection is closed.'),
-      Object.assign(new Error('Reached the max retries per request limit (which is 20).'), { name: 'MaxRetriesPerRequestError' }),
+      Object.assign(new Error('Reached the max retries per request limit (which is 20).'), {
+        name: 'MaxRetriesPerRequestError',
+      }),
     ]) {
       expect(isConnectionError(err), err.message).toBe(true);
       expect(classifyFailure(err), err.message).toMatchObject({ retryable: true });

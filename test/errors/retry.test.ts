@@ -20,14 +20,18 @@ describe('the one backoff honours Retry-After within [0, 60 s], as openai-node d
 
   it('waits what the server asks when it is at most 60 s (seconds or date)', () => {
     expect(backoffMs(policy, 0, parseRetryAfter(headers({ 'retry-after': '20' }), now))).toBe(20_000);
-    expect(backoffMs(policy, 0, parseRetryAfter(headers({ 'retry-after': 'Thu, 01 Jan 2026 00:00:45 GMT' }), now))).toBe(45_000);
+    expect(
+      backoffMs(policy, 0, parseRetryAfter(headers({ 'retry-after': 'Thu, 01 Jan 2026 00:00:45 GMT' }), now)),
+    ).toBe(45_000);
     expect(backoffMs(policy, 2, MAX_RETRY_AFTER_MS)).toBe(60_000);
     expect(backoffMs(policy, 2, 0)).toBe(0);
   });
 
   it('a Retry-After over 60 s (seconds or date) falls back to the exponential backoff, never a longer wait', () => {
     expect(backoffMs(policy, 0, parseRetryAfter(headers({ 'retry-after': '3600' }), now))).toBe(1000);
-    expect(backoffMs(policy, 1, parseRetryAfter(headers({ 'retry-after': 'Fri, 02 Jan 2026 00:00:00 GMT' }), now))).toBe(2000);
+    expect(
+      backoffMs(policy, 1, parseRetryAfter(headers({ 'retry-after': 'Fri, 02 Jan 2026 00:00:00 GMT' }), now)),
+    ).toBe(2000);
     expect(backoffMs(policy, 10, 61_000)).toBe(8000);
   });
 
@@ -51,7 +55,11 @@ describe('withRetry', () => {
       },
       {
         policy,
-        classify: (raw) => ({ error: new Error(`classified ${(raw as Error).message}`), retryable: true, retryAfterMs: calls === 1 ? 3000 : undefined }),
+        classify: (raw) => ({
+          error: new Error(`classified ${(raw as Error).message}`),
+          retryable: true,
+          retryAfterMs: calls === 1 ? 3000 : undefined,
+        }),
         sleep: async (ms) => void waits.push(ms),
       },
     );
@@ -94,7 +102,7 @@ describe('withRetry', () => {
     expect(calls).toBe(1);
   });
 
-  it('an abort during the wait ends it with the signal reason (or the caller\'s mapping)', async () => {
+  it("an abort during the wait ends it with the signal reason (or the caller's mapping)", async () => {
     const ac = new AbortController();
     const reason = new Error('cancelled');
     const p = withRetry(

@@ -33,6 +33,8 @@ describe('a corrupt summary checkpoint', () => {
 
   it('an absent checkpoint is simply undefined, with no warning', async () => {
     const log = { warn: () => expect.unreachable('no warning expected') };
-    await expect(readCheckpoint(redis, keys(uniquePrefix('cs')).summary('none'), EvalSummary, log as never)).resolves.toBeUndefined();
+    await expect(
+      readCheckpoint(redis, keys(uniquePrefix('cs')).summary('none'), EvalSummary, log as never),
+    ).resolves.toBeUndefined();
   });
 });

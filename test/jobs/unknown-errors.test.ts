@@ -27,7 +27,9 @@ describe('errors outside the catalog in the job pipeline', () => {
   }
 
   it('a bug fails the evaluation at once, saying so', async () => {
-    const { outcome, view, calls } = await evaluateThrowing(new TypeError("Cannot read properties of undefined (reading 'questions')"));
+    const { outcome, view, calls } = await evaluateThrowing(
+      new TypeError("Cannot read properties of undefined (reading 'questions')"),
+    );
     expect(outcome).toBe('failed');
     expect(view?.attempts).toBe(1);
     expect(calls()).toBe(1);
@@ -35,7 +37,9 @@ describe('errors outside the catalog in the job pipeline', () => {
   });
 
   it('a connection reset nobody wrapped is retried like before', async () => {
-    const { outcome, view, calls } = await evaluateThrowing(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+    const { outcome, view, calls } = await evaluateThrowing(
+      Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+    );
     expect(outcome).toBe('failed');
     expect(view?.attempts).toBeGreaterThan(1);
     expect(calls()).toBe(view?.attempts);
