@@ -99,7 +99,6 @@ export const CATALOG = {
     summary: 'checkpoint file refused (not a zip, unsafe pickle, bad safetensors)',
   },
   EVALHOOK_ERR_BENCHMARK_DATA: { retryable: false, summary: 'benchmark or baseline data is malformed' },
-  EVALHOOK_ERR_REDIS: { retryable: true, summary: 'a Redis transaction was aborted; another attempt redoes it' },
   EVALHOOK_ERR_DASHBOARD_BUSY: {
     retryable: true,
     statusCode: 409,
