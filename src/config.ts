@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { EvalhookError } from './errors.js';
 import { DashboardViewList, Profile, splitDashboardViews, Rule, type ProfileInput } from './profile.js';
 
 const bool = z
@@ -133,10 +134,10 @@ export interface Config {
   secrets: Readonly<Record<string, string | undefined>>;
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+export class ConfigError extends EvalhookError {
+  override name = 'ConfigError';
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super('EVALHOOK_ERR_CONFIG', `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
 

@@ -163,7 +163,7 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
         name: limits.name,
         maxInFlight: limits.maxInFlight,
         adaptive: { start: limits.start, tolerance: ADAPTIVE_TOLERANCE },
-        rpm: perWindow(limits.rpm),
+        grantsPerWindow: perWindow(limits.rpm),
         tpm: perWindow(limits.tpm),
         windowMs: window,
         stats: { stats, role: target.role },

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { DataFile } from './sources.js';
+import { EvalhookError } from '../errors.js';
 
 export interface LoadedFile {
   /** Where the bytes came from, for messages (path or URL). */
@@ -47,12 +48,12 @@ export async function fetchPinned(
   try {
     res = await doFetch(file.url, { signal: opts.signal });
   } catch (err) {
-    throw new Error(`downloading ${file.id} from ${file.url} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new EvalhookError('EVALHOOK_ERR_BENCHMARK_DATA', `downloading ${file.id} from ${file.url} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err, retryable: !opts.signal?.aborted });
   }
-  if (!res.ok) throw new Error(`downloading ${file.id} from ${file.url} failed: HTTP ${res.status}`);
+  if (!res.ok) throw new EvalhookError('EVALHOOK_ERR_BENCHMARK_DATA', `downloading ${file.id} from ${file.url} failed: HTTP ${res.status}`, { retryable: res.status >= 500 || res.status === 429 });
   const bytes = new Uint8Array(await res.arrayBuffer());
   const sum = sha256(bytes);
-  if (sum !== file.sha256) throw new Error(`checksum mismatch for ${file.id} from ${file.url}: expected sha256 ${file.sha256}, got ${sum}`);
+  if (sum !== file.sha256) throw new EvalhookError('EVALHOOK_ERR_BENCHMARK_DATA', `checksum mismatch for ${file.id} from ${file.url}: expected sha256 ${file.sha256}, got ${sum}`);
   await mkdir(opts.cacheDir, { recursive: true });
   const tmp = `${cached}.${process.pid}.${Date.now()}.tmp`;
   await writeFile(tmp, bytes);

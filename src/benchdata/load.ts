@@ -3,6 +3,7 @@
  * file and line it came from, because a broken data file is otherwise only noticed as odd scores.
  */
 import { z } from 'zod';
+import { EvalhookError } from '../errors.js';
 import { ALL_PROMPT_NAMES, JudgePrompt, NEED_REF_CATS, type Benchmark } from '../eval/benchmark.js';
 import type { BenchmarkQuestion } from '../eval/types.js';
 import { fetchPinned, readLocal, type LoadedFile } from './files.js';
@@ -36,9 +37,11 @@ const EXPECTED_PER_CATEGORY = 10;
 const EXPECTED_CATEGORIES = ['coding', 'extraction', 'humanities', 'math', 'reasoning', 'roleplay', 'stem', 'writing'];
 
 /** Bad benchmark or baseline data: fixing it takes a person, so the job layer does not retry it. */
-export class BenchmarkDataError extends Error {
-  override readonly name = 'BenchmarkDataError';
-  readonly retryable = false;
+export class BenchmarkDataError extends EvalhookError {
+  override name = 'BenchmarkDataError';
+  constructor(message: string, opts?: { cause?: unknown }) {
+    super('EVALHOOK_ERR_BENCHMARK_DATA', message, opts);
+  }
 }
 
 export function parseJsonl<S extends z.ZodType>(file: LoadedFile, schema: S): Array<{ line: number; value: z.output<S> }> {

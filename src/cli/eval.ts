@@ -7,6 +7,7 @@ import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BuiltinBenchmark } from '../benchdata/index.js';
+import { createError } from '../errors.js';
 import { isEndpointError } from '../eval/errors.js';
 import type { EvalStore } from '../eval/ports.js';
 import type { EvalProgress, EvalRecord } from '../eval/types.js';
@@ -37,7 +38,7 @@ export interface EvalCommandIO {
   fetch?: typeof fetch;
 }
 
-class UsageError extends Error {}
+const UsageError = createError('EVALHOOK_ERR_USAGE', 'UsageError');
 
 function positiveInt(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;

@@ -8,6 +8,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { isRetryable } from '../errors.js';
 import { EXIT_UNSERVABLE } from '../inference/kubernetes/names.js';
 import { adapterFiles } from '../inference/adapter-files.js';
 import { sameBaseModel } from '../inference/base-model.js';
@@ -79,7 +80,7 @@ export async function fetchArtifactCommand(argv: string[], io: FetchArtifactIO =
     io.stdout.write(`${JSON.stringify({ artifact: artifact.fullName, kind: layout.kind, dir: layout.dir })}\n`);
     return 0;
   } catch (err) {
-    const retryable = !(err instanceof Error && 'retryable' in err && err.retryable === false);
+    const retryable = isRetryable(err);
     return fail(retryable ? 1 : EXIT_UNSERVABLE, err instanceof Error ? err.message : String(err));
   }
 }

@@ -4,27 +4,26 @@
  * - 'unrecoverable': 400/401/403/404/422: retrying cannot help, fail now with the reason
  * - 'aborted': the caller's AbortSignal fired
  */
+import { EvalhookError } from '../errors.js';
+
 export type EndpointErrorKind = 'rate-limited' | 'server' | 'timeout' | 'connection' | 'unrecoverable' | 'aborted';
 
 export type EndpointRole = 'candidate' | 'judge';
 
-export class EndpointError extends Error {
+export class EndpointError extends EvalhookError {
   override readonly name = 'EndpointError';
   constructor(
     message: string,
     readonly kind: EndpointErrorKind,
     readonly opts: { status?: number; retryAfterMs?: number; role?: EndpointRole; cause?: unknown } = {},
   ) {
-    super(message, { cause: opts.cause });
+    super('EVALHOOK_ERR_ENDPOINT', message, { cause: opts.cause, retryable: kind !== 'unrecoverable' && kind !== 'aborted' });
   }
   get status(): number | undefined {
     return this.opts.status;
   }
   get retryAfterMs(): number | undefined {
     return this.opts.retryAfterMs;
-  }
-  get retryable(): boolean {
-    return this.kind !== 'unrecoverable' && this.kind !== 'aborted';
   }
 }
 

@@ -1,17 +1,20 @@
 /**
- * Execution primitives of the engine: a per-endpoint concurrency limiter, abortable sleep, and a
- * retry loop with exponential backoff + jitter that honours the server's Retry-After.
+ * Execution primitives of the engine: a per-endpoint priority semaphore, and its binding of the one
+ * retry toolkit (src/retry.ts: backoff with jitter honouring Retry-After within [0, 60 s]).
  */
+import { isRetryable } from '../errors.js';
+import { sleep, withRetry, type RetryOptions, type Sleep } from '../retry.js';
 import { EndpointError, isEndpointError, type EndpointRole } from './errors.js';
 
-export interface RetryPolicy {
+export type { Sleep } from '../retry.js';
+
+/** Per-call retries: CALL_ATTEMPTS / CALL_BACKOFF_MS (attempts include the first). */
+export interface CallRetryPolicy {
   attempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
 }
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 1000, maxDelayMs: 60_000 };
-
-export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+export const DEFAULT_RETRY: CallRetryPolicy = { attempts: 6, baseDelayMs: 1000, maxDelayMs: 60_000 };
 
 export function abortError(role: EndpointRole | undefined, signal: AbortSignal | undefined): EndpointError {
   const reason: unknown = signal?.reason;
@@ -19,26 +22,15 @@ export function abortError(role: EndpointRole | undefined, signal: AbortSignal |
   return new EndpointError('evaluation aborted', 'aborted', { role, cause: reason });
 }
 
-export const defaultSleep: Sleep = (ms, signal) =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(undefined, signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(undefined, signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** The toolkit's sleep; an abort rejects with the engine's 'aborted' EndpointError. */
+export const defaultSleep: Sleep = (ms, signal) => sleep(ms, signal).catch(() => Promise.reject(abortError(undefined, signal)));
 
 /**
  * FIFO semaphore with two classes of waiters: 0 (turn-1 generation) and 1 (everything later).
  * Class 0 goes first unless `preferLater()` says otherwise at the moment a slot frees: the engine
  * asks for turn-2 generations first when the judge would otherwise run out of work.
  */
-export class Limiter {
+export class PrioritySemaphore {
   private active = 0;
   private readonly queues: Array<Array<() => void>> = [[], []];
   /** `current` narrows `max` while the run goes (an adaptive limit behind the client). */
@@ -100,7 +92,7 @@ export class Limiter {
 }
 
 export interface RetryDeps {
-  policy: RetryPolicy;
+  policy: CallRetryPolicy;
   sleep: Sleep;
   random: () => number;
   signal: AbortSignal;
@@ -108,29 +100,32 @@ export interface RetryDeps {
   onRetry?: (err: EndpointError, attempt: number, delayMs: number) => void;
 }
 
-/** Backoff for attempt n (1-based): full exponential growth with 50-100 % jitter, capped. */
-export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number, retryAfterMs?: number): number {
-  if (retryAfterMs !== undefined) return retryAfterMs; // the server knows best when capacity returns
-  const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-  return Math.round(exp * (0.5 + random() / 2));
-}
-
-/** Runs `call` until it succeeds, a non-retryable EndpointError occurs, or attempts run out. */
-export async function withRetry<T>(call: () => Promise<T>, deps: RetryDeps): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (raw) {
-      if (deps.signal.aborted) throw abortError(deps.role, deps.signal);
+/**
+ * The engine's binding of the toolkit's withRetry: full exponential growth with 50-100 % jitter,
+ * EndpointErrors decide for themselves; catalog and connection errors from an adapter become a
+ * retryable 'connection' failure; anything else is a bug and is thrown at once, unretried.
+ */
+export function callRetry(deps: RetryDeps): RetryOptions {
+  return {
+    policy: { retries: deps.policy.attempts - 1, baseDelayMs: deps.policy.baseDelayMs, maxDelayMs: deps.policy.maxDelayMs, jitter: [0.5, 1] },
+    signal: deps.signal,
+    aborted: (s) => abortError(deps.role, s),
+    sleep: deps.sleep,
+    random: deps.random,
+    classify: (raw) => {
+      if (!isEndpointError(raw) && !isRetryable(raw)) return { error: raw, retryable: false };
       const err = isEndpointError(raw)
         ? raw
         : new EndpointError(`${deps.role} call failed: ${raw instanceof Error ? raw.message : String(raw)}`, 'connection', { role: deps.role, cause: raw });
-      if (!err.retryable || attempt >= deps.policy.attempts) throw err;
-      const delay = backoffDelay(deps.policy, attempt, deps.random, err.retryAfterMs);
-      deps.onRetry?.(err, attempt, delay);
-      await deps.sleep(delay, deps.signal);
-    }
-  }
+      return { error: err, retryable: err.retryable, retryAfterMs: err.retryAfterMs };
+    },
+    onRetry: deps.onRetry && ((d, retry, delayMs) => deps.onRetry!(d.error as EndpointError, retry + 1, delayMs)),
+  };
+}
+
+/** Runs `call` until it succeeds, a failure is not retryable, or attempts run out. */
+export function retryCall<T>(call: () => Promise<T>, deps: RetryDeps): Promise<T> {
+  return withRetry(call, callRetry(deps));
 }
 
 /**

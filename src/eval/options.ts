@@ -1,7 +1,7 @@
 /** The engine's public option and result shapes (see run.ts for the semantics). */
 import type { Benchmark } from './benchmark.js';
 import type { TokenPrices } from './cost.js';
-import type { RetryPolicy, Sleep } from './execution.js';
+import type { CallRetryPolicy, Sleep } from './execution.js';
 import type { ChatClient, EvalStore, JudgeCache } from './ports.js';
 import type { AnswerRecord, BenchmarkQuestion, EvalProgress, EvalRecord, EvalSummary } from './types.js';
 
@@ -27,7 +27,7 @@ export interface RunEvaluationOptions {
   store?: EvalStore;
   cache?: JudgeCache;
   signal?: AbortSignal;
-  retry?: RetryPolicy;
+  retry?: CallRetryPolicy;
   /** Per call; default 300 s. */
   callTimeoutMs?: number;
   onProgress?: (p: EvalProgress) => void;

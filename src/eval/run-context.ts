@@ -6,7 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { turnsToRun } from './benchmark.js';
 import { isEndpointError, type EndpointRole } from './errors.js';
-import { abortError, callWithTimeout, defaultSleep, DEFAULT_RETRY, Limiter, withRetry } from './execution.js';
+import { abortError, callWithTimeout, defaultSleep, DEFAULT_RETRY, PrioritySemaphore, retryCall } from './execution.js';
 import { DEFAULT_CALL_TIMEOUT_MS, type RunEvaluationOptions } from './options.js';
 import { getPrompt, pairPromptName, singlePromptName } from './prompts.js';
 import type { ChatRequest, ChatResult } from './ports.js';
@@ -71,11 +71,11 @@ export function createRunContext(opts: RunEvaluationOptions, baseline: ReadonlyM
   const noLimit = () => Infinity;
   // The cap sees every judge request as it is sent (after the limiter, on each retry), resumed spend included.
   const judgeClient = judge.maxCostUsd === undefined ? judge.client : capJudgeCost(judge.client, { prices: judge.prices!, maxCostUsd: judge.maxCostUsd, spentUsd: judgeSpend(stored.values(), judge.prices!) });
-  const judgeLimiter = new Limiter(judge.concurrency, undefined, judgeClient.inFlightLimit?.bind(judgeClient) ?? noLimit);
-  const judgeWouldRunDry = () => judgeBacklog < judgeLimiter.limit();
-  const limiters: Record<EndpointRole, Limiter> = {
-    candidate: new Limiter(candidate.concurrency, judgeWouldRunDry, candidate.client.inFlightLimit?.bind(candidate.client) ?? noLimit),
-    judge: judgeLimiter,
+  const judgeSemaphore = new PrioritySemaphore(judge.concurrency, undefined, judgeClient.inFlightLimit?.bind(judgeClient) ?? noLimit);
+  const judgeWouldRunDry = () => judgeBacklog < judgeSemaphore.limit();
+  const semaphores: Record<EndpointRole, PrioritySemaphore> = {
+    candidate: new PrioritySemaphore(candidate.concurrency, judgeWouldRunDry, candidate.client.inFlightLimit?.bind(candidate.client) ?? noLimit),
+    judge: judgeSemaphore,
   };
   const clients = { candidate: candidate.client, judge: judgeClient };
 
@@ -85,9 +85,9 @@ export function createRunContext(opts: RunEvaluationOptions, baseline: ReadonlyM
   async function call(role: EndpointRole, req: ChatRequest, cls: 0 | 1): Promise<ChatResult> {
     if (role === 'judge') judgeBacklog += 1;
     try {
-      const res = await withRetry(
+      const res = await retryCall(
         () =>
-          limiters[role].run(
+          semaphores[role].run(
             () => callWithTimeout((signal) => clients[role].complete(req, { signal, timeoutMs, priority: hint(role, cls) }), { signal: run.signal, timeoutMs, role }),
             run.signal,
             cls,

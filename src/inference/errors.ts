@@ -1,15 +1,15 @@
+import { EvalhookError, type ErrorCode } from '../errors.js';
+
 /**
  * The one error type the inference launchers throw. `retryable` is read by the pipeline
  * (src/jobs/failures.ts): false means no retry can fix it (bad config, unsupported artifact),
  * so the evaluation fails at once with this message as the reason a person reads.
  */
-export class InferenceError extends Error {
-  override readonly name = 'InferenceError';
-  readonly retryable: boolean;
+export class InferenceError extends EvalhookError {
+  override name = 'InferenceError';
 
-  constructor(message: string, opts: { retryable: boolean; cause?: unknown }) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.retryable = opts.retryable;
+  constructor(message: string, opts: { retryable: boolean; cause?: unknown }, code: ErrorCode = 'EVALHOOK_ERR_INFERENCE') {
+    super(code, message, opts);
   }
 }
 

@@ -8,9 +8,12 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { abortReason, errorText, finalError } from './errors.js';
 import { assertGpuIds } from './safe-values.js';
+import { wait } from '../retry.js';
+import { z } from 'zod';
+import { Count, defineScript, runScript } from '../redis-scripts.js';
 
 // KEYS: one lease key per GPU; ARGV: n, token, ttl ms. Returns the 1-based indexes taken, or {}.
-const ACQUIRE = `
+const ACQUIRE = defineScript('gpuPool.acquire', `
 local n = tonumber(ARGV[1])
 local free = {}
 for i, k in ipairs(KEYS) do
@@ -19,10 +22,10 @@ for i, k in ipairs(KEYS) do
 end
 if #free < n then return {} end
 for _, i in ipairs(free) do redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[3]) end
-return free`;
+return free`, z.array(z.number().int()));
 
 // Extends (ARGV[2] = ttl) or deletes (ARGV[2] = 0) only the keys still holding our token; returns how many.
-const RENEW_OR_DROP = `
+const RENEW_OR_DROP = defineScript('gpuPool.renewOrDrop', `
 local held = 0
 for _, k in ipairs(KEYS) do
   if redis.call('GET', k) == ARGV[1] then
@@ -30,7 +33,7 @@ for _, k in ipairs(KEYS) do
     if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', k, ARGV[2]) else redis.call('DEL', k) end
   end
 end
-return held`;
+return held`, Count);
 
 export interface GpuLease {
   readonly ids: string[];
@@ -75,7 +78,7 @@ export function createGpuPool(opts: GpuPoolOptions): GpuPool {
     let timer: NodeJS.Timeout | undefined;
     const tick = async () => {
       try {
-        const held = Number(await opts.redis.eval(RENEW_OR_DROP, taken.length, ...taken.map(keyOf), token, leaseMs));
+        const held = await runScript(opts.redis, RENEW_OR_DROP, taken.map(keyOf), [token, leaseMs]);
         if (held < taken.length && !stopped) onLost?.(`GPU lease lost (${held}/${taken.length} still held): another worker may now use GPUs ${taken.join(',')}`);
       } catch (err) {
         // A short Redis outage is survivable: the lease only lapses after the whole TTL.
@@ -104,11 +107,11 @@ export function createGpuPool(opts: GpuPoolOptions): GpuPool {
       let waits = 0;
       for (;;) {
         if (signal.aborted) throw abortReason(signal);
-        const got = (await opts.redis.eval(ACQUIRE, keys.length, ...keys, n, token, leaseMs)) as number[];
+        const got = await runScript(opts.redis, ACQUIRE, keys, [n, token, leaseMs]);
         if (got.length === n) {
           const taken = got.map((i) => ids[i - 1]).filter((id): id is string => id !== undefined);
           if (signal.aborted) {
-            await opts.redis.eval(RENEW_OR_DROP, taken.length, ...taken.map(keyOf), token, 0);
+            await runScript(opts.redis, RENEW_OR_DROP, taken.map(keyOf), [token, 0]);
             throw abortReason(signal);
           }
           const stop = startRenewal(taken, token, onLost);
@@ -119,14 +122,14 @@ export function createGpuPool(opts: GpuPoolOptions): GpuPool {
               if (released) return;
               released = true;
               stop();
-              await opts.redis.eval(RENEW_OR_DROP, taken.length, ...taken.map(keyOf), token, 0);
+              await runScript(opts.redis, RENEW_OR_DROP, taken.map(keyOf), [token, 0]);
             },
           };
         }
         // Say so once, then every ~minute, so the job log explains a long wait.
         if (waits % Math.max(1, Math.round(60_000 / pollMs)) === 0) onWait?.(`waiting for ${n} free GPU(s): all of ${ids.join(',')} are leased`);
         waits += 1;
-        await sleep(pollMs * (0.5 + Math.random() * 0.5), signal);
+        await wait(pollMs * (0.5 + Math.random() * 0.5), signal);
       }
     },
     async holders() {
@@ -134,16 +137,4 @@ export function createGpuPool(opts: GpuPoolOptions): GpuPool {
       return Object.fromEntries(ids.map((id, i) => [id, values[i] ?? null]));
     },
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -7,6 +7,7 @@
 import { basename, join } from 'node:path';
 import { CheckpointError, conversionKey, convertCached, resolveLoraFacts, torchFileEpoch, type ConversionInfo, type LoraProfile } from '../checkpoint/index.js';
 import type { LaunchRequest, ResolvedArtifact } from '../ports.js';
+import { isRetryable } from '../errors.js';
 import { abortReason, errorText, finalError, transientError } from './errors.js';
 import { classifyManifest, detectModelLayout, resolveBaseModel, type ModelLayout } from './layout.js';
 
@@ -29,7 +30,7 @@ export async function servableLayout(
     trainingConfig = req.artifact.sourceRun ? await req.trainingConfig?.() : undefined;
   } catch (err) {
     if (req.signal.aborted) throw abortReason(req.signal);
-    const retryable = !(err instanceof Error && 'retryable' in err && err.retryable === false);
+    const retryable = isRetryable(err);
     const text = `reading the training run's config for ${req.artifact.fullName} failed: ${errorText(err)}`;
     throw retryable ? transientError(text, err) : finalError(text, err);
   }

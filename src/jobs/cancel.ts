@@ -3,6 +3,7 @@
  * every worker listens and aborts the controller of that evaluation if it runs it.
  */
 import type { Redis } from 'ioredis';
+import { EvalhookError } from '../errors.js';
 import { keys } from './keys.js';
 
 export interface CancelRegistry {
@@ -13,10 +14,10 @@ export interface CancelRegistry {
   close(): Promise<void>;
 }
 
-export class CancelledError extends Error {
-  override readonly name = 'CancelledError';
+export class CancelledError extends EvalhookError {
+  override name = 'CancelledError';
   constructor() {
-    super('cancelled by an operator');
+    super('EVALHOOK_ERR_CANCELLED', 'cancelled by an operator');
   }
 }
 

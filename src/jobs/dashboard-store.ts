@@ -6,9 +6,12 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { DashboardStore } from '../wandb/dashboard/index.js';
 import { keys } from './keys.js';
+import { EvalhookError } from '../errors.js';
+import { sleep } from '../retry.js';
+import { Count, defineScript, runScript } from '../redis-scripts.js';
 
 /** Deletes the lock only if it is still ours (it may have expired and been taken). */
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const RELEASE = defineScript('dashboardLock.release', `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, Count);
 
 export interface DashboardStoreOptions {
   /** A crashed holder's lock frees itself after this long. */
@@ -30,13 +33,13 @@ export function createRedisDashboardStore(redis: Redis, prefix: string, opts: Da
       const deadline = Date.now() + waitMs;
       while ((await redis.set(key, token, 'PX', ttl, 'NX')) !== 'OK') {
         signal?.throwIfAborted();
-        if (Date.now() > deadline) throw new Error(`the dashboard of ${name} is being updated by another worker; try again later`);
-        await new Promise((r) => setTimeout(r, pollMs));
+        if (Date.now() > deadline) throw new EvalhookError('EVALHOOK_ERR_DASHBOARD_BUSY', `the dashboard of ${name} is being updated by another worker; try again later`);
+        await sleep(pollMs, signal);
       }
       try {
         return await fn();
       } finally {
-        await redis.eval(RELEASE, 1, key, token).catch(() => undefined);
+        await runScript(redis, RELEASE, [key], [token]).catch(() => undefined);
       }
     },
     async get(name) {

@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { z } from 'zod';
+import { defineScript, Flag, runScript } from '../redis-scripts.js';
 import { EvaluationJobData, JOB_NAME, evaluationIdFor, type EvaluationQueue, type EvaluationStatus } from './job-data.js';
 import { FINISHED_JOB_RETENTION, type keys } from './keys.js';
 import type { Guard } from './redis-guard.js';
@@ -44,7 +46,7 @@ export function jobOptionsFor(attempts: number | undefined, backoffMs: number | 
  * KEYS: job hash, claim, wait, paused, prioritized, delayed, then the index keys (all, per status).
  * ARGV: ttl ms, token, max queued, queued-at ms, id, queued status number.
  */
-const CLAIM_SCRIPT = `
+const CLAIM_SCRIPT = defineScript('producer.claim', `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local held = redis.call('GET', KEYS[2])
 if held == ARGV[2] then return 1 end
@@ -54,7 +56,7 @@ if waiting >= tonumber(ARGV[3]) then return -1 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[1])
 redis.call('ZADD', KEYS[7], ARGV[4], ARGV[5])
 redis.call('ZADD', KEYS[7 + tonumber(ARGV[6])], ARGV[4], ARGV[5])
-return 1`;
+return 1`, z.union([z.literal(-1), Flag]));
 
 export interface EnqueueResult {
   evaluationId: string;
@@ -87,7 +89,7 @@ export function createEnqueue({ intakeRedis, intakeQueue, intakeIndex, k, log, g
       const queuedAt = Date.now();
       const claimKeys = [intakeQueue.toKey(id), k.dedupeClaim(id), ...['wait', 'paused', 'prioritized', 'delayed'].map((t) => intakeQueue.toKey(t)), ...intakeIndex.keys];
       const claimArgs = [String(CLAIM_TTL_MS), token, String(maxQueued), String(queuedAt), id, String(intakeIndex.statusNumber('queued'))];
-      const won = await intakeRedis.eval(CLAIM_SCRIPT, claimKeys.length, ...claimKeys, ...claimArgs);
+      const won = await runScript(intakeRedis, CLAIM_SCRIPT, claimKeys, claimArgs);
       if (won === -1) throw new QueueFullError(maxQueued);
       if (won !== 1) {
         // Someone else owns this id; it may still be mid-add ('unknown'), which is "queued" all the same.

@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { EndpointRole } from '../eval/errors.js';
 import type { Benchmark, EvalResult, RunEvaluationOptions } from '../eval/index.js';
@@ -17,7 +18,8 @@ import { checkpointFileEpoch } from '../inference/torch-adapter.js';
 import { checkpointOf } from '../wandb/names.js';
 import { CancelledError } from './cancel.js';
 import { withAdapterReload } from './adapter-reload.js';
-import { classifyFailure, FinalError } from './failures.js';
+import { classifyFailure } from './failures.js';
+import { EvalhookError, FinalError } from '../errors.js';
 import { type EvaluationResult, ServedFacts, type EvaluationJobData } from './job-data.js';
 import { keys } from './keys.js';
 import type { ProgressTracker } from './progress.js';
@@ -129,7 +131,7 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
 async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Resolved): Promise<EvaluationResult> {
   const { data, signal, progress, log } = ctx;
   const { profile, bench, runCtx } = r;
-  let summary = await loadSummary(deps, data.evaluationId);
+  let summary = await readCheckpoint(deps.redis, keys(deps.prefix).summary(data.evaluationId), EvalSummary, log);
   let records: EvalRecord[] | undefined;
   let facts: ServedFacts | undefined;
   if (!summary) {
@@ -142,7 +144,7 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     await deps.redis.multi().set(k.served(data.evaluationId), JSON.stringify(facts)).set(k.summary(data.evaluationId), JSON.stringify(summary)).exec();
   } else {
     log.info('summary checkpoint found: retrying reporting only');
-    facts = await loadFacts(deps, data.evaluationId);
+    facts = await readCheckpoint(deps.redis, keys(deps.prefix).served(data.evaluationId), ServedFacts, log);
     if (facts) applyFacts(runCtx, facts);
   }
   records ??= await deps.store(data.evaluationId).load();
@@ -332,12 +334,6 @@ function applyFacts(runCtx: RunContext, facts: ServedFacts): void {
   }
 }
 
-async function loadFacts(deps: EvaluateDeps, id: string): Promise<ServedFacts | undefined> {
-  const raw = await deps.redis.get(keys(deps.prefix).served(id));
-  const parsed = raw ? ServedFacts.safeParse(JSON.parse(raw)) : undefined;
-  return parsed?.success ? parsed.data : undefined;
-}
-
 /** "3 answer errors, 2 no parsable score": the reasons behind the -1s, most frequent first. */
 function invalidReasons(records: readonly EvalRecord[]): string {
   const counts = new Map<string, number>();
@@ -350,11 +346,25 @@ function invalidReasons(records: readonly EvalRecord[]): string {
   return parts.length ? parts.join(', ') : 'pairwise verdicts without a winner';
 }
 
-async function loadSummary(deps: EvaluateDeps, id: string): Promise<EvalSummary | undefined> {
-  const raw = await deps.redis.get(keys(deps.prefix).summary(id));
+/**
+ * A checkpoint (summary or served facts), or undefined when there is none. A corrupt one (not JSON,
+ * or not its schema) is discarded with a warning: the records are the source of truth, so this
+ * attempt recomputes it instead of failing on the same bytes every retry.
+ */
+export async function readCheckpoint<S extends z.ZodType>(redis: Redis, key: string, schema: S, log: Pick<Logger, 'warn'>): Promise<z.output<S> | undefined> {
+  const raw = await redis.get(key);
   if (!raw) return undefined;
-  const parsed = EvalSummary.safeParse(JSON.parse(raw));
-  return parsed.success ? parsed.data : undefined;
+  let problem: string;
+  try {
+    const parsed = schema.safeParse(JSON.parse(raw));
+    if (parsed.success) return parsed.data;
+    problem = z.prettifyError(parsed.error);
+  } catch (err) {
+    problem = `not JSON: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  log.warn({ key, problem }, 'checkpoint is corrupt: discarded, recomputing it');
+  await redis.del(key);
+  return undefined;
 }
 
 /**
@@ -381,10 +391,9 @@ const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 class ReportedFailure extends FinalError {}
 
 /** The inference server went away mid-run; retryable (a new attempt launches it again). */
-class InferenceServerExited extends Error {
-  override readonly name = 'InferenceServerExited';
-  readonly retryable = true;
+class InferenceServerExited extends EvalhookError {
+  override name = 'InferenceServerExited';
   constructor(reason: string) {
-    super(`inference server exited during the evaluation: ${reason}`);
+    super('EVALHOOK_ERR_INFERENCE_EXITED', `inference server exited during the evaluation: ${reason}`);
   }
 }

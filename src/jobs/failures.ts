@@ -1,19 +1,18 @@
 /**
  * One place that decides whether a failure is worth retrying and words the reason a person reads.
- * Endpoint 400/401/403/404/422 and bad configuration are final; 429/5xx/timeouts/resets retry.
+ * Catalog errors (src/errors.ts) carry `retryable`; connection-class errors retry; anything else is
+ * a bug: final, and flagged so the worker logs it with its stack.
  */
 import { EndpointError } from '../eval/errors.js';
+import { isEvalhookError, isRetryable } from '../errors.js';
 import { CancelledError } from './cancel.js';
 
 export interface Failure {
   retryable: boolean;
   reason: string;
   cancelled?: boolean;
-}
-
-/** Thrown for failures no retry can fix (bad config, unsupported artifact, too many -1 judgments). */
-export class FinalError extends Error {
-  override readonly name = 'FinalError';
+  /** Outside the catalog and not a connection error: a bug, not retried, logged with its stack. */
+  bug?: boolean;
 }
 
 export function classifyFailure(err: unknown): Failure {
@@ -24,10 +23,8 @@ export function classifyFailure(err: unknown): Failure {
     if (err.kind === 'aborted') return { retryable: false, reason: `${who} call aborted` };
     return { retryable: err.retryable, reason: `${who}${status}: ${err.message}` };
   }
-  if (err instanceof FinalError) return { retryable: false, reason: err.message };
-  // Adapters (W&B, inference) mark their own errors with a boolean `retryable`.
-  if (err instanceof Error && 'retryable' in err && typeof err.retryable === 'boolean') {
-    return { retryable: err.retryable, reason: err.message };
-  }
-  return { retryable: true, reason: err instanceof Error ? err.message : String(err) };
+  if (isEvalhookError(err)) return { retryable: err.retryable, reason: err.message };
+  const message = err instanceof Error ? err.message : String(err);
+  if (isRetryable(err)) return { retryable: true, reason: `connection error: ${message}` };
+  return { retryable: false, reason: `internal error (a bug, see the worker log): ${message}`, bug: true };
 }

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { JudgeCache } from '../eval/ports.js';
 import { Usage } from '../eval/types.js';
 import { keys } from './keys.js';
-import { runScript } from './limiter-scripts.js';
+import { defineScript, Flag, runScript } from '../redis-scripts.js';
 
 export interface RedisJudgeCacheOptions {
   /** Per-entry lifetime. Unset = entries live until the hash is deleted. */
@@ -23,7 +23,7 @@ const ChatResultSchema = z.object({ content: z.string(), usage: Usage, finishRea
 const Entry = ChatResultSchema.extend({ exp: z.number().optional() });
 
 /** Read and drop the field if it expired, judged by Redis TIME so hosts with skewed clocks agree. */
-const GET = `local raw = redis.call('HGET', KEYS[1], ARGV[1])
+const GET = defineScript('judgeCache.get', `local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return false end
 local ok, e = pcall(cjson.decode, raw)
 if ok and type(e) == 'table' and type(e.exp) == 'number' then
@@ -34,15 +34,15 @@ if ok and type(e) == 'table' and type(e.exp) == 'number' then
   end
 end
 return raw
-`;
+`, z.string().nullable());
 
 /** ARGV: field, ChatResult JSON (a non-empty object), ttl ms. Stamps exp from Redis TIME. */
-const SET_TTL = `local t = redis.call('TIME')
+const SET_TTL = defineScript('judgeCache.setTtl', `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local entry = '{"exp":' .. string.format('%d', now + tonumber(ARGV[3])) .. ',' .. string.sub(ARGV[2], 2)
 redis.call('HSET', KEYS[1], ARGV[1], entry)
 return 1
-`;
+`, Flag);
 
 export interface RedisJudgeCache extends JudgeCache {
   /** Drop expired entries that were never read again (e.g. from a periodic job). Returns how many. */

@@ -19,10 +19,11 @@ export interface LimitChatOptions {
   name: string;
   /** Fixed limit, or the ceiling when `adaptive` is set. */
   maxInFlight?: number;
-  rpm?: number;
+  /** Grants per window across all workers (JUDGE_RPM scaled to `windowMs`). */
+  grantsPerWindow?: number;
   /** Tokens per window (estimated prompt + max_tokens reserved per call, settled from usage). */
   tpm?: number;
-  /** Window for `rpm` and `tpm` (default 60 s). */
+  /** Window for `grantsPerWindow` and `tpm` (default 60 s). */
   windowMs?: number;
   leaseMs?: number;
   /** Adaptive in-flight limit: starts at `start`, never above maxInFlight. */
@@ -88,7 +89,7 @@ export function limitChatClient(inner: ChatClient, o: LimitChatOptions): ChatCli
       try {
         release = await o.limiter.acquire(o.name, {
           maxInFlight: o.maxInFlight,
-          rpm: o.rpm,
+          grantsPerWindow: o.grantsPerWindow,
           tpm: o.tpm,
           tokens: o.tpm ? reserved : 0,
           windowMs: o.windowMs,

@@ -1,9 +1,10 @@
 /**
- * Lua scripts behind the distributed limiter, and a small EVALSHA runner. Every script reads the
- * clock with Redis TIME so workers on hosts with skewed clocks agree on one timeline.
+ * Lua scripts behind the distributed limiter, defined (with their reply schemas) through the one
+ * loader, src/redis-scripts.ts. Every script reads the clock with Redis TIME so workers on hosts
+ * with skewed clocks agree on one timeline.
  */
-import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { Count, defineScript, Flag } from '../redis-scripts.js';
 
 /** Lua prelude: current Redis time in ms. */
 const NOW = `local t = redis.call('TIME')
@@ -18,13 +19,15 @@ end
  * Try to take a slot. All-or-nothing: a denied attempt consumes nothing.
  * KEYS: leases (zset id -> expiry ms), window (zset id -> grant ms), pause (string: until ms),
  *       tokens (zset "id|tokens" -> grant ms), adaptive (hash, see ADAPT)
- * ARGV: leaseId, maxInFlight (0 = unlimited; the ceiling when adaptive), rpm (0 = unlimited),
+ * ARGV: leaseId, maxInFlight (0 = unlimited; the ceiling when adaptive), grantsPerWindow (0 = unlimited),
  *       windowMs, leaseMs, tpm (0 = unlimited), tokens reserved by this call, adaptive start (0 = fixed limit)
  * Returns {granted 0|1, waitMs, nowMs, reason, inFlight} with reason 'ok' | 'paused' | 'inflight' |
  * 'rate' | 'tokens'; inFlight counts this lease once granted.
  */
-export const ACQUIRE = `${NOW}
-local id, maxIn, rpm = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+export const ACQUIRE = defineScript(
+  'limiter.acquire',
+  `${NOW}
+local id, maxIn, grants = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local windowMs, leaseMs = tonumber(ARGV[4]), tonumber(ARGV[5])
 local tpm, tokens, start = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local untilMs = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -45,10 +48,10 @@ if maxIn > 0 then
     return {0, math.max(1, tonumber(first[2]) - now), now, 'inflight', count}
   end
 end
-if rpm > 0 then
-  -- sliding-window log: at most rpm grants in any windowMs interval
+if grants > 0 then
+  -- sliding-window log: at most 'grants' grants in any windowMs interval
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - windowMs)
-  if redis.call('ZSCORE', KEYS[2], id) == false and redis.call('ZCARD', KEYS[2]) >= rpm then
+  if redis.call('ZSCORE', KEYS[2], id) == false and redis.call('ZCARD', KEYS[2]) >= grants then
     local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
     return {0, math.max(1, tonumber(first[2]) + windowMs - now + 1), now, 'rate', count}
   end
@@ -73,7 +76,7 @@ if tpm > 0 and redis.call('ZSCORE', KEYS[4], member) == false then
   redis.call('ZADD', KEYS[4], now, member)
   keepFor(KEYS[4], windowMs * 2)
 end
-if rpm > 0 then
+if grants > 0 then
   redis.call('ZADD', KEYS[2], now, id)
   keepFor(KEYS[2], windowMs * 2)
 end
@@ -82,7 +85,9 @@ if maxIn > 0 then
   keepFor(KEYS[1], leaseMs * 2)
 end
 return {1, 0, now, 'ok', count}
-`;
+`,
+  z.tuple([Flag, z.number(), z.number(), z.enum(['ok', 'paused', 'inflight', 'rate', 'tokens']), z.number()]),
+);
 
 /**
  * A finished call's token reservation replaced by what it really used (from `usage`), and dated now:
@@ -90,14 +95,18 @@ return {1, 0, now, 'ok', count}
  * full window from now guarantees this window always holds everything the endpoint's window holds.
  * KEYS: tokens; ARGV: leaseId, reserved, used, windowMs. Returns 1 if the reservation was still there.
  */
-export const SETTLE_TOKENS = `${NOW}
+export const SETTLE_TOKENS = defineScript(
+  'limiter.settleTokens',
+  `${NOW}
 local old = ARGV[1] .. '|' .. ARGV[2]
 if redis.call('ZSCORE', KEYS[1], old) == false then return 0 end
 redis.call('ZREM', KEYS[1], old)
 redis.call('ZADD', KEYS[1], now, ARGV[1] .. '|' .. ARGV[3])
 keepFor(KEYS[1], tonumber(ARGV[4]) * 2)
 return 1
-`;
+`,
+  Flag,
+);
 
 /**
  * The adaptive concurrency limit (AIMD with slow start, as TCP's congestion window), one observation
@@ -114,7 +123,9 @@ return 1
  * KEYS: adaptive; ARGV: start, ceiling, outcome ('ok' | 'overload'), msPerToken, grantedAt, inFlightAtGrant, tolerance
  * Returns the new limit (floor, >= 1).
  */
-export const ADAPT = `${NOW}
+export const ADAPT = defineScript(
+  'limiter.adapt',
+  `${NOW}
 local start, ceiling, outcome = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local lat, grantedAt, inflight, tol = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local lim = tonumber(redis.call('HGET', KEYS[1], 'limit') or start)
@@ -147,35 +158,47 @@ lim = math.max(1, math.min(ceiling, lim))
 redis.call('HSET', KEYS[1], 'limit', tostring(lim))
 redis.call('PEXPIRE', KEYS[1], 86400000)
 return math.floor(lim)
-`;
+`,
+  Count,
+);
 
 /**
  * Give a slot back and wake waiters everywhere.
  * KEYS: leases; ARGV: leaseId, channel. Returns 1 if the lease was still held.
  */
-export const RELEASE = `
+export const RELEASE = defineScript(
+  'limiter.release',
+  `
 local n = redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('PUBLISH', ARGV[2], '1')
 return n
-`;
+`,
+  Count,
+);
 
 /**
  * Push a held lease's expiry out (long calls). Returns 0 if it had already expired and was
  * reclaimed: the holder then runs over the limit until it finishes, and should know.
  * KEYS: leases; ARGV: leaseId, leaseMs
  */
-export const RENEW = `${NOW}
+export const RENEW = defineScript(
+  'limiter.renew',
+  `${NOW}
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 keepFor(KEYS[1], tonumber(ARGV[2]) * 2)
 return 1
-`;
+`,
+  Flag,
+);
 
 /**
  * Pause a name for everyone: only ever extends the pause-until, never shortens it.
  * KEYS: pause; ARGV: ms. Returns {pauseUntilMs, nowMs}.
  */
-export const PAUSE = `${NOW}
+export const PAUSE = defineScript(
+  'limiter.pause',
+  `${NOW}
 local want = now + tonumber(ARGV[1])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if want > cur then
@@ -183,34 +206,17 @@ if want > cur then
   return {want, now}
 end
 return {cur, now}
-`;
+`,
+  z.tuple([z.number(), z.number()]),
+);
 
 /** KEYS: pause. Returns {pauseUntilMs (0 = not paused), nowMs}. */
-export const PAUSED_UNTIL = `${NOW}
+export const PAUSED_UNTIL = defineScript(
+  'limiter.pausedUntil',
+  `${NOW}
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur <= now then cur = 0 end
 return {cur, now}
-`;
-
-const shas = new Map<string, string>();
-function sha1(script: string): string {
-  let s = shas.get(script);
-  if (!s) {
-    s = createHash('sha1').update(script).digest('hex');
-    shas.set(script, s);
-  }
-  return s;
-}
-
-/**
- * EVALSHA, falling back to EVAL when the server does not know the script (first use, or after a
- * Redis restart flushed the script cache). Returns the raw reply: callers validate it.
- */
-export async function runScript(redis: Redis, script: string, keyList: string[], args: (string | number)[]): Promise<unknown> {
-  try {
-    return await redis.evalsha(sha1(script), keyList.length, ...keyList, ...args);
-  } catch (err) {
-    if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err;
-    return await redis.eval(script, keyList.length, ...keyList, ...args);
-  }
-}
+`,
+  z.tuple([z.number(), z.number()]),
+);

@@ -1,21 +1,15 @@
 /** Waiting helpers for the limiter: every wait ends early on abort, none spins. */
+import { wait } from '../retry.js';
 
 /**
  * Sleep `ms`, ending early when `signal` aborts or when the function handed to `onWaker` is
  * called (a release message). Resolves in every case; the caller re-checks the signal.
  */
-export function sleep(ms: number, signal: AbortSignal | undefined, onWaker?: (wake: () => void) => void): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const finish = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', finish);
-      resolve();
-    };
-    const t = setTimeout(finish, ms);
-    signal?.addEventListener('abort', finish, { once: true });
-    onWaker?.(finish);
-    if (signal?.aborted) finish(); // aborted before the listener existed (e.g. from onWait)
-  });
+export function sleepOrWake(ms: number, signal: AbortSignal | undefined, onWaker?: (wake: () => void) => void): Promise<void> {
+  if (!onWaker) return wait(ms, signal);
+  const woken = new AbortController();
+  onWaker(() => woken.abort());
+  return wait(ms, signal ? AbortSignal.any([signal, woken.signal]) : woken.signal);
 }
 
 /** `p`, or the abort reason if `signal` fires first (p keeps running; the caller cleans up after it). */

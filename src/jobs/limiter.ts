@@ -13,21 +13,24 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { keys } from './keys.js';
-import { ACQUIRE, ADAPT, PAUSE, PAUSED_UNTIL, RELEASE, RENEW, SETTLE_TOKENS, runScript } from './limiter-scripts.js';
-import { sleep, untilAborted } from './limiter-wait.js';
+import { runScript } from '../redis-scripts.js';
+import { ACQUIRE, ADAPT, PAUSE, PAUSED_UNTIL, RELEASE, RENEW, SETTLE_TOKENS } from './limiter-scripts.js';
+import { sleepOrWake, untilAborted } from './limiter-wait.js';
+import { EvalhookError } from '../errors.js';
+import { MAX_RETRY_AFTER_MS } from '../retry.js';
 
 export type WaitReason = 'paused' | 'inflight' | 'rate' | 'tokens';
 
 export interface AcquireOptions {
   /** Max calls in flight for this name across all workers; 0/unset = unlimited. */
   maxInFlight?: number;
-  /** Max grants per window across all workers; 0/unset = unlimited. */
-  rpm?: number;
+  /** Max grants per window across all workers; 0/unset = unlimited (JUDGE_RPM scaled to the window). */
+  grantsPerWindow?: number;
   /** Max tokens reserved per window across all workers; 0/unset = unlimited. */
   tpm?: number;
   /** Tokens this call reserves against `tpm` (estimated prompt + max_tokens). */
   tokens?: number;
-  /** Window for `rpm` and `tpm`, default 60 000 ms (tests shrink it). */
+  /** Window for `grantsPerWindow` and `tpm`, default 60 000 ms (tests shrink it). */
   windowMs?: number;
   /** Adaptive in-flight limit starting here (maxInFlight is then the ceiling); 0/unset = fixed. */
   adaptiveStart?: number;
@@ -61,7 +64,7 @@ export interface AdaptiveSettings {
 
 export interface Limiter {
   acquire(name: string, opts: AcquireOptions): Promise<Release>;
-  /** Pause `name` for everyone for `ms` from now (Redis time); only extends. Returns pause-until (ms). */
+  /** Pause `name` for everyone for `ms` (at most 60 s) from now (Redis time); only extends. Returns pause-until (ms). */
   pause(name: string, ms: number): Promise<number>;
   /** Current pause-until in Redis ms, 0 when not paused. */
   pausedUntil(name: string): Promise<number>;
@@ -93,7 +96,6 @@ interface Waker {
   notify: () => void;
 }
 
-const AcquireReply = z.tuple([z.number(), z.number(), z.number(), z.enum(['ok', 'paused', 'inflight', 'rate', 'tokens']), z.number()]);
 const TimeReply = z.tuple([z.number(), z.number()]);
 
 export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions = {}): Limiter {
@@ -175,9 +177,9 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
     async acquire(name, o) {
       const { signal } = o;
       signal?.throwIfAborted();
-      if (closed) throw new Error('limiter closed');
+      if (closed) throw new EvalhookError('EVALHOOK_ERR_SHUTDOWN', 'limiter closed');
       const maxIn = o.maxInFlight ?? 0;
-      const rpm = o.rpm ?? 0;
+      const grantsPerWindow = o.grantsPerWindow ?? 0;
       const windowMs = o.windowMs ?? 60_000;
       const leaseMs = o.leaseMs ?? 30_000;
       const key = k(name);
@@ -202,18 +204,18 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
       try {
         for (;;) {
           signal?.throwIfAborted();
-          if (closed) throw new Error('limiter closed');
+          if (closed) throw new EvalhookError('EVALHOOK_ERR_SHUTDOWN', 'limiter closed');
           waker.pending = false;
-          let reply: z.infer<typeof AcquireReply>;
+          let reply: z.infer<typeof ACQUIRE.reply>;
           const call = runScript(
             redis,
             ACQUIRE,
             [key.leases, key.window, key.pause, key.tokens, key.adaptive],
-            [leaseId, maxIn, rpm, windowMs, leaseMs, o.tpm ?? 0, Math.max(0, Math.ceil(o.tokens ?? 0)), o.adaptiveStart ?? 0],
+            [leaseId, maxIn, grantsPerWindow, windowMs, leaseMs, o.tpm ?? 0, Math.max(0, Math.ceil(o.tokens ?? 0)), o.adaptiveStart ?? 0],
           );
           try {
             // Abortable even while Redis is unreachable and the command sits in ioredis' offline queue.
-            reply = AcquireReply.parse(await untilAborted(call, signal));
+            reply = await untilAborted(call, signal);
           } catch (err) {
             // The script may still run, or ran and its reply was lost: once it has settled, hand back
             // whatever this lease id may hold.
@@ -232,7 +234,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
             if (signal?.aborted || closed) {
               await release(); // aborted while the script ran: do not keep a slot nobody will use
               signal?.throwIfAborted();
-              throw new Error('limiter closed');
+              throw new EvalhookError('EVALHOOK_ERR_SHUTDOWN', 'limiter closed');
             }
             return release;
           }
@@ -240,7 +242,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
           o.onWait?.({ reason, waitMs, nowMs });
           if (waker.pending && reason === 'inflight') continue;
           // Only a release can shorten an in-flight wait; pause and rate waits end on their own.
-          await sleep(Math.min(waitMs, maxPollMs), signal, reason === 'inflight' ? (w) => (wake = w) : undefined);
+          await sleepOrWake(Math.min(waitMs, maxPollMs), signal, reason === 'inflight' ? (w) => (wake = w) : undefined);
           wake = undefined;
         }
       } finally {
@@ -251,12 +253,14 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
     },
 
     async pause(name, ms) {
-      const [until] = TimeReply.parse(await runScript(redis, PAUSE, [k(name).pause], [Math.max(0, Math.ceil(ms))]));
+      // Capped like every Retry-After (src/retry.ts): one server's "come back tomorrow" must not stop every worker's judge for a day.
+      const capped = Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.ceil(ms)));
+      const [until] = await runScript(redis, PAUSE, [k(name).pause], [capped]);
       return until;
     },
 
     async pausedUntil(name) {
-      const [until] = TimeReply.parse(await runScript(redis, PAUSED_UNTIL, [k(name).pause], []));
+      const [until] = await runScript(redis, PAUSED_UNTIL, [k(name).pause], []);
       return until;
     },
 
@@ -270,7 +274,7 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
       const lim = await runScript(redis, ADAPT, [k(name).adaptive], [st.start, st.ceiling, obs.outcome, obs.msPerToken, obs.grantedAt, obs.inFlightAtGrant, st.tolerance]);
       // a larger limit has a free slot the caller's release does not announce: one waiter retries
       wakeOne(k(name).channel);
-      return z.number().parse(lim);
+      return lim;
     },
 
     async adaptiveLimit(name, start) {

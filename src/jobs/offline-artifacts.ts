@@ -4,7 +4,7 @@
  */
 import type { ArtifactSource, ResolvedArtifact } from '../ports.js';
 import { parseArtifactPath, versionOrAlias } from '../wandb/names.js';
-import { FinalError } from './failures.js';
+import { FinalError } from '../errors.js';
 
 export function createOfflineArtifacts(): ArtifactSource {
   return {

@@ -5,18 +5,18 @@
  * views are still built from the job itself, and entries found stale are repaired on read.
  */
 import type { Redis } from 'ioredis';
-import { runScript } from './limiter-scripts.js';
+import { defineScript, Flag, runScript } from '../redis-scripts.js';
 import { EvaluationStatus } from './job-data.js';
 import { keys } from './keys.js';
 
 const STATUSES = EvaluationStatus.options;
 
 /** KEYS: all, then one per status (STATUSES order). ARGV: id, status number (1-based). Keeps the queued time. */
-const MOVE = `local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+const MOVE = defineScript('statusIndex.move', `local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return 0 end
 for i = 2, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 redis.call('ZADD', KEYS[tonumber(ARGV[2]) + 1], score, ARGV[1])
-return 1`;
+return 1`, Flag);
 
 export interface IndexEntry {
   id: string;

@@ -8,7 +8,7 @@ import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createRedisJudgeCache } from './judge-cache.js';
-import { runScript } from './limiter-scripts.js';
+import { defineScript, Flag, runScript } from '../redis-scripts.js';
 import { type EvaluationStatus } from './job-data.js';
 import { QUEUE_NAME, keys } from './keys.js';
 import { createStatusIndex } from './status-index.js';
@@ -36,8 +36,8 @@ async function missingJobs(redis: Redis, prefix: string, ids: string[]): Promise
 }
 
 /** KEYS: index all, index of the status. ARGV: queued ms, id. An id already indexed keeps its entry. */
-const INDEX_IF_ABSENT = `if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2]) == 1 then redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) return 1 end
-return 0`;
+const INDEX_IF_ABSENT = defineScript('sweep.indexIfAbsent', `if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2]) == 1 then redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) return 1 end
+return 0`, Flag);
 
 /** BullMQ's own state lists and sets, and the status each means (a cancel flag wins but on completed). */
 const STATE_SOURCES: Array<{ key: string; kind: 'list' | 'zset'; status: EvaluationStatus }> = [
@@ -71,7 +71,7 @@ export async function backfillIndex(redis: Redis, prefix: string): Promise<numbe
         const ts = Number(res[2 * i]?.[1]);
         if (!Number.isFinite(ts)) continue; // the job hash is gone
         const status = res[2 * i + 1]?.[1] === 1 && src.status !== 'succeeded' ? 'cancelled' : src.status;
-        added += Number(await runScript(redis, INDEX_IF_ABSENT, [k.indexAll, k.index(status)], [ts, ids[i]!]));
+        added += (await runScript(redis, INDEX_IF_ABSENT, [k.indexAll, k.index(status)], [ts, ids[i]!]));
       }
       if (ids.length < BATCH) break;
     }

@@ -4,6 +4,7 @@
  * view cannot drift from the OpenAPI document.
  */
 import { z } from 'zod';
+import { EvalhookError } from '../errors.js';
 import { EvalProgress } from '../eval/types.js';
 import { EvaluationJobData, EvaluationProgress, EvaluationResult, EvaluationStatus, initialProgress, Stage } from './job-data.js';
 
@@ -124,12 +125,10 @@ export function toView(job: JobLike, state: QueueState, cancel: CancelFlag | und
 }
 
 /** A bad cursor is the client's mistake: 400. */
-export class InvalidCursorError extends Error {
-  override readonly name = 'InvalidCursorError';
-  readonly statusCode = 400;
-  readonly code = 'EVALHOOK_ERR_CURSOR';
+export class InvalidCursorError extends EvalhookError {
+  override name = 'InvalidCursorError';
   constructor() {
-    super('cursor: not a cursor returned by this API');
+    super('EVALHOOK_ERR_CURSOR', 'cursor: not a cursor returned by this API');
   }
 }
 

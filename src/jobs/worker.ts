@@ -5,6 +5,7 @@
  */
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions } from 'bullmq';
 import type { Logger } from 'pino';
+import { createError } from '../errors.js';
 import type { CancelRegistry } from './cancel.js';
 import { CancelledError } from './cancel.js';
 import { recordDuration } from './durations.js';
@@ -34,9 +35,7 @@ export interface EvaluationWorker {
   close(): Promise<void>;
 }
 
-class ShutdownError extends Error {
-  override readonly name = 'ShutdownError';
-}
+const ShutdownError = createError('EVALHOOK_ERR_SHUTDOWN', 'ShutdownError');
 
 export function createEvaluationWorker(deps: EvaluateDeps, opts: WorkerOptions): EvaluationWorker {
   const shutdown = new AbortController();
@@ -70,7 +69,8 @@ export function createEvaluationWorker(deps: EvaluateDeps, opts: WorkerOptions):
       const failure = cancel.signal.aborted ? classifyFailure(new CancelledError()) : classifyFailure(err);
       const attempts = job.opts.attempts ?? 1;
       const final = !failure.retryable || job.attemptsMade + 1 >= attempts;
-      log[final ? 'error' : 'warn']({ err, reason: failure.reason, final }, 'evaluation attempt failed');
+      // pino's err serializer keeps the stack: a bug (failure.bug) is found from this line.
+      log[final ? 'error' : 'warn']({ err, reason: failure.reason, final, bug: failure.bug }, failure.bug ? 'evaluation attempt failed on an error outside the catalog (a bug)' : 'evaluation attempt failed');
       if (final) await expireCheckpoints(deps, data.evaluationId).catch((e: unknown) => log.warn({ err: e }, 'could not set checkpoint expiry'));
       if (!failure.retryable) throw new UnrecoverableError(failure.reason);
       throw new Error(failure.reason);

@@ -5,6 +5,7 @@
  */
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { EndpointError, type EndpointRole } from '../eval/errors.js';
+import { parseRetryAfter } from '../retry.js';
 import type { ChatCallOptions, ChatClient, ChatRequest, ChatResult } from '../eval/ports.js';
 import { rateLimitFromHeaders } from './rate-limit-headers.js';
 
@@ -18,18 +19,6 @@ export interface OpenAIChatClientOptions {
 }
 
 const UNRECOVERABLE = new Set([400, 401, 403, 404, 422]);
-
-/** Retry-After as seconds or an HTTP date, or retry-after-ms; undefined if absent/unparseable. */
-export function parseRetryAfter(headers: { get(name: string): string | null } | undefined, now = Date.now()): number | undefined {
-  if (!headers) return undefined;
-  const ms = headers.get('retry-after-ms');
-  if (ms !== null && ms.trim() !== '' && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
-  const ra = headers.get('retry-after');
-  if (ra === null || ra.trim() === '') return undefined;
-  if (/^\s*\d+(\.\d+)?\s*$/.test(ra)) return Math.max(0, Number(ra) * 1000);
-  const date = Date.parse(ra);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
 
 function serverMessage(err: APIError): string {
   const body = err.error as { message?: unknown } | undefined;

@@ -4,9 +4,11 @@
  * Every GraphQL response is parsed with the zod schema the caller passes.
  */
 import { z } from 'zod';
+import { EvalhookError } from '../errors.js';
 import { withoutQuery } from '../secrets.js';
 import { SERVER_FEATURES } from './documents.js';
-import { backoffMs, GRAPHQL_RETRY, parseRetryAfter, retryableStatus, type RetryPolicy } from './retry.js';
+import { parseRetryAfter, sleep as defaultSleep, withRetry, type RetryDecision, type Sleep } from '../retry.js';
+import { GRAPHQL_RETRY, retryableStatus, type RetryPolicy } from './retry.js';
 
 export { retryableStatus, type RetryPolicy } from './retry.js';
 
@@ -19,7 +21,7 @@ export interface WandbLogger {
 
 export const silentLogger: WandbLogger = { info() {}, warn() {}, error() {}, debug() {} };
 
-export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+export type { Sleep } from '../retry.js';
 
 export interface ClientOptions {
   apiKey: string;
@@ -39,26 +41,19 @@ export interface ClientOptions {
 }
 
 /** Carries `retryable` so the job pipeline's classifyFailure can decide without knowing W&B. */
-export class WandbError extends Error {
-  override readonly name = 'WandbError';
+export class WandbError extends EvalhookError {
+  override name = 'WandbError';
   constructor(
     message: string,
-    readonly retryable: boolean,
+    retryable: boolean,
     readonly status?: number,
     readonly graphQLErrors: string[] = [],
     /** The server's Retry-After, when it sent one. */
     readonly retryAfterMs?: number,
   ) {
-    super(message);
+    super('EVALHOOK_ERR_WANDB', message, { retryable });
   }
 }
-
-const defaultSleep: Sleep = (ms, signal) =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
-  });
 
 const GraphQLEnvelope = z.object({
   data: z.unknown().optional(),
@@ -186,25 +181,39 @@ export class WandbClient {
   }
 
   private retryAfter(res: Response): number | undefined {
-    return parseRetryAfter(res.headers.get('retry-after'), this.now());
+    return parseRetryAfter(res.headers, this.now());
+  }
+
+  /** A failure as the toolkit's decision: W&B errors carry their own; anything else (network) retries. */
+  classify(what: string, raw: unknown): RetryDecision & { error: WandbError } {
+    const err = raw instanceof WandbError ? raw : new WandbError(`W&B ${what}: ${raw instanceof Error ? raw.message : String(raw)}`, true);
+    return { error: err, retryable: err.retryable, retryAfterMs: err.retryAfterMs };
+  }
+
+  /** Logs each retry the way every W&B call does. */
+  logRetry(what: string): (d: RetryDecision, retry: number, delayMs: number) => void {
+    return (d, retry, delayMs) => {
+      const err = d.error as WandbError;
+      this.log.warn({ what, attempt: retry + 1, status: err.status, delayMs }, `W&B request failed, retrying: ${err.message}`);
+    };
   }
 
   private async withRetry<T>(what: string, opts: RequestOptions, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      const ms = opts.timeoutMs ?? this.timeoutMs;
-      const signals = [opts.signal, ms > 0 ? AbortSignal.timeout(ms) : undefined].filter((s): s is AbortSignal => s !== undefined);
-      const signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
-      try {
-        return await call(signal);
-      } catch (raw) {
-        if (opts.signal?.aborted) throw raw;
-        const err = raw instanceof WandbError ? raw : new WandbError(`W&B ${what}: ${raw instanceof Error ? raw.message : String(raw)}`, true);
-        if (!err.retryable || attempt >= (opts.attempts !== undefined ? opts.attempts - 1 : this.retry.retries)) throw err;
-        const delay = backoffMs(this.retry, attempt, err.retryAfterMs);
-        this.log.warn({ what, attempt: attempt + 1, status: err.status, delayMs: Math.round(delay) }, `W&B request failed, retrying: ${err.message}`);
-        await this.sleep(delay, opts.signal);
-      }
-    }
+    const ms = opts.timeoutMs ?? this.timeoutMs;
+    return withRetry(
+      () => {
+        const signals = [opts.signal, ms > 0 ? AbortSignal.timeout(ms) : undefined].filter((s): s is AbortSignal => s !== undefined);
+        return call(signals.length === 1 ? signals[0]! : AbortSignal.any(signals));
+      },
+      {
+        policy: opts.attempts !== undefined ? { ...this.retry, retries: opts.attempts - 1 } : this.retry,
+        classify: (raw) => this.classify(what, raw),
+        signal: opts.signal,
+        aborted: (signal, raw) => raw ?? signal.reason,
+        sleep: this.sleep,
+        onRetry: this.logRetry(what),
+      },
+    );
   }
 }
 

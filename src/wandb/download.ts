@@ -13,6 +13,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { z } from 'zod';
 import type { ResolvedArtifact } from '../ports.js';
 import type { ArtifactResolver } from './artifacts.js';
+import { withRetry, type RetryPolicy } from '../retry.js';
 import { WandbError, type WandbClient } from './client.js';
 import { ARTIFACT_FILE_URLS, ARTIFACT_MEMBERSHIP_FILE_URLS } from './documents.js';
 import { unsafePathReason } from './names.js';
@@ -33,6 +34,12 @@ export interface DownloadOptions {
   /** Free bytes on the cache's filesystem (tests replace it). */
   freeBytes?: (dir: string) => Promise<number>;
 }
+
+/**
+ * Whole-file attempts (each storage GET already has the client's own retries): 3 in all, with no
+ * backoff of their own, since the storage client has waited out any outage before a failure gets here.
+ */
+const FILE_RETRY: RetryPolicy = { retries: 2, baseDelayMs: 0, maxDelayMs: 0, jitter: [1, 1] };
 
 /** Room left on the disk after a download, so the evaluation itself can still write. */
 const DISK_HEADROOM_BYTES = 1024 ** 3;
@@ -90,22 +97,23 @@ export async function downloadArtifact(
       const dest = resolve(tmp, path);
       if (!dest.startsWith(tmp + sep)) throw new WandbError(`refusing manifest path "${path}": escapes the target directory`, false);
       await mkdir(dirname(dest), { recursive: true });
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await fetchFile(client, urls, path, dest, entry.digest, entry.size, signal, opts.onBytes);
-          break;
-        } catch (err) {
-          if (signal?.aborted || attempt >= 3) throw err;
-          if (err instanceof WandbError && (err.status === 401 || err.status === 403)) {
-            // Presigned URLs expire on long downloads: fetch fresh ones on 401 or 403 (B4, _multipart.py).
+      await withRetry(() => fetchFile(client, urls, path, dest, entry.digest, entry.size, signal, opts.onBytes), {
+        policy: FILE_RETRY,
+        signal,
+        aborted: (s, raw) => raw ?? s.reason,
+        sleep: client.sleep,
+        classify: async (raw, retry) => {
+          if (raw instanceof WandbError && (raw.status === 401 || raw.status === 403)) {
+            if (retry >= FILE_RETRY.retries) return { error: raw, retryable: false };
+            // Presigned URLs expire on long downloads: fetch fresh ones and try again (B4, _multipart.py).
             urls = await fileUrls(client, artifact, opts.perPage ?? 200, signal);
-          } else if (err instanceof WandbError && !err.retryable) {
-            throw err;
+            return { error: raw, retryable: true };
           }
-          // Anything else (a connection dropped mid-body) is worth another try from the start.
-          client.log.warn({ path, attempt, err: err instanceof Error ? err.message : String(err) }, 'artifact file download failed, retrying');
-        }
-      }
+          // Anything else but a W&B refusal (a connection dropped mid-body) is worth another try from the start.
+          return { error: raw, retryable: !(raw instanceof WandbError) || raw.retryable };
+        },
+        onRetry: (d, retry) => client.log.warn({ path, attempt: retry + 1, err: d.error instanceof Error ? d.error.message : String(d.error) }, 'artifact file download failed, retrying'),
+      });
     }
     await rename(tmp, target).catch(async (err: unknown) => {
       // Another worker finished the same digest first: theirs is as good as ours.

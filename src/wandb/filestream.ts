@@ -12,7 +12,8 @@
  * holder left the sender pauses and keeps its queue: a later open in this process carries on.
  */
 import { WandbError, type WandbClient } from './client.js';
-import { backoffMs, FILESTREAM_RETRY, GRAPHQL_RETRY, type RetryPolicy } from './retry.js';
+import { withRetry } from '../retry.js';
+import { FILESTREAM_RETRY, GRAPHQL_RETRY, type RetryPolicy } from './retry.js';
 
 export interface RunPath {
   entity: string;
@@ -168,25 +169,32 @@ export class RunStream {
   private async transmit(batch: Entry[], final: boolean): Promise<'sent' | 'paused' | 'dropped'> {
     const body = this.body(batch);
     const policy = final ? this.finalRetry : this.retry;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.client.fileStreamOnce(this.path, body);
-        return 'sent';
-      } catch (raw) {
-        const err = raw instanceof WandbError ? raw : new WandbError(`W&B file_stream: ${String(raw)}`, true);
-        const beatsOnly = batch.every((e) => e.beat);
-        if (!err.retryable || attempt >= policy.retries || beatsOnly) {
-          this.drop(batch, final, err);
-          return 'dropped';
-        }
-        if (this.holders === 0) {
-          this.client.log.warn({ run: this.path.run, err: err.message }, 'W&B file_stream paused: no evaluation holds the run; the queue waits for the next open');
-          return 'paused';
-        }
-        const delay = backoffMs(policy, attempt, err.retryAfterMs);
-        this.client.log.warn({ run: this.path.run, attempt: attempt + 1, status: err.status, delayMs: Math.round(delay) }, `W&B file_stream failed, retrying: ${err.message}`);
-        await this.client.sleep(delay);
-      }
+    const beatsOnly = batch.every((e) => e.beat);
+    let paused = false;
+    try {
+      await withRetry(() => this.client.fileStreamOnce(this.path, body), {
+        policy,
+        sleep: this.client.sleep,
+        classify: (raw, retry) => {
+          const d = this.client.classify('file_stream', raw);
+          if (!d.retryable || retry >= policy.retries || beatsOnly) return { ...d, retryable: false };
+          if (this.holders === 0) {
+            this.client.log.warn({ run: this.path.run, err: d.error.message }, 'W&B file_stream paused: no evaluation holds the run; the queue waits for the next open');
+            paused = true;
+            return { ...d, retryable: false };
+          }
+          return d;
+        },
+        onRetry: (d, retry, delayMs) => {
+          const err = d.error as WandbError;
+          this.client.log.warn({ run: this.path.run, attempt: retry + 1, status: err.status, delayMs }, `W&B file_stream failed, retrying: ${err.message}`);
+        },
+      });
+      return 'sent';
+    } catch (err) {
+      if (paused) return 'paused';
+      this.drop(batch, final, err as WandbError);
+      return 'dropped';
     }
   }
 

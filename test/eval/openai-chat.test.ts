@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { EndpointError } from '../../src/eval/errors.js';
 import type { ChatRequest } from '../../src/eval/ports.js';
-import { createOpenAIChatClient, parseRetryAfter } from '../../src/llm/openai-chat.js';
+import { createOpenAIChatClient } from '../../src/llm/openai-chat.js';
+import { parseRetryAfter } from '../../src/retry.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai-server.js';
 
 let fake: FakeOpenAI | undefined;

@@ -104,4 +104,13 @@ describe.skipIf(schemaMissing)('download', () => {
     expect(existsSync(join(dir, 'adapter_model.safetensors'))).toBe(true);
     expect(s.wb.requests.filter((r) => r.operationName === 'GetArtifactMembershipFileUrls')).toHaveLength(2);
   });
+
+  it('gives up after three whole-file attempts when fresh URLs keep being refused, each refusal refreshing them (the classifier hook)', async () => {
+    s = await setup();
+    const a = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
+    s.wb.fail({ status: 403, times: 100, match: /^\/storage\/files\// });
+    await expect(s.wandb.artifacts.download(a)).rejects.toMatchObject({ status: 403, code: 'EVALHOOK_ERR_WANDB' });
+    // one listing up front + one per refused attempt that is retried (2), none after the last
+    expect(s.wb.requests.filter((r) => r.operationName === 'GetArtifactMembershipFileUrls')).toHaveLength(3);
+  });
 });

@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { WandbClient } from '../../src/wandb/client.js';
 import { apiToAppURL } from '../../src/wandb/client.js';
 import { consoleLines, consoleTimestamp } from '../../src/wandb/console-log.js';
-import { backoffMs, GRAPHQL_RETRY } from '../../src/wandb/retry.js';
+import { backoffMs } from '../../src/retry.js';
+import { GRAPHQL_RETRY } from '../../src/wandb/retry.js';
 import { startFakeWandb, type FakeWandb } from '../fakes/wandb-server.js';
 import { outcome, runContext, schemaMissing, setup, virtualClock } from './helpers.js';
 
@@ -37,8 +38,10 @@ describe('console lines (runconsolelogs LegacyFormat)', () => {
 });
 
 describe('retry budgets (clients/backoff.go, api.go, filestream.go)', () => {
-  it('Retry-After wins; otherwise 2 s doubling with up to 25 % jitter, capped at 60 s', () => {
+  it('Retry-After wins (within 60 s); otherwise 2 s doubling with up to 25 % jitter, capped at 60 s', () => {
     expect(backoffMs(GRAPHQL_RETRY, 7, 2000)).toBe(2000);
+    // a longer Retry-After is not obeyed (the bug of issue 12): the backoff decides
+    expect(backoffMs(GRAPHQL_RETRY, 0, 3_600_000, () => 0)).toBe(2000);
     expect(backoffMs(GRAPHQL_RETRY, 0, undefined, () => 0)).toBe(2000);
     expect(backoffMs(GRAPHQL_RETRY, 0, undefined, () => 1)).toBe(2500);
     expect(backoffMs(GRAPHQL_RETRY, 3, undefined, () => 0)).toBe(16_000);

@@ -69,7 +69,8 @@ export class KubeApiError extends InferenceError {
     retryable: boolean,
     cause?: unknown,
   ) {
-    super(message, { retryable, cause });
+    super(message, { retryable, cause }, 'EVALHOOK_ERR_KUBE_API');
+    this.name = 'KubeApiError';
   }
 }
 

@@ -16,6 +16,7 @@ import { prepareCheckpoint } from './checkpoint.js';
 import { buildJob, type KubernetesSettings } from './manifest.js';
 import { EXIT_UNSERVABLE, INIT_CONTAINER, jobNameFor, SERVER_CONTAINER } from './names.js';
 import { podState, type PodState } from './pod-status.js';
+import { wait } from '../../retry.js';
 
 export interface KubernetesLauncherOptions {
   api: KubeApi;
@@ -34,18 +35,6 @@ export interface KubernetesLauncherOptions {
 }
 
 const LOG_LINES = 50;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** The process launcher's placeholder messages say inference.command; here the field is inference.args. */
 function asArgsError(err: unknown): unknown {
@@ -86,7 +75,7 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
     while (await api.readJob(namespace, name)) {
       if (req.signal.aborted) throw abortReason(req.signal);
       if (Date.now() > deadline) throw transientError(`the earlier Job ${namespace}/${name} was not deleted within 120 s`);
-      await sleep(pollMs, req.signal);
+      await wait(pollMs, req.signal);
     }
     return api.createJob(namespace, job);
   }
@@ -129,7 +118,7 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
         const logs = pod ? await lastLines(namespace, pod, SERVER_CONTAINER) : '';
         throw transientError(`the inference pod was not ready within ${settings.startupTimeoutSeconds} s (inference.startupTimeoutSeconds); last state: ${'detail' in last ? last.detail : 'unknown'}${logs}`);
       }
-      await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())), req.signal);
+      await wait(Math.min(pollMs, Math.max(0, deadline - Date.now())), req.signal);
     }
   }
 
@@ -225,7 +214,7 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
     // A pod that dies mid-run (OOM, node loss, activeDeadlineSeconds) ends the attempt with its log.
     const exited = (async (): Promise<string> => {
       while (!monitor.signal.aborted) {
-        await sleep(pollMs * 5, monitor.signal);
+        await wait(pollMs * 5, monitor.signal);
         if (monitor.signal.aborted) break;
         const pod = await currentPod(namespace, selector).catch(() => 'unknown' as const);
         if (pod === 'unknown') continue;

@@ -7,24 +7,28 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../types.js';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
-import { OperationTimeoutError, QueueUnavailableError } from '../../jobs/producer.js';
+import { EvalhookError, isEvalhookError, type ErrorCode } from '../../errors.js';
 import type { ErrorReply } from '../schemas/common.js';
 
-export function errorReply(statusCode: number, message: string, code?: string): ErrorReply {
+export function errorReply(statusCode: number, message: string, code?: ErrorCode): ErrorReply {
   const body: ErrorReply = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
   if (code) body.code = code;
   return body;
 }
 
-function statusOf(err: unknown): number | undefined {
-  if (typeof err !== 'object' || err === null || !('statusCode' in err)) return undefined;
-  const s = (err as { statusCode: unknown }).statusCode;
-  return typeof s === 'number' && Number.isInteger(s) ? s : undefined;
-}
-
-function codeOf(err: unknown): string | undefined {
-  const c = typeof err === 'object' && err !== null && 'code' in err ? (err as { code: unknown }).code : undefined;
-  return typeof c === 'string' ? c : undefined;
+/**
+ * fastify's own client errors (FST_ERR_CTP_*: media type, body size, malformed JSON) are the
+ * client's mistake; they enter the catalog as EVALHOOK_ERR_BAD_REQUEST with their status.
+ * Everything else outside the catalog is a bug.
+ */
+function asCatalogError(err: FastifyError | Error): EvalhookError | undefined {
+  if (isEvalhookError(err)) return err;
+  const status = 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : undefined;
+  const code = 'code' in err && typeof err.code === 'string' ? err.code : '';
+  if (status !== undefined && status >= 400 && status < 500 && code.startsWith('FST_')) {
+    return new EvalhookError('EVALHOOK_ERR_BAD_REQUEST', err.message, { statusCode: status, cause: err });
+  }
+  return undefined;
 }
 
 export function registerErrorHandler(app: App): void {
@@ -34,22 +38,22 @@ export function registerErrorHandler(app: App): void {
       const details = err.validation.map((v) => `${where}${v.instancePath ? v.instancePath.replace(/\//g, '.') : ''}: ${v.message}`);
       return reply.code(400).send(errorReply(400, details.join('; '), 'EVALHOOK_ERR_VALIDATION'));
     }
-    if (err instanceof QueueUnavailableError) {
-      req.log.warn({ err: { message: err.message, cause: String(err.cause) } }, 'queue unavailable');
-      return reply.code(503).header('retry-after', '5').send(errorReply(503, err.message, err.code));
-    }
-    if (err instanceof OperationTimeoutError) {
-      req.log.warn({ operation: err.operation }, err.message);
-      return reply.code(504).send(errorReply(504, err.message, err.code));
-    }
-    const status = statusOf(err);
-    if (!isResponseSerializationError(err) && status !== undefined && status >= 400 && status < 500) {
-      const retryAfter = 'retryAfterSeconds' in err && typeof err.retryAfterSeconds === 'number' ? err.retryAfterSeconds : undefined;
+    const known = isResponseSerializationError(err) ? undefined : asCatalogError(err);
+    const status = known?.statusCode;
+    if (known && status !== undefined && status !== 500) {
+      if (known.code === 'EVALHOOK_ERR_QUEUE_UNAVAILABLE') {
+        req.log.warn({ err: { message: known.message, cause: String(known.cause) } }, 'queue unavailable');
+        reply.header('retry-after', '5');
+      } else if (status >= 500) {
+        req.log.warn({ code: known.code }, known.message);
+      }
+      const retryAfter = 'retryAfterSeconds' in known && typeof known.retryAfterSeconds === 'number' ? known.retryAfterSeconds : undefined;
       if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
-      return reply.code(status).send(errorReply(status, err.message, codeOf(err)));
+      return reply.code(status).send(errorReply(status, known.message, known.code));
     }
+    // Outside the catalog (or a reply that broke its own schema): a bug. Logged with its stack, no detail leaks.
     req.log.error({ err }, 'unhandled error');
-    return reply.code(500).send(errorReply(500, 'internal error'));
+    return reply.code(500).send(errorReply(500, 'internal error', 'EVALHOOK_ERR_INTERNAL'));
   });
 
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorReply(404, `no route ${req.method} ${(req.url.split('?')[0] ?? '').slice(0, 200)}`)));

@@ -6,6 +6,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { validatorCompiler } from 'fastify-type-provider-zod';
+import { EvalhookError } from '../../errors.js';
 import type { Config } from '../../config.js';
 import type { EvaluationService } from '../../jobs/producer.js';
 import { requireBearer, unauthorized, verifySignature } from '../plugins/auth.js';
@@ -50,10 +51,9 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ config: Config; service: Eva
       app.rateLimit({
         max: perMinute,
         timeWindow: 60_000,
-        errorResponseBuilder: (_req, ctx) => ({
-          ...errorReply(429, `rate limit: at most ${ctx.max} requests per minute per client address (WEBHOOK_RATE_LIMIT); retry in ${ctx.after}`, 'EVALHOOK_ERR_RATE_LIMIT'),
-          statusCode: 429,
-        }),
+        // Thrown by the plugin; the error handler answers it like any catalog error (429 + Retry-After).
+        errorResponseBuilder: (_req, ctx) =>
+          new EvalhookError('EVALHOOK_ERR_RATE_LIMIT', `rate limit: at most ${ctx.max} requests per minute per client address (WEBHOOK_RATE_LIMIT); retry in ${ctx.after}`),
       }),
     );
   }

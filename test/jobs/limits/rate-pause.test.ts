@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { WaitReason } from '../../../src/jobs/limiter.js';
-import { redisClients } from '../../helpers/redis-clients.js';
+import { redisClients, redisNow } from '../../helpers/redis-clients.js';
 import { uniquePrefix } from '../../helpers/redis.js';
 
 describe('limiter: rate and shared pause', () => {
-  const { limiter } = redisClients();
+  const { connect, limiter } = redisClients();
   const worker = (prefix: string) => limiter(prefix);
 
   it('never grants more than rpm in any window, across two workers (Redis-time grant stamps)', async () => {
@@ -15,7 +15,7 @@ describe('limiter: rate and shared pause', () => {
     const reasons: WaitReason[] = [];
     const grants = await Promise.all(
       Array.from({ length: 10 }, async (_, i) => {
-        const release = await (i % 2 ? w1 : w2).acquire('judge', { rpm, windowMs, onWait: (w) => reasons.push(w.reason) });
+        const release = await (i % 2 ? w1 : w2).acquire('judge', { grantsPerWindow: rpm, windowMs, onWait: (w) => reasons.push(w.reason) });
         await release();
         return release.grantedAt;
       }),
@@ -30,7 +30,7 @@ describe('limiter: rate and shared pause', () => {
   it('a denied attempt consumes no rate budget (in-flight full does not burn rpm)', async () => {
     const prefix = uniquePrefix('rpm');
     const [w1, w2] = [worker(prefix), worker(prefix)];
-    const opts = { rpm: 2, windowMs: 60_000, maxInFlight: 1 };
+    const opts = { grantsPerWindow: 2, windowMs: 60_000, maxInFlight: 1 };
     const first = await w1.acquire('j', opts);
     let waitingResolve: () => void = () => {};
     const waiting = new Promise<void>((r) => (waitingResolve = r));
@@ -49,7 +49,7 @@ describe('limiter: rate and shared pause', () => {
     const reasons: WaitReason[] = [];
     const grants = await Promise.all(
       Array.from({ length: 6 }, async (_, i) => {
-        const release = await (i % 2 ? w1 : w2).acquire('judge', { maxInFlight: 10, rpm: 100, onWait: (w) => reasons.push(w.reason) });
+        const release = await (i % 2 ? w1 : w2).acquire('judge', { maxInFlight: 10, grantsPerWindow: 100, onWait: (w) => reasons.push(w.reason) });
         await release();
         return release.grantedAt;
       }),
@@ -68,11 +68,22 @@ describe('limiter: rate and shared pause', () => {
   it('pause only extends, never shortens', async () => {
     const prefix = uniquePrefix('pause');
     const w = worker(prefix);
-    const long = await w.pause('judge', 60_000);
+    const long = await w.pause('judge', 30_000);
     expect(await w.pause('judge', 10)).toBe(long);
     expect(await w.pausedUntil('judge')).toBe(long);
-    const longer = await w.pause('judge', 120_000);
+    const longer = await w.pause('judge', 50_000);
     expect(longer).toBeGreaterThan(long);
     expect(await w.pausedUntil('judge')).toBe(longer);
+  });
+
+  it('a pause is capped at 60 s (Retry-After: one hour does not stop every judge for an hour)', async () => {
+    const prefix = uniquePrefix('pause');
+    const w = worker(prefix);
+    const probe = connect();
+    const before = await redisNow(probe);
+    const until = await w.pause('judge', 3_600_000);
+    const after = await redisNow(probe);
+    expect(until).toBeGreaterThanOrEqual(before + 60_000);
+    expect(until).toBeLessThanOrEqual(after + 60_000);
   });
 });
