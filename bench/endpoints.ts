@@ -29,7 +29,10 @@ const tokensFor = (kind: string, body: ChatCompletionBody) =>
 const self = fileURLToPath(import.meta.url);
 
 export function spawnEndpoint(kind: 'candidate' | 'judge', spec: EndpointSpec): Promise<Endpoint> {
-  const child: ChildProcess = fork(self, ['--serve', kind, JSON.stringify(spec)], { execArgv: process.execArgv, stdio: 'inherit' });
+  const child: ChildProcess = fork(self, ['--serve', kind, JSON.stringify(spec)], {
+    execArgv: process.execArgv,
+    stdio: 'inherit',
+  });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('message', (m) => {
@@ -53,8 +56,13 @@ async function serve(kind: string, spec: EndpointSpec): Promise<void> {
   let serial = 0;
   let firstRequestAt = 0;
   const fake = await startFakeOpenAI({
-    ...('latencyMs' in spec ? { latencyMs: spec.latencyMs } : { batching: { params: spec.batching, tokens: (b) => tokensFor(kind, b) } }),
-    respond: (b) => (kind === 'judge' ? 'The answer is adequate. Rating: [[7]]' : `Answer #${++serial} to: ${b.messages.at(-1)!.content.slice(0, 200)}`),
+    ...('latencyMs' in spec
+      ? { latencyMs: spec.latencyMs }
+      : { batching: { params: spec.batching, tokens: (b) => tokensFor(kind, b) } }),
+    respond: (b) =>
+      kind === 'judge'
+        ? 'The answer is adequate. Rating: [[7]]'
+        : `Answer #${++serial} to: ${b.messages.at(-1)!.content.slice(0, 200)}`,
   });
   // resolved the moment the first request arrives (respond() only runs after the latency)
   void fake.waitForRequests(1).then(() => (firstRequestAt = Date.now()));
@@ -65,4 +73,5 @@ async function serve(kind: string, spec: EndpointSpec): Promise<void> {
   process.send!({ url: fake.url });
 }
 
-if (process.argv[1] === self && process.argv[2] === '--serve') await serve(process.argv[3]!, JSON.parse(process.argv[4]!) as EndpointSpec);
+if (process.argv[1] === self && process.argv[2] === '--serve')
+  await serve(process.argv[3]!, JSON.parse(process.argv[4]!) as EndpointSpec);

@@ -45,7 +45,10 @@ const cli = path.join(repo, 'dist/cli/main.js');
 const r3 = (ms: number) => +(ms / 1000).toFixed(3);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function withEndpoints<T>(specs: [EndpointSpec, EndpointSpec], fn: (c: Awaited<ReturnType<typeof spawnEndpoint>>, j: Awaited<ReturnType<typeof spawnEndpoint>>) => Promise<T>): Promise<T> {
+async function withEndpoints<T>(
+  specs: [EndpointSpec, EndpointSpec],
+  fn: (c: Awaited<ReturnType<typeof spawnEndpoint>>, j: Awaited<ReturnType<typeof spawnEndpoint>>) => Promise<T>,
+): Promise<T> {
   const [c, j] = await Promise.all([spawnEndpoint('candidate', specs[0]), spawnEndpoint('judge', specs[1])]);
   try {
     return await fn(c, j);
@@ -75,18 +78,33 @@ async function continuousBatching(benchmark: Benchmark) {
         JUDGE_API_KEY: 'bench',
         EVALHOOK_DATA_DIR: dir,
         // to compare other ceilings (e.g. the old fixed 8 / 16): INFERENCE_CONCURRENCY=8 JUDGE_CONCURRENCY=16 npm run bench:eval
-        ...Object.fromEntries(['INFERENCE_CONCURRENCY', 'JUDGE_CONCURRENCY'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : []))),
+        ...Object.fromEntries(
+          ['INFERENCE_CONCURRENCY', 'JUDGE_CONCURRENCY'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])),
+        ),
       });
       const profile = config.profiles.get(config.defaultProfile)!;
       const deps = workerDeps(config, pino({ level: 'silent' }), redis);
       // Untimed warm-up outside the shared limits: module compilation and first connects are start-up costs.
-      const warm = { model: 'warmup', messages: [{ role: 'user' as const, content: 'warm up' }], temperature: 0, max_tokens: 1 };
-      await Promise.all([candidate.url, judge.url].map((baseURL) => createOpenAIChatClient({ baseURL, apiKey: 'bench', role: 'candidate' }).complete(warm)));
+      const warm = {
+        model: 'warmup',
+        messages: [{ role: 'user' as const, content: 'warm up' }],
+        temperature: 0,
+        max_tokens: 1,
+      };
+      await Promise.all(
+        [candidate.url, judge.url].map((baseURL) =>
+          createOpenAIChatClient({ baseURL, apiKey: 'bench', role: 'candidate' }).complete(warm),
+        ),
+      );
       const started = performance.now();
       try {
         const result = await runEvaluation({
           benchmark,
-          candidate: { client: deps.chat({ baseURL: candidate.url, role: 'candidate' }, candidateLimits(profile, candidate.url)), model: 'bench-candidate', concurrency: profile.inference.concurrency },
+          candidate: {
+            client: deps.chat({ baseURL: candidate.url, role: 'candidate' }, candidateLimits(profile, candidate.url)),
+            model: 'bench-candidate',
+            concurrency: profile.inference.concurrency,
+          },
           judge: {
             client: deps.chat({ baseURL: judge.url, apiKey: 'bench', role: 'judge' }, judgeLimits(profile)),
             model: 'bench-judge',
@@ -95,7 +113,13 @@ async function continuousBatching(benchmark: Benchmark) {
           },
         });
         const wallMs = performance.now() - started;
-        const input = { questions: benchmark.questions.map((q) => q.turns), candidate: candidateModel, judge: judgeModel, candidateTokens, judgeTokens: JUDGE_TOKENS };
+        const input = {
+          questions: benchmark.questions.map((q) => q.turns),
+          candidate: candidateModel,
+          judge: judgeModel,
+          candidateTokens,
+          judgeTokens: JUDGE_TOKENS,
+        };
         const optimum = optimumMs(input);
         const fastchat = fastChatMs(input, FASTCHAT_PARALLEL);
         const [cs, js] = await Promise.all([candidate.stats(), judge.stats()]);
@@ -106,7 +130,12 @@ async function continuousBatching(benchmark: Benchmark) {
           fastchatParallel16Seconds: r3(fastchat),
           ratioToFastChat: +(wallMs / fastchat).toFixed(3),
           maxInFlight: { candidate: cs.maxInFlight, judge: js.maxInFlight },
-          calls: { candidate: cs.requests - 1, judge: js.requests - 1, engineCandidateCalls: result.summary.counts.candidateCalls, engineJudgeCalls: result.summary.counts.judgeCalls },
+          calls: {
+            candidate: cs.requests - 1,
+            judge: js.requests - 1,
+            engineCandidateCalls: result.summary.counts.candidateCalls,
+            engineJudgeCalls: result.summary.counts.judgeCalls,
+          },
           setup: {
             timeScale: SCALE,
             candidateModel: { ...H100_8B, outputTokens: '64..900 per turn (stable hash of the question)' },
@@ -125,9 +154,15 @@ async function continuousBatching(benchmark: Benchmark) {
   }
 }
 
-function runCli(args: string[]): Promise<{ code: number | null; startedAt: number; endedAt: number; engineWallMs?: number }> {
+function runCli(
+  args: string[],
+): Promise<{ code: number | null; startedAt: number; endedAt: number; engineWallMs?: number }> {
   const startedAt = Date.now();
-  const child = spawn(process.execPath, [cli, ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, JUDGE_API_KEY: 'bench' } });
+  const child = spawn(process.execPath, [cli, ...args], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, JUDGE_API_KEY: 'bench' },
+  });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   return new Promise((resolve, reject) => {
@@ -149,7 +184,25 @@ async function fixedLatencyCli() {
   return withEndpoints([{ latencyMs: FIXED_LATENCY_MS }, { latencyMs: FIXED_LATENCY_MS }], async (candidate, judge) => {
     const cache = mkdtempSync(path.join(tmpdir(), 'evalhook-bench-cache-'));
     try {
-      const r = await runCli(['eval', '--model-base-url', candidate.url, '--model', 'bench-candidate', '--judge-base-url', judge.url, '--judge-model', 'bench-judge', '--data-dir', dataDir, '--cache-dir', cache, '--concurrency', String(FIXED_CAP), '--judge-concurrency', String(FIXED_CAP)]);
+      const r = await runCli([
+        'eval',
+        '--model-base-url',
+        candidate.url,
+        '--model',
+        'bench-candidate',
+        '--judge-base-url',
+        judge.url,
+        '--judge-model',
+        'bench-judge',
+        '--data-dir',
+        dataDir,
+        '--cache-dir',
+        cache,
+        '--concurrency',
+        String(FIXED_CAP),
+        '--judge-concurrency',
+        String(FIXED_CAP),
+      ]);
       if (r.code !== 0) throw new Error(`evalhook eval exited with ${String(r.code)}`);
       const [cs, js] = await Promise.all([candidate.stats(), judge.stats()]);
       const wallMs = r.endedAt - r.startedAt;

@@ -35,7 +35,11 @@ function cpuSeconds(pid: number): number {
 }
 
 async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'src/cli/main.ts'), 'worker'], { cwd: repo, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'src/cli/main.ts'), 'worker'], {
+    cwd: repo,
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (b: Buffer) => {
@@ -89,7 +93,12 @@ async function run(workers: number, endpoints: { candidate: string; judge: strin
   const t0 = performance.now();
   for (let i = 0; i < N; i++) {
     const artifact = { name: `bench/proj/model-${i}:v${i}` };
-    await service.enqueue({ evaluationId: evaluationIdFor(artifact, 'default'), profile: 'default', artifact, trigger: { source: 'manual', eventType: 'MANUAL', receivedAt: Date.now() } });
+    await service.enqueue({
+      evaluationId: evaluationIdFor(artifact, 'default'),
+      profile: 'default',
+      artifact,
+      trigger: { source: 'manual', eventType: 'MANUAL', receivedAt: Date.now() },
+    });
   }
   await allDone;
   const wallS = (performance.now() - t0) / 1000;
@@ -119,7 +128,10 @@ async function run(workers: number, endpoints: { candidate: string; judge: strin
 }
 
 async function main() {
-  const [candidate, judge] = await Promise.all([spawnEndpoint('candidate', { latencyMs: LATENCY_MS }), spawnEndpoint('judge', { latencyMs: LATENCY_MS })]);
+  const [candidate, judge] = await Promise.all([
+    spawnEndpoint('candidate', { latencyMs: LATENCY_MS }),
+    spawnEndpoint('judge', { latencyMs: LATENCY_MS }),
+  ]);
   const dataDir = writeSyntheticBench();
   try {
     const endpoints = { candidate: candidate.url, judge: judge.url };
@@ -127,10 +139,19 @@ async function main() {
     const two = await run(2, endpoints, dataDir);
     const report = {
       node: process.version,
-      setup: { evaluations: N, callsPerEvaluation: 320, endpointLatencyMs: LATENCY_MS, workerConcurrency: WORKER_CONCURRENCY, cores: (await import('node:os')).availableParallelism() },
+      setup: {
+        evaluations: N,
+        callsPerEvaluation: 320,
+        endpointLatencyMs: LATENCY_MS,
+        workerConcurrency: WORKER_CONCURRENCY,
+        cores: (await import('node:os')).availableParallelism(),
+      },
       oneWorker: one,
       twoWorkers: two,
-      target: { ownSecondsPerEvaluation: '<= 2', met: Math.max(one.ownCpuSecondsPerEvaluation, two.ownCpuSecondsPerEvaluation) <= 2 },
+      target: {
+        ownSecondsPerEvaluation: '<= 2',
+        met: Math.max(one.ownCpuSecondsPerEvaluation, two.ownCpuSecondsPerEvaluation) <= 2,
+      },
     };
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } finally {

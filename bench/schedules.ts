@@ -36,16 +36,20 @@ function simulate(input: ScheduleInput, initial: Job[], onFinish: (job: Job) => 
   const submit = (job: Job) => {
     const id = nextId++;
     jobs.set(id, job);
-    const tokens = job.role === 'judge' ? input.judgeTokens : input.candidateTokens(input.questions[job.q]![job.turn - 1]!);
+    const tokens =
+      job.role === 'judge' ? input.judgeTokens : input.candidateTokens(input.questions[job.q]![job.turn - 1]!);
     for (const done of models[job.role].add(id, tokens, t)) finished.push([t, jobs.get(done)!]);
   };
   initial.forEach(submit);
   for (;;) {
     while (finished.length) onFinish(finished.shift()![1]).forEach(submit);
-    const next = [models.candidate.nextEventAt(), models.judge.nextEventAt()].filter((x): x is number => x !== undefined);
+    const next = [models.candidate.nextEventAt(), models.judge.nextEventAt()].filter(
+      (x): x is number => x !== undefined,
+    );
     if (!next.length) return t;
     t = Math.min(...next);
-    for (const role of ['candidate', 'judge'] as const) for (const done of models[role].advance(t)) finished.push([t, jobs.get(done)!]);
+    for (const role of ['candidate', 'judge'] as const)
+      for (const done of models[role].advance(t)) finished.push([t, jobs.get(done)!]);
   }
 }
 
@@ -70,7 +74,11 @@ export function fastChatMs(input: ScheduleInput, parallel: number): number {
   const totalTurns = input.questions.reduce((n, t) => n + t.length, 0);
   const generation = simulate(
     input,
-    Array.from({ length: Math.min(parallel, input.questions.length) }, () => ({ q: nextQuestion++, turn: 1, role: 'candidate' as const })),
+    Array.from({ length: Math.min(parallel, input.questions.length) }, () => ({
+      q: nextQuestion++,
+      turn: 1,
+      role: 'candidate' as const,
+    })),
     (job) => {
       answered += 1;
       if (job.turn < input.questions[job.q]!.length) return [{ ...job, turn: job.turn + 1 }];
@@ -79,8 +87,12 @@ export function fastChatMs(input: ScheduleInput, parallel: number): number {
   );
   if (answered !== totalTurns) throw new Error('FastChat schedule: not every turn was answered');
   // judging: `parallel` workers over every (question, turn) match
-  const matches: Job[] = input.questions.flatMap((t, q) => t.map((_, i) => ({ q, turn: i + 1, role: 'judge' as const })));
+  const matches: Job[] = input.questions.flatMap((t, q) =>
+    t.map((_, i) => ({ q, turn: i + 1, role: 'judge' as const })),
+  );
   let nextMatch = Math.min(parallel, matches.length);
-  const judging = simulate(input, matches.slice(0, nextMatch), () => (nextMatch < matches.length ? [matches[nextMatch++]!] : []));
+  const judging = simulate(input, matches.slice(0, nextMatch), () =>
+    nextMatch < matches.length ? [matches[nextMatch++]!] : [],
+  );
   return generation + judging;
 }

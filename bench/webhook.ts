@@ -59,7 +59,14 @@ const round = (x: number) => Math.round(x * 100) / 100;
 function post(agent: Agent, t: Target, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: t.port, path: t.path, method: 'POST', agent, headers: { ...t.headers(body), 'content-length': Buffer.byteLength(body) } },
+      {
+        host: '127.0.0.1',
+        port: t.port,
+        path: t.path,
+        method: 'POST',
+        agent,
+        headers: { ...t.headers(body), 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -118,7 +125,11 @@ function getStatus(agent: Agent, port: number, path: string, headers: Record<str
 }
 
 /** Admin clients alternating a /metrics scrape and a first-page list until `stop` resolves. */
-async function adminLoad(port: number, adminToken: string, stop: Promise<void>): Promise<{ requests: number; p99Ms: number; statuses: Record<string, number> }> {
+async function adminLoad(
+  port: number,
+  adminToken: string,
+  stop: Promise<void>,
+): Promise<{ requests: number; p99Ms: number; statuses: Record<string, number> }> {
   const agent = new Agent({ keepAlive: true, maxSockets: ADMIN_CLIENTS });
   let done = false;
   void stop.then(() => (done = true));
@@ -144,7 +155,12 @@ async function retain(service: ReturnType<typeof createEvaluationService>, count
   for (let i = 0; i < count; i += 500) {
     await Promise.all(
       Array.from({ length: Math.min(500, count - i) }, (_, j) =>
-        service.enqueue({ evaluationId: '', profile: 'default', artifact: { name: `bench-org/wandb-registry-model/retained:v${i + j}` }, trigger: { source: 'manual', eventType: 'MANUAL', receivedAt: Date.now() } }),
+        service.enqueue({
+          evaluationId: '',
+          profile: 'default',
+          artifact: { name: `bench-org/wandb-registry-model/retained:v${i + j}` },
+          trigger: { source: 'manual', eventType: 'MANUAL', receivedAt: Date.now() },
+        }),
       ),
     );
   }
@@ -157,7 +173,10 @@ function routingCost(): { decisions: number; p99Us: number; maxUs: number } {
     () => JSON.stringify({ profiles: [{ name: 'ja' }], rules: [{ profile: 'ja', collections: ['*-*-*-*-*-*-ja'] }] }),
   );
   const name = `${'a-'.repeat(63)}x`;
-  const parsed = parseWebhookBody({ event_type: 'LINK_ARTIFACT', artifact_version_string: `acme/wandb-registry-model/${name}:v1` });
+  const parsed = parseWebhookBody({
+    event_type: 'LINK_ARTIFACT',
+    artifact_version_string: `acme/wandb-registry-model/${name}:v1`,
+  });
   if (parsed.kind !== 'delivery') throw new Error('routing bench: delivery did not parse');
   const times: number[] = [];
   for (let i = 0; i < 2_000; i++) {
@@ -187,7 +206,8 @@ function deliveries(count: number, tag: string): { bodies: string[]; distinct: n
   const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const bodies: string[] = [];
   let fresh = 0;
-  for (let i = 0; i < count; i++) bodies.push(fresh === 0 || rand() >= DUPLICATE_SHARE ? body(fresh++) : body(Math.floor(rand() * fresh)));
+  for (let i = 0; i < count; i++)
+    bodies.push(fresh === 0 || rand() >= DUPLICATE_SHARE ? body(fresh++) : body(Math.floor(rand() * fresh)));
   return { bodies, distinct: fresh };
 }
 
@@ -214,9 +234,20 @@ async function main(): Promise<void> {
   const secret = randomUUID();
   const adminToken = randomUUID() + randomUUID();
   // MAX_QUEUED above the retained backlog plus the run, so the figure measures load, not the cap.
-  const config = loadConfig({ REDIS_URL, QUEUE_PREFIX: prefix, WEBHOOK_TOKEN: token, WEBHOOK_SECRET: secret, ADMIN_TOKEN: adminToken, LOG_LEVEL: 'info', MAX_QUEUED: String(RETAINED + 3 * N + 1_000) });
+  const config = loadConfig({
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    WEBHOOK_TOKEN: token,
+    WEBHOOK_SECRET: secret,
+    ADMIN_TOKEN: adminToken,
+    LOG_LEVEL: 'info',
+    MAX_QUEUED: String(RETAINED + 3 * N + 1_000),
+  });
   // Real JSON logging at info, written to /dev/null: the cost is measured, the output is not kept.
-  const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
+  const logger = pino(
+    { level: process.env.BENCH_LOG_LEVEL ?? 'info' },
+    pino.destination({ dest: '/dev/null', sync: false }),
+  );
   const service = createEvaluationService(serviceOptions(config, logger));
   const app = buildApp({ config, service, logger });
   const bare = Fastify({ logger: false });
@@ -234,7 +265,11 @@ async function main(): Promise<void> {
         'x-wandb-signature': createHmac('sha256', secret).update(body).digest('base64'),
       }),
     };
-    const bareTarget: Target = { port: (bare.server.address() as AddressInfo).port, path: '/bare', headers: () => ({ 'content-type': 'application/json' }) };
+    const bareTarget: Target = {
+      port: (bare.server.address() as AddressInfo).port,
+      path: '/bare',
+      headers: () => ({ 'content-type': 'application/json' }),
+    };
 
     const warm = deliveries(WARMUP, 'warmup');
     await run(webhook, warm.bodies, deadline);
@@ -242,7 +277,15 @@ async function main(): Promise<void> {
     const { bodies, distinct } = deliveries(N, 'run');
     const webhookStats = await run(webhook, bodies, deadline);
     const bareStats = await run(bareTarget, bodies, deadline);
-    const counts = await service.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'waiting-children', 'active', 'completed', 'failed');
+    const counts = await service.queue.getJobCounts(
+      'waiting',
+      'prioritized',
+      'delayed',
+      'waiting-children',
+      'active',
+      'completed',
+      'failed',
+    );
     const jobs = Object.values(counts).reduce((a, b) => a + b, 0);
 
     // Under load: a retained backlog, admin clients scraping and listing, fresh signed deliveries.
@@ -255,7 +298,8 @@ async function main(): Promise<void> {
     const loadedStats = await run(webhook, loaded.bodies, deadline + 30_000);
     stopAdmin();
     const admin = await adminDone;
-    const fiveXX = (st: Record<string, number>) => Object.entries(st).reduce((n, [code, c]) => n + (Number(code) >= 500 || code === '0' ? c : 0), 0);
+    const fiveXX = (st: Record<string, number>) =>
+      Object.entries(st).reduce((n, [code, c]) => n + (Number(code) >= 500 || code === '0' ? c : 0), 0);
 
     process.stdout.write(
       `${JSON.stringify(
@@ -271,7 +315,10 @@ async function main(): Promise<void> {
           jobsExpected: distinct + warm.distinct,
           webhook: webhookStats,
           bareFastify: bareStats,
-          webhookVsBare: { throughputRatio: round(webhookStats.reqPerSec / Math.max(1, bareStats.reqPerSec)), p50AddedMs: round(webhookStats.p50Ms - bareStats.p50Ms) },
+          webhookVsBare: {
+            throughputRatio: round(webhookStats.reqPerSec / Math.max(1, bareStats.reqPerSec)),
+            p50AddedMs: round(webhookStats.p50Ms - bareStats.p50Ms),
+          },
           truncatedByDeadline: webhookStats.requests + bareStats.requests < 2 * N,
           underLoad: {
             retainedJobs: RETAINED,

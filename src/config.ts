@@ -31,7 +31,10 @@ const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('evalhook'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('evalhook'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   PUBLIC_URL: optionalString.pipe(z.url().optional()),
@@ -147,17 +150,33 @@ function issues(err: z.ZodError, prefix = ''): string[] {
 
 /** The profile the environment describes; rules-file profiles start from it. */
 function envProfile(env: Env): ProfileInput {
-  const common = { concurrency: env.INFERENCE_CONCURRENCY, baseModel: env.INFERENCE_BASE_MODEL, maxLoraRank: env.INFERENCE_MAX_LORA_RANK };
+  const common = {
+    concurrency: env.INFERENCE_CONCURRENCY,
+    baseModel: env.INFERENCE_BASE_MODEL,
+    maxLoraRank: env.INFERENCE_MAX_LORA_RANK,
+  };
   const inference: ProfileInput['inference'] =
     env.INFERENCE_KIND === 'endpoint'
-      ? { kind: 'endpoint', baseURL: env.INFERENCE_BASE_URL, model: env.INFERENCE_MODEL, loraDir: env.LORA_DIR, ...common }
+      ? {
+          kind: 'endpoint',
+          baseURL: env.INFERENCE_BASE_URL,
+          model: env.INFERENCE_MODEL,
+          loraDir: env.LORA_DIR,
+          ...common,
+        }
       : env.INFERENCE_KIND === 'wandb-inference'
         ? { kind: 'wandb-inference', ...common }
         : { kind: 'process', command: splitCommand(env.INFERENCE_COMMAND ?? ''), ...common };
   return {
     name: 'default',
     benchmark: env.BENCHMARK,
-    judge: { baseURL: env.JUDGE_BASE_URL, model: env.JUDGE_MODEL, concurrency: env.JUDGE_CONCURRENCY, rpm: env.JUDGE_RPM, tpm: env.JUDGE_TPM },
+    judge: {
+      baseURL: env.JUDGE_BASE_URL,
+      model: env.JUDGE_MODEL,
+      concurrency: env.JUDGE_CONCURRENCY,
+      rpm: env.JUDGE_RPM,
+      tpm: env.JUDGE_TPM,
+    },
     inference,
     wandb: { entity: env.WANDB_ENTITY, project: env.WANDB_PROJECT },
     dashboard: { views: env.WANDB_DASHBOARD },
@@ -175,7 +194,8 @@ function mergeProfile(base: ProfileInput, over: Record<string, unknown>): Record
     if (isObject(over[key])) out[key] = { ...(base[key] as object | undefined), ...over[key] };
   }
   // A different inference kind replaces the block; the same kind overrides field by field.
-  if (isObject(over.inference) && over.inference.kind === base.inference.kind) out.inference = { ...base.inference, ...over.inference };
+  if (isObject(over.inference) && over.inference.kind === base.inference.kind)
+    out.inference = { ...base.inference, ...over.inference };
   return out;
 }
 
@@ -183,9 +203,12 @@ function mergeProfile(base: ProfileInput, over: Record<string, unknown>): Record
 function productionProblems(env: Env): string[] {
   if (env.NODE_ENV !== 'production') return [];
   const out: string[] = [];
-  if (env.WEBHOOK_SECRET !== undefined && env.WEBHOOK_SECRET.length < 16) out.push('WEBHOOK_SECRET: must be at least 16 characters in production');
-  if (env.ADMIN_TOKEN === env.WEBHOOK_TOKEN) out.push('ADMIN_TOKEN: must differ from WEBHOOK_TOKEN in production (W&B would hold the admin token)');
-  if (env.METRICS_TOKEN !== undefined && env.METRICS_TOKEN.length < 16) out.push('METRICS_TOKEN: must be at least 16 characters in production');
+  if (env.WEBHOOK_SECRET !== undefined && env.WEBHOOK_SECRET.length < 16)
+    out.push('WEBHOOK_SECRET: must be at least 16 characters in production');
+  if (env.ADMIN_TOKEN === env.WEBHOOK_TOKEN)
+    out.push('ADMIN_TOKEN: must differ from WEBHOOK_TOKEN in production (W&B would hold the admin token)');
+  if (env.METRICS_TOKEN !== undefined && env.METRICS_TOKEN.length < 16)
+    out.push('METRICS_TOKEN: must be at least 16 characters in production');
   return out;
 }
 
@@ -193,12 +216,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export function loadConfig(rawEnv: NodeJS.ProcessEnv, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): Config {
+export function loadConfig(
+  rawEnv: NodeJS.ProcessEnv,
+  readFile: (p: string) => string = (p) => readFileSync(p, 'utf8'),
+): Config {
   const problems: string[] = [];
   const parsed = EnvSchema.safeParse(rawEnv);
   if (!parsed.success) throw new ConfigError(issues(parsed.error));
   const env = parsed.data;
-  if (env.INFERENCE_KIND === 'process' && !env.INFERENCE_COMMAND) problems.push('INFERENCE_COMMAND: required when INFERENCE_KIND=process');
+  if (env.INFERENCE_KIND === 'process' && !env.INFERENCE_COMMAND)
+    problems.push('INFERENCE_COMMAND: required when INFERENCE_KIND=process');
   problems.push(...productionProblems(env));
 
   const base = envProfile(env);

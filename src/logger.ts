@@ -66,7 +66,9 @@ function censoringStream(dest: DestinationStream, secrets: string[]): Destinatio
 
 export function createLogger(opts: LoggerOptions): Logger {
   // Short values would censor ordinary words; real tokens are long (config requires >= 16).
-  const secrets = [...new Set((opts.censorSecrets ?? []).filter((s): s is string => typeof s === 'string' && s.length >= 8))]
+  const secrets = [
+    ...new Set((opts.censorSecrets ?? []).filter((s): s is string => typeof s === 'string' && s.length >= 8)),
+  ]
     // Longest first so a secret containing another is removed whole.
     .sort((a, b) => b.length - a.length);
   const base = opts.destination ?? pino.destination({ dest: 1, sync: false });

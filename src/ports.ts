@@ -90,7 +90,10 @@ export interface RunHandle {
    * Summary, both tables, FastChat files, then the run's one exit: exit code 0, or 1 with `failure`
    * (an outcome decided before finishing, e.g. too many invalid judgments). A finished run is left alone.
    */
-  finish(result: { summary: EvalSummary; records: EvalRecord[]; questions: BenchmarkQuestion[] }, outcome?: { failure?: string }): Promise<void>;
+  finish(
+    result: { summary: EvalSummary; records: EvalRecord[]; questions: BenchmarkQuestion[] },
+    outcome?: { failure?: string },
+  ): Promise<void>;
   /** Finish the run as failed with a reason a person can act on. */
   fail(reason: string): Promise<void>;
   /** This attempt is done with the run without finishing it (heartbeats stop; a later attempt reopens it). */
@@ -107,14 +110,22 @@ export interface DashboardOutcome {
 
 export interface DashboardUpdater {
   /** Brings the dashboard of the evaluation's project up to date; never throws (trouble becomes warnings). */
-  afterEvaluation(ctx: RunContext, outcome: { score: number | null; runUrl?: string }, signal?: AbortSignal): Promise<DashboardOutcome>;
+  afterEvaluation(
+    ctx: RunContext,
+    outcome: { score: number | null; runUrl?: string },
+    signal?: AbortSignal,
+  ): Promise<DashboardOutcome>;
 }
 
 export interface RunReporter {
   /** Create or reopen the run for this evaluation (run id derived from the evaluation id). */
   open(ctx: RunContext, signal?: AbortSignal): Promise<RunHandle>;
   /** Registry write-back per profile.writeBack; returns what it did. */
-  writeBack(ctx: RunContext, outcome: { score: number | null; runUrl?: string; reportUrl?: string }, signal?: AbortSignal): Promise<string[]>;
+  writeBack(
+    ctx: RunContext,
+    outcome: { score: number | null; runUrl?: string; reportUrl?: string },
+    signal?: AbortSignal,
+  ): Promise<string[]>;
 }
 
 /** A ready OpenAI-compatible endpoint for the candidate model. */

@@ -43,7 +43,26 @@ export const LoraSettings = z.object({
   /** PEFT lora_alpha. */
   alpha: z.number().positive().optional(),
   /** torchtune (q_proj, output_proj, w1 …, output) or PEFT (o_proj, gate_proj …, lm_head) module names. */
-  targetModules: z.array(z.enum(['q_proj', 'k_proj', 'v_proj', 'output_proj', 'o_proj', 'w1', 'w2', 'w3', 'gate_proj', 'down_proj', 'up_proj', 'output', 'lm_head'])).min(1).optional(),
+  targetModules: z
+    .array(
+      z.enum([
+        'q_proj',
+        'k_proj',
+        'v_proj',
+        'output_proj',
+        'o_proj',
+        'w1',
+        'w2',
+        'w3',
+        'gate_proj',
+        'down_proj',
+        'up_proj',
+        'output',
+        'lm_head',
+      ]),
+    )
+    .min(1)
+    .optional(),
   /** Head layout for the q/k RoPE row permutation when the model builder is not a known Llama 3.x one. */
   heads: z
     .object({
@@ -69,15 +88,18 @@ const inferenceCommon = {
   maxLoraRank: z.number().int().positive().default(16),
 };
 
-const KubernetesSettings = z.object({
-  kind: z.literal('kubernetes'),
-  ...kubernetesFields,
-  concurrency: inferenceCommon.concurrency,
-  baseModel: inferenceCommon.baseModel,
-}).refine((k) => k.wandbApiKeySecret || k.persistentVolumeClaim, {
-  message: 'the checkpoint needs a way into the pod: wandbApiKeySecret (init container fetches it) or persistentVolumeClaim',
-  path: ['wandbApiKeySecret'],
-});
+const KubernetesSettings = z
+  .object({
+    kind: z.literal('kubernetes'),
+    ...kubernetesFields,
+    concurrency: inferenceCommon.concurrency,
+    baseModel: inferenceCommon.baseModel,
+  })
+  .refine((k) => k.wandbApiKeySecret || k.persistentVolumeClaim, {
+    message:
+      'the checkpoint needs a way into the pod: wandbApiKeySecret (init container fetches it) or persistentVolumeClaim',
+    path: ['wandbApiKeySecret'],
+  });
 
 export const InferenceSettings = z.discriminatedUnion('kind', [
   z.object({
@@ -91,7 +113,10 @@ export const InferenceSettings = z.discriminatedUnion('kind', [
      * or an object with that `mode` plus the `.pt` conversion facts (LoraSettings).
      */
     lora: z
-      .union([z.enum(['auto', 'never']).transform((mode) => ({ mode })), LoraSettings.extend({ mode: z.enum(['auto', 'never']).default('auto') })])
+      .union([
+        z.enum(['auto', 'never']).transform((mode) => ({ mode })),
+        LoraSettings.extend({ mode: z.enum(['auto', 'never']).default('auto') }),
+      ])
       .default({ mode: 'auto' }),
     /** Directory the inference server can read adapters from (shared volume). */
     loraDir: z.string().min(1).optional(),
@@ -139,8 +164,14 @@ export const WriteBack = z.object({
   /** Put score and run URL into the evaluated version's metadata. */
   metadata: z.boolean().default(true),
   threshold: z.number().min(0).max(10).optional(),
-  aliasOnPass: z.string().regex(/^[^/:]{1,128}$/).optional(),
-  tagOnPass: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/).optional(),
+  aliasOnPass: z
+    .string()
+    .regex(/^[^/:]{1,128}$/)
+    .optional(),
+  tagOnPass: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/)
+    .optional(),
   /** Only promote when the score beats the version currently holding `production`. */
   mustBeatProduction: z.boolean().default(false),
 });
@@ -148,7 +179,13 @@ export type WriteBack = z.infer<typeof WriteBack>;
 
 /** `workspace,report` (default), one of them, or `off`; also given as a list. */
 export const DashboardViewList = z.array(z.enum(['workspace', 'report']));
-export const splitDashboardViews = (v: string) => (v.trim() === 'off' ? [] : v.split(',').map((x) => x.trim()).filter(Boolean));
+export const splitDashboardViews = (v: string) =>
+  v.trim() === 'off'
+    ? []
+    : v
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
 const DashboardViews = z.preprocess((v) => (typeof v === 'string' ? splitDashboardViews(v) : v), DashboardViewList);
 
 /** The W&B dashboard evalhook keeps for the profile's project (README: Dashboard in W&B). */
@@ -161,22 +198,28 @@ export const DashboardSettings = z.object({
 });
 export type DashboardSettings = z.infer<typeof DashboardSettings>;
 
-export const Profile = z.object({
-  name: slug,
-  benchmark: z.enum(['mt-bench', 'japanese-mt-bench']).default('mt-bench'),
-  mode: z.enum(['single', 'pairwise-baseline']).default('single'),
-  /** pairwise-baseline: the baseline's FastChat model_answer .jsonl (operator config, never payload). */
-  baseline: z.string().min(1).optional(),
-  systemPrompt: z.string().optional(),
-  judge: JudgeSettings,
-  inference: InferenceSettings,
-  wandb: z.object({ entity: z.string().min(1).optional(), project: z.string().min(1).default('evalhook') }).default({ project: 'evalhook' }),
-  writeBack: WriteBack.default({ metadata: true, mustBeatProduction: false }),
-  dashboard: DashboardSettings.default({ views: ['workspace', 'report'] }),
-  /** Evaluation fails when the share of -1 judgments exceeds this. */
-  maxInvalidShare: z.number().min(0).max(1).default(0.1),
-})
-  .refine((p) => p.mode !== 'pairwise-baseline' || p.baseline, { message: 'mode pairwise-baseline needs `baseline` (a FastChat model_answer .jsonl)', path: ['baseline'] })
+export const Profile = z
+  .object({
+    name: slug,
+    benchmark: z.enum(['mt-bench', 'japanese-mt-bench']).default('mt-bench'),
+    mode: z.enum(['single', 'pairwise-baseline']).default('single'),
+    /** pairwise-baseline: the baseline's FastChat model_answer .jsonl (operator config, never payload). */
+    baseline: z.string().min(1).optional(),
+    systemPrompt: z.string().optional(),
+    judge: JudgeSettings,
+    inference: InferenceSettings,
+    wandb: z
+      .object({ entity: z.string().min(1).optional(), project: z.string().min(1).default('evalhook') })
+      .default({ project: 'evalhook' }),
+    writeBack: WriteBack.default({ metadata: true, mustBeatProduction: false }),
+    dashboard: DashboardSettings.default({ views: ['workspace', 'report'] }),
+    /** Evaluation fails when the share of -1 judgments exceeds this. */
+    maxInvalidShare: z.number().min(0).max(1).default(0.1),
+  })
+  .refine((p) => p.mode !== 'pairwise-baseline' || p.baseline, {
+    message: 'mode pairwise-baseline needs `baseline` (a FastChat model_answer .jsonl)',
+    path: ['baseline'],
+  })
   .refine((p) => p.judge.maxCostUsd === undefined || judgePrices(p.judge), {
     message: 'a cost cap needs a price: set judge.prices {input, output} (USD per million tokens) for this judge model',
     path: ['judge', 'maxCostUsd'],

@@ -58,21 +58,42 @@ export interface Started {
 /** The producer's settings from the config (server, tests and benches build it the same way). */
 export function serviceOptions(config: Config, logger: Logger): EvaluationServiceOptions {
   const { env } = config;
-  return { connection: env.REDIS_URL, prefix: env.QUEUE_PREFIX, logger, attempts: env.JOB_ATTEMPTS, backoffMs: env.JOB_BACKOFF_MS, deadlineMs: env.REDIS_DEADLINE_MS, maxQueued: env.MAX_QUEUED };
+  return {
+    connection: env.REDIS_URL,
+    prefix: env.QUEUE_PREFIX,
+    logger,
+    attempts: env.JOB_ATTEMPTS,
+    backoffMs: env.JOB_BACKOFF_MS,
+    deadlineMs: env.REDIS_DEADLINE_MS,
+    maxQueued: env.MAX_QUEUED,
+  };
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<Started & { url: string; internalUrl?: string }> {
+export async function startServer(
+  config: Config,
+  logger: Logger,
+): Promise<Started & { url: string; internalUrl?: string }> {
   const service = createEvaluationService(serviceOptions(config, logger));
   // The dashboard rebuild endpoint needs W&B and the dashboards' Redis state and lock.
   const redis = config.env.WANDB_API_KEY ? new Redis(redisOptions(config.env.REDIS_URL)) : undefined;
   redis?.on('error', throttledLog(logger, 'redis connection error'));
   const dashboards =
     redis && config.env.WANDB_API_KEY
-      ? new DashboardSync(new WandbClient({ apiKey: config.env.WANDB_API_KEY, baseURL: config.env.WANDB_BASE_URL, appURL: config.env.WANDB_APP_URL, logger }), createRedisDashboardStore(redis, config.env.QUEUE_PREFIX))
+      ? new DashboardSync(
+          new WandbClient({
+            apiKey: config.env.WANDB_API_KEY,
+            baseURL: config.env.WANDB_BASE_URL,
+            appURL: config.env.WANDB_APP_URL,
+            logger,
+          }),
+          createRedisDashboardStore(redis, config.env.QUEUE_PREFIX),
+        )
       : undefined;
   const { app, internal } = buildApps({ config, service, logger, dashboards });
   const url = await app.listen({ port: config.env.PORT, host: config.env.HOST });
-  const internalUrl = internal ? await internal.listen({ port: config.env.METRICS_PORT, host: config.env.HOST }) : undefined;
+  const internalUrl = internal
+    ? await internal.listen({ port: config.env.METRICS_PORT, host: config.env.HOST })
+    : undefined;
   logger.info({ url, internalUrl }, 'evalhook API listening');
   return {
     url,
@@ -80,7 +101,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Start
     async close() {
       // Closes the internal listener and the service too; in-flight requests end by REDIS_DEADLINE_MS.
       await bounded('http server', config.env.REDIS_DEADLINE_MS + 2_000, () => app.close(), logger);
-      await bounded('dashboard redis', 2_000, () => redis?.quit().catch(() => redis.disconnect()) ?? Promise.resolve(), logger);
+      await bounded(
+        'dashboard redis',
+        2_000,
+        () => redis?.quit().catch(() => redis.disconnect()) ?? Promise.resolve(),
+        logger,
+      );
     },
   };
 }
@@ -107,14 +133,19 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
   const limiter = createLimiter(redis, prefix, { onError: throttledLog(logger, 'limiter error') });
   const stats = createStats(redis, prefix);
   const benchmarks = new Map<string, Promise<Benchmark>>();
-  const kubeProfiles = [...config.profiles.values()].flatMap((p) => (p.inference.kind === 'kubernetes' ? [p.inference] : []));
+  const kubeProfiles = [...config.profiles.values()].flatMap((p) =>
+    p.inference.kind === 'kubernetes' ? [p.inference] : [],
+  );
   const activity = kubeProfiles.length ? createActivityCheck(redis, prefix) : undefined;
   const launcher = createInferenceLauncher({
     redis,
     prefix,
     secrets: config.secrets,
     wandbApiKey: env.WANDB_API_KEY,
-    gpuIds: (env.GPU_IDS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    gpuIds: (env.GPU_IDS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     workDir: join(dataDir, 'inference'),
     // What a launched server is handed must come out of the W&B download cache (createWandb's cacheDir).
     cacheRoot: wandb ? join(dataDir, 'cache') : undefined,
@@ -133,7 +164,9 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     prefix,
     artifacts: wandb?.artifacts ?? createOfflineArtifacts(),
     reporter: wandb?.reporter ?? createOfflineReporter({ dir: join(dataDir, 'results') }),
-    dashboard: wandb ? createDashboardUpdater(new DashboardSync(wandb.client, createRedisDashboardStore(redis, prefix))) : createOfflineDashboard(join(dataDir, 'results')),
+    dashboard: wandb
+      ? createDashboardUpdater(new DashboardSync(wandb.client, createRedisDashboardStore(redis, prefix)))
+      : createOfflineDashboard(join(dataDir, 'results')),
     launcher,
     async shutdown() {
       // Kill launched inference servers and return GPU leases; flush counters.
@@ -154,10 +187,16 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
     },
     baseline: (file) => loadBaselineAnswers(file),
     chat(target, limits) {
-      const inner = createOpenAIChatClient({ baseURL: target.baseURL, apiKey: target.apiKey ?? 'none', headers: target.headers, role: target.role });
+      const inner = createOpenAIChatClient({
+        baseURL: target.baseURL,
+        apiKey: target.apiKey ?? 'none',
+        headers: target.headers,
+        role: target.role,
+      });
       // RATE_WINDOW_MS < 60 s enforces the same rate over a shorter sliding window (smoother, stricter).
       const window = env.RATE_WINDOW_MS;
-      const perWindow = (perMinute: number) => (perMinute ? Math.max(1, Math.floor((perMinute * window) / 60_000)) : undefined);
+      const perWindow = (perMinute: number) =>
+        perMinute ? Math.max(1, Math.floor((perMinute * window) / 60_000)) : undefined;
       return limitChatClient(inner, {
         limiter,
         name: limits.name,
@@ -170,15 +209,30 @@ export function workerDeps(config: Config, logger: Logger, redis: Redis): Evalua
       });
     },
     store: (id) => createRedisEvalStore(redis, prefix, id),
-    cache: countHits(createRedisJudgeCache(redis, prefix, env.JUDGE_CACHE_TTL_DAYS > 0 ? { ttlSeconds: env.JUDGE_CACHE_TTL_DAYS * 86_400 } : {}), stats),
+    cache: countHits(
+      createRedisJudgeCache(
+        redis,
+        prefix,
+        env.JUDGE_CACHE_TTL_DAYS > 0 ? { ttlSeconds: env.JUDGE_CACHE_TTL_DAYS * 86_400 } : {},
+      ),
+      stats,
+    ),
     runEvaluation,
-    retry: { attempts: env.CALL_ATTEMPTS, baseDelayMs: env.CALL_BACKOFF_MS, maxDelayMs: Math.max(env.CALL_BACKOFF_MS, 60_000) },
+    retry: {
+      attempts: env.CALL_ATTEMPTS,
+      baseDelayMs: env.CALL_BACKOFF_MS,
+      maxDelayMs: Math.max(env.CALL_BACKOFF_MS, 60_000),
+    },
     callTimeoutMs: env.CALL_TIMEOUT_MS,
     checkpointTtlSeconds: Math.round(env.CHECKPOINT_TTL_DAYS * 86_400),
   };
 }
 
-export async function startWorker(config: Config, logger: Logger, overrides: Partial<EvaluateDeps> = {}): Promise<Started> {
+export async function startWorker(
+  config: Config,
+  logger: Logger,
+  overrides: Partial<EvaluateDeps> = {},
+): Promise<Started> {
   const opts = redisOptions(config.env.REDIS_URL);
   const redis = new Redis(opts);
   const subscriber = new Redis(opts);
@@ -199,7 +253,13 @@ export async function startWorker(config: Config, logger: Logger, overrides: Par
     lockDurationMs: config.env.JOB_LOCK_MS,
     stalledIntervalMs: config.env.JOB_STALLED_INTERVAL_MS,
   });
-  const sweeper = await startSweeper({ connection: opts, redis, prefix: config.env.QUEUE_PREFIX, everyMs: config.env.SWEEP_INTERVAL_MS, logger });
+  const sweeper = await startSweeper({
+    connection: opts,
+    redis,
+    prefix: config.env.QUEUE_PREFIX,
+    everyMs: config.env.SWEEP_INTERVAL_MS,
+    logger,
+  });
   logger.info({ concurrency: config.env.WORKER_CONCURRENCY }, 'evalhook worker started');
   let closing: Promise<void> | undefined;
   const grace = config.env.SHUTDOWN_GRACE_MS;
@@ -209,7 +269,13 @@ export async function startWorker(config: Config, logger: Logger, overrides: Par
       // failing or hanging step does not stop the next: with Redis gone, the whole close still
       // ends within SHUTDOWN_GRACE_MS + ~4 s (the CLI exits at + 5 s whatever happens).
       closing ??= (async () => {
-        await bounded('evaluation worker', grace + 2_000, () => w.close(), logger, () => void w.worker.close(true).catch(() => undefined));
+        await bounded(
+          'evaluation worker',
+          grace + 2_000,
+          () => w.close(),
+          logger,
+          () => void w.worker.close(true).catch(() => undefined),
+        );
         await bounded('maintenance sweeper', 500, () => sweeper.close(), logger);
         await bounded('inference servers, counters, limiter', 1_000, () => base.shutdown(), logger);
         await bounded('redis', 500, () => redis.quit(), logger);
@@ -222,7 +288,13 @@ export async function startWorker(config: Config, logger: Logger, overrides: Par
 }
 
 /** Run one shutdown step for at most `ms`; its failure or overrun is logged, never thrown. */
-export async function bounded(step: string, ms: number, fn: () => Promise<unknown>, logger: Logger, onOverrun?: () => void): Promise<void> {
+export async function bounded(
+  step: string,
+  ms: number,
+  fn: () => Promise<unknown>,
+  logger: Logger,
+  onOverrun?: () => void,
+): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const outcome = await Promise.race([
     fn().then(

@@ -75,7 +75,8 @@ export function withoutQuery(url: string): string {
 export function secretValues(config: Config): string[] {
   const { env } = config;
   const urls = [env.REDIS_URL, env.JUDGE_BASE_URL, env.INFERENCE_BASE_URL, env.WANDB_BASE_URL, env.PUBLIC_URL];
-  for (const p of config.profiles.values()) urls.push(p.judge.baseURL, 'baseURL' in p.inference ? p.inference.baseURL : undefined);
+  for (const p of config.profiles.values())
+    urls.push(p.judge.baseURL, 'baseURL' in p.inference ? p.inference.baseURL : undefined);
   const values = [
     env.WEBHOOK_TOKEN,
     env.WEBHOOK_SECRET,
@@ -95,12 +96,18 @@ export function secretValues(config: Config): string[] {
  * GPUs and model cache. Everything else (REDIS_URL, cloud keys, evalhook's own keys) stays behind
  * unless the profile names it in `inference.env`.
  */
-export const CHILD_ENV_ALLOWED = /^(PATH|HOME|LANG|LC_[A-Z]+|HF_HOME|CUDA_[A-Z0-9_]+|NVIDIA_[A-Z0-9_]+|VLLM_[A-Z0-9_]+)$/;
+export const CHILD_ENV_ALLOWED =
+  /^(PATH|HOME|LANG|LC_[A-Z]+|HF_HOME|CUDA_[A-Z0-9_]+|NVIDIA_[A-Z0-9_]+|VLLM_[A-Z0-9_]+)$/;
 
 /** A child's environment: the allow-listed part of `parent`, the names in `extra`, then `set`. */
-export function childEnv(parent: NodeJS.ProcessEnv, extra: readonly string[], set: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function childEnv(
+  parent: NodeJS.ProcessEnv,
+  extra: readonly string[],
+  set: Record<string, string> = {},
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(parent)) if (v !== undefined && (CHILD_ENV_ALLOWED.test(k) || extra.includes(k))) env[k] = v;
+  for (const [k, v] of Object.entries(parent))
+    if (v !== undefined && (CHILD_ENV_ALLOWED.test(k) || extra.includes(k))) env[k] = v;
   return { ...env, ...set };
 }
 

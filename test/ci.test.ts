@@ -31,11 +31,15 @@ it('.ci/run with CI=true fails with a clear message when ../shared is missing', 
 });
 
 it('tests that need ../shared: CI=true fails them, elsewhere they skip with a message', () => {
-  expect(() => skipWithoutShared(false, 'MT-Bench golden data', { CI: 'true' })).toThrow(/CI=true: MT-Bench golden data not found under .*shared.*CI must not skip/);
+  expect(() => skipWithoutShared(false, 'MT-Bench golden data', { CI: 'true' })).toThrow(
+    /CI=true: MT-Bench golden data not found under .*shared.*CI must not skip/,
+  );
   const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
   try {
     expect(skipWithoutShared(false, 'MT-Bench golden data', {})).toBe(true);
-    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/skipping tests: MT-Bench golden data not found.*with CI=true this fails the run/));
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringMatching(/skipping tests: MT-Bench golden data not found.*with CI=true this fails the run/),
+    );
   } finally {
     warn.mockRestore();
   }

@@ -12,11 +12,15 @@ import { REPO } from './helpers/stack.js';
 import { tempDir } from './helpers/tmp.js';
 
 function runCli(args: string[], env: Record<string, string> = {}) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', '--import', join(REPO, 'test/helpers/module-log.mjs'), join(REPO, 'src/cli/main.ts'), ...args], {
-    cwd: REPO,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--import', join(REPO, 'test/helpers/module-log.mjs'), join(REPO, 'src/cli/main.ts'), ...args],
+    {
+      cwd: REPO,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -24,7 +28,17 @@ function runCli(args: string[], env: Record<string, string> = {}) {
   return { proc, out: () => out, err: () => err };
 }
 
-const HEAVY = ['/node_modules/fastify/', '/node_modules/bullmq/', '/node_modules/ioredis/', '/node_modules/openai/', '/node_modules/pino/', '/src/runtime.ts', '/src/wandb/', '/src/server/', '/src/jobs/'];
+const HEAVY = [
+  '/node_modules/fastify/',
+  '/node_modules/bullmq/',
+  '/node_modules/ioredis/',
+  '/node_modules/openai/',
+  '/node_modules/pino/',
+  '/src/runtime.ts',
+  '/src/wandb/',
+  '/src/server/',
+  '/src/jobs/',
+];
 
 describe('evalhook CLI loads each command lazily', () => {
   it('eval --help prints the usage without loading server, queue, W&B or SDK modules', async () => {
@@ -55,7 +69,13 @@ describe('evalhook CLI loads each command lazily', () => {
     ['serve', 'evalhook API listening'],
     ['worker', 'evalhook worker started'],
   ])('%s starts (its modules load on demand) and exits 0 on SIGTERM', async (command, ready) => {
-    const cli = runCli([command], { REDIS_URL: redisUrl(), QUEUE_PREFIX: uniquePrefix('lazy'), PORT: '0', HOST: '127.0.0.1', EVALHOOK_DATA_DIR: tempDir('lazy') });
+    const cli = runCli([command], {
+      REDIS_URL: redisUrl(),
+      QUEUE_PREFIX: uniquePrefix('lazy'),
+      PORT: '0',
+      HOST: '127.0.0.1',
+      EVALHOOK_DATA_DIR: tempDir('lazy'),
+    });
     await new Promise<void>((resolve, reject) => {
       cli.proc.stdout.on('data', () => cli.out().includes(ready) && resolve());
       cli.proc.once('exit', (code) => reject(new Error(`exited ${code}: ${cli.err()}${cli.out()}`)));

@@ -30,7 +30,13 @@ describe('evalhook CLI', () => {
 
   it('serves, answers /healthz, and exits 0 on SIGTERM; dev tokens are generated but never logged', async () => {
     const dataDir = tempDir('cli');
-    const cli = runCli(['all'], { REDIS_URL: redisUrl(), QUEUE_PREFIX: uniquePrefix('cli'), PORT: '0', HOST: '127.0.0.1', EVALHOOK_DATA_DIR: dataDir });
+    const cli = runCli(['all'], {
+      REDIS_URL: redisUrl(),
+      QUEUE_PREFIX: uniquePrefix('cli'),
+      PORT: '0',
+      HOST: '127.0.0.1',
+      EVALHOOK_DATA_DIR: dataDir,
+    });
     const url = await new Promise<string>((resolve, reject) => {
       cli.proc.stdout.on('data', () => {
         const m = /"url":"(http:[^"]+)"[^\n]*evalhook API listening/.exec(cli.out());
@@ -41,8 +47,13 @@ describe('evalhook CLI', () => {
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
     const { readFileSync } = await import('node:fs');
-    const tokens = JSON.parse(readFileSync(join(dataDir, 'dev-tokens.json'), 'utf8')) as { WEBHOOK_TOKEN: string; ADMIN_TOKEN: string };
-    const admin = await fetch(`${url}/api/v1/evaluations`, { headers: { authorization: `Bearer ${tokens.ADMIN_TOKEN}` } });
+    const tokens = JSON.parse(readFileSync(join(dataDir, 'dev-tokens.json'), 'utf8')) as {
+      WEBHOOK_TOKEN: string;
+      ADMIN_TOKEN: string;
+    };
+    const admin = await fetch(`${url}/api/v1/evaluations`, {
+      headers: { authorization: `Bearer ${tokens.ADMIN_TOKEN}` },
+    });
     expect(admin.status).toBe(200);
     const exited = once(cli.proc, 'exit');
     cli.proc.kill('SIGTERM');

@@ -17,7 +17,9 @@ export async function loadBaselineAnswers(file: string): Promise<{ model: string
   const model = basename(file).replace(/\.jsonl$/, '');
   const answers: AnswerRecord[] = [];
   const text = await readFile(file, 'utf8').catch((err: unknown) => {
-    throw new BenchmarkDataError(`cannot read baseline answers ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new BenchmarkDataError(
+      `cannot read baseline answers ${file}: ${err instanceof Error ? err.message : String(err)}`,
+    );
   });
   for (const [i, line] of text.split('\n').entries()) {
     if (!line.trim()) continue;
@@ -28,8 +30,14 @@ export async function loadBaselineAnswers(file: string): Promise<{ model: string
       throw new BenchmarkDataError(`${file}:${i + 1}: not JSON`);
     }
     const row = AnswerLine.safeParse(json);
-    if (!row.success) throw new BenchmarkDataError(`${file}:${i + 1}: not a FastChat answer line (${row.error.issues[0]?.path.join('.') ?? ''})`);
-    const qid = typeof row.data.question_id === 'string' && /^\d+$/.test(row.data.question_id) ? Number(row.data.question_id) : row.data.question_id;
+    if (!row.success)
+      throw new BenchmarkDataError(
+        `${file}:${i + 1}: not a FastChat answer line (${row.error.issues[0]?.path.join('.') ?? ''})`,
+      );
+    const qid =
+      typeof row.data.question_id === 'string' && /^\d+$/.test(row.data.question_id)
+        ? Number(row.data.question_id)
+        : row.data.question_id;
     row.data.choices[0]!.turns.forEach((content, t) =>
       answers.push({
         kind: 'answer',

@@ -41,19 +41,33 @@ export async function fetchPinned(
   if (existsSync(cached)) {
     const bytes = await readFile(cached);
     // Re-verify: a cache directory is just a directory and may have been tampered with or truncated.
-    if (sha256(bytes) === file.sha256) return { origin: cached, text: bytes.toString('utf8'), sha256: file.sha256, pinned: true };
+    if (sha256(bytes) === file.sha256)
+      return { origin: cached, text: bytes.toString('utf8'), sha256: file.sha256, pinned: true };
   }
   const doFetch = opts.fetch ?? fetch;
   let res: Response;
   try {
     res = await doFetch(file.url, { signal: opts.signal });
   } catch (err) {
-    throw new EvalhookError('EVALHOOK_ERR_BENCHMARK_DATA', `downloading ${file.id} from ${file.url} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err, retryable: !opts.signal?.aborted });
+    throw new EvalhookError(
+      'EVALHOOK_ERR_BENCHMARK_DATA',
+      `downloading ${file.id} from ${file.url} failed: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err, retryable: !opts.signal?.aborted },
+    );
   }
-  if (!res.ok) throw new EvalhookError('EVALHOOK_ERR_BENCHMARK_DATA', `downloading ${file.id} from ${file.url} failed: HTTP ${res.status}`, { retryable: res.status >= 500 || res.status === 429 });
+  if (!res.ok)
+    throw new EvalhookError(
+      'EVALHOOK_ERR_BENCHMARK_DATA',
+      `downloading ${file.id} from ${file.url} failed: HTTP ${res.status}`,
+      { retryable: res.status >= 500 || res.status === 429 },
+    );
   const bytes = new Uint8Array(await res.arrayBuffer());
   const sum = sha256(bytes);
-  if (sum !== file.sha256) throw new EvalhookError('EVALHOOK_ERR_BENCHMARK_DATA', `checksum mismatch for ${file.id} from ${file.url}: expected sha256 ${file.sha256}, got ${sum}`);
+  if (sum !== file.sha256)
+    throw new EvalhookError(
+      'EVALHOOK_ERR_BENCHMARK_DATA',
+      `checksum mismatch for ${file.id} from ${file.url}: expected sha256 ${file.sha256}, got ${sum}`,
+    );
   await mkdir(opts.cacheDir, { recursive: true });
   const tmp = `${cached}.${process.pid}.${Date.now()}.tmp`;
   await writeFile(tmp, bytes);

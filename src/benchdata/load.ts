@@ -44,7 +44,10 @@ export class BenchmarkDataError extends EvalhookError {
   }
 }
 
-export function parseJsonl<S extends z.ZodType>(file: LoadedFile, schema: S): Array<{ line: number; value: z.output<S> }> {
+export function parseJsonl<S extends z.ZodType>(
+  file: LoadedFile,
+  schema: S,
+): Array<{ line: number; value: z.output<S> }> {
   const out: Array<{ line: number; value: z.output<S> }> = [];
   file.text.split('\n').forEach((raw, i) => {
     const line = i + 1;
@@ -53,12 +56,16 @@ export function parseJsonl<S extends z.ZodType>(file: LoadedFile, schema: S): Ar
     try {
       json = JSON.parse(raw);
     } catch (err) {
-      throw new BenchmarkDataError(`${file.origin}:${line}: invalid JSON (${err instanceof Error ? err.message : String(err)})`);
+      throw new BenchmarkDataError(
+        `${file.origin}:${line}: invalid JSON (${err instanceof Error ? err.message : String(err)})`,
+      );
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new BenchmarkDataError(`${file.origin}:${line}: ${issue ? `${issue.path.join('.') || '(line)'}: ${issue.message}` : 'invalid record'}`);
+      throw new BenchmarkDataError(
+        `${file.origin}:${line}: ${issue ? `${issue.path.join('.') || '(line)'}: ${issue.message}` : 'invalid record'}`,
+      );
     }
     out.push({ line, value: parsed.data });
   });
@@ -71,16 +78,27 @@ async function obtain(file: DataFile, opts: LoadBenchmarkOptions): Promise<Loade
 }
 
 /** Provenance string: the pinned source when the bytes match it, else the local path used. */
-const provenance = (file: DataFile, got: LoadedFile) => (got.pinned ? file.source : `local:${got.origin} (sha256 ${got.sha256.slice(0, 12)}…, not the pinned upstream file)`);
+const provenance = (file: DataFile, got: LoadedFile) =>
+  got.pinned ? file.source : `local:${got.origin} (sha256 ${got.sha256.slice(0, 12)}…, not the pinned upstream file)`;
 
 export async function loadBenchmark(name: BuiltinBenchmark, opts: LoadBenchmarkOptions): Promise<Benchmark> {
   const source = BENCHMARK_SOURCES[name];
-  if (!source) throw new BenchmarkDataError(`unknown benchmark '${String(name)}' (known: ${Object.keys(BENCHMARK_SOURCES).join(', ')})`);
+  if (!source)
+    throw new BenchmarkDataError(
+      `unknown benchmark '${String(name)}' (known: ${Object.keys(BENCHMARK_SOURCES).join(', ')})`,
+    );
   const refName = opts.reference ?? source.defaultReference;
   const refFile = (source.references as Record<string, DataFile>)[refName];
-  if (!refFile) throw new BenchmarkDataError(`benchmark ${name} has no reference set '${refName}' (known: ${Object.keys(source.references).join(', ')})`);
+  if (!refFile)
+    throw new BenchmarkDataError(
+      `benchmark ${name} has no reference set '${refName}' (known: ${Object.keys(source.references).join(', ')})`,
+    );
 
-  const [qf, pf, rf] = await Promise.all([obtain(source.questions, opts), obtain(source.judgePrompts, opts), obtain(refFile, opts)]);
+  const [qf, pf, rf] = await Promise.all([
+    obtain(source.questions, opts),
+    obtain(source.judgePrompts, opts),
+    obtain(refFile, opts),
+  ]);
 
   const questions = validateQuestions(qf, parseJsonl(qf, QuestionLine));
   const judgePrompts = validatePrompts(pf, parseJsonl(pf, JudgePrompt));
@@ -89,9 +107,14 @@ export async function loadBenchmark(name: BuiltinBenchmark, opts: LoadBenchmarkO
   for (const q of questions) {
     const ref = refs.get(q.questionId as number);
     if (ref) q.reference = ref;
-    else if (NEED_REF_CATS.includes(q.category)) throw new BenchmarkDataError(`${rf.origin}: no reference answer for question ${String(q.questionId)} (${q.category}), which is judged against one`);
+    else if (NEED_REF_CATS.includes(q.category))
+      throw new BenchmarkDataError(
+        `${rf.origin}: no reference answer for question ${String(q.questionId)} (${q.category}), which is judged against one`,
+      );
     if (ref && NEED_REF_CATS.includes(q.category) && ref.length < q.turns.length) {
-      throw new BenchmarkDataError(`${rf.origin}: reference for question ${String(q.questionId)} has ${ref.length} turn(s), needs ${q.turns.length}`);
+      throw new BenchmarkDataError(
+        `${rf.origin}: reference for question ${String(q.questionId)} has ${ref.length} turn(s), needs ${q.turns.length}`,
+      );
     }
   }
   return {
@@ -104,26 +127,43 @@ export async function loadBenchmark(name: BuiltinBenchmark, opts: LoadBenchmarkO
   };
 }
 
-function validateQuestions(file: LoadedFile, rows: Array<{ line: number; value: z.output<typeof QuestionLine> }>): BenchmarkQuestion[] {
+function validateQuestions(
+  file: LoadedFile,
+  rows: Array<{ line: number; value: z.output<typeof QuestionLine> }>,
+): BenchmarkQuestion[] {
   const seen = new Map<number, number>();
   const perCat = new Map<string, number>();
   for (const { line, value } of rows) {
     const prev = seen.get(value.question_id);
-    if (prev !== undefined) throw new BenchmarkDataError(`${file.origin}:${line}: duplicate question_id ${value.question_id} (first on line ${prev})`);
+    if (prev !== undefined)
+      throw new BenchmarkDataError(
+        `${file.origin}:${line}: duplicate question_id ${value.question_id} (first on line ${prev})`,
+      );
     seen.set(value.question_id, line);
-    if (value.turns.length !== 2) throw new BenchmarkDataError(`${file.origin}:${line}: question ${value.question_id} has ${value.turns.length} turn(s), MT-Bench needs 2`);
-    if (!EXPECTED_CATEGORIES.includes(value.category)) throw new BenchmarkDataError(`${file.origin}:${line}: unknown category '${value.category}'`);
+    if (value.turns.length !== 2)
+      throw new BenchmarkDataError(
+        `${file.origin}:${line}: question ${value.question_id} has ${value.turns.length} turn(s), MT-Bench needs 2`,
+      );
+    if (!EXPECTED_CATEGORIES.includes(value.category))
+      throw new BenchmarkDataError(`${file.origin}:${line}: unknown category '${value.category}'`);
     perCat.set(value.category, (perCat.get(value.category) ?? 0) + 1);
   }
-  if (rows.length !== EXPECTED_QUESTIONS) throw new BenchmarkDataError(`${file.origin}: ${rows.length} questions, expected ${EXPECTED_QUESTIONS}`);
+  if (rows.length !== EXPECTED_QUESTIONS)
+    throw new BenchmarkDataError(`${file.origin}: ${rows.length} questions, expected ${EXPECTED_QUESTIONS}`);
   for (const c of EXPECTED_CATEGORIES) {
     const n = perCat.get(c) ?? 0;
-    if (n !== EXPECTED_PER_CATEGORY) throw new BenchmarkDataError(`${file.origin}: category ${c} has ${n} questions, expected ${EXPECTED_PER_CATEGORY}`);
+    if (n !== EXPECTED_PER_CATEGORY)
+      throw new BenchmarkDataError(
+        `${file.origin}: category ${c} has ${n} questions, expected ${EXPECTED_PER_CATEGORY}`,
+      );
   }
   return rows.map(({ value }) => ({ questionId: value.question_id, category: value.category, turns: value.turns }));
 }
 
-function validatePrompts(file: LoadedFile, rows: Array<{ line: number; value: JudgePrompt }>): Record<string, JudgePrompt> {
+function validatePrompts(
+  file: LoadedFile,
+  rows: Array<{ line: number; value: JudgePrompt }>,
+): Record<string, JudgePrompt> {
   const out: Record<string, JudgePrompt> = {};
   for (const { line, value } of rows) {
     if (out[value.name]) throw new BenchmarkDataError(`${file.origin}:${line}: duplicate judge prompt '${value.name}'`);

@@ -48,7 +48,11 @@ export const BENCHMARK_SOURCES = {
         id: 'reference_answer/gpt-4.jsonl',
         url: `${FASTCHAT}/b494d0c6b4e7935f1764f8439e75da3e66beccc7/fastchat/llm_judge/data/mt_bench/reference_answer/gpt-4.jsonl`,
         sha256: 'f957a5bc977badb66885ec970e6cd08527845780313f0995764260e5777b9b3f',
-        local: ['reference_answer/gpt-4.jsonl', 'mt_bench/reference_answer/gpt-4.jsonl', 'mt-bench/reference_answer/gpt-4.jsonl'],
+        local: [
+          'reference_answer/gpt-4.jsonl',
+          'mt_bench/reference_answer/gpt-4.jsonl',
+          'mt-bench/reference_answer/gpt-4.jsonl',
+        ],
         source: 'lm-sys/FastChat@b494d0c6 reference_answer/gpt-4.jsonl',
       },
       // Opt-in corrected references from the unmerged FastChat PR #3158.
@@ -56,7 +60,11 @@ export const BENCHMARK_SOURCES = {
         id: 'reference_answer/gpt-4-0125-preview.jsonl',
         url: `${FASTCHAT}/71aa329da2b17f387929ae6f5b3a453804e885cd/fastchat/llm_judge/data/mt_bench/reference_answer/gpt-4-0125-preview.jsonl`,
         sha256: 'e484037da5cc14007dde1d821ef76046fccbd0b2f095237fad9ead2c4fc66800',
-        local: ['reference_answer/gpt-4-0125-preview.jsonl', 'alternatives/pr3158/gpt-4-0125-preview.jsonl', 'mt-bench/alternatives/pr3158/gpt-4-0125-preview.jsonl'],
+        local: [
+          'reference_answer/gpt-4-0125-preview.jsonl',
+          'alternatives/pr3158/gpt-4-0125-preview.jsonl',
+          'mt-bench/alternatives/pr3158/gpt-4-0125-preview.jsonl',
+        ],
         source: 'lm-sys/FastChat PR #3158 @71aa329d reference_answer/gpt-4-0125-preview.jsonl',
       },
     },
@@ -70,15 +78,26 @@ export const BENCHMARK_SOURCES = {
       id: 'question_full.jsonl',
       url: `${SAI}/2ef016ea0e5243f4dc7f4b73ffcc28bed4b05ac7/fastchat/llm_judge/data/japanese_mt_bench/question_full.jsonl`,
       sha256: '8f56c8bd5ff93d2120409bc8f77f0020e673c74548c9637f2aace12a323834e5',
-      local: ['question_full.jsonl', 'stability-ai-jp-stable/question_full.jsonl', 'japanese_mt_bench/question_full.jsonl', 'mt-bench-ja/stability-ai-jp-stable/question_full.jsonl', 'question.jsonl'],
+      local: [
+        'question_full.jsonl',
+        'stability-ai-jp-stable/question_full.jsonl',
+        'japanese_mt_bench/question_full.jsonl',
+        'mt-bench-ja/stability-ai-jp-stable/question_full.jsonl',
+        'question.jsonl',
+      ],
       source: 'Stability-AI/FastChat@2ef016ea data/japanese_mt_bench/question_full.jsonl',
     },
     judgePrompts: {
       id: 'judge_prompts.jsonl',
       url: `${SWALLOW}/7b91abc2ec52115e1892c55f244270e4d72737c7/fastchat/fastchat/llm_judge/data/judge_prompts.jsonl`,
       sha256: '87a9429bdfd776db887f4820f186f6943fa003ec90eec272cb96ff140bfcd7d8',
-      local: ['judge_prompts.jsonl', 'swallow-nejumi4/judge_prompts.jsonl', 'mt-bench-ja/swallow-nejumi4/judge_prompts.jsonl'],
-      source: 'swallow-llm/swallow-evaluation@7b91abc2 fastchat judge_prompts.jsonl (Japanese-aware, = Nejumi 3 prompts)',
+      local: [
+        'judge_prompts.jsonl',
+        'swallow-nejumi4/judge_prompts.jsonl',
+        'mt-bench-ja/swallow-nejumi4/judge_prompts.jsonl',
+      ],
+      source:
+        'swallow-llm/swallow-evaluation@7b91abc2 fastchat judge_prompts.jsonl (Japanese-aware, = Nejumi 3 prompts)',
     },
     references: {
       // Nejumi 3's reference set: GPT-4o answers corrected by humans.
@@ -98,7 +117,11 @@ export const BENCHMARK_SOURCES = {
         id: 'reference_answer/gpt-4o-2024-08-06.jsonl',
         url: `${SWALLOW}/a0b7319c4cafed089eedfd66d1e70c09f39ad1ad/fastchat/fastchat/llm_judge/data/japanese_mt_bench/reference_answer/gpt-4o-2024-08-06.jsonl`,
         sha256: '237ce7a7eb6de8493b21a708a5dcaf5bce99155a038d898b5454e14c4f4a654c',
-        local: ['reference_answer/gpt-4o-2024-08-06.jsonl', 'swallow-nejumi4/reference_answer/gpt-4o-2024-08-06.jsonl', 'mt-bench-ja/swallow-nejumi4/reference_answer/gpt-4o-2024-08-06.jsonl'],
+        local: [
+          'reference_answer/gpt-4o-2024-08-06.jsonl',
+          'swallow-nejumi4/reference_answer/gpt-4o-2024-08-06.jsonl',
+          'mt-bench-ja/swallow-nejumi4/reference_answer/gpt-4o-2024-08-06.jsonl',
+        ],
         source: 'swallow-llm/swallow-evaluation@a0b7319c reference_answer/gpt-4o-2024-08-06.jsonl',
       },
     },

@@ -31,8 +31,10 @@ export const TUNE_TARGET_TO_PEFT: Readonly<Record<string, string>> = {
 };
 export const PEFT_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'lm_head'];
 
-const TUNE_KEY = /^(?:layers\.(\d+)\.(attn\.(?:q_proj|k_proj|v_proj|output_proj)|mlp\.w[123])|(output))\.lora_([ab])\.weight$/;
-const PEFT_KEY = /^base_model\.model\.(?:model\.layers\.\d+\.(?:self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)|(lm_head))\.lora_([AB])\.weight$/;
+const TUNE_KEY =
+  /^(?:layers\.(\d+)\.(attn\.(?:q_proj|k_proj|v_proj|output_proj)|mlp\.w[123])|(output))\.lora_([ab])\.weight$/;
+const PEFT_KEY =
+  /^base_model\.model\.(?:model\.layers\.\d+\.(?:self_attn|mlp)\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)|(lm_head))\.lora_([AB])\.weight$/;
 const DORA = /(?:\.magnitude|lora_magnitude_vector)$/;
 
 export interface AdapterTensor {
@@ -68,7 +70,9 @@ function describeValue(v: PyValue): string {
 /** What a refused file held, for the error message. */
 function summary(root: PyValue): string {
   if (!(root instanceof Map)) return `a ${describeValue(root)}, not a dict`;
-  const entries = [...root.entries()].slice(0, 12).map(([k, v]) => `${String(keyName(k) ?? describeValue(k))}: ${describeValue(v)}`);
+  const entries = [...root.entries()]
+    .slice(0, 12)
+    .map(([k, v]) => `${String(keyName(k) ?? describeValue(k))}: ${describeValue(v)}`);
   return `a dict with ${root.size} entries (${entries.join(', ')}${root.size > 12 ? ', …' : ''})`;
 }
 
@@ -78,26 +82,39 @@ function loraIn(dict: Map<PyValue, PyValue>): { naming: 'torchtune' | 'peft'; te
   for (const [k, v] of dict) {
     const key = keyName(k);
     if (key === undefined) continue;
-    if (DORA.test(key)) throw new CheckpointError(`the adapter is DoRA (${key}); vLLM and W&B Serverless LoRA load plain LoRA adapters only`);
+    if (DORA.test(key))
+      throw new CheckpointError(
+        `the adapter is DoRA (${key}); vLLM and W&B Serverless LoRA load plain LoRA adapters only`,
+      );
     const t = TUNE_KEY.exec(key);
     const p = t ? null : PEFT_KEY.exec(key);
     if (!t && !p) continue;
     if (!(v instanceof TensorRef)) throw new CheckpointError(`${key} is a ${describeValue(v)}, not a tensor`);
-    if (v.shape.length !== 2) throw new CheckpointError(`${key} has shape [${v.shape.join(', ')}]; LoRA weights are matrices`);
-    if (!['F32', 'BF16', 'F16'].includes(v.storage.dtype)) throw new CheckpointError(`${key} is ${v.storage.dtype}; LoRA weights must be float32, bfloat16 or float16`);
+    if (v.shape.length !== 2)
+      throw new CheckpointError(`${key} has shape [${v.shape.join(', ')}]; LoRA weights are matrices`);
+    if (!['F32', 'BF16', 'F16'].includes(v.storage.dtype))
+      throw new CheckpointError(`${key} is ${v.storage.dtype}; LoRA weights must be float32, bfloat16 or float16`);
     if (t) {
       const [, layer, module, output, ab] = t;
       const hf = module ? TUNE_TO_HF[module]! : undefined;
       const AB = ab === 'a' ? 'A' : 'B';
       const target = hf ? hf.target : 'lm_head';
       const path = hf ? hf.path(layer!) : (output && 'lm_head')!;
-      const rope = AB === 'B' && (target === 'q_proj' || target === 'k_proj') ? (target === 'q_proj' ? 'q' : 'k') : undefined;
-      tune.push({ peftKey: `base_model.model.${path}.lora_${AB}.weight`, target, ab: AB, tensor: v, ...(rope ? { rope } : {}) });
+      const rope =
+        AB === 'B' && (target === 'q_proj' || target === 'k_proj') ? (target === 'q_proj' ? 'q' : 'k') : undefined;
+      tune.push({
+        peftKey: `base_model.model.${path}.lora_${AB}.weight`,
+        target,
+        ab: AB,
+        tensor: v,
+        ...(rope ? { rope } : {}),
+      });
     } else if (p) {
       peft.push({ peftKey: key, target: (p[1] ?? p[2])!, ab: p[3] as 'A' | 'B', tensor: v });
     }
   }
-  if (tune.length && peft.length) throw new CheckpointError('the state dict mixes torchtune and PEFT key names; save one adapter in one naming');
+  if (tune.length && peft.length)
+    throw new CheckpointError('the state dict mixes torchtune and PEFT key names; save one adapter in one naming');
   if (tune.length) return { naming: 'torchtune', tensors: tune };
   if (peft.length) return { naming: 'peft', tensors: peft };
   return undefined;

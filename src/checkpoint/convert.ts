@@ -32,11 +32,15 @@ export interface ConversionInfo {
   sources: Record<string, string>;
 }
 
-const sortTargets = (t: Iterable<string>) => [...new Set(t)].sort((a, b) => PEFT_TARGETS.indexOf(a) - PEFT_TARGETS.indexOf(b));
+const sortTargets = (t: Iterable<string>) =>
+  [...new Set(t)].sort((a, b) => PEFT_TARGETS.indexOf(a) - PEFT_TARGETS.indexOf(b));
 
 function rankOf(tensors: AdapterTensor[]): number {
   const ranks = new Set(tensors.map((t) => (t.ab === 'A' ? t.tensor.shape[0]! : t.tensor.shape[1]!)));
-  if (ranks.size !== 1) throw new CheckpointError(`the LoRA matrices disagree on the rank (${[...ranks].join(', ')}); evalhook converts one rank per adapter`);
+  if (ranks.size !== 1)
+    throw new CheckpointError(
+      `the LoRA matrices disagree on the rank (${[...ranks].join(', ')}); evalhook converts one rank per adapter`,
+    );
   const counts = new Map<string, number>();
   for (const t of tensors) counts.set(t.target, (counts.get(t.target) ?? 0) + (t.ab === 'A' ? 1 : -1));
   const unpaired = [...counts].filter(([, n]) => n !== 0).map(([m]) => m);
@@ -45,7 +49,11 @@ function rankOf(tensors: AdapterTensor[]): number {
 }
 
 /** Converts `ptPath` into `outDir` (which must exist). Throws CheckpointError for anything refused. */
-export async function convertTorchAdapter(ptPath: string, outDir: string, opts: ConvertOptions): Promise<ConversionInfo> {
+export async function convertTorchAdapter(
+  ptPath: string,
+  outDir: string,
+  opts: ConvertOptions,
+): Promise<ConversionInfo> {
   const file = await openTorchFile(ptPath, opts.limits ?? DEFAULT_LIMITS);
   try {
     const found = findAdapter(file.root);
@@ -53,7 +61,9 @@ export async function convertTorchAdapter(ptPath: string, outDir: string, opts: 
     const rank = rankOf(found.tensors);
     const sources: Record<string, string> = { r: 'adapter weights' };
     if (facts.rank && facts.rank.value !== rank) {
-      throw new CheckpointError(`the adapter's tensors have rank ${rank}, but the ${facts.rank.source} says lora_rank ${facts.rank.value}: the checkpoint and its training run do not match`);
+      throw new CheckpointError(
+        `the adapter's tensors have rank ${rank}, but the ${facts.rank.source} says lora_rank ${facts.rank.value}: the checkpoint and its training run do not match`,
+      );
     }
     const present = sortTargets(found.tensors.map((t) => t.target));
     let targetModules = present;
@@ -61,14 +71,16 @@ export async function convertTorchAdapter(ptPath: string, outDir: string, opts: 
     if (facts.targetModules) {
       const configured = sortTargets(facts.targetModules.value);
       if (configured.join() !== present.join()) {
-        throw new CheckpointError(`the adapter holds LoRA weights for ${present.join(', ')}, but the ${facts.targetModules.source} names ${configured.join(', ')}: they must match`);
+        throw new CheckpointError(
+          `the adapter holds LoRA weights for ${present.join(', ')}, but the ${facts.targetModules.source} names ${configured.join(', ')}: they must match`,
+        );
       }
       targetModules = configured;
       sources.target_modules = facts.targetModules.source;
     }
     if (!facts.alpha) {
       throw new CheckpointError(
-        'lora_alpha is unknown and evalhook does not guess it: log the training run with torchtune\'s WandBLogger (its config holds model.lora_alpha), ' +
+        "lora_alpha is unknown and evalhook does not guess it: log the training run with torchtune's WandBLogger (its config holds model.lora_alpha), " +
           'add lora_alpha to the artifact metadata, or set inference.lora.alpha in the profile',
       );
     }
@@ -77,7 +89,9 @@ export async function convertTorchAdapter(ptPath: string, outDir: string, opts: 
     const needsHeads = found.tensors.some((t) => t.rope);
     const heads = facts.heads?.value;
     if (needsHeads && !heads) {
-      const named = facts.builder ? `the model builder ${facts.builder} is not one evalhook knows` : 'no model builder (model._component_) is known';
+      const named = facts.builder
+        ? `the model builder ${facts.builder} is not one evalhook knows`
+        : 'no model builder (model._component_) is known';
       throw new CheckpointError(
         `the q_proj/k_proj lora_B rows must be permuted to Hugging Face's RoPE layout, which needs the model's head counts, and ${named}: set inference.lora.heads {numHeads, numKvHeads, dim} in the profile`,
       );
@@ -88,7 +102,12 @@ export async function convertTorchAdapter(ptPath: string, outDir: string, opts: 
     const specs: SafetensorSpec[] = [...byKey.keys()].sort().map((name) => {
       const t = byKey.get(name)!.tensor;
       const count = t.shape.reduce((a, d) => a * d, 1);
-      return { name, dtype: t.storage.dtype as SafetensorSpec['dtype'], shape: t.shape, byteLength: count * t.storage.elementBytes };
+      return {
+        name,
+        dtype: t.storage.dtype as SafetensorSpec['dtype'],
+        shape: t.shape,
+        byteLength: count * t.storage.elementBytes,
+      };
     });
     await writeSafetensors(join(outDir, 'adapter_model.safetensors'), specs, async (spec) => {
       const entry = byKey.get(spec.name)!;
@@ -97,9 +116,17 @@ export async function convertTorchAdapter(ptPath: string, outDir: string, opts: 
       const n = entry.rope === 'q' ? heads.numHeads : heads.numKvHeads;
       const headDim = heads.headDim ?? heads.dim / heads.numHeads;
       try {
-        return permuteRopeRows(bytes, entry.tensor.shape[0]!, entry.tensor.shape[1]! * entry.tensor.storage.elementBytes, n, headDim);
+        return permuteRopeRows(
+          bytes,
+          entry.tensor.shape[0]!,
+          entry.tensor.shape[1]! * entry.tensor.storage.elementBytes,
+          n,
+          headDim,
+        );
       } catch (err) {
-        throw new CheckpointError(`${spec.name}: ${(err as Error).message} (head layout from the ${facts.heads!.source}); the adapter was trained on another model, or set inference.lora.heads`);
+        throw new CheckpointError(
+          `${spec.name}: ${(err as Error).message} (head layout from the ${facts.heads!.source}); the adapter was trained on another model, or set inference.lora.heads`,
+        );
       }
     });
     const config: Record<string, unknown> = {
@@ -130,13 +157,26 @@ export async function convertTorchAdapter(ptPath: string, outDir: string, opts: 
   }
 }
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 /** Directory name for one conversion: the artifact digest, plus a hash of what shaped the output. */
 export function conversionKey(digest: string, opts: ConvertOptions): string {
-  const d = /^[0-9a-f]{8,128}$/i.test(digest) ? digest.toLowerCase() : createHash('sha256').update(digest).digest('hex').slice(0, 32);
+  const d = /^[0-9a-f]{8,128}$/i.test(digest)
+    ? digest.toLowerCase()
+    : createHash('sha256').update(digest).digest('hex').slice(0, 32);
   const f = opts.facts;
-  const shaping = JSON.stringify([f.alpha?.value, f.targetModules?.value, f.rank?.value, f.heads?.value, f.dropout, opts.baseModel]);
+  const shaping = JSON.stringify([
+    f.alpha?.value,
+    f.targetModules?.value,
+    f.rank?.value,
+    f.heads?.value,
+    f.dropout,
+    opts.baseModel,
+  ]);
   return `${d}-${createHash('sha256').update(shaping).digest('hex').slice(0, 12)}`;
 }
 
@@ -145,7 +185,12 @@ export function conversionKey(digest: string, opts: ConvertOptions): string {
  * Written to a temporary directory and renamed, so a half-written conversion is never served and two
  * workers converting the same checkpoint both end with the same complete folder.
  */
-export async function convertCached(ptPath: string, root: string, key: string, opts: ConvertOptions): Promise<{ dir: string; info: ConversionInfo; cached: boolean }> {
+export async function convertCached(
+  ptPath: string,
+  root: string,
+  key: string,
+  opts: ConvertOptions,
+): Promise<{ dir: string; info: ConversionInfo; cached: boolean }> {
   const dir = join(root, key);
   const infoPath = join(root, `${key}.json`);
   if ((await exists(join(dir, 'adapter_model.safetensors'))) && (await exists(infoPath))) {

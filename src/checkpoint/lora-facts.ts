@@ -32,7 +32,8 @@ export const LLAMA_BUILDERS: Readonly<Record<string, Heads>> = {
   llama3_2_3b: { numHeads: 24, numKvHeads: 8, dim: 3072 },
 };
 
-export type FactSource = 'training run config' | 'artifact metadata' | 'profile inference.lora' | `model builder ${string}`;
+export type FactSource =
+  'training run config' | 'artifact metadata' | 'profile inference.lora' | `model builder ${string}`;
 export interface Fact<T> {
   value: T;
   source: FactSource;
@@ -60,13 +61,21 @@ function field(src: Dict, name: string): unknown {
   return src[name];
 }
 
-const positive = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : typeof v === 'string' && /^\d+(\.\d+)?$/.test(v) ? Number(v) : undefined);
-const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((x) => typeof x === 'string') && v.length ? (v as string[]) : undefined);
+const positive = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) && v > 0
+    ? v
+    : typeof v === 'string' && /^\d+(\.\d+)?$/.test(v)
+      ? Number(v)
+      : undefined;
+const strings = (v: unknown): string[] | undefined =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string') && v.length ? (v as string[]) : undefined;
 const bool = (v: unknown): boolean => v === true || v === 'true' || v === 'True';
 
 /** torchtune/PEFT module names -> PEFT names; undefined when one is unknown. */
 export function peftTargets(names: string[]): string[] | undefined {
-  const out = names.map((n) => TUNE_TARGET_TO_PEFT[n] ?? (Object.values(TUNE_TARGET_TO_PEFT).includes(n) ? n : undefined));
+  const out = names.map(
+    (n) => TUNE_TARGET_TO_PEFT[n] ?? (Object.values(TUNE_TARGET_TO_PEFT).includes(n) ? n : undefined),
+  );
   return out.every((x): x is string => x !== undefined) ? [...new Set(out)] : undefined;
 }
 
@@ -76,7 +85,11 @@ function targetsOf(src: Dict): string[] | undefined {
   if (explicit) return peftTargets(explicit);
   const attn = strings(field(src, 'lora_attn_modules'));
   if (!attn) return undefined;
-  const names = [...attn, ...(bool(field(src, 'apply_lora_to_mlp')) ? ['w1', 'w2', 'w3'] : []), ...(bool(field(src, 'apply_lora_to_output')) ? ['output'] : [])];
+  const names = [
+    ...attn,
+    ...(bool(field(src, 'apply_lora_to_mlp')) ? ['w1', 'w2', 'w3'] : []),
+    ...(bool(field(src, 'apply_lora_to_output')) ? ['output'] : []),
+  ];
   return peftTargets(names);
 }
 

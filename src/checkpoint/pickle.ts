@@ -86,18 +86,82 @@ const STORAGE_CLASSES = [
   'QUInt4x2Storage',
   'QUInt2x4Storage',
 ];
-const TENSOR_CLASSES = ['Float', 'Double', 'Half', 'BFloat16', 'Long', 'Int', 'Short', 'Char', 'Byte', 'Bool', 'ComplexFloat', 'ComplexDouble'].map((t) => `torch.${t}Tensor`);
+const TENSOR_CLASSES = [
+  'Float',
+  'Double',
+  'Half',
+  'BFloat16',
+  'Long',
+  'Int',
+  'Short',
+  'Char',
+  'Byte',
+  'Bool',
+  'ComplexFloat',
+  'ComplexDouble',
+].map((t) => `torch.${t}Tensor`);
 const DTYPES = [
-  'float32', 'float64', 'float16', 'bfloat16', 'complex32', 'complex64', 'complex128', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool',
-  'qint8', 'quint8', 'qint32', 'quint4x2', 'quint2x4', 'float8_e5m2', 'float8_e4m3fn', 'float8_e5m2fnuz', 'float8_e4m3fnuz', 'bits8', 'bits16',
-  'bits1x8', 'bits2x4', 'bits4x2', 'uint16', 'uint32', 'uint64', 'uint1', 'uint2', 'uint3', 'uint4', 'uint5', 'uint6', 'uint7',
-  'int1', 'int2', 'int3', 'int4', 'int5', 'int6', 'int7',
+  'float32',
+  'float64',
+  'float16',
+  'bfloat16',
+  'complex32',
+  'complex64',
+  'complex128',
+  'int64',
+  'int32',
+  'int16',
+  'int8',
+  'uint8',
+  'bool',
+  'qint8',
+  'quint8',
+  'qint32',
+  'quint4x2',
+  'quint2x4',
+  'float8_e5m2',
+  'float8_e4m3fn',
+  'float8_e5m2fnuz',
+  'float8_e4m3fnuz',
+  'bits8',
+  'bits16',
+  'bits1x8',
+  'bits2x4',
+  'bits4x2',
+  'uint16',
+  'uint32',
+  'uint64',
+  'uint1',
+  'uint2',
+  'uint3',
+  'uint4',
+  'uint5',
+  'uint6',
+  'uint7',
+  'int1',
+  'int2',
+  'int3',
+  'int4',
+  'int5',
+  'int6',
+  'int7',
 ].map((d) => `torch.${d}`);
 const UNSUPPORTED_REBUILDS = [
-  '_rebuild_qtensor', '_rebuild_sparse_tensor', '_rebuild_meta_tensor_no_storage', '_rebuild_wrapper_subclass',
-  '_rebuild_device_tensor_from_numpy', '_rebuild_device_tensor_from_cpu_tensor', '_rebuild_tensor_v3',
+  '_rebuild_qtensor',
+  '_rebuild_sparse_tensor',
+  '_rebuild_meta_tensor_no_storage',
+  '_rebuild_wrapper_subclass',
+  '_rebuild_device_tensor_from_numpy',
+  '_rebuild_device_tensor_from_cpu_tensor',
+  '_rebuild_tensor_v3',
 ].map((f) => `torch._utils.${f}`);
-const QSCHEMES = ['per_tensor_affine', 'per_tensor_symmetric', 'per_channel_affine', 'per_channel_symmetric', 'per_channel_affine_float_qparams'].map((q) => `torch.${q}`);
+const QSCHEMES = [
+  'per_tensor_affine',
+  'per_tensor_symmetric',
+  'per_channel_affine',
+  'per_channel_symmetric',
+  'per_channel_affine_float_qparams',
+].map((q) => `torch.${q}`);
 
 /** Allowed names that are values only (pushed, compared, never called). */
 const INERT = new Set<string>([
@@ -126,12 +190,17 @@ const ints = (v: PyValue | undefined, what: string): number[] => {
 
 function rebuildTensor(args: PyValue[]): TensorRef {
   const [storage, offset, size, stride] = args;
-  if (!(storage instanceof StorageRef)) throw new CheckpointError('malformed tensor: its storage is not a persistent storage reference');
+  if (!(storage instanceof StorageRef))
+    throw new CheckpointError('malformed tensor: its storage is not a persistent storage reference');
   const t = new TensorRef(storage, num(offset, 'storage offset'), ints(size, 'size'), ints(stride, 'stride'));
-  if (t.shape.length !== t.stride.length) throw new CheckpointError('malformed tensor: size and stride differ in length');
+  if (t.shape.length !== t.stride.length)
+    throw new CheckpointError('malformed tensor: size and stride differ in length');
   // The furthest element must lie inside the storage: no read past what the file declares.
-  const last = t.shape.some((d) => d === 0) ? -1 : t.offset + t.shape.reduce((acc, d, i) => acc + (d - 1) * t.stride[i]!, 0);
-  if (last >= storage.numel) throw new CheckpointError(`malformed tensor: it reaches element ${last} of a storage of ${storage.numel}`);
+  const last = t.shape.some((d) => d === 0)
+    ? -1
+    : t.offset + t.shape.reduce((acc, d, i) => acc + (d - 1) * t.stride[i]!, 0);
+  if (last >= storage.numel)
+    throw new CheckpointError(`malformed tensor: it reaches element ${last} of a storage of ${storage.numel}`);
   return t;
 }
 
@@ -161,9 +230,12 @@ const CALLS: Record<string, Handler> = {
   'torch._tensor._rebuild_from_type_v2': (args) => {
     const [func, type, inner] = args;
     if (!(type instanceof PyGlobal) || (type.path !== 'torch.Tensor' && type.path !== 'torch.nn.parameter.Parameter')) {
-      throw new CheckpointError(`refusing a tensor subclass (${type instanceof PyGlobal ? type.path : 'unknown'}): only plain tensors are read`);
+      throw new CheckpointError(
+        `refusing a tensor subclass (${type instanceof PyGlobal ? type.path : 'unknown'}): only plain tensors are read`,
+      );
     }
-    if (!(func instanceof PyGlobal) || !(inner instanceof PyTuple)) throw new CheckpointError('malformed _rebuild_from_type_v2 call');
+    if (!(func instanceof PyGlobal) || !(inner instanceof PyTuple))
+      throw new CheckpointError('malformed _rebuild_from_type_v2 call');
     return call(func, inner.items);
   },
 };
@@ -190,10 +262,17 @@ function dictFrom(v: PyValue | undefined): Map<PyValue, PyValue> {
 function refusal(path: string): CheckpointError {
   const module = path.slice(0, path.lastIndexOf('.'));
   if (BLOCKED_MODULES.has(module)) {
-    return new CheckpointError(`refusing global ${path}: module ${module} is never allowed (torch.load(weights_only=True) blocks it too); nothing in the checkpoint was run`);
+    return new CheckpointError(
+      `refusing global ${path}: module ${module} is never allowed (torch.load(weights_only=True) blocks it too); nothing in the checkpoint was run`,
+    );
   }
-  if (UNSUPPORTED_REBUILDS.includes(path) || STORAGE_CLASSES.slice(Object.keys(STORAGE_DTYPES).length).some((s) => path === `torch.${s}`)) {
-    return new CheckpointError(`refusing global ${path}: allowed by torch's weights_only loader, but evalhook reads only dense float/integer tensors`);
+  if (
+    UNSUPPORTED_REBUILDS.includes(path) ||
+    STORAGE_CLASSES.slice(Object.keys(STORAGE_DTYPES).length).some((s) => path === `torch.${s}`)
+  ) {
+    return new CheckpointError(
+      `refusing global ${path}: allowed by torch's weights_only loader, but evalhook reads only dense float/integer tensors`,
+    );
   }
   return new CheckpointError(
     `refusing global ${path}: not allowed by torch.load(weights_only=True), so not a plain state dict (save the adapter's state_dict(), not a module or object); nothing in the checkpoint was run`,
@@ -204,7 +283,10 @@ function call(fn: PyValue | undefined, args: PyValue[]): PyValue {
   if (!(fn instanceof PyGlobal)) throw new CheckpointError('REDUCE on something that is not an allowed global');
   const handler = Object.hasOwn(CALLS, fn.path) ? CALLS[fn.path] : undefined;
   if (!handler) {
-    if (INERT.has(fn.path)) throw new CheckpointError(`refusing to call ${fn.path}: torch's weights_only loader only builds it through the rebuild functions`);
+    if (INERT.has(fn.path))
+      throw new CheckpointError(
+        `refusing to call ${fn.path}: torch's weights_only loader only builds it through the rebuild functions`,
+      );
     throw refusal(fn.path);
   }
   return handler(args);
@@ -292,7 +374,8 @@ export function unpickle(data: Buffer, opts: UnpickleOptions): PyValue {
         // NEWOBJ: torch allows it for Parameter (and allow-listed classes, none of which an adapter needs).
         const args = pop();
         const cls = pop();
-        if (!(cls instanceof PyGlobal)) throw new CheckpointError('corrupt pickle: NEWOBJ on something that is not a class');
+        if (!(cls instanceof PyGlobal))
+          throw new CheckpointError('corrupt pickle: NEWOBJ on something that is not a class');
         if (cls.path !== 'torch.nn.parameter.Parameter') throw refusal(cls.path);
         stack.push(tensorArg(args instanceof PyTuple ? args.items[0] : undefined));
         break;
@@ -301,7 +384,8 @@ export function unpickle(data: Buffer, opts: UnpickleOptions): PyValue {
         // BUILD: state of an OrderedDict (_metadata) or a legacy tensor; kept out of the data.
         pop();
         const inst = top();
-        if (!(inst instanceof Map) && !(inst instanceof TensorRef)) throw new CheckpointError('corrupt pickle: BUILD on something that is not a dict or tensor');
+        if (!(inst instanceof Map) && !(inst instanceof TensorRef))
+          throw new CheckpointError('corrupt pickle: BUILD on something that is not a dict or tensor');
         break;
       }
       case 0x61: {
@@ -413,7 +497,8 @@ export function unpickle(data: Buffer, opts: UnpickleOptions): PyValue {
       case 0x51: {
         // BINPERSID: only storages
         const pid = pop();
-        if (!(pid instanceof PyTuple) || pid.items[0] !== 'storage') throw new CheckpointError('refusing a persistent id that is not a tensor storage');
+        if (!(pid instanceof PyTuple) || pid.items[0] !== 'storage')
+          throw new CheckpointError('refusing a persistent id that is not a tensor storage');
         stack.push(opts.persistentLoad(pid));
         break;
       }
@@ -438,7 +523,9 @@ export function unpickle(data: Buffer, opts: UnpickleOptions): PyValue {
         return v;
       }
       default:
-        throw new CheckpointError(`unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')} at byte ${pos - 1} (torch's weights_only loader refuses it too)`);
+        throw new CheckpointError(
+          `unsupported pickle opcode 0x${op.toString(16).padStart(2, '0')} at byte ${pos - 1} (torch's weights_only loader refuses it too)`,
+        );
     }
   }
 }

@@ -13,7 +13,12 @@ export interface SafetensorSpec {
   byteLength: number;
 }
 
-export async function writeSafetensors(path: string, specs: SafetensorSpec[], bytesOf: (spec: SafetensorSpec) => Promise<Buffer>, metadata: Record<string, string> = {}): Promise<void> {
+export async function writeSafetensors(
+  path: string,
+  specs: SafetensorSpec[],
+  bytesOf: (spec: SafetensorSpec) => Promise<Buffer>,
+  metadata: Record<string, string> = {},
+): Promise<void> {
   const header: Record<string, unknown> = { __metadata__: { format: 'pt', ...metadata } };
   let offset = 0;
   for (const s of specs) {
@@ -29,7 +34,8 @@ export async function writeSafetensors(path: string, specs: SafetensorSpec[], by
     await fh.write(Buffer.concat([len, Buffer.from(json)]));
     for (const s of specs) {
       const b = await bytesOf(s);
-      if (b.length !== s.byteLength) throw new CheckpointError(`${s.name}: ${b.length} bytes, expected ${s.byteLength}`);
+      if (b.length !== s.byteLength)
+        throw new CheckpointError(`${s.name}: ${b.length} bytes, expected ${s.byteLength}`);
       await fh.write(b);
     }
   } finally {
@@ -44,7 +50,9 @@ export interface ReadTensor {
 }
 
 /** Reads a whole safetensors file (for checks and tests; adapters are small). */
-export async function readSafetensors(path: string): Promise<{ tensors: Map<string, ReadTensor>; metadata: Record<string, string> }> {
+export async function readSafetensors(
+  path: string,
+): Promise<{ tensors: Map<string, ReadTensor>; metadata: Record<string, string> }> {
   const buf = await readFile(path);
   const n = Number(buf.readBigUInt64LE(0));
   if (8 + n > buf.length) throw new CheckpointError(`${path}: header runs past the end of the file`);

@@ -15,7 +15,10 @@ export interface TorchFileLimits {
   maxStorageBytes: number;
 }
 
-export const DEFAULT_LIMITS: TorchFileLimits = { maxPickleBytes: 64 * 1024 * 1024, maxStorageBytes: 4 * 1024 * 1024 * 1024 };
+export const DEFAULT_LIMITS: TorchFileLimits = {
+  maxPickleBytes: 64 * 1024 * 1024,
+  maxStorageBytes: 4 * 1024 * 1024 * 1024,
+};
 
 export interface TorchFile {
   root: PyValue;
@@ -31,7 +34,9 @@ async function legacyOrGarbage(path: string): Promise<CheckpointError> {
     await fh.read(head, 0, 8, 0);
     // The legacy format starts with a pickled magic number (protocol 2: 0x80 0x02 0x8a).
     if (head[0] === 0x80 && head[2] === 0x8a) {
-      return new CheckpointError('the file uses torch.save\'s legacy (non-zip) format, which evalhook does not read: save it with torch >= 1.6 defaults (no _use_new_zipfile_serialization=False)');
+      return new CheckpointError(
+        "the file uses torch.save's legacy (non-zip) format, which evalhook does not read: save it with torch >= 1.6 defaults (no _use_new_zipfile_serialization=False)",
+      );
     }
     return new CheckpointError('the file is not a PyTorch checkpoint (no zip archive inside)');
   } finally {
@@ -49,16 +54,28 @@ export async function openTorchFile(path: string, limits: TorchFileLimits = DEFA
   }
   try {
     const pkls = [...zip.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
-    if (pkls.length !== 1) throw new CheckpointError(`expected one <name>/data.pkl in the checkpoint zip, found ${pkls.length}`);
+    if (pkls.length !== 1)
+      throw new CheckpointError(`expected one <name>/data.pkl in the checkpoint zip, found ${pkls.length}`);
     const prefix = pkls[0]!.slice(0, -'data.pkl'.length);
-    const order = zip.entries.has(`${prefix}byteorder`) ? (await zip.read(`${prefix}byteorder`, 16)).toString('ascii').trim() : 'little';
-    if (order !== 'little') throw new CheckpointError(`the checkpoint was saved on a ${order}-endian machine; only little-endian checkpoints are read`);
+    const order = zip.entries.has(`${prefix}byteorder`)
+      ? (await zip.read(`${prefix}byteorder`, 16)).toString('ascii').trim()
+      : 'little';
+    if (order !== 'little')
+      throw new CheckpointError(
+        `the checkpoint was saved on a ${order}-endian machine; only little-endian checkpoints are read`,
+      );
 
     const storages = new Map<string, StorageRef>();
     const root = unpickle(await zip.read(pkls[0]!, limits.maxPickleBytes), {
       persistentLoad(pid: PyTuple) {
         const [, cls, key, , numel] = pid.items;
-        if (typeof key !== 'string' || !/^\w+$/.test(key) || typeof numel !== 'number' || !Number.isInteger(numel) || numel < 0) {
+        if (
+          typeof key !== 'string' ||
+          !/^\w+$/.test(key) ||
+          typeof numel !== 'number' ||
+          !Number.isInteger(numel) ||
+          numel < 0
+        ) {
           throw new CheckpointError('malformed storage reference in the checkpoint');
         }
         const { dtype, bytes } = storageDtype(cls);
@@ -66,7 +83,10 @@ export async function openTorchFile(path: string, limits: TorchFileLimits = DEFA
         if (!s) {
           const entry = zip.entries.get(`${prefix}data/${key}`);
           if (!entry) throw new CheckpointError(`the checkpoint references storage ${key}, which it does not contain`);
-          if (entry.size < numel * bytes) throw new CheckpointError(`storage ${key} holds ${entry.size} bytes, fewer than its ${numel} elements need`);
+          if (entry.size < numel * bytes)
+            throw new CheckpointError(
+              `storage ${key} holds ${entry.size} bytes, fewer than its ${numel} elements need`,
+            );
           s = new StorageRef(key, dtype, bytes, numel);
           storages.set(key, s);
         } else if (s.dtype !== dtype) {

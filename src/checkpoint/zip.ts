@@ -32,7 +32,8 @@ const LOCAL = 0x04034b50;
 async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
   const { bytesRead } = await fh.read(buf, 0, length, position);
-  if (bytesRead !== length) throw new CheckpointError(`truncated zip: wanted ${length} bytes at ${position}, got ${bytesRead}`);
+  if (bytesRead !== length)
+    throw new CheckpointError(`truncated zip: wanted ${length} bytes at ${position}, got ${bytesRead}`);
   return buf;
 }
 
@@ -62,20 +63,23 @@ export async function openZip(path: string, opts: { maxEntries?: number } = {}):
     let cdOffset = tail.readUInt32LE(eocd + 16);
     if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
       const loc = eocd - 20;
-      if (loc < 0 || tail.readUInt32LE(loc) !== EOCD64_LOCATOR) throw new CheckpointError('zip64 end-of-central-directory locator missing');
+      if (loc < 0 || tail.readUInt32LE(loc) !== EOCD64_LOCATOR)
+        throw new CheckpointError('zip64 end-of-central-directory locator missing');
       const rec = await readAt(fh, u64(tail, loc + 8), 56);
       if (rec.readUInt32LE(0) !== EOCD64) throw new CheckpointError('zip64 end-of-central-directory record missing');
       count = u64(rec, 32);
       cdSize = u64(rec, 40);
       cdOffset = u64(rec, 48);
     }
-    if (count > (opts.maxEntries ?? 100_000)) throw new CheckpointError(`the zip lists ${count} entries; refusing more than ${opts.maxEntries ?? 100_000}`);
+    if (count > (opts.maxEntries ?? 100_000))
+      throw new CheckpointError(`the zip lists ${count} entries; refusing more than ${opts.maxEntries ?? 100_000}`);
     if (cdOffset + cdSize > fileSize) throw new CheckpointError('zip central directory lies outside the file');
     const cd = await readAt(fh, cdOffset, cdSize);
     const entries = new Map<string, ZipEntry>();
     let p = 0;
     for (let i = 0; i < count; i++) {
-      if (p + 46 > cd.length || cd.readUInt32LE(p) !== CENTRAL) throw new CheckpointError('corrupt zip central directory');
+      if (p + 46 > cd.length || cd.readUInt32LE(p) !== CENTRAL)
+        throw new CheckpointError('corrupt zip central directory');
       const method = cd.readUInt16LE(p + 10);
       let compressedSize = cd.readUInt32LE(p + 20);
       let size = cd.readUInt32LE(p + 24);
@@ -92,8 +96,8 @@ export async function openZip(path: string, opts: { maxEntries?: number } = {}):
         const len = cd.readUInt16LE(e + 2);
         if (id === 0x0001) {
           let q = e + 4;
-          if (size === 0xffffffff) (size = u64(cd, q)), (q += 8);
-          if (compressedSize === 0xffffffff) (compressedSize = u64(cd, q)), (q += 8);
+          if (size === 0xffffffff) ((size = u64(cd, q)), (q += 8));
+          if (compressedSize === 0xffffffff) ((compressedSize = u64(cd, q)), (q += 8));
           if (offset === 0xffffffff) offset = u64(cd, q);
         }
         e += 4 + len;
@@ -109,10 +113,12 @@ export async function openZip(path: string, opts: { maxEntries?: number } = {}):
       const local = await readAt(fh, entry.offset, 30);
       if (local.readUInt32LE(0) !== LOCAL) throw new CheckpointError(`corrupt zip: no local header for ${name}`);
       const start = entry.offset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
-      if (start + entry.compressedSize > fileSize) throw new CheckpointError(`corrupt zip: ${name} runs past the end of the file`);
+      if (start + entry.compressedSize > fileSize)
+        throw new CheckpointError(`corrupt zip: ${name} runs past the end of the file`);
       const raw = await readAt(fh, start, entry.compressedSize);
       if (entry.method === 0) {
-        if (entry.compressedSize !== entry.size) throw new CheckpointError(`corrupt zip: stored entry ${name} has two sizes`);
+        if (entry.compressedSize !== entry.size)
+          throw new CheckpointError(`corrupt zip: stored entry ${name} has two sizes`);
         return raw;
       }
       if (entry.method === 8) {
@@ -121,12 +127,17 @@ export async function openZip(path: string, opts: { maxEntries?: number } = {}):
         try {
           out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
         } catch (err) {
-          throw new CheckpointError(`corrupt zip: ${name} does not inflate to its declared ${entry.size} bytes (${err instanceof Error ? err.message : String(err)})`);
+          throw new CheckpointError(
+            `corrupt zip: ${name} does not inflate to its declared ${entry.size} bytes (${err instanceof Error ? err.message : String(err)})`,
+          );
         }
-        if (out.length !== entry.size) throw new CheckpointError(`corrupt zip: ${name} inflates to ${out.length} bytes, not ${entry.size}`);
+        if (out.length !== entry.size)
+          throw new CheckpointError(`corrupt zip: ${name} inflates to ${out.length} bytes, not ${entry.size}`);
         return out;
       }
-      throw new CheckpointError(`${name} uses zip compression method ${entry.method}; only stored and deflate are read`);
+      throw new CheckpointError(
+        `${name} uses zip compression method ${entry.method}; only stored and deflate are read`,
+      );
     }
 
     return { entries, read, close: () => fh.close() };

@@ -29,12 +29,22 @@ export interface DashboardCommandIO {
 export async function dashboardCommand(argv: string[], io: DashboardCommandIO): Promise<number> {
   let values: { entity?: string; project?: string; 'dry-run'?: boolean; help?: boolean };
   try {
-    ({ values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options: { entity: { type: 'string' }, project: { type: 'string' }, 'dry-run': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        entity: { type: 'string' },
+        project: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
   } catch (err) {
     io.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  if (values.help) return void io.stdout.write(`${USAGE}\n`), 0;
+  if (values.help) return (void io.stdout.write(`${USAGE}\n`), 0);
   for (const flag of ['entity', 'project'] as const) {
     const v = values[flag];
     if (v !== undefined && !WANDB_NAME.test(v)) {
@@ -46,7 +56,7 @@ export async function dashboardCommand(argv: string[], io: DashboardCommandIO): 
   try {
     config = loadConfig(withDevTokens(io.env).env);
   } catch (err) {
-    if (err instanceof ConfigError) return void io.stderr.write(`${err.message}\n`), 78;
+    if (err instanceof ConfigError) return (void io.stderr.write(`${err.message}\n`), 78);
     throw err;
   }
   const req = projectRequest(config, { entity: values.entity, project: values.project });
@@ -54,19 +64,39 @@ export async function dashboardCommand(argv: string[], io: DashboardCommandIO): 
 
   if (values['dry-run']) {
     const entity = req.entity ?? '<entity>';
-    return json({ entity, project: req.project, views: req.views, ...DashboardSync.specs(entity, req) }), 0;
+    return (json({ entity, project: req.project, views: req.views, ...DashboardSync.specs(entity, req) }), 0);
   }
   const key = config.env.WANDB_API_KEY;
   if (!key) {
-    const dir = await writeSpecFiles(join(resolve(config.env.EVALHOOK_DATA_DIR), 'results'), req.entity ?? '<entity>', req);
-    return json({ offline: true, localDir: dir }), 0;
+    const dir = await writeSpecFiles(
+      join(resolve(config.env.EVALHOOK_DATA_DIR), 'results'),
+      req.entity ?? '<entity>',
+      req,
+    );
+    return (json({ offline: true, localDir: dir }), 0);
   }
-  if (!req.views.length) return void io.stderr.write(`the dashboard is off for project ${req.project} (WANDB_DASHBOARD / profile dashboard.views)\n`), 1;
+  if (!req.views.length)
+    return (
+      void io.stderr.write(
+        `the dashboard is off for project ${req.project} (WANDB_DASHBOARD / profile dashboard.views)\n`,
+      ),
+      1
+    );
   const redis = new Redis(redisOptions(config.env.REDIS_URL));
   try {
-    const sync = new DashboardSync(new WandbClient({ apiKey: key, baseURL: config.env.WANDB_BASE_URL }), createRedisDashboardStore(redis, config.env.QUEUE_PREFIX));
+    const sync = new DashboardSync(
+      new WandbClient({ apiKey: key, baseURL: config.env.WANDB_BASE_URL }),
+      createRedisDashboardStore(redis, config.env.QUEUE_PREFIX),
+    );
     const r = await sync.sync(req);
-    json({ entity: r.entity, project: r.project, workspaceUrl: r.workspaceUrl ?? null, reportUrl: r.reportUrl ?? null, workspaces: r.workspaces, warnings: r.warnings });
+    json({
+      entity: r.entity,
+      project: r.project,
+      workspaceUrl: r.workspaceUrl ?? null,
+      reportUrl: r.reportUrl ?? null,
+      workspaces: r.workspaces,
+      warnings: r.warnings,
+    });
     for (const w of r.warnings) io.stderr.write(`warning: ${w}\n`);
     return r.workspaceUrl || r.reportUrl ? 0 : 1;
   } catch (err) {

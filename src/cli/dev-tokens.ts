@@ -20,10 +20,20 @@ export function withDevTokens(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv;
     if (parsed.success) tokens = parsed.data;
   }
   if (!tokens) {
-    tokens = { WEBHOOK_TOKEN: randomBytes(24).toString('base64url'), ADMIN_TOKEN: randomBytes(24).toString('base64url') };
+    tokens = {
+      WEBHOOK_TOKEN: randomBytes(24).toString('base64url'),
+      ADMIN_TOKEN: randomBytes(24).toString('base64url'),
+    };
     mkdirSync(dir, { recursive: true });
     writeFileSync(file, `${JSON.stringify(tokens, null, 2)}\n`, { mode: 0o600 });
     chmodSync(file, 0o600);
   }
-  return { env: { ...env, WEBHOOK_TOKEN: env.WEBHOOK_TOKEN || tokens.WEBHOOK_TOKEN, ADMIN_TOKEN: env.ADMIN_TOKEN || tokens.ADMIN_TOKEN }, file };
+  return {
+    env: {
+      ...env,
+      WEBHOOK_TOKEN: env.WEBHOOK_TOKEN || tokens.WEBHOOK_TOKEN,
+      ADMIN_TOKEN: env.ADMIN_TOKEN || tokens.ADMIN_TOKEN,
+    },
+    file,
+  };
 }

@@ -43,7 +43,10 @@ const UsageError = createError('EVALHOOK_ERR_USAGE', 'UsageError');
 function positiveInt(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || (n === 0 && name !== 'parse-retries')) throw new UsageError(`--${name} must be a ${name === 'parse-retries' ? 'non-negative' : 'positive'} integer, got "${raw}"`);
+  if (!Number.isInteger(n) || n < 0 || (n === 0 && name !== 'parse-retries'))
+    throw new UsageError(
+      `--${name} must be a ${name === 'parse-retries' ? 'non-negative' : 'positive'} integer, got "${raw}"`,
+    );
   return n;
 }
 
@@ -110,11 +113,16 @@ function progressBar(io: EvalCommandIO): ((p: EvalProgress) => void) | undefined
     last = t;
     const width = 30;
     const fill = total ? Math.round((done / total) * width) : 0;
-    io.stderr.write(`\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] answers ${p.answersDone}/${p.answersTotal} judgments ${p.judgmentsDone}/${p.judgmentsTotal}${p.invalid ? ` invalid ${p.invalid}` : ''}${done === total ? '\n' : ''}`);
+    io.stderr.write(
+      `\r[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] answers ${p.answersDone}/${p.answersTotal} judgments ${p.judgmentsDone}/${p.judgmentsTotal}${p.invalid ? ` invalid ${p.invalid}` : ''}${done === total ? '\n' : ''}`,
+    );
   };
 }
 
-export async function evalCommand(argv: string[], io: EvalCommandIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+export async function evalCommand(
+  argv: string[],
+  io: EvalCommandIO = { stdout: process.stdout, stderr: process.stderr, env: process.env },
+): Promise<number> {
   let v: ReturnType<typeof parse>;
   let opts;
   try {
@@ -123,9 +131,12 @@ export async function evalCommand(argv: string[], io: EvalCommandIO = { stdout: 
       io.stdout.write(`${USAGE}\n`);
       return 0;
     }
-    for (const k of ['model-base-url', 'model', 'judge-base-url', 'judge-model'] as const) if (!v[k]) throw new UsageError(`--${k} is required`);
-    if (v.bench !== 'mt-bench' && v.bench !== 'japanese-mt-bench') throw new UsageError(`--bench must be mt-bench or japanese-mt-bench, got "${v.bench}"`);
-    for (const k of ['model-base-url', 'judge-base-url'] as const) if (!URL.canParse(v[k]!)) throw new UsageError(`--${k} is not a URL: "${v[k]}"`);
+    for (const k of ['model-base-url', 'model', 'judge-base-url', 'judge-model'] as const)
+      if (!v[k]) throw new UsageError(`--${k} is required`);
+    if (v.bench !== 'mt-bench' && v.bench !== 'japanese-mt-bench')
+      throw new UsageError(`--bench must be mt-bench or japanese-mt-bench, got "${v.bench}"`);
+    for (const k of ['model-base-url', 'judge-base-url'] as const)
+      if (!URL.canParse(v[k]!)) throw new UsageError(`--${k} is not a URL: "${v[k]}"`);
     opts = {
       concurrency: positiveInt('concurrency', v.concurrency, 8),
       judgeConcurrency: positiveInt('judge-concurrency', v['judge-concurrency'], 8),
@@ -137,20 +148,29 @@ export async function evalCommand(argv: string[], io: EvalCommandIO = { stdout: 
     return 2;
   }
 
-  const key = (flag: string | undefined, primary: string) => (flag ? io.env[flag] : (io.env[primary] ?? io.env.OPENAI_API_KEY));
+  const key = (flag: string | undefined, primary: string) =>
+    flag ? io.env[flag] : (io.env[primary] ?? io.env.OPENAI_API_KEY);
   const candidateKey = key(v['api-key-env'], 'INFERENCE_API_KEY');
   const judgeKey = key(v['judge-api-key-env'], 'JUDGE_API_KEY');
-  if (!judgeKey) io.stderr.write('evalhook eval: no judge API key in the environment (JUDGE_API_KEY / OPENAI_API_KEY); calling without one\n');
+  if (!judgeKey)
+    io.stderr.write(
+      'evalhook eval: no judge API key in the environment (JUDGE_API_KEY / OPENAI_API_KEY); calling without one\n',
+    );
 
   // Loaded only now (not for --help or a usage error), all at once, while nothing else waits on them.
-  const modules = Promise.all([import('../benchdata/index.js'), import('../eval/index.js'), import('../llm/openai-chat.js')]);
+  const modules = Promise.all([
+    import('../benchdata/index.js'),
+    import('../eval/index.js'),
+    import('../llm/openai-chat.js'),
+  ]);
   modules.catch(() => undefined); // awaited below; an import failure is reported there
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   const signal = io.signal ? AbortSignal.any([io.signal, ac.signal]) : ac.signal;
   if (!io.signal) process.once('SIGINT', onSigint);
   try {
-    const [{ loadBaselineAnswers, loadBenchmark }, { fastChatFiles, runEvaluation }, { createOpenAIChatClient }] = await modules;
+    const [{ loadBaselineAnswers, loadBenchmark }, { fastChatFiles, runEvaluation }, { createOpenAIChatClient }] =
+      await modules;
     const bench = await loadBenchmark(v.bench as BuiltinBenchmark, {
       dataDir: v['data-dir'] ?? io.env.MTBENCH_DATA_DIR,
       cacheDir: v['cache-dir'] ?? join(io.env.XDG_CACHE_HOME ?? join(io.env.HOME ?? '.', '.cache'), 'evalhook'),
@@ -163,7 +183,16 @@ export async function evalCommand(argv: string[], io: EvalCommandIO = { stdout: 
     const baseline = v.baseline ? await loadBaselineAnswers(v.baseline) : undefined;
     const result = await runEvaluation({
       benchmark: bench,
-      candidate: { client: createOpenAIChatClient({ baseURL: v['model-base-url']!, apiKey: candidateKey ?? 'none', role: 'candidate' }), model: v.model!, concurrency: opts.concurrency, systemPrompt: v['system-prompt'] },
+      candidate: {
+        client: createOpenAIChatClient({
+          baseURL: v['model-base-url']!,
+          apiKey: candidateKey ?? 'none',
+          role: 'candidate',
+        }),
+        model: v.model!,
+        concurrency: opts.concurrency,
+        systemPrompt: v['system-prompt'],
+      },
       judge: {
         client: createOpenAIChatClient({ baseURL: v['judge-base-url']!, apiKey: judgeKey ?? 'none', role: 'judge' }),
         model: v['judge-model']!,

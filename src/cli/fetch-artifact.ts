@@ -20,7 +20,6 @@ import { createWandb } from '../wandb/index.js';
 const USAGE = `usage: evalhook fetch-artifact --artifact <W&B artifact node id> --to <absolute dir> [--base-model <hf id>]
   Reads WANDB_API_KEY (and WANDB_BASE_URL) from the environment. Files land in <dir>/artifact.`;
 
-
 const Env = z.object({
   WANDB_API_KEY: z.string().min(1, 'required (the init container reads it from inference.wandbApiKeySecret)'),
   WANDB_BASE_URL: z.url().default('https://api.wandb.ai'),
@@ -34,14 +33,26 @@ export interface FetchArtifactIO {
   fetch?: typeof fetch;
 }
 
-export async function fetchArtifactCommand(argv: string[], io: FetchArtifactIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+export async function fetchArtifactCommand(
+  argv: string[],
+  io: FetchArtifactIO = { stdout: process.stdout, stderr: process.stderr, env: process.env },
+): Promise<number> {
   const fail = (code: number, message: string) => {
     io.stderr.write(`evalhook fetch-artifact: ${message}\n`);
     return code;
   };
   let v;
   try {
-    v = parseArgs({ args: argv, strict: true, options: { artifact: { type: 'string' }, to: { type: 'string' }, 'base-model': { type: 'string' }, help: { type: 'boolean', short: 'h' } } }).values;
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        artifact: { type: 'string' },
+        to: { type: 'string' },
+        'base-model': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
   } catch (err) {
     return fail(2, `${(err as Error).message}\n${USAGE}`);
   }
@@ -49,16 +60,26 @@ export async function fetchArtifactCommand(argv: string[], io: FetchArtifactIO =
     io.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (!v.artifact || !/^[A-Za-z0-9+/=_-]{1,256}$/.test(v.artifact)) return fail(2, `--artifact must be a W&B artifact node id\n${USAGE}`);
+  if (!v.artifact || !/^[A-Za-z0-9+/=_-]{1,256}$/.test(v.artifact))
+    return fail(2, `--artifact must be a W&B artifact node id\n${USAGE}`);
   if (!v.to || !isSafePath(v.to)) return fail(2, `--to must be an absolute plain path\n${USAGE}`);
-  if (v['base-model'] !== undefined && !isHfId(v['base-model'])) return fail(2, '--base-model must be a Hugging Face model id');
+  if (v['base-model'] !== undefined && !isHfId(v['base-model']))
+    return fail(2, '--base-model must be a Hugging Face model id');
   const env = Env.safeParse(io.env);
-  if (!env.success) return fail(EXIT_UNSERVABLE, env.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  if (!env.success)
+    return fail(EXIT_UNSERVABLE, env.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
 
   const logger = createLogger({ level: env.data.LOG_LEVEL, censorSecrets: [env.data.WANDB_API_KEY] });
   const cacheDir = join(v.to, '.download');
   const target = join(v.to, 'artifact');
-  const wandb = createWandb({ apiKey: env.data.WANDB_API_KEY, baseURL: env.data.WANDB_BASE_URL, cacheDir, fetch: io.fetch, logger, heartbeatMs: 0 });
+  const wandb = createWandb({
+    apiKey: env.data.WANDB_API_KEY,
+    baseURL: env.data.WANDB_BASE_URL,
+    cacheDir,
+    fetch: io.fetch,
+    logger,
+    heartbeatMs: 0,
+  });
   try {
     const artifact = await wandb.artifacts.resolve({ id: v.artifact });
     // Only what is served: an adapter's files, never the merged weights torchtune writes beside it.
@@ -69,13 +90,26 @@ export async function fetchArtifactCommand(argv: string[], io: FetchArtifactIO =
     await rename(dir, target);
     await rm(cacheDir, { recursive: true, force: true });
     const layout = await detectModelLayout(target);
-    if (layout.kind === 'unsupported') return fail(EXIT_UNSERVABLE, `cannot serve ${artifact.fullName}: ${layout.reason}`);
+    if (layout.kind === 'unsupported')
+      return fail(EXIT_UNSERVABLE, `cannot serve ${artifact.fullName}: ${layout.reason}`);
     if (layout.kind === 'lora' && layout.format === 'torch') {
-      return fail(EXIT_UNSERVABLE, `cannot serve ${artifact.fullName} from the init container: a torchtune .pt adapter must be converted to PEFT first (set inference.persistentVolumeClaim so the worker converts it)`);
+      return fail(
+        EXIT_UNSERVABLE,
+        `cannot serve ${artifact.fullName} from the init container: a torchtune .pt adapter must be converted to PEFT first (set inference.persistentVolumeClaim so the worker converts it)`,
+      );
     }
     const expected = v['base-model'];
-    if (layout.kind === 'lora' && expected && layout.baseModel && isHfId(layout.baseModel) && !sameBaseModel(layout.baseModel, expected)) {
-      return fail(EXIT_UNSERVABLE, `${artifact.fullName} is a LoRA adapter of ${layout.baseModel} (adapter_config.json), but the server is started with ${expected}: set the artifact metadata base_model or inference.baseModel to match`);
+    if (
+      layout.kind === 'lora' &&
+      expected &&
+      layout.baseModel &&
+      isHfId(layout.baseModel) &&
+      !sameBaseModel(layout.baseModel, expected)
+    ) {
+      return fail(
+        EXIT_UNSERVABLE,
+        `${artifact.fullName} is a LoRA adapter of ${layout.baseModel} (adapter_config.json), but the server is started with ${expected}: set the artifact metadata base_model or inference.baseModel to match`,
+      );
     }
     io.stdout.write(`${JSON.stringify({ artifact: artifact.fullName, kind: layout.kind, dir: layout.dir })}\n`);
     return 0;

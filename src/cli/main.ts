@@ -18,7 +18,12 @@ const USAGE = `usage: evalhook <command>
 async function main(argv: string[]): Promise<number> {
   const [command = 'all', ...rest] = argv;
   if (command === 'eval') return (await import('./eval.js')).evalCommand(rest);
-  if (command === 'dashboard') return (await import('./dashboard.js')).dashboardCommand(rest, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  if (command === 'dashboard')
+    return (await import('./dashboard.js')).dashboardCommand(rest, {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      env: process.env,
+    });
   if (command === 'fetch-artifact') return (await import('./fetch-artifact.js')).fetchArtifactCommand(rest);
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
@@ -29,12 +34,13 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const [{ ConfigError, loadConfig }, { loggerFor }, { startServer, startWorker }, { withDevTokens }] = await Promise.all([
-    import('../config.js'),
-    import('../logger.js'),
-    import('../runtime.js'),
-    import('./dev-tokens.js'),
-  ]);
+  const [{ ConfigError, loadConfig }, { loggerFor }, { startServer, startWorker }, { withDevTokens }] =
+    await Promise.all([
+      import('../config.js'),
+      import('../logger.js'),
+      import('../runtime.js'),
+      import('./dev-tokens.js'),
+    ]);
   const { env, file } = withDevTokens(process.env);
   let config;
   try {

@@ -33,7 +33,9 @@ function mean(xs: readonly number[]): number | null {
 /** Keep the last row per (model, question, turn, judge), like a reorg of an append-only file. */
 export function dedupeLastWins<T extends ScoreRow>(rows: readonly T[]): { rows: T[]; duplicates: number } {
   const last = new Map<string, number>();
-  rows.forEach((r, i) => last.set(JSON.stringify([r.model ?? '', String(r.questionId), r.turn, r.judgeModel ?? '']), i));
+  rows.forEach((r, i) =>
+    last.set(JSON.stringify([r.model ?? '', String(r.questionId), r.turn, r.judgeModel ?? '']), i),
+  );
   const keep = new Set(last.values());
   return { rows: rows.filter((_, i) => keep.has(i)), duplicates: rows.length - keep.size };
 }
@@ -47,7 +49,8 @@ export function aggregateSingle(
   categoryOf: (questionId: ScoreRow['questionId']) => string | undefined,
   opts: { dedupe?: boolean } = {},
 ): SingleScores {
-  const { rows: deduped, duplicates } = opts.dedupe === false ? { rows: [...input], duplicates: 0 } : dedupeLastWins(input);
+  const { rows: deduped, duplicates } =
+    opts.dedupe === false ? { rows: [...input], duplicates: 0 } : dedupeLastWins(input);
   const valid = deduped.filter((r) => r.score !== -1);
   const byCat = new Map<string, number[]>();
   for (const r of valid) {
@@ -96,7 +99,10 @@ function quantile(sorted: readonly number[], p: number): number {
  * Percentile bootstrap over questions (a question's two turns are resampled together because they
  * are correlated): 95 % interval of the pooled mean. null when there is nothing to resample.
  */
-export function bootstrapInterval(rows: readonly ScoreRow[], opts: { seed?: number; samples?: number } = {}): [number, number] | null {
+export function bootstrapInterval(
+  rows: readonly ScoreRow[],
+  opts: { seed?: number; samples?: number } = {},
+): [number, number] | null {
   const byQ = new Map<string, number[]>();
   for (const r of rows) {
     const k = String(r.questionId);
@@ -128,7 +134,9 @@ export function categoryIntervals(
   categoryOf: (questionId: ScoreRow['questionId']) => string | undefined,
   opts: { seed?: number; samples?: number } = {},
 ): Record<string, [number, number]> {
-  const cats = [...new Set(rows.map((r) => categoryOf(r.questionId)).filter((c): c is string => c !== undefined))].sort();
+  const cats = [
+    ...new Set(rows.map((r) => categoryOf(r.questionId)).filter((c): c is string => c !== undefined)),
+  ].sort();
   const out: Record<string, [number, number]> = {};
   for (const c of cats) {
     const ci = bootstrapInterval(

@@ -10,7 +10,11 @@ import type { AnswerRecord, BenchmarkQuestion } from './types.js';
 export const API_ERROR_OUTPUT = '$ERROR$';
 
 export function createAnswering({ bench, candidate, stored, c, signal, call, keep, now }: RunContext) {
-  return async function answer(q: BenchmarkQuestion, turn: number, prior: readonly AnswerRecord[]): Promise<AnswerRecord> {
+  return async function answer(
+    q: BenchmarkQuestion,
+    turn: number,
+    prior: readonly AnswerRecord[],
+  ): Promise<AnswerRecord> {
     const key = `answer/${String(q.questionId)}/${turn}`;
     const old = reusableAnswer(stored, key, candidate.model, prior);
     if (old) {
@@ -19,7 +23,9 @@ export function createAnswering({ bench, candidate, stored, c, signal, call, kee
       return old;
     }
     const messages: ChatMessage[] = candidate.systemPrompt ? [{ role: 'system', content: candidate.systemPrompt }] : [];
-    prior.forEach((p, i) => messages.push({ role: 'user', content: q.turns[i]! }, { role: 'assistant', content: p.content }));
+    prior.forEach((p, i) =>
+      messages.push({ role: 'user', content: q.turns[i]! }, { role: 'assistant', content: p.content }),
+    );
     messages.push({ role: 'user', content: q.turns[turn - 1]! });
     const req: ChatRequest = {
       model: candidate.model,

@@ -17,7 +17,12 @@ export const JudgePrompt = z.object({
 export type JudgePrompt = z.infer<typeof JudgePrompt>;
 
 /** The eight prompt names FastChat's gen_judgment.py needs (single + pairwise, turn 1 + 2, ref/no-ref). */
-export const SINGLE_PROMPT_NAMES = ['single-v1', 'single-math-v1', 'single-v1-multi-turn', 'single-math-v1-multi-turn'] as const;
+export const SINGLE_PROMPT_NAMES = [
+  'single-v1',
+  'single-math-v1',
+  'single-v1-multi-turn',
+  'single-math-v1-multi-turn',
+] as const;
 export const PAIR_PROMPT_NAMES = ['pair-v2', 'pair-math-v1', 'pair-v2-multi-turn', 'pair-math-v1-multi-turn'] as const;
 export const ALL_PROMPT_NAMES = [...SINGLE_PROMPT_NAMES, ...PAIR_PROMPT_NAMES] as const;
 

@@ -13,14 +13,17 @@ export interface TokenPrices {
   output: number;
 }
 
-export const costOf = (u: TokenUsage, p: TokenPrices): number => (u.promptTokens * p.input + u.completionTokens * p.output) / 1e6;
+export const costOf = (u: TokenUsage, p: TokenPrices): number =>
+  (u.promptTokens * p.input + u.completionTokens * p.output) / 1e6;
 
 /**
  * The most one request can cost: byte-level BPE tokens are at least one byte each, so the JSON of
  * the messages (and response format) bounds the prompt tokens, framing included; max_tokens bounds the output.
  */
 function worstCaseCost(req: ChatRequest, p: TokenPrices): number {
-  const promptBytes = Buffer.byteLength(JSON.stringify(req.messages)) + (req.response_format ? Buffer.byteLength(JSON.stringify(req.response_format)) : 0);
+  const promptBytes =
+    Buffer.byteLength(JSON.stringify(req.messages)) +
+    (req.response_format ? Buffer.byteLength(JSON.stringify(req.response_format)) : 0);
   return costOf({ promptTokens: promptBytes, completionTokens: req.max_tokens }, p);
 }
 
@@ -37,7 +40,10 @@ const usd = (x: number) => `$${x.toFixed(4)}`;
  * The judge client with the cap applied to every request it sends. Over the cap it throws a final
  * (unrecoverable) EndpointError, so the engine stops the run without retrying.
  */
-export function capJudgeCost(client: ChatClient, opts: { prices: TokenPrices; maxCostUsd: number; spentUsd: number }): ChatClient {
+export function capJudgeCost(
+  client: ChatClient,
+  opts: { prices: TokenPrices; maxCostUsd: number; spentUsd: number },
+): ChatClient {
   let spent = opts.spentUsd;
   let inFlight = 0;
   return {

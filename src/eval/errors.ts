@@ -17,7 +17,10 @@ export class EndpointError extends EvalhookError {
     readonly kind: EndpointErrorKind,
     readonly opts: { status?: number; retryAfterMs?: number; role?: EndpointRole; cause?: unknown } = {},
   ) {
-    super('EVALHOOK_ERR_ENDPOINT', message, { cause: opts.cause, retryable: kind !== 'unrecoverable' && kind !== 'aborted' });
+    super('EVALHOOK_ERR_ENDPOINT', message, {
+      cause: opts.cause,
+      retryable: kind !== 'unrecoverable' && kind !== 'aborted',
+    });
   }
   get status(): number | undefined {
     return this.opts.status;

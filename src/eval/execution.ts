@@ -23,7 +23,8 @@ export function abortError(role: EndpointRole | undefined, signal: AbortSignal |
 }
 
 /** The toolkit's sleep; an abort rejects with the engine's 'aborted' EndpointError. */
-export const defaultSleep: Sleep = (ms, signal) => sleep(ms, signal).catch(() => Promise.reject(abortError(undefined, signal)));
+export const defaultSleep: Sleep = (ms, signal) =>
+  sleep(ms, signal).catch(() => Promise.reject(abortError(undefined, signal)));
 
 /**
  * FIFO semaphore with two classes of waiters: 0 (turn-1 generation) and 1 (everything later).
@@ -107,7 +108,12 @@ export interface RetryDeps {
  */
 export function callRetry(deps: RetryDeps): RetryOptions {
   return {
-    policy: { retries: deps.policy.attempts - 1, baseDelayMs: deps.policy.baseDelayMs, maxDelayMs: deps.policy.maxDelayMs, jitter: [0.5, 1] },
+    policy: {
+      retries: deps.policy.attempts - 1,
+      baseDelayMs: deps.policy.baseDelayMs,
+      maxDelayMs: deps.policy.maxDelayMs,
+      jitter: [0.5, 1],
+    },
     signal: deps.signal,
     aborted: (s) => abortError(deps.role, s),
     sleep: deps.sleep,
@@ -116,7 +122,11 @@ export function callRetry(deps: RetryDeps): RetryOptions {
       if (!isEndpointError(raw) && !isRetryable(raw)) return { error: raw, retryable: false };
       const err = isEndpointError(raw)
         ? raw
-        : new EndpointError(`${deps.role} call failed: ${raw instanceof Error ? raw.message : String(raw)}`, 'connection', { role: deps.role, cause: raw });
+        : new EndpointError(
+            `${deps.role} call failed: ${raw instanceof Error ? raw.message : String(raw)}`,
+            'connection',
+            { role: deps.role, cause: raw },
+          );
       return { error: err, retryable: err.retryable, retryAfterMs: err.retryAfterMs };
     },
     onRetry: deps.onRetry && ((d, retry, delayMs) => deps.onRetry!(d.error as EndpointError, retry + 1, delayMs)),
@@ -142,10 +152,16 @@ export async function callWithTimeout<T>(
   opts.signal.addEventListener('abort', onAbort, { once: true });
   const timer = setTimeout(() => {
     timedOut = true;
-    ac.abort(new EndpointError(`${opts.role} call timed out after ${opts.timeoutMs} ms`, 'timeout', { role: opts.role }));
+    ac.abort(
+      new EndpointError(`${opts.role} call timed out after ${opts.timeoutMs} ms`, 'timeout', { role: opts.role }),
+    );
   }, opts.timeoutMs);
   const aborted = new Promise<never>((_, reject) => {
-    ac.signal.addEventListener('abort', () => reject(timedOut ? (ac.signal.reason as EndpointError) : abortError(opts.role, opts.signal)), { once: true });
+    ac.signal.addEventListener(
+      'abort',
+      () => reject(timedOut ? (ac.signal.reason as EndpointError) : abortError(opts.role, opts.signal)),
+      { once: true },
+    );
   });
   aborted.catch(() => undefined); // observed via the race below; avoid unhandled rejection noise
   try {

@@ -16,7 +16,9 @@ const ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'; //
 
 /** A 22-char shortuuid-looking id, deterministic so re-exports are byte-identical. */
 function answerId(model: string, qid: QuestionId): string {
-  const bytes = createHash('sha256').update(`${model}\u0000${String(qid)}`).digest();
+  const bytes = createHash('sha256')
+    .update(`${model}\u0000${String(qid)}`)
+    .digest();
   let out = '';
   for (let i = 0; i < 22; i++) out += ALPHABET[bytes[i]! % ALPHABET.length];
   return out;

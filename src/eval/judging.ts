@@ -8,19 +8,48 @@ import type { ChatMessage, ChatRequest, ChatResult, TokenUsage } from './ports.j
 import { buildPairPrompt, buildSinglePrompt } from './prompts.js';
 import { reusableJudgment, reusablePair } from './resume.js';
 import type { RunContext } from './run-context.js';
-import { gameWinner, invalidScoreReason, parseSingleScore, parseStructuredScore, parseVerdict, structuredResponseFormat } from './scoring.js';
+import {
+  gameWinner,
+  invalidScoreReason,
+  parseSingleScore,
+  parseStructuredScore,
+  parseVerdict,
+  structuredResponseFormat,
+} from './scoring.js';
 import type { AnswerRecord, BenchmarkQuestion, PairwiseRecord } from './types.js';
 
-const addUsage = (a: TokenUsage, b: TokenUsage): TokenUsage => ({ promptTokens: a.promptTokens + b.promptTokens, completionTokens: a.completionTokens + b.completionTokens });
+const addUsage = (a: TokenUsage, b: TokenUsage): TokenUsage => ({
+  promptTokens: a.promptTokens + b.promptTokens,
+  completionTokens: a.completionTokens + b.completionTokens,
+});
 
-export function createJudging({ opts, bench, mode, candidate, judge, baseline, stored, c, call, keep, markInvalid, now }: RunContext) {
+export function createJudging({
+  opts,
+  bench,
+  mode,
+  candidate,
+  judge,
+  baseline,
+  stored,
+  c,
+  call,
+  keep,
+  markInvalid,
+  now,
+}: RunContext) {
   const parseRetries = judge.parseRetries ?? 0;
   const responseFormat = judge.structured ? structuredResponseFormat() : undefined;
   const parseScore = judge.structured ? parseStructuredScore : parseSingleScore;
 
   /** One judge exchange via the cache; `fresh` forces a real call (re-asking after a parse failure). */
   async function judgeOnce(messages: ChatMessage[], fresh: boolean): Promise<{ res: ChatResult; cached: boolean }> {
-    const req: ChatRequest = { model: judge.model, messages, temperature: 0, max_tokens: JUDGE_MAX_TOKENS, ...(responseFormat ? { response_format: responseFormat } : {}) };
+    const req: ChatRequest = {
+      model: judge.model,
+      messages,
+      temperature: 0,
+      max_tokens: JUDGE_MAX_TOKENS,
+      ...(responseFormat ? { response_format: responseFormat } : {}),
+    };
     const key = cacheKey(req);
     if (!fresh && opts.cache) {
       // The cache only saves money: if it is unreachable, judge for real rather than fail the run.
@@ -51,24 +80,64 @@ export function createJudging({ opts, bench, mode, candidate, judge, baseline, s
 
   async function judgeSingle(q: BenchmarkQuestion, turn: number, ans: readonly AnswerRecord[]): Promise<void> {
     const key = `judgment/${String(q.questionId)}/${turn}`;
-    const built = buildSinglePrompt(bench, q, turn, ans.map((a) => a.content));
-    const old = reusableJudgment(stored, key, { judgeModel: judge.model, model: candidate.model, userPrompt: built.userPrompt });
+    const built = buildSinglePrompt(
+      bench,
+      q,
+      turn,
+      ans.map((a) => a.content),
+    );
+    const old = reusableJudgment(stored, key, {
+      judgeModel: judge.model,
+      model: candidate.model,
+      userPrompt: built.userPrompt,
+    });
     if (old) {
       c.resumed += 1;
       if (old.score === -1) markInvalid();
       return keep(old, false);
     }
-    const base = { kind: 'judgment', key, questionId: q.questionId, turn, model: candidate.model, judgeModel: judge.model, promptName: built.promptName, userPrompt: built.userPrompt } as const;
+    const base = {
+      kind: 'judgment',
+      key,
+      questionId: q.questionId,
+      turn,
+      model: candidate.model,
+      judgeModel: judge.model,
+      promptName: built.promptName,
+      userPrompt: built.userPrompt,
+    } as const;
     const failed = ans[turn - 1]?.error;
     if (failed !== undefined) {
       // Nothing to judge: the answer is $ERROR$. It counts as invalid, with the endpoint's reason.
       markInvalid();
-      return keep({ ...base, judgment: '', score: -1, invalidReason: `answer error: ${failed}`, usage: { promptTokens: 0, completionTokens: 0 }, cached: false, tstamp: now() / 1000 }, true);
+      return keep(
+        {
+          ...base,
+          judgment: '',
+          score: -1,
+          invalidReason: `answer error: ${failed}`,
+          usage: { promptTokens: 0, completionTokens: 0 },
+          cached: false,
+          tstamp: now() / 1000,
+        },
+        true,
+      );
     }
     const { res, cached, usage, value: score } = await judgeParsed(built.messages, parseScore, (s) => s === -1);
     if (score === -1) markInvalid();
     const invalidReason = invalidScoreReason(res.content, score);
-    await keep({ ...base, judgment: res.content, score, ...(invalidReason ? { invalidReason } : {}), usage, cached, tstamp: now() / 1000 }, true);
+    await keep(
+      {
+        ...base,
+        judgment: res.content,
+        score,
+        ...(invalidReason ? { invalidReason } : {}),
+        usage,
+        cached,
+        tstamp: now() / 1000,
+      },
+      true,
+    );
   }
 
   async function judgePair(q: BenchmarkQuestion, turn: number, ans: readonly AnswerRecord[]): Promise<void> {
@@ -77,7 +146,12 @@ export function createJudging({ opts, bench, mode, candidate, judge, baseline, s
     const base = Array.from({ length: turn }, (_, i) => baseline.get(`${String(q.questionId)}/${i + 1}`)!);
     const g1 = buildPairPrompt(bench, q, turn, mine, base);
     const g2 = buildPairPrompt(bench, q, turn, base, mine);
-    const old = reusablePair(stored, key, { judgeModel: judge.model, model1: candidate.model, g1UserPrompt: g1.userPrompt, g2UserPrompt: g2.userPrompt });
+    const old = reusablePair(stored, key, {
+      judgeModel: judge.model,
+      model1: candidate.model,
+      g1UserPrompt: g1.userPrompt,
+      g2UserPrompt: g2.userPrompt,
+    });
     if (old) {
       c.resumed += 1;
       return keep(old, false);
@@ -87,7 +161,25 @@ export function createJudging({ opts, bench, mode, candidate, judge, baseline, s
       markInvalid();
       const none = { promptTokens: 0, completionTokens: 0 };
       return keep(
-        { kind: 'pairwise', key, questionId: q.questionId, turn, model1: candidate.model, model2: opts.baseline!.model, judgeModel: judge.model, promptName: g1.promptName, g1Winner: 'error', g2Winner: 'error', g1UserPrompt: g1.userPrompt, g1Judgment: `answer error: ${failed}`, g2UserPrompt: g2.userPrompt, g2Judgment: `answer error: ${failed}`, usage: none, cached: false, tstamp: now() / 1000 },
+        {
+          kind: 'pairwise',
+          key,
+          questionId: q.questionId,
+          turn,
+          model1: candidate.model,
+          model2: opts.baseline!.model,
+          judgeModel: judge.model,
+          promptName: g1.promptName,
+          g1Winner: 'error',
+          g2Winner: 'error',
+          g1UserPrompt: g1.userPrompt,
+          g1Judgment: `answer error: ${failed}`,
+          g2UserPrompt: g2.userPrompt,
+          g2Judgment: `answer error: ${failed}`,
+          usage: none,
+          cached: false,
+          tstamp: now() / 1000,
+        },
         true,
       );
     }

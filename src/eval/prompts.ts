@@ -45,7 +45,8 @@ export interface BuiltPrompt {
 function refVars(bench: Benchmark, q: BenchmarkQuestion, turn: number): Record<string, string> {
   if (!needsReference(bench, q.category)) return {};
   const ref = q.reference;
-  if (!ref || ref.length < turn) throw new Error(`question ${String(q.questionId)} (${q.category}) has no reference answer for turn ${turn}`);
+  if (!ref || ref.length < turn)
+    throw new Error(`question ${String(q.questionId)} (${q.category}) has no reference answer for turn ${turn}`);
   return turn === 1 ? { ref_answer_1: ref[0]! } : { ref_answer_1: ref[0]!, ref_answer_2: ref[1]! };
 }
 
@@ -57,19 +58,36 @@ function messagesFor(prompt: JudgePrompt, userPrompt: string): ChatMessage[] {
 }
 
 /** answers[i] = the candidate's answer to turn i+1. */
-export function buildSinglePrompt(bench: Benchmark, q: BenchmarkQuestion, turn: number, answers: readonly string[]): BuiltPrompt {
+export function buildSinglePrompt(
+  bench: Benchmark,
+  q: BenchmarkQuestion,
+  turn: number,
+  answers: readonly string[],
+): BuiltPrompt {
   const promptName = singlePromptName(bench, q.category, turn);
   const prompt = getPrompt(bench, promptName);
   const vars: Record<string, string> =
     turn === 1
       ? { question: q.turns[0]!, answer: answers[0]!, ...refVars(bench, q, 1) }
-      : { question_1: q.turns[0]!, question_2: q.turns[1]!, answer_1: answers[0]!, answer_2: answers[1]!, ...refVars(bench, q, 2) };
+      : {
+          question_1: q.turns[0]!,
+          question_2: q.turns[1]!,
+          answer_1: answers[0]!,
+          answer_2: answers[1]!,
+          ...refVars(bench, q, 2),
+        };
   const userPrompt = fillTemplate(prompt.prompt_template, vars);
   return { promptName, messages: messagesFor(prompt, userPrompt), userPrompt };
 }
 
 /** Game with `a` shown as Assistant A and `b` as Assistant B (callers swap for game 2). */
-export function buildPairPrompt(bench: Benchmark, q: BenchmarkQuestion, turn: number, a: readonly string[], b: readonly string[]): BuiltPrompt {
+export function buildPairPrompt(
+  bench: Benchmark,
+  q: BenchmarkQuestion,
+  turn: number,
+  a: readonly string[],
+  b: readonly string[],
+): BuiltPrompt {
   const promptName = pairPromptName(bench, q.category, turn);
   const prompt = getPrompt(bench, promptName);
   const vars: Record<string, string> =

@@ -21,21 +21,43 @@ export async function loadStored(store: EvalStore | undefined, c: RunCounters): 
 }
 
 /** Same candidate model; a stored turn-2 answer is only valid on top of the same turn-1 answer it was generated from. */
-export function reusableAnswer(stored: StoredRecords, key: string, model: string, prior: readonly AnswerRecord[]): AnswerRecord | undefined {
+export function reusableAnswer(
+  stored: StoredRecords,
+  key: string,
+  model: string,
+  prior: readonly AnswerRecord[],
+): AnswerRecord | undefined {
   const old = stored.get(key);
   return old?.kind === 'answer' && old.model === model && prior.every((p) => stored.get(p.key) === p) ? old : undefined;
 }
 
 /** Same judge, same candidate, same prompt (which holds the answers judged). */
-export function reusableJudgment(stored: StoredRecords, key: string, want: Pick<JudgmentRecord, 'judgeModel' | 'model' | 'userPrompt'>): JudgmentRecord | undefined {
+export function reusableJudgment(
+  stored: StoredRecords,
+  key: string,
+  want: Pick<JudgmentRecord, 'judgeModel' | 'model' | 'userPrompt'>,
+): JudgmentRecord | undefined {
   const old = stored.get(key);
-  return old?.kind === 'judgment' && old.judgeModel === want.judgeModel && old.model === want.model && old.userPrompt === want.userPrompt ? old : undefined;
+  return old?.kind === 'judgment' &&
+    old.judgeModel === want.judgeModel &&
+    old.model === want.model &&
+    old.userPrompt === want.userPrompt
+    ? old
+    : undefined;
 }
 
 /** Same judge, same candidate, and both games' prompts (candidate and baseline answers, in both orders). */
-export function reusablePair(stored: StoredRecords, key: string, want: Pick<PairwiseRecord, 'judgeModel' | 'model1' | 'g1UserPrompt' | 'g2UserPrompt'>): PairwiseRecord | undefined {
+export function reusablePair(
+  stored: StoredRecords,
+  key: string,
+  want: Pick<PairwiseRecord, 'judgeModel' | 'model1' | 'g1UserPrompt' | 'g2UserPrompt'>,
+): PairwiseRecord | undefined {
   const old = stored.get(key);
-  return old?.kind === 'pairwise' && old.judgeModel === want.judgeModel && old.model1 === want.model1 && old.g1UserPrompt === want.g1UserPrompt && old.g2UserPrompt === want.g2UserPrompt
+  return old?.kind === 'pairwise' &&
+    old.judgeModel === want.judgeModel &&
+    old.model1 === want.model1 &&
+    old.g1UserPrompt === want.g1UserPrompt &&
+    old.g2UserPrompt === want.g2UserPrompt
     ? old
     : undefined;
 }

@@ -22,8 +22,15 @@ export function preflight(opts: RunEvaluationOptions): Map<string, string> {
   const bench = opts.benchmark;
   const mode = opts.mode ?? 'single';
   const { judge } = opts;
-  if (judge.maxCostUsd !== undefined && !judge.prices) throw new Error('judge.maxCostUsd needs judge.prices: a cost cap cannot be enforced without a price');
-  const promptNames = new Set(bench.questions.flatMap((q) => Array.from({ length: turnsToRun(bench, q) }, (_, i) => (mode === 'single' ? singlePromptName : pairPromptName)(bench, q.category, i + 1))));
+  if (judge.maxCostUsd !== undefined && !judge.prices)
+    throw new Error('judge.maxCostUsd needs judge.prices: a cost cap cannot be enforced without a price');
+  const promptNames = new Set(
+    bench.questions.flatMap((q) =>
+      Array.from({ length: turnsToRun(bench, q) }, (_, i) =>
+        (mode === 'single' ? singlePromptName : pairPromptName)(bench, q.category, i + 1),
+      ),
+    ),
+  );
   for (const name of promptNames) getPrompt(bench, name);
   const baseline = new Map<string, string>();
   if (mode === 'pairwise-baseline') {
@@ -31,12 +38,20 @@ export function preflight(opts: RunEvaluationOptions): Map<string, string> {
     for (const a of opts.baseline.answers) baseline.set(`${String(a.questionId)}/${a.turn}`, a.content);
     for (const q of bench.questions)
       for (let t = 1; t <= turnsToRun(bench, q); t++)
-        if (!baseline.has(`${String(q.questionId)}/${t}`)) throw new Error(`baseline ${opts.baseline.model} has no answer for question ${String(q.questionId)} turn ${t}`);
+        if (!baseline.has(`${String(q.questionId)}/${t}`))
+          throw new Error(
+            `baseline ${opts.baseline.model} has no answer for question ${String(q.questionId)} turn ${t}`,
+          );
   }
   return baseline;
 }
 
-export function createRunContext(opts: RunEvaluationOptions, baseline: ReadonlyMap<string, string>, stored: StoredRecords, c: RunCounters) {
+export function createRunContext(
+  opts: RunEvaluationOptions,
+  baseline: ReadonlyMap<string, string>,
+  stored: StoredRecords,
+  c: RunCounters,
+) {
   const now = opts.now ?? Date.now;
   const bench = opts.benchmark;
   const mode = opts.mode ?? 'single';
@@ -53,7 +68,8 @@ export function createRunContext(opts: RunEvaluationOptions, baseline: ReadonlyM
   fatalP.catch(() => undefined);
   const fail = (err: unknown): void => {
     if (fatal !== undefined) return;
-    fatal = isEndpointError(err) && err.kind === 'aborted' && opts.signal?.aborted ? abortError(undefined, opts.signal) : err;
+    fatal =
+      isEndpointError(err) && err.kind === 'aborted' && opts.signal?.aborted ? abortError(undefined, opts.signal) : err;
     run.abort(fatal);
     rejectFatal(fatal);
   };
@@ -63,18 +79,39 @@ export function createRunContext(opts: RunEvaluationOptions, baseline: ReadonlyM
   const totalTurns = bench.questions.reduce((n, q) => n + turnsToRun(bench, q), 0);
   let invalid = 0;
   const progress = () =>
-    opts.onProgress?.({ answersDone: answers.size, answersTotal: totalTurns, judgmentsDone: judged.size, judgmentsTotal: totalTurns, invalid });
+    opts.onProgress?.({
+      answersDone: answers.size,
+      answersTotal: totalTurns,
+      judgmentsDone: judged.size,
+      judgmentsTotal: totalTurns,
+      invalid,
+    });
 
   // Judge calls queued or in flight. Below the judge's concurrency the judge would idle, so a ready
   // turn-2 generation (which brings a judgment) goes before a new turn-1.
   let judgeBacklog = 0;
   const noLimit = () => Infinity;
   // The cap sees every judge request as it is sent (after the limiter, on each retry), resumed spend included.
-  const judgeClient = judge.maxCostUsd === undefined ? judge.client : capJudgeCost(judge.client, { prices: judge.prices!, maxCostUsd: judge.maxCostUsd, spentUsd: judgeSpend(stored.values(), judge.prices!) });
-  const judgeSemaphore = new PrioritySemaphore(judge.concurrency, undefined, judgeClient.inFlightLimit?.bind(judgeClient) ?? noLimit);
+  const judgeClient =
+    judge.maxCostUsd === undefined
+      ? judge.client
+      : capJudgeCost(judge.client, {
+          prices: judge.prices!,
+          maxCostUsd: judge.maxCostUsd,
+          spentUsd: judgeSpend(stored.values(), judge.prices!),
+        });
+  const judgeSemaphore = new PrioritySemaphore(
+    judge.concurrency,
+    undefined,
+    judgeClient.inFlightLimit?.bind(judgeClient) ?? noLimit,
+  );
   const judgeWouldRunDry = () => judgeBacklog < judgeSemaphore.limit();
   const semaphores: Record<EndpointRole, PrioritySemaphore> = {
-    candidate: new PrioritySemaphore(candidate.concurrency, judgeWouldRunDry, candidate.client.inFlightLimit?.bind(candidate.client) ?? noLimit),
+    candidate: new PrioritySemaphore(
+      candidate.concurrency,
+      judgeWouldRunDry,
+      candidate.client.inFlightLimit?.bind(candidate.client) ?? noLimit,
+    ),
     judge: judgeSemaphore,
   };
   const clients = { candidate: candidate.client, judge: judgeClient };
@@ -88,11 +125,22 @@ export function createRunContext(opts: RunEvaluationOptions, baseline: ReadonlyM
       const res = await retryCall(
         () =>
           semaphores[role].run(
-            () => callWithTimeout((signal) => clients[role].complete(req, { signal, timeoutMs, priority: hint(role, cls) }), { signal: run.signal, timeoutMs, role }),
+            () =>
+              callWithTimeout(
+                (signal) => clients[role].complete(req, { signal, timeoutMs, priority: hint(role, cls) }),
+                { signal: run.signal, timeoutMs, role },
+              ),
             run.signal,
             cls,
           ),
-        { policy: opts.retry ?? DEFAULT_RETRY, sleep, random, signal: run.signal, role, onRetry: () => (c.retries += 1) },
+        {
+          policy: opts.retry ?? DEFAULT_RETRY,
+          sleep,
+          random,
+          signal: run.signal,
+          role,
+          onRetry: () => (c.retries += 1),
+        },
       );
       if (role === 'judge') c.judgeCalls += 1;
       else c.candidateCalls += 1;

@@ -24,7 +24,16 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
   const baseline = preflight(opts);
   if (opts.signal?.aborted) throw callerAborted(opts.signal.reason);
 
-  const c: RunCounters = { judgeCalls: 0, candidateCalls: 0, cacheHits: 0, resumed: 0, answersResumed: 0, retries: 0, parseRetries: 0, duplicates: 0 };
+  const c: RunCounters = {
+    judgeCalls: 0,
+    candidateCalls: 0,
+    cacheHits: 0,
+    resumed: 0,
+    answersResumed: 0,
+    retries: 0,
+    parseRetries: 0,
+    duplicates: 0,
+  };
   const ctx = createRunContext(opts, baseline, await loadStored(opts.store, c), c);
   const { bench, fail } = ctx;
   const answer = createAnswering(ctx);
@@ -48,7 +57,9 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
   opts.signal?.addEventListener('abort', onCallerAbort, { once: true });
   try {
     ctx.progress();
-    await Promise.race([Promise.all(bench.questions.map((q) => runQuestion(q).catch(fail))), ctx.stopped]).catch(() => undefined);
+    await Promise.race([Promise.all(bench.questions.map((q) => runQuestion(q).catch(fail))), ctx.stopped]).catch(
+      () => undefined,
+    );
     const fatal = ctx.stopError();
     if (fatal !== undefined) {
       await ctx.saved();
@@ -57,5 +68,12 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
   } finally {
     opts.signal?.removeEventListener('abort', onCallerAbort);
   }
-  return buildSummary({ opts, mode: ctx.mode, answers: [...ctx.answers.values()], judged: [...ctx.judged.values()], counters: c, wallMs: now() - startedAt });
+  return buildSummary({
+    opts,
+    mode: ctx.mode,
+    answers: [...ctx.answers.values()],
+    judged: [...ctx.judged.values()],
+    counters: c,
+    wallMs: now() - startedAt,
+  });
 }

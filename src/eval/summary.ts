@@ -1,6 +1,12 @@
 /** Turns a finished run's records and counters into the EvalResult the pipeline and reporter consume. */
 import { aggregatePairwise, aggregateSingle, bootstrapInterval, categoryIntervals } from './aggregate.js';
-import { FASTCHAT_MAX_NEW_TOKENS, JUDGE_MAX_TOKENS, NEED_REF_CATS, generationTemperature, sentTemperature } from './benchmark.js';
+import {
+  FASTCHAT_MAX_NEW_TOKENS,
+  JUDGE_MAX_TOKENS,
+  NEED_REF_CATS,
+  generationTemperature,
+  sentTemperature,
+} from './benchmark.js';
 import { costOf } from './cost.js';
 import { DEFAULT_RETRY } from './execution.js';
 import type { EvalResult, RunEvaluationOptions } from './options.js';
@@ -21,13 +27,25 @@ export interface RunCounters {
 
 const ZERO: TokenUsage = { promptTokens: 0, completionTokens: 0 };
 const sum = (xs: readonly TokenUsage[]): TokenUsage =>
-  xs.reduce((a, b) => ({ promptTokens: a.promptTokens + b.promptTokens, completionTokens: a.completionTokens + b.completionTokens }), ZERO);
+  xs.reduce(
+    (a, b) => ({
+      promptTokens: a.promptTokens + b.promptTokens,
+      completionTokens: a.completionTokens + b.completionTokens,
+    }),
+    ZERO,
+  );
 
 /** Stable order for outputs: by question id (numeric when both are), then turn. */
-export function byQuestionTurn(a: { questionId: QuestionId; turn: number }, b: { questionId: QuestionId; turn: number }): number {
+export function byQuestionTurn(
+  a: { questionId: QuestionId; turn: number },
+  b: { questionId: QuestionId; turn: number },
+): number {
   const qa = a.questionId;
   const qb = b.questionId;
-  const cmp = typeof qa === 'number' && typeof qb === 'number' ? qa - qb : String(qa).localeCompare(String(qb), undefined, { numeric: true });
+  const cmp =
+    typeof qa === 'number' && typeof qb === 'number'
+      ? qa - qb
+      : String(qa).localeCompare(String(qb), undefined, { numeric: true });
   return cmp || a.turn - b.turn;
 }
 
@@ -54,7 +72,12 @@ export function buildSummary(input: {
   const candTokens = sum(answers.map((a) => a.usage));
   // Cache hits were paid for by an earlier run; only count tokens spent to produce this result.
   const judgeTokens = sum(judged.filter((r) => !r.cached).map((r) => r.usage));
-  const temperatures = Object.fromEntries([...new Set(bench.questions.map((q) => q.category))].map((cat) => [cat, sentTemperature(generationTemperature(bench, cat))]));
+  const temperatures = Object.fromEntries(
+    [...new Set(bench.questions.map((q) => q.category))].map((cat) => [
+      cat,
+      sentTemperature(generationTemperature(bench, cat)),
+    ]),
+  );
 
   const summary: EvalSummary = {
     benchmark: bench.name,
@@ -71,8 +94,14 @@ export function buildSummary(input: {
       system_prompt: opts.candidate.systemPrompt ?? null,
       max_turns: bench.maxTurns ?? null,
       ref_categories: bench.refCategories ?? NEED_REF_CATS,
-      judge: { temperature: 0, max_tokens: JUDGE_MAX_TOKENS, structured: opts.judge.structured ?? false, parse_retries: opts.judge.parseRetries ?? 0 },
-      aggregation: 'dedupe last-wins per (question, turn, judge); score -1 dropped and counted; average pooled over valid rows (FastChat show_result)',
+      judge: {
+        temperature: 0,
+        max_tokens: JUDGE_MAX_TOKENS,
+        structured: opts.judge.structured ?? false,
+        parse_retries: opts.judge.parseRetries ?? 0,
+      },
+      aggregation:
+        'dedupe last-wins per (question, turn, judge); score -1 dropped and counted; average pooled over valid rows (FastChat show_result)',
       retry: opts.retry ?? DEFAULT_RETRY,
       concurrency: { candidate: opts.candidate.concurrency, judge: opts.judge.concurrency },
     },
@@ -84,7 +113,16 @@ export function buildSummary(input: {
       ci95: { average: bootstrapInterval(agg.rows, boot), categories: categoryIntervals(agg.rows, categoryOf, boot) },
     },
     ...(tally && opts.baseline
-      ? { pairwise: { baseline: opts.baseline.model, win: tally.win, loss: tally.loss, tie: tally.tie, winRate: tally.winRate, winRateAdjusted: tally.winRateAdjusted } }
+      ? {
+          pairwise: {
+            baseline: opts.baseline.model,
+            win: tally.win,
+            loss: tally.loss,
+            tie: tally.tie,
+            winRate: tally.winRate,
+            winRateAdjusted: tally.winRateAdjusted,
+          },
+        }
       : {}),
     counts: {
       questions: bench.questions.length,

@@ -7,7 +7,10 @@ import { z } from 'zod';
 export const QuestionId = z.union([z.number().int(), z.string().min(1)]);
 export type QuestionId = z.infer<typeof QuestionId>;
 
-export const Usage = z.object({ promptTokens: z.number().int().nonnegative(), completionTokens: z.number().int().nonnegative() });
+export const Usage = z.object({
+  promptTokens: z.number().int().nonnegative(),
+  completionTokens: z.number().int().nonnegative(),
+});
 
 /** Exact request parameters, recorded with every answer/judgment (no messages: they are derivable). */
 export const RecordedParams = z.object({
@@ -98,7 +101,14 @@ export const EvalSummary = z.object({
     ci95: z.object({ average: Interval.nullable(), categories: z.record(z.string(), Interval) }),
   }),
   pairwise: z
-    .object({ baseline: z.string(), win: z.number(), loss: z.number(), tie: z.number(), winRate: z.number(), winRateAdjusted: z.number() })
+    .object({
+      baseline: z.string(),
+      win: z.number(),
+      loss: z.number(),
+      tie: z.number(),
+      winRate: z.number(),
+      winRateAdjusted: z.number(),
+    })
     .optional(),
   counts: z.object({
     questions: z.number().int(),

@@ -6,7 +6,14 @@
 import { manifestModelDir, namesByDir, torchAdapterIn } from './layout.js';
 
 const ADAPTER_FILES = new Set(['adapter_config.json', 'adapter_model.safetensors']);
-const TOKENIZER_FILES = new Set(['tokenizer.json', 'tokenizer_config.json', 'tokenizer.model', 'special_tokens_map.json', 'added_tokens.json', 'chat_template.jinja']);
+const TOKENIZER_FILES = new Set([
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'tokenizer.model',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'chat_template.jinja',
+]);
 
 /**
  * Manifest paths of the adapter (in the directory manifestModelDir picks), or undefined when that

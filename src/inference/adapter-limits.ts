@@ -7,7 +7,10 @@ import type { AdapterConfig } from './layout.js';
 
 /** The highest rank in the adapter: `r`, or a larger one in PEFT's per-module `rank_pattern`. */
 export function adapterRank(cfg: AdapterConfig): number | undefined {
-  const pattern = cfg.rank_pattern && typeof cfg.rank_pattern === 'object' ? Object.values(cfg.rank_pattern as Record<string, unknown>) : [];
+  const pattern =
+    cfg.rank_pattern && typeof cfg.rank_pattern === 'object'
+      ? Object.values(cfg.rank_pattern as Record<string, unknown>)
+      : [];
   const ranks = [cfg.r, ...pattern].filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   return ranks.length ? Math.max(...ranks) : undefined;
 }
@@ -17,14 +20,22 @@ export function adapterProblems(cfg: AdapterConfig, maxLoraRank: number, rankSet
   const out: string[] = [];
   const rank = adapterRank(cfg);
   if (rank !== undefined && rank > maxLoraRank) {
-    out.push(`the adapter's LoRA rank is ${rank}, above the server's max LoRA rank ${maxLoraRank}: set ${rankSetting} to at least ${rank} (vLLM --max-lora-rank; it accepts 8, 16, 32, 64, 128, 256, 320, 512)`);
+    out.push(
+      `the adapter's LoRA rank is ${rank}, above the server's max LoRA rank ${maxLoraRank}: set ${rankSetting} to at least ${rank} (vLLM --max-lora-rank; it accepts 8, 16, 32, 64, 128, 256, 320, 512)`,
+    );
   }
   const modules = cfg.modules_to_save;
   if (modules !== undefined && modules !== null && !(Array.isArray(modules) && modules.length === 0)) {
-    out.push(`adapter_config.json sets modules_to_save ${JSON.stringify(modules)}: vLLM cannot serve adapters with fully trained extra modules; train without modules_to_save, or merge the adapter and serve the full model`);
+    out.push(
+      `adapter_config.json sets modules_to_save ${JSON.stringify(modules)}: vLLM cannot serve adapters with fully trained extra modules; train without modules_to_save, or merge the adapter and serve the full model`,
+    );
   }
-  if (cfg.use_dora === true) out.push('adapter_config.json sets use_dora: true: vLLM does not serve DoRA adapters; merge the adapter and serve the full model');
-  if (typeof cfg.bias === 'string' && cfg.bias !== 'none') out.push(`adapter_config.json sets bias "${cfg.bias}": vLLM serves only adapters with bias "none"`);
+  if (cfg.use_dora === true)
+    out.push(
+      'adapter_config.json sets use_dora: true: vLLM does not serve DoRA adapters; merge the adapter and serve the full model',
+    );
+  if (typeof cfg.bias === 'string' && cfg.bias !== 'none')
+    out.push(`adapter_config.json sets bias "${cfg.bias}": vLLM serves only adapters with bias "none"`);
   return out.length ? out.join('; ') : undefined;
 }
 

@@ -9,7 +9,10 @@
 export function normalizeModelName(name: string): { org?: string; repo: string } {
   const parts = name.trim().replace(/\/+$/, '').split('/');
   const repo = (parts.at(-1) ?? '').toLowerCase().replace(/^meta-(?=llama)/, '');
-  const org = parts.length === 2 && !name.trim().startsWith('/') && !name.trim().startsWith('.') ? parts[0]!.toLowerCase() : undefined;
+  const org =
+    parts.length === 2 && !name.trim().startsWith('/') && !name.trim().startsWith('.')
+      ? parts[0]!.toLowerCase()
+      : undefined;
   return org ? { org, repo } : { repo };
 }
 

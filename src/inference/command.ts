@@ -21,7 +21,9 @@ export function placeholdersIn(command: readonly string[]): Set<Placeholder> {
     for (const m of arg.matchAll(TOKEN)) {
       const name = m[1] ?? '';
       if (!isPlaceholder(name)) {
-        throw finalError(`inference.command uses an unknown placeholder {${name}}; known: ${PLACEHOLDERS.map((p) => `{${p}}`).join(' ')}`);
+        throw finalError(
+          `inference.command uses an unknown placeholder {${name}}; known: ${PLACEHOLDERS.map((p) => `{${p}}`).join(' ')}`,
+        );
       }
       used.add(name);
     }
@@ -30,7 +32,11 @@ export function placeholdersIn(command: readonly string[]): Set<Placeholder> {
 }
 
 /** Fills the placeholders; `why` explains a missing value (e.g. {baseModel} for a full model). */
-export function fillCommand(command: readonly string[], values: PlaceholderValues, why: (p: Placeholder) => string): string[] {
+export function fillCommand(
+  command: readonly string[],
+  values: PlaceholderValues,
+  why: (p: Placeholder) => string,
+): string[] {
   return command.map((arg) =>
     arg.replace(TOKEN, (_, name: string) => {
       if (!isPlaceholder(name)) throw finalError(`unknown placeholder {${name}}`);

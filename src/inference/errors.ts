@@ -8,7 +8,11 @@ import { EvalhookError, type ErrorCode } from '../errors.js';
 export class InferenceError extends EvalhookError {
   override name = 'InferenceError';
 
-  constructor(message: string, opts: { retryable: boolean; cause?: unknown }, code: ErrorCode = 'EVALHOOK_ERR_INFERENCE') {
+  constructor(
+    message: string,
+    opts: { retryable: boolean; cause?: unknown },
+    code: ErrorCode = 'EVALHOOK_ERR_INFERENCE',
+  ) {
     super(code, message, opts);
   }
 }

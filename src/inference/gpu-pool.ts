@@ -13,7 +13,9 @@ import { z } from 'zod';
 import { Count, defineScript, runScript } from '../redis-scripts.js';
 
 // KEYS: one lease key per GPU; ARGV: n, token, ttl ms. Returns the 1-based indexes taken, or {}.
-const ACQUIRE = defineScript('gpuPool.acquire', `
+const ACQUIRE = defineScript(
+  'gpuPool.acquire',
+  `
 local n = tonumber(ARGV[1])
 local free = {}
 for i, k in ipairs(KEYS) do
@@ -22,10 +24,14 @@ for i, k in ipairs(KEYS) do
 end
 if #free < n then return {} end
 for _, i in ipairs(free) do redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[3]) end
-return free`, z.array(z.number().int()));
+return free`,
+  z.array(z.number().int()),
+);
 
 // Extends (ARGV[2] = ttl) or deletes (ARGV[2] = 0) only the keys still holding our token; returns how many.
-const RENEW_OR_DROP = defineScript('gpuPool.renewOrDrop', `
+const RENEW_OR_DROP = defineScript(
+  'gpuPool.renewOrDrop',
+  `
 local held = 0
 for _, k in ipairs(KEYS) do
   if redis.call('GET', k) == ARGV[1] then
@@ -33,7 +39,9 @@ for _, k in ipairs(KEYS) do
     if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', k, ARGV[2]) else redis.call('DEL', k) end
   end
 end
-return held`, Count);
+return held`,
+  Count,
+);
 
 export interface GpuLease {
   readonly ids: string[];
@@ -47,7 +55,10 @@ export interface GpuPool {
    * Takes `n` GPUs, waiting (polling) while they are all leased; `holder` is stored in the lease
    * value so an operator can see who holds a GPU. Rejects at once when the pool is too small.
    */
-  acquire(n: number, opts: { holder: string; signal: AbortSignal; onWait?: (msg: string) => void; onLost?: (msg: string) => void }): Promise<GpuLease>;
+  acquire(
+    n: number,
+    opts: { holder: string; signal: AbortSignal; onWait?: (msg: string) => void; onLost?: (msg: string) => void },
+  ): Promise<GpuLease>;
   /** GPU id -> lease value (null when free), for operators and tests. */
   holders(): Promise<Record<string, string | null>>;
 }
@@ -69,7 +80,8 @@ export function createGpuPool(opts: GpuPoolOptions): GpuPool {
   const leaseMs = opts.leaseMs ?? 30_000;
   const pollMs = opts.pollMs ?? 1_000;
   const pool = opts.pool ?? 'default';
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(pool)) throw finalError(`GPU pool name ${JSON.stringify(pool)} must be letters, digits, '.', '_' or '-'`);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(pool))
+    throw finalError(`GPU pool name ${JSON.stringify(pool)} must be letters, digits, '.', '_' or '-'`);
   const keyOf = (id: string) => `${opts.prefix}:gpu:${pool}:${id}`;
   const keys = ids.map(keyOf);
 
@@ -79,7 +91,10 @@ export function createGpuPool(opts: GpuPoolOptions): GpuPool {
     const tick = async () => {
       try {
         const held = await runScript(opts.redis, RENEW_OR_DROP, taken.map(keyOf), [token, leaseMs]);
-        if (held < taken.length && !stopped) onLost?.(`GPU lease lost (${held}/${taken.length} still held): another worker may now use GPUs ${taken.join(',')}`);
+        if (held < taken.length && !stopped)
+          onLost?.(
+            `GPU lease lost (${held}/${taken.length} still held): another worker may now use GPUs ${taken.join(',')}`,
+          );
       } catch (err) {
         // A short Redis outage is survivable: the lease only lapses after the whole TTL.
         if (!stopped) onLost?.(`GPU lease renewal failed: ${errorText(err)}`);
@@ -101,7 +116,9 @@ export function createGpuPool(opts: GpuPoolOptions): GpuPool {
     ids,
     async acquire(n, { holder, signal, onWait, onLost }) {
       if (n > ids.length) {
-        throw finalError(`the profile asks for ${n} GPUs but this worker's pool has ${ids.length} (GPU_IDS=${ids.join(',') || '(empty)'})`);
+        throw finalError(
+          `the profile asks for ${n} GPUs but this worker's pool has ${ids.length} (GPU_IDS=${ids.join(',') || '(empty)'})`,
+        );
       }
       const token = `${holder}|${randomUUID()}`;
       let waits = 0;
@@ -127,7 +144,8 @@ export function createGpuPool(opts: GpuPoolOptions): GpuPool {
           };
         }
         // Say so once, then every ~minute, so the job log explains a long wait.
-        if (waits % Math.max(1, Math.round(60_000 / pollMs)) === 0) onWait?.(`waiting for ${n} free GPU(s): all of ${ids.join(',')} are leased`);
+        if (waits % Math.max(1, Math.round(60_000 / pollMs)) === 0)
+          onWait?.(`waiting for ${n} free GPU(s): all of ${ids.join(',')} are leased`);
         waits += 1;
         await wait(pollMs * (0.5 + Math.random() * 0.5), signal);
       }

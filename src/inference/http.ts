@@ -6,7 +6,13 @@ import { z } from 'zod';
 
 export type FetchFn = typeof fetch;
 
-export const ModelList = z.object({ data: z.array(z.object({ id: z.string().min(1), root: z.string().nullish(), parent: z.string().nullish() }).loose()) }).loose();
+export const ModelList = z
+  .object({
+    data: z.array(
+      z.object({ id: z.string().min(1), root: z.string().nullish(), parent: z.string().nullish() }).loose(),
+    ),
+  })
+  .loose();
 export type ModelList = z.infer<typeof ModelList>;
 
 export interface HttpResult {
@@ -27,11 +33,20 @@ export function joinUrl(base: string, path: string): string {
   return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
 }
 
-export async function callJson(method: 'GET' | 'POST', url: string, body: unknown, opts: CallOptions): Promise<HttpResult> {
+export async function callJson(
+  method: 'GET' | 'POST',
+  url: string,
+  body: unknown,
+  opts: CallOptions,
+): Promise<HttpResult> {
   const signal = AbortSignal.any([opts.signal, AbortSignal.timeout(opts.timeoutMs)]);
   const res = await opts.fetch(url, {
     method,
-    headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...opts.headers },
+    headers: {
+      accept: 'application/json',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...opts.headers,
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal,
   });
@@ -54,7 +69,7 @@ export function errorMessage(body: unknown): string {
     z.string().transform((s) => s.slice(0, 500)),
   ]);
   const r = Shape.safeParse(body);
-  return r.success ? r.data : JSON.stringify(body)?.slice(0, 500) ?? '';
+  return r.success ? r.data : (JSON.stringify(body)?.slice(0, 500) ?? '');
 }
 
 /** GET /v1/models: the served model ids (throws on a non-200 or a malformed list). */
@@ -62,6 +77,7 @@ export async function listModels(baseURL: string, opts: CallOptions): Promise<Mo
   const res = await callJson('GET', joinUrl(baseURL, 'models'), undefined, opts);
   if (res.status !== 200) throw new Error(`GET /v1/models answered ${res.status}: ${errorMessage(res.body)}`);
   const list = ModelList.safeParse(res.body);
-  if (!list.success) throw new Error(`GET /v1/models returned no model list: ${list.error.issues[0]?.message ?? 'malformed'}`);
+  if (!list.success)
+    throw new Error(`GET /v1/models returned no model list: ${list.error.issues[0]?.message ?? 'malformed'}`);
   return list.data.data;
 }

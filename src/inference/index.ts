@@ -69,10 +69,21 @@ export interface KubernetesOptions {
   pollMs?: number;
 }
 
-export function createInferenceLauncher(opts: InferenceLauncherOptions): InferenceLauncher & { shutdownAll(): Promise<void>; sweep(): Promise<string[]> } {
+export function createInferenceLauncher(
+  opts: InferenceLauncherOptions,
+): InferenceLauncher & { shutdownAll(): Promise<void>; sweep(): Promise<string[]> } {
   const fetchFn = opts.fetch ?? globalThis.fetch;
   const pollMs = opts.pollMs ?? 1_000;
-  const pool = opts.gpuIds.length ? createGpuPool({ redis: opts.redis, prefix: opts.prefix, pool: opts.gpuPool, ids: opts.gpuIds, leaseMs: opts.gpuLeaseMs, pollMs }) : undefined;
+  const pool = opts.gpuIds.length
+    ? createGpuPool({
+        redis: opts.redis,
+        prefix: opts.prefix,
+        pool: opts.gpuPool,
+        ids: opts.gpuIds,
+        leaseMs: opts.gpuLeaseMs,
+        pollMs,
+      })
+    : undefined;
   const processes = createProcessLauncher({
     pool,
     cacheRoot: opts.cacheRoot,
@@ -89,14 +100,37 @@ export function createInferenceLauncher(opts: InferenceLauncherOptions): Inferen
   const defaultNamespace = k8s?.defaultNamespace ?? ownNamespace() ?? 'default';
   const kubernetes =
     k8s && kubeApi
-      ? createKubernetesLauncher({ api: kubeApi, prefix: opts.prefix, defaultNamespace, evalhookImage: k8s.evalhookImage, wandbBaseURL: k8s.wandbBaseURL, fetch: fetchFn, pollMs: k8s.pollMs, callTimeoutMs: opts.callTimeoutMs, logger: opts.logger })
+      ? createKubernetesLauncher({
+          api: kubeApi,
+          prefix: opts.prefix,
+          defaultNamespace,
+          evalhookImage: k8s.evalhookImage,
+          wandbBaseURL: k8s.wandbBaseURL,
+          fetch: fetchFn,
+          pollMs: k8s.pollMs,
+          callTimeoutMs: opts.callTimeoutMs,
+          logger: opts.logger,
+        })
       : undefined;
   const sweeper =
     k8s && kubeApi
-      ? createKubernetesSweeper({ api: kubeApi, prefix: opts.prefix, namespaces: k8s.namespaces.map((n) => n ?? defaultNamespace), isActive: k8s.isActive, intervalMs: k8s.sweepIntervalMs, logger: opts.logger })
+      ? createKubernetesSweeper({
+          api: kubeApi,
+          prefix: opts.prefix,
+          namespaces: k8s.namespaces.map((n) => n ?? defaultNamespace),
+          isActive: k8s.isActive,
+          intervalMs: k8s.sweepIntervalMs,
+          logger: opts.logger,
+        })
       : undefined;
   sweeper?.start();
-  const endpoints = createEndpointLauncher({ secrets: opts.secrets, fetch: fetchFn, workDir: opts.workDir, callTimeoutMs: opts.callTimeoutMs ?? 60_000, logger: opts.logger });
+  const endpoints = createEndpointLauncher({
+    secrets: opts.secrets,
+    fetch: fetchFn,
+    workDir: opts.workDir,
+    callTimeoutMs: opts.callTimeoutMs ?? 60_000,
+    logger: opts.logger,
+  });
 
   return {
     async launch(req: LaunchRequest): Promise<ServedModel> {
@@ -110,7 +144,10 @@ export function createInferenceLauncher(opts: InferenceLauncherOptions): Inferen
         case 'process':
           return processes.launch(req, settings);
         case 'kubernetes':
-          if (!kubernetes) throw finalError('this worker has no Kubernetes access configured (a kubernetes profile added after it started?)');
+          if (!kubernetes)
+            throw finalError(
+              'this worker has no Kubernetes access configured (a kubernetes profile added after it started?)',
+            );
           return kubernetes.launch(req, settings);
       }
     },

@@ -58,7 +58,8 @@ export function torchAdapterIn(names: readonly string[]): string | undefined {
 export function classifyNames(names: readonly string[]): NamesKind | undefined {
   const set = new Set(names);
   if (set.has(ADAPTER_CONFIG) && set.has(ADAPTER_WEIGHTS)) return 'lora';
-  if (!set.has(ADAPTER_CONFIG) && set.has('config.json') && names.some((n) => n.endsWith('.safetensors'))) return 'full';
+  if (!set.has(ADAPTER_CONFIG) && set.has('config.json') && names.some((n) => n.endsWith('.safetensors')))
+    return 'full';
   if (torchAdapterIn(names)) return 'torch';
   return undefined;
 }
@@ -116,7 +117,8 @@ async function readAdapterConfig(path: string): Promise<AdapterConfig | string> 
     return `adapter_config.json is not valid JSON (${err instanceof Error ? err.message : String(err)})`;
   }
   const parsed = AdapterConfig.safeParse(raw);
-  if (!parsed.success) return `adapter_config.json is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
+  if (!parsed.success)
+    return `adapter_config.json is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
   return parsed.data;
 }
 
@@ -129,7 +131,11 @@ async function layoutOf(dir: string, names: string[], all: string[]): Promise<Mo
   const cfg = await readAdapterConfig(join(dir, ADAPTER_CONFIG));
   if (typeof cfg === 'string') return { kind: 'unsupported', files: all, reason: `${cfg}; needed: ${NEEDED}` };
   if (cfg.peft_type !== undefined && cfg.peft_type.toUpperCase() !== 'LORA') {
-    return { kind: 'unsupported', files: all, reason: `the adapter is PEFT type ${cfg.peft_type}; only LoRA adapters can be served` };
+    return {
+      kind: 'unsupported',
+      files: all,
+      reason: `the adapter is PEFT type ${cfg.peft_type}; only LoRA adapters can be served`,
+    };
   }
   const base = cfg.base_model_name_or_path ?? undefined;
   return { kind: 'lora', format: 'peft', dir, config: cfg, ...(base ? { baseModel: base } : {}) };
@@ -152,7 +158,11 @@ export async function detectModelLayout(dir: string): Promise<ModelLayout> {
   try {
     all = await listFiles(dir, 2);
   } catch (err) {
-    return { kind: 'unsupported', files: [], reason: `cannot read ${dir}: ${err instanceof Error ? err.message : String(err)}` };
+    return {
+      kind: 'unsupported',
+      files: [],
+      reason: `cannot read ${dir}: ${err instanceof Error ? err.message : String(err)}`,
+    };
   }
   const top = all.filter((f) => !f.includes('/'));
   const atTop = await layoutOf(dir, top, all);
@@ -160,13 +170,19 @@ export async function detectModelLayout(dir: string): Promise<ModelLayout> {
   const subdirs = [...new Set(all.filter((f) => f.includes('/')).map((f) => f.slice(0, f.lastIndexOf('/'))))];
   const found: ModelLayout[] = [];
   for (const sub of subdirs) {
-    const names = all.filter((f) => f.startsWith(`${sub}/`) && !f.slice(sub.length + 1).includes('/')).map((f) => f.slice(sub.length + 1));
+    const names = all
+      .filter((f) => f.startsWith(`${sub}/`) && !f.slice(sub.length + 1).includes('/'))
+      .map((f) => f.slice(sub.length + 1));
     const l = await layoutOf(join(dir, sub), names, all);
     if (l) found.push(l);
   }
   if (found.length === 1 && found[0]) return found[0];
   if (found.length > 1) {
-    return { kind: 'unsupported', files: all, reason: `the artifact holds ${found.length} models in subdirectories; log one checkpoint per artifact version. Found: ${all.join(', ')}` };
+    return {
+      kind: 'unsupported',
+      files: all,
+      reason: `the artifact holds ${found.length} models in subdirectories; log one checkpoint per artifact version. Found: ${all.join(', ')}`,
+    };
   }
   return { kind: 'unsupported', files: all, reason: unsupportedReason(all) };
 }
@@ -175,7 +191,9 @@ export type BaseModelSource = 'adapter_config.json' | 'artifact metadata' | 'pro
 
 /** The metadata keys a base model may be recorded under (W&B Serverless LoRA documents `wandb.base_model`). */
 function metadataBaseModel(metadata: Record<string, unknown>): string | undefined {
-  return [metadata['wandb.base_model'], metadata.base_model, metadata.base_model_name_or_path].find((v): v is string => typeof v === 'string' && v.length > 0);
+  return [metadata['wandb.base_model'], metadata.base_model, metadata.base_model_name_or_path].find(
+    (v): v is string => typeof v === 'string' && v.length > 0,
+  );
 }
 
 /**
@@ -217,7 +235,10 @@ export function resolveBaseModel(
       const fix = pinned
         ? `the operator's base model (inference.baseModel / INFERENCE_BASE_MODEL) is ${chosen[1]}`
         : `${chosen[0]} names ${chosen[1]}`;
-      return { mismatch: true, error: `base model mismatch: ${source} names ${value}, but ${fix}; evaluate this adapter with a profile whose inference.baseModel is the model it was trained on` };
+      return {
+        mismatch: true,
+        error: `base model mismatch: ${source} names ${value}, but ${fix}; evaluate this adapter with a profile whose inference.baseModel is the model it was trained on`,
+      };
     }
   }
   return { baseModel: chosen[1], source: chosen[0], skipped };

@@ -43,7 +43,12 @@ export function createServerRegistry(dir: string): ServerRegistry {
     async record(pid, evaluationId) {
       const start = processStart(pid);
       if (!start || !ownerStart) return; // no /proc: nothing reliable to record
-      const rec: ServerRecord = { host, owner: { pid: process.pid, start: ownerStart }, server: { pid, start }, evaluationId };
+      const rec: ServerRecord = {
+        host,
+        owner: { pid: process.pid, start: ownerStart },
+        server: { pid, start },
+        evaluationId,
+      };
       await mkdir(dir, { recursive: true });
       await writeFile(fileOf(pid), JSON.stringify(rec));
     },
@@ -55,7 +60,12 @@ export function createServerRegistry(dir: string): ServerRegistry {
       const names = await readdir(dir).catch(() => [] as string[]);
       for (const name of names.filter((n) => n.startsWith(`${safeHost}-`) && n.endsWith('.json'))) {
         const path = join(dir, name);
-        const parsed = ServerRecord.safeParse(await readFile(path, 'utf8').then((t) => JSON.parse(t) as unknown, () => undefined));
+        const parsed = ServerRecord.safeParse(
+          await readFile(path, 'utf8').then(
+            (t) => JSON.parse(t) as unknown,
+            () => undefined,
+          ),
+        );
         if (!parsed.success) {
           await rm(path, { force: true });
           continue;
@@ -65,7 +75,9 @@ export function createServerRegistry(dir: string): ServerRegistry {
         if (processStart(server.pid) === server.start) {
           try {
             process.kill(-server.pid, 'SIGKILL');
-            killed.push(`killed the orphaned inference server of ${evaluationId} (process group ${server.pid}; its worker ${owner.pid} is gone)`);
+            killed.push(
+              `killed the orphaned inference server of ${evaluationId} (process group ${server.pid}; its worker ${owner.pid} is gone)`,
+            );
           } catch {
             // already gone
           }

@@ -24,7 +24,10 @@ export function maxLoraRankOf(command: readonly string[], fallback: number): { r
     const v = Number(m[1] ?? command[i + 1]);
     if (Number.isInteger(v) && v > 0) return { rank: v, from: '--max-lora-rank in inference.command' };
   }
-  return { rank: fallback, from: 'inference.maxLoraRank (add --max-lora-rank to inference.command, vLLM defaults to 16)' };
+  return {
+    rank: fallback,
+    from: 'inference.maxLoraRank (add --max-lora-rank to inference.command, vLLM defaults to 16)',
+  };
 }
 
 /** Checks a directory we are about to hand to the server: real path, plain characters, inside the cache. */
@@ -32,10 +35,14 @@ async function validatedDir(dir: string, cacheRoot: string | undefined): Promise
   const real = await realpath(dir).catch((err: unknown) => {
     throw transientError(`the downloaded artifact directory is missing: ${errorText(err)}`);
   });
-  if (!isSafePath(real)) throw finalError(`the artifact directory ${JSON.stringify(real)} has characters that cannot go on a command line; use a cache directory with a plain path`);
+  if (!isSafePath(real))
+    throw finalError(
+      `the artifact directory ${JSON.stringify(real)} has characters that cannot go on a command line; use a cache directory with a plain path`,
+    );
   // A cache root that does not exist holds nothing: the directory cannot be inside it.
   const root = cacheRoot === undefined ? undefined : await realpath(cacheRoot).catch(() => undefined);
-  if (cacheRoot !== undefined && !(root && isInside(root, real))) throw finalError(`the artifact directory ${real} is outside the artifact cache ${cacheRoot}`);
+  if (cacheRoot !== undefined && !(root && isInside(root, real)))
+    throw finalError(`the artifact directory ${real} is outside the artifact cache ${cacheRoot}`);
   return real;
 }
 
@@ -49,18 +56,35 @@ export interface LaunchPlan {
 }
 
 /** `used`: the command's placeholders, already checked for {port}. */
-export async function planLaunch(req: LaunchRequest, settings: ProcessSettings, used: ReadonlySet<Placeholder>, opts: { workDir: string; cacheRoot?: string | undefined }): Promise<LaunchPlan> {
+export async function planLaunch(
+  req: LaunchRequest,
+  settings: ProcessSettings,
+  used: ReadonlySet<Placeholder>,
+  opts: { workDir: string; cacheRoot?: string | undefined },
+): Promise<LaunchPlan> {
   // Everything that can be wrong with the artifact is found before a GPU is leased. A server
   // that only gets {adapterDir} reads the adapter: the full weights next to it are not downloaded.
   const paths = req.artifact.files.map((f) => f.path);
   const manifestKind = classifyManifest(paths);
-  const adapterOnly = used.has('adapterDir') && !used.has('modelDir') && (manifestKind === 'lora' || manifestKind === 'torch');
-  const { layout, converted } = await servableDownload(req, settings, conversionRoot(opts.workDir, opts.cacheRoot), adapterOnly ? adapterFiles(paths) : undefined);
+  const adapterOnly =
+    used.has('adapterDir') && !used.has('modelDir') && (manifestKind === 'lora' || manifestKind === 'torch');
+  const { layout, converted } = await servableDownload(
+    req,
+    settings,
+    conversionRoot(opts.workDir, opts.cacheRoot),
+    adapterOnly ? adapterFiles(paths) : undefined,
+  );
   if (layout.kind === 'unsupported') throw finalError(`cannot serve ${req.artifact.fullName}: ${layout.reason}`);
   const dir = await validatedDir(layout.dir, opts.cacheRoot);
   const name = servedNameFor(req.evaluationId);
   const values: PlaceholderValues = { name, modelDir: dir };
-  const describe: Record<string, unknown> = { kind: 'process', artifactKind: layout.kind, program: basename(settings.command[0] ?? ''), gpus: settings.gpus, ...(converted ? { converted } : {}) };
+  const describe: Record<string, unknown> = {
+    kind: 'process',
+    artifactKind: layout.kind,
+    program: basename(settings.command[0] ?? ''),
+    gpus: settings.gpus,
+    ...(converted ? { converted } : {}),
+  };
   if (layout.kind === 'lora') {
     const limit = maxLoraRankOf(settings.command, settings.maxLoraRank);
     const refused = adapterProblems(layout.config, limit.rank, limit.from);
@@ -70,13 +94,20 @@ export async function planLaunch(req: LaunchRequest, settings: ProcessSettings, 
     for (const note of base.skipped) req.log(`[evalhook] ${note}; using ${base.baseModel} from ${base.source}`);
     Object.assign(values, { baseModel: base.baseModel, adapterDir: dir });
     Object.assign(describe, { baseModel: base.baseModel, baseModelSource: base.source });
-    if (!used.has('adapterDir') && !used.has('modelDir')) throw finalError('inference.command never receives the adapter: use {adapterDir} (e.g. --lora-modules {name}={adapterDir})');
+    if (!used.has('adapterDir') && !used.has('modelDir'))
+      throw finalError(
+        'inference.command never receives the adapter: use {adapterDir} (e.g. --lora-modules {name}={adapterDir})',
+      );
   } else if (!used.has('modelDir')) {
-    throw finalError(`inference.command never receives the model: use {modelDir} (${req.artifact.fullName} is a full model)`);
+    throw finalError(
+      `inference.command never receives the model: use {modelDir} (${req.artifact.fullName} is a full model)`,
+    );
   }
   const fill = (port: string) =>
     fillCommand(settings.command, { ...values, port }, (p) =>
-      p === 'baseModel' || p === 'adapterDir' ? `${req.artifact.fullName} is a full model, not a LoRA adapter` : 'it has no value',
+      p === 'baseModel' || p === 'adapterDir'
+        ? `${req.artifact.fullName} is a full model, not a LoRA adapter`
+        : 'it has no value',
     );
   fill('0'); // placeholder mistakes surface now, before a GPU is leased
   return { name, describe, fill };

@@ -58,7 +58,9 @@ function describeExit(e: ServerExit): string {
 
 function withLastLines(message: string, server: ServerProcess): string {
   const lines = server.lastLines();
-  return lines.length ? `${message}. Last server output:\n${lines.join('\n')}` : `${message} (the server printed nothing)`;
+  return lines.length
+    ? `${message}. Last server output:\n${lines.join('\n')}`
+    : `${message} (the server printed nothing)`;
 }
 
 export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLauncher {
@@ -66,7 +68,13 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
   const running = new Set<(reason: string) => Promise<void>>();
 
   /** Polls /v1/models until it answers (listing `expect`, when given: another server on our port is not ours). */
-  async function waitReady(baseURL: string, server: ServerProcess, timeoutMs: number, signal: AbortSignal, expect?: string): Promise<string[]> {
+  async function waitReady(
+    baseURL: string,
+    server: ServerProcess,
+    timeoutMs: number,
+    signal: AbortSignal,
+    expect?: string,
+  ): Promise<string[]> {
     const deadline = Date.now() + timeoutMs;
     // One wake-up promise each (not one listener per poll, which would pile up over a long load).
     const aborted = new Promise((r) => signal.addEventListener('abort', r, { once: true }));
@@ -77,9 +85,21 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
         if (e.spawnError) throw finalError(`the inference command ${describeExit(e)}: check inference.command`);
         throw transientError(withLastLines(`the inference server ${describeExit(e)} before it was ready`, server));
       }
-      if (Date.now() >= deadline) throw transientError(withLastLines(`the inference server was not ready within ${timeoutMs / 1000} s (inference.readyTimeoutSec)`, server));
+      if (Date.now() >= deadline)
+        throw transientError(
+          withLastLines(
+            `the inference server was not ready within ${timeoutMs / 1000} s (inference.readyTimeoutSec)`,
+            server,
+          ),
+        );
       try {
-        const models = (await listModels(baseURL, { fetch: opts.fetch, signal, timeoutMs: Math.min(5_000, Math.max(500, deadline - Date.now())) })).map((m) => m.id);
+        const models = (
+          await listModels(baseURL, {
+            fetch: opts.fetch,
+            signal,
+            timeoutMs: Math.min(5_000, Math.max(500, deadline - Date.now())),
+          })
+        ).map((m) => m.id);
         if (expect === undefined || models.includes(expect)) return models;
         throw new Error(`serves ${models.join(', ')}, not ${expect}`);
       } catch {
@@ -94,8 +114,12 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
 
   async function launch(req: LaunchRequest, settings: ProcessSettings): Promise<ServedModel> {
     const used = placeholdersIn(settings.command);
-    if (!used.has('port')) throw finalError('inference.command must pass {port} to the server (e.g. --port {port}): evalhook picks a free port and polls it');
-    if (settings.gpus > 0 && !opts.pool) throw finalError(`the profile asks for ${settings.gpus} GPU(s) but this worker has no GPU_IDS configured`);
+    if (!used.has('port'))
+      throw finalError(
+        'inference.command must pass {port} to the server (e.g. --port {port}): evalhook picks a free port and polls it',
+      );
+    if (settings.gpus > 0 && !opts.pool)
+      throw finalError(`the profile asks for ${settings.gpus} GPU(s) but this worker has no GPU_IDS configured`);
 
     const { name, describe, fill } = await planLaunch(req, settings, used, opts);
 
@@ -123,14 +147,22 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
     req.log(`[evalhook] starting (CUDA_VISIBLE_DEVICES=${gpuIds.join(',')}): ${JSON.stringify(argv)}`);
     let server: ServerProcess;
     try {
-      server = startServerProcess({ argv, env: childEnv(opts.env, settings.env, { CUDA_VISIBLE_DEVICES: gpuIds.join(',') }), log: req.log, graceMs: opts.killGraceMs });
+      server = startServerProcess({
+        argv,
+        env: childEnv(opts.env, settings.env, { CUDA_VISIBLE_DEVICES: gpuIds.join(',') }),
+        log: req.log,
+        graceMs: opts.killGraceMs,
+      });
     } catch (err) {
       await lease?.release();
       throw finalError(`cannot start ${argv[0] ?? ''}: ${errorText(err)}`, err);
     }
 
     const pid = server.pid;
-    if (pid !== undefined) await opts.registry?.record(pid, req.evaluationId).catch((err: unknown) => opts.logger?.warn({ err }, 'could not record the server pid'));
+    if (pid !== undefined)
+      await opts.registry
+        ?.record(pid, req.evaluationId)
+        .catch((err: unknown) => opts.logger?.warn({ err }, 'could not record the server pid'));
 
     let stopped: Promise<void> | undefined;
     let stopReason: string | undefined;
@@ -144,7 +176,11 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
         } finally {
           running.delete(stop);
           if (pid !== undefined) await opts.registry?.forget(pid).catch(() => undefined);
-          await lease?.release().catch((err: unknown) => opts.logger?.warn({ err }, 'releasing the GPU lease failed; it expires on its own'));
+          await lease
+            ?.release()
+            .catch((err: unknown) =>
+              opts.logger?.warn({ err }, 'releasing the GPU lease failed; it expires on its own'),
+            );
         }
       })();
       return stopped;
@@ -155,11 +191,18 @@ export function createProcessLauncher(opts: ProcessLauncherOptions): ProcessLaun
     const baseURL = `http://127.0.0.1:${port}/v1`;
     let models: string[];
     try {
-      models = await waitReady(baseURL, server, settings.readyTimeoutSec * 1000, req.signal, used.has('name') ? name : undefined);
+      models = await waitReady(
+        baseURL,
+        server,
+        settings.readyTimeoutSec * 1000,
+        req.signal,
+        used.has('name') ? name : undefined,
+      );
     } catch (err) {
       await stop(err instanceof InferenceError ? 'it failed to become ready' : 'the launch was aborted');
       // shutdownAll stopped it while starting: hand the job back rather than blame the server.
-      if (stopReason?.startsWith('worker') && !req.signal.aborted) throw transientError(`the inference server was stopped while starting: ${stopReason}`);
+      if (stopReason?.startsWith('worker') && !req.signal.aborted)
+        throw transientError(`the inference server was stopped while starting: ${stopReason}`);
       throw err;
     }
     const model = used.has('name') ? name : models[0];

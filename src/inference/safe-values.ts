@@ -44,7 +44,11 @@ export function assertWandbName(what: string, value: string): string {
  * URLs and paths. The hash keeps two ids that sanitise alike apart.
  */
 export function servedNameFor(evaluationId: string): string {
-  const slug = evaluationId.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+  const slug = evaluationId
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
   const hash = createHash('sha256').update(evaluationId).digest('hex').slice(0, 8);
   return `evalhook-${slug ? `${slug}-` : ''}${hash}`;
 }
@@ -54,7 +58,8 @@ const GPU_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function assertGpuIds(ids: readonly string[]): string[] {
   const bad = ids.filter((id) => !GPU_ID.test(id));
-  if (bad.length) throw finalError(`GPU ids must be letters, digits, '_' or '-': ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
+  if (bad.length)
+    throw finalError(`GPU ids must be letters, digits, '_' or '-': ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
   if (new Set(ids).size !== ids.length) throw finalError(`GPU ids repeat: ${ids.join(',')}`);
   return [...ids];
 }

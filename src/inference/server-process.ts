@@ -104,7 +104,8 @@ export function startServerProcess(opts: StartOptions): ServerProcess {
     if (lines.length > keep) lines.shift();
     opts.log(l);
   };
-  for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream, crlfDelay: Infinity }).on('line', onLine);
+  for (const stream of [child.stdout, child.stderr])
+    createInterface({ input: stream, crlfDelay: Infinity }).on('line', onLine);
 
   let exited = false;
   const exit = new Promise<ServerExit>((resolve) => {
@@ -145,7 +146,9 @@ export function startServerProcess(opts: StartOptions): ServerProcess {
           opts.log(`[evalhook] stopping the inference server (${reason}): SIGTERM to process group ${pid}`);
           signalGroup(pid, 'SIGTERM');
           if (!(await waitGone(pid, opts.graceMs))) {
-            opts.log(`[evalhook] the inference server did not exit within ${opts.graceMs} ms of SIGTERM: SIGKILL to process group ${pid}`);
+            opts.log(
+              `[evalhook] the inference server did not exit within ${opts.graceMs} ms of SIGTERM: SIGKILL to process group ${pid}`,
+            );
             signalGroup(pid, 'SIGKILL');
             await waitGone(pid, 10_000);
           }

@@ -5,7 +5,15 @@
  * own epoch for the run's checkpoint position.
  */
 import { basename, join } from 'node:path';
-import { CheckpointError, conversionKey, convertCached, resolveLoraFacts, torchFileEpoch, type ConversionInfo, type LoraProfile } from '../checkpoint/index.js';
+import {
+  CheckpointError,
+  conversionKey,
+  convertCached,
+  resolveLoraFacts,
+  torchFileEpoch,
+  type ConversionInfo,
+  type LoraProfile,
+} from '../checkpoint/index.js';
 import type { LaunchRequest, ResolvedArtifact } from '../ports.js';
 import { isRetryable } from '../errors.js';
 import { abortReason, errorText, finalError, transientError } from './errors.js';
@@ -42,7 +50,8 @@ export async function servableLayout(
   try {
     result = await convertCached(layout.file, root, conversionKey(req.artifact.digest, opts), opts);
   } catch (err) {
-    if (err instanceof CheckpointError) throw finalError(`cannot serve ${req.artifact.fullName}: ${file}: ${err.message}`, err);
+    if (err instanceof CheckpointError)
+      throw finalError(`cannot serve ${req.artifact.fullName}: ${file}: ${err.message}`, err);
     throw transientError(`converting ${file} of ${req.artifact.fullName} failed: ${errorText(err)}`, err);
   }
   const { info } = result;
@@ -52,10 +61,20 @@ export async function servableLayout(
   );
   // Read back like any PEFT folder, so the adapter checks (rank, modules) see what was written.
   const peft = await detectModelLayout(result.dir);
-  if (peft.kind !== 'lora' || peft.format !== 'peft') throw finalError(`converting ${file} of ${req.artifact.fullName} produced no PEFT adapter`);
+  if (peft.kind !== 'lora' || peft.format !== 'peft')
+    throw finalError(`converting ${file} of ${req.artifact.fullName} produced no PEFT adapter`);
   return {
     layout: { ...peft, ...(opts.baseModel ? { baseModel: opts.baseModel } : {}) },
-    converted: { from: file, r: info.rank, lora_alpha: info.alpha, target_modules: info.targetModules, naming: info.naming, rope_permuted: info.permuted, sources: info.sources, cached: result.cached },
+    converted: {
+      from: file,
+      r: info.rank,
+      lora_alpha: info.alpha,
+      target_modules: info.targetModules,
+      naming: info.naming,
+      rope_permuted: info.permuted,
+      sources: info.sources,
+      cached: result.cached,
+    },
   };
 }
 
@@ -63,7 +82,12 @@ export async function servableLayout(
  * The one call the launchers make: download (only `files` when given: the adapter alone), detect the
  * layout of the directory and make it servable.
  */
-export async function servableDownload(req: LaunchRequest, settings: { lora?: LoraProfile; baseModel?: string }, root: string, files?: readonly string[]): Promise<ServableLayout> {
+export async function servableDownload(
+  req: LaunchRequest,
+  settings: { lora?: LoraProfile; baseModel?: string },
+  root: string,
+  files?: readonly string[],
+): Promise<ServableLayout> {
   const layout = await detectModelLayout(await req.download(files));
   if (req.signal.aborted) throw abortReason(req.signal);
   return servableLayout(layout, req, settings, root);
@@ -74,7 +98,10 @@ export async function servableDownload(req: LaunchRequest, settings: { lora?: Lo
  * whose manifest shows one; reads only the pickle, after a (digest-cached) download. Undefined for
  * everything else, and when the file cannot be read (the launcher reports that properly).
  */
-export async function checkpointFileEpoch(artifact: ResolvedArtifact, download: () => Promise<string>): Promise<number | undefined> {
+export async function checkpointFileEpoch(
+  artifact: ResolvedArtifact,
+  download: () => Promise<string>,
+): Promise<number | undefined> {
   if (classifyManifest(artifact.files.map((f) => f.path)) !== 'torch') return undefined;
   const layout = await detectModelLayout(await download());
   if (layout.kind !== 'lora' || layout.format !== 'torch') return undefined;

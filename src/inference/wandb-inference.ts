@@ -38,17 +38,26 @@ async function checkPrerequisites(req: LaunchRequest, pinned: string | undefined
   const a = req.artifact;
   const bases = SERVERLESS_LORA_BASES.map((b) => b.name).join(', ');
   if (a.type !== 'lora') {
-    throw finalError(`${a.fullName} is a "${a.type}" artifact; W&B Serverless LoRA serves only artifacts of type "lora": log the adapter with wandb.Artifact(name, type="lora", metadata={"wandb.base_model": "<base>"})`);
+    throw finalError(
+      `${a.fullName} is a "${a.type}" artifact; W&B Serverless LoRA serves only artifacts of type "lora": log the adapter with wandb.Artifact(name, type="lora", metadata={"wandb.base_model": "<base>"})`,
+    );
   }
   const base = a.metadata['wandb.base_model'];
   if (typeof base !== 'string' || base.length === 0) {
-    throw finalError(`${a.fullName} has no metadata "wandb.base_model"; W&B Serverless LoRA needs it to pick the base: set it to one of ${bases}`);
+    throw finalError(
+      `${a.fullName} has no metadata "wandb.base_model"; W&B Serverless LoRA needs it to pick the base: set it to one of ${bases}`,
+    );
   }
   const known = supportedBase(base);
-  if (!known) throw finalError(`${a.fullName}: metadata "wandb.base_model" is ${JSON.stringify(base)}, not a base W&B Serverless LoRA serves; use one of ${bases}`);
+  if (!known)
+    throw finalError(
+      `${a.fullName}: metadata "wandb.base_model" is ${JSON.stringify(base)}, not a base W&B Serverless LoRA serves; use one of ${bases}`,
+    );
   // The operator's pin wins here too: W&B would serve the adapter on whatever the metadata names.
   if (pinned && !sameBaseModel(pinned, base)) {
-    throw finalError(`base model mismatch: ${a.fullName} metadata "wandb.base_model" names ${base}, but the operator's base model (inference.baseModel / INFERENCE_BASE_MODEL) is ${pinned}`);
+    throw finalError(
+      `base model mismatch: ${a.fullName} metadata "wandb.base_model" names ${base}, but the operator's base model (inference.baseModel / INFERENCE_BASE_MODEL) is ${pinned}`,
+    );
   }
   const files = adapterFiles(a.files.map((f) => f.path))?.filter((p) => p.endsWith('adapter_config.json'));
   if (files?.length) {
@@ -59,12 +68,16 @@ async function checkPrerequisites(req: LaunchRequest, pinned: string | undefined
     try {
       raw = JSON.parse(await readFile(join(dir, files[0]!), 'utf8'));
     } catch (err) {
-      throw finalError(`${a.fullName}: adapter_config.json cannot be read as JSON (${err instanceof Error ? err.message : String(err)})`);
+      throw finalError(
+        `${a.fullName}: adapter_config.json cannot be read as JSON (${err instanceof Error ? err.message : String(err)})`,
+      );
     }
     const cfg = AdapterConfig.safeParse(raw);
     const rank = cfg.success ? adapterRank(cfg.data) : undefined;
     if (rank !== undefined && rank > known.maxRank) {
-      throw finalError(`${a.fullName}: the adapter's LoRA rank is ${rank}, above W&B Serverless LoRA's limit ${known.maxRank} for ${known.name}: retrain with r <= ${known.maxRank}`);
+      throw finalError(
+        `${a.fullName}: the adapter's LoRA rank is ${rank}, above W&B Serverless LoRA's limit ${known.maxRank} for ${known.name}: retrain with r <= ${known.maxRank}`,
+      );
     }
   }
   return { baseModel: base };
@@ -72,7 +85,11 @@ async function checkPrerequisites(req: LaunchRequest, pinned: string | undefined
 
 export type WandbInferenceSettings = Extract<InferenceSettings, { kind: 'wandb-inference' }>;
 
-export async function launchWandbInference(req: LaunchRequest, settings: WandbInferenceSettings, wandbApiKey: string | undefined): Promise<ServedModel> {
+export async function launchWandbInference(
+  req: LaunchRequest,
+  settings: WandbInferenceSettings,
+  wandbApiKey: string | undefined,
+): Promise<ServedModel> {
   if (!wandbApiKey) throw finalError('WANDB_API_KEY is not set: W&B Inference authenticates with the W&B API key');
   const { artifact } = req;
   // Names reach a URL-like model id and a header: only W&B's own name characters pass.
@@ -81,14 +98,20 @@ export async function launchWandbInference(req: LaunchRequest, settings: WandbIn
   const collection = assertWandbName('artifact name', artifact.collection);
   const version = assertWandbName('artifact version', artifact.version);
   const kind = classifyManifest(artifact.files.map((f) => f.path));
-  if (kind === 'full') throw finalError(`${artifact.fullName} is a full model; W&B Serverless Inference serves LoRA adapters only (use inference kind "process" or "endpoint")`);
+  if (kind === 'full')
+    throw finalError(
+      `${artifact.fullName} is a full model; W&B Serverless Inference serves LoRA adapters only (use inference kind "process" or "endpoint")`,
+    );
   if (kind === 'torch') {
     throw finalError(
       `cannot evaluate ${artifact.fullName} on W&B Inference: it holds a torch .pt adapter, and W&B Serverless LoRA loads only PEFT folders logged as type "lora". ` +
         'Use inference kind "endpoint" or "process" (evalhook converts the .pt for them), or log the adapter in PEFT format',
     );
   }
-  if (kind === 'unsupported') throw finalError(`cannot evaluate ${artifact.fullName} on W&B Inference: ${unsupportedReason(artifact.files.map((f) => f.path))}`);
+  if (kind === 'unsupported')
+    throw finalError(
+      `cannot evaluate ${artifact.fullName} on W&B Inference: ${unsupportedReason(artifact.files.map((f) => f.path))}`,
+    );
   const { baseModel } = await checkPrerequisites(req, settings.baseModel);
   const model = `wandb-artifact:///${entity}/${project}/${collection}:${version}`;
   return {

@@ -9,7 +9,12 @@ import type { ServedModel } from '../ports.js';
 
 const MAX_ADAPTER_RELOADS = 3;
 
-export function withAdapterReload(client: ChatClient, served: ServedModel, log: (line: string) => void, maxReloads = MAX_ADAPTER_RELOADS): ChatClient {
+export function withAdapterReload(
+  client: ChatClient,
+  served: ServedModel,
+  log: (line: string) => void,
+  maxReloads = MAX_ADAPTER_RELOADS,
+): ChatClient {
   const reload = served.reload;
   if (!reload) return client;
   let reloads = 0;
@@ -17,7 +22,8 @@ export function withAdapterReload(client: ChatClient, served: ServedModel, log: 
   // calls in flight during one restart cost one reload, not one each.
   let generation = 0;
   let pending: Promise<void> | undefined;
-  const names = (err: unknown) => err instanceof EndpointError && err.status === 404 && err.message.includes(served.model);
+  const names = (err: unknown) =>
+    err instanceof EndpointError && err.status === 404 && err.message.includes(served.model);
   return {
     async complete(req, call) {
       for (;;) {
@@ -29,7 +35,11 @@ export function withAdapterReload(client: ChatClient, served: ServedModel, log: 
           if (sentAt !== generation) continue;
           if (!pending) {
             if (reloads >= maxReloads) {
-              throw new EndpointError(`${(err as Error).message} (the adapter was reloaded ${maxReloads} times already; the server keeps forgetting it)`, 'unrecoverable', { status: 404, role: 'candidate', cause: err });
+              throw new EndpointError(
+                `${(err as Error).message} (the adapter was reloaded ${maxReloads} times already; the server keeps forgetting it)`,
+                'unrecoverable',
+                { status: 404, role: 'candidate', cause: err },
+              );
             }
             reloads += 1;
             log(`the server forgot LoRA adapter ${served.model} (404); reloading it (${reloads}/${maxReloads})`);
@@ -39,7 +49,11 @@ export function withAdapterReload(client: ChatClient, served: ServedModel, log: 
           }
           // A failed reload is retryable: the engine's retry loop tries the call again later.
           await pending.catch((e: unknown) => {
-            throw new EndpointError(`reloading LoRA adapter ${served.model} failed: ${e instanceof Error ? e.message : String(e)}`, 'server', { role: 'candidate', cause: e });
+            throw new EndpointError(
+              `reloading LoRA adapter ${served.model} failed: ${e instanceof Error ? e.message : String(e)}`,
+              'server',
+              { role: 'candidate', cause: e },
+            );
           });
         }
       }

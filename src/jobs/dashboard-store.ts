@@ -11,7 +11,11 @@ import { sleep } from '../retry.js';
 import { Count, defineScript, runScript } from '../redis-scripts.js';
 
 /** Deletes the lock only if it is still ours (it may have expired and been taken). */
-const RELEASE = defineScript('dashboardLock.release', `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, Count);
+const RELEASE = defineScript(
+  'dashboardLock.release',
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+  Count,
+);
 
 export interface DashboardStoreOptions {
   /** A crashed holder's lock frees itself after this long. */
@@ -21,7 +25,11 @@ export interface DashboardStoreOptions {
   pollMs?: number;
 }
 
-export function createRedisDashboardStore(redis: Redis, prefix: string, opts: DashboardStoreOptions = {}): DashboardStore {
+export function createRedisDashboardStore(
+  redis: Redis,
+  prefix: string,
+  opts: DashboardStoreOptions = {},
+): DashboardStore {
   const k = keys(prefix);
   const ttl = opts.lockTtlMs ?? 120_000;
   const waitMs = opts.waitMs ?? 60_000;
@@ -33,7 +41,11 @@ export function createRedisDashboardStore(redis: Redis, prefix: string, opts: Da
       const deadline = Date.now() + waitMs;
       while ((await redis.set(key, token, 'PX', ttl, 'NX')) !== 'OK') {
         signal?.throwIfAborted();
-        if (Date.now() > deadline) throw new EvalhookError('EVALHOOK_ERR_DASHBOARD_BUSY', `the dashboard of ${name} is being updated by another worker; try again later`);
+        if (Date.now() > deadline)
+          throw new EvalhookError(
+            'EVALHOOK_ERR_DASHBOARD_BUSY',
+            `the dashboard of ${name} is being updated by another worker; try again later`,
+          );
         await sleep(pollMs, signal);
       }
       try {

@@ -24,7 +24,8 @@ export function renderDurations(name: string, help: string, fields: Record<strin
   const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
   for (const outcome of OUTCOMES) {
     const count = fields[`${outcome}:count`] ?? 0;
-    for (const le of DURATION_BUCKETS) lines.push(`${name}_bucket{le="${le}",outcome="${outcome}"} ${fields[`${outcome}:le:${le}`] ?? 0}`);
+    for (const le of DURATION_BUCKETS)
+      lines.push(`${name}_bucket{le="${le}",outcome="${outcome}"} ${fields[`${outcome}:le:${le}`] ?? 0}`);
     lines.push(`${name}_bucket{le="+Inf",outcome="${outcome}"} ${count}`);
     lines.push(`${name}_sum{outcome="${outcome}"} ${fields[`${outcome}:sum`] ?? 0}`);
     lines.push(`${name}_count{outcome="${outcome}"} ${count}`);

@@ -8,7 +8,13 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { defineScript, Flag, runScript } from '../redis-scripts.js';
-import { EvaluationJobData, JOB_NAME, evaluationIdFor, type EvaluationQueue, type EvaluationStatus } from './job-data.js';
+import {
+  EvaluationJobData,
+  JOB_NAME,
+  evaluationIdFor,
+  type EvaluationQueue,
+  type EvaluationStatus,
+} from './job-data.js';
 import { FINISHED_JOB_RETENTION, type keys } from './keys.js';
 import type { Guard } from './redis-guard.js';
 import { QueueFullError } from './service-errors.js';
@@ -46,7 +52,9 @@ export function jobOptionsFor(attempts: number | undefined, backoffMs: number | 
  * KEYS: job hash, claim, wait, paused, prioritized, delayed, then the index keys (all, per status).
  * ARGV: ttl ms, token, max queued, queued-at ms, id, queued status number.
  */
-const CLAIM_SCRIPT = defineScript('producer.claim', `
+const CLAIM_SCRIPT = defineScript(
+  'producer.claim',
+  `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local held = redis.call('GET', KEYS[2])
 if held == ARGV[2] then return 1 end
@@ -56,7 +64,9 @@ if waiting >= tonumber(ARGV[3]) then return -1 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[1])
 redis.call('ZADD', KEYS[7], ARGV[4], ARGV[5])
 redis.call('ZADD', KEYS[7 + tonumber(ARGV[6])], ARGV[4], ARGV[5])
-return 1`, z.union([z.literal(-1), Flag]));
+return 1`,
+  z.union([z.literal(-1), Flag]),
+);
 
 export interface EnqueueResult {
   evaluationId: string;
@@ -65,7 +75,10 @@ export interface EnqueueResult {
 }
 
 /** `log`: the caller's (request) logger, so the queued line carries its reqId. */
-export type Enqueue = (data: EvaluationJobData, opts?: { priority?: number; log?: Pick<Logger, 'info'> }) => Promise<EnqueueResult>;
+export type Enqueue = (
+  data: EvaluationJobData,
+  opts?: { priority?: number; log?: Pick<Logger, 'info'> },
+) => Promise<EnqueueResult>;
 
 export interface IntakeContext {
   /** The webhook intake's own connection, queue and index: admin traffic cannot delay a delivery. */
@@ -80,20 +93,44 @@ export interface IntakeContext {
   jobOptions: JobsOptions;
 }
 
-export function createEnqueue({ intakeRedis, intakeQueue, intakeIndex, k, log, guard, maxQueued, jobOptions }: IntakeContext): Enqueue {
+export function createEnqueue({
+  intakeRedis,
+  intakeQueue,
+  intakeIndex,
+  k,
+  log,
+  guard,
+  maxQueued,
+  jobOptions,
+}: IntakeContext): Enqueue {
   return (input, { priority = PRIORITY.normal, log: reqLog } = {}) =>
     guard('enqueue', intakeRedis, intakeQueue, async () => {
       const id = evaluationIdFor(input.artifact, input.profile);
       const data = EvaluationJobData.parse({ ...input, evaluationId: id });
       const token = randomUUID();
       const queuedAt = Date.now();
-      const claimKeys = [intakeQueue.toKey(id), k.dedupeClaim(id), ...['wait', 'paused', 'prioritized', 'delayed'].map((t) => intakeQueue.toKey(t)), ...intakeIndex.keys];
-      const claimArgs = [String(CLAIM_TTL_MS), token, String(maxQueued), String(queuedAt), id, String(intakeIndex.statusNumber('queued'))];
+      const claimKeys = [
+        intakeQueue.toKey(id),
+        k.dedupeClaim(id),
+        ...['wait', 'paused', 'prioritized', 'delayed'].map((t) => intakeQueue.toKey(t)),
+        ...intakeIndex.keys,
+      ];
+      const claimArgs = [
+        String(CLAIM_TTL_MS),
+        token,
+        String(maxQueued),
+        String(queuedAt),
+        id,
+        String(intakeIndex.statusNumber('queued')),
+      ];
       const won = await runScript(intakeRedis, CLAIM_SCRIPT, claimKeys, claimArgs);
       if (won === -1) throw new QueueFullError(maxQueued);
       if (won !== 1) {
         // Someone else owns this id; it may still be mid-add ('unknown'), which is "queued" all the same.
-        const [state, cancelled] = await Promise.all([intakeQueue.getJobState(id), intakeRedis.hexists(k.cancelled, id)]);
+        const [state, cancelled] = await Promise.all([
+          intakeQueue.getJobState(id),
+          intakeRedis.hexists(k.cancelled, id),
+        ]);
         return { evaluationId: id, duplicate: true, status: statusOf(state, cancelled === 1) };
       }
       // Resolves only once BullMQ's add script has run in Redis: the job is stored. Adding an

@@ -13,7 +13,16 @@ import type { ChatClient, EvalStore, JudgeCache } from '../eval/ports.js';
 import { type EvalRecord, EvalSummary, type EvalProgress } from '../eval/types.js';
 import { judgePrices } from '../judge-prices.js';
 import { JUDGE_START_CONCURRENCY, startConcurrency, type Profile } from '../profile.js';
-import type { ArtifactSource, DashboardUpdater, InferenceLauncher, ResolvedArtifact, RunContext, RunHandle, RunReporter, ServedModel } from '../ports.js';
+import type {
+  ArtifactSource,
+  DashboardUpdater,
+  InferenceLauncher,
+  ResolvedArtifact,
+  RunContext,
+  RunHandle,
+  RunReporter,
+  ServedModel,
+} from '../ports.js';
 import { checkpointFileEpoch } from '../inference/torch-adapter.js';
 import { checkpointOf } from '../wandb/names.js';
 import { CancelledError } from './cancel.js';
@@ -43,13 +52,25 @@ export interface ChatLimits {
 
 /** The inference target's shared limits: adaptive, from the kind's start up to the profile's ceiling. */
 export function candidateLimits(profile: Profile, baseURL: string): ChatLimits {
-  return { name: `inference:${baseURL}`, maxInFlight: profile.inference.concurrency, start: startConcurrency(profile.inference), rpm: 0, tpm: 0 };
+  return {
+    name: `inference:${baseURL}`,
+    maxInFlight: profile.inference.concurrency,
+    start: startConcurrency(profile.inference),
+    rpm: 0,
+    tpm: 0,
+  };
 }
 
 /** The judge's shared limits: adaptive up to JUDGE_CONCURRENCY, within JUDGE_RPM and JUDGE_TPM. */
 export function judgeLimits(profile: Profile): ChatLimits {
   const { judge } = profile;
-  return { name: `judge:${judge.baseURL}`, maxInFlight: judge.concurrency, start: Math.min(JUDGE_START_CONCURRENCY, judge.concurrency), rpm: judge.rpm, tpm: judge.tpm };
+  return {
+    name: `judge:${judge.baseURL}`,
+    maxInFlight: judge.concurrency,
+    start: Math.min(JUDGE_START_CONCURRENCY, judge.concurrency),
+    rpm: judge.rpm,
+    tpm: judge.tpm,
+  };
 }
 
 export interface EvaluateDeps {
@@ -108,7 +129,13 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
   // wandb-inference never downloads (and refuses a .pt): no file to read the epoch from.
   if (profile.inference.kind !== 'wandb-inference') await withFileEpoch(deps, artifact, signal, log);
   const bench = await deps.benchmark(profile.benchmark);
-  const runCtx: RunContext = { evaluationId: data.evaluationId, profile, artifact, config: runConfig(profile, bench, artifact), startedAt };
+  const runCtx: RunContext = {
+    evaluationId: data.evaluationId,
+    profile,
+    artifact,
+    config: runConfig(profile, bench, artifact),
+    startedAt,
+  };
   try {
     return await evaluateResolved(deps, ctx, { profile, bench, artifact, runCtx });
   } catch (err) {
@@ -141,7 +168,11 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     facts = result.facts;
     // Checkpoint the outcome: a reporting failure now retries reporting alone.
     const k = keys(deps.prefix);
-    await deps.redis.multi().set(k.served(data.evaluationId), JSON.stringify(facts)).set(k.summary(data.evaluationId), JSON.stringify(summary)).exec();
+    await deps.redis
+      .multi()
+      .set(k.served(data.evaluationId), JSON.stringify(facts))
+      .set(k.summary(data.evaluationId), JSON.stringify(summary))
+      .exec();
   } else {
     log.info('summary checkpoint found: retrying reporting only');
     facts = await readCheckpoint(deps.redis, keys(deps.prefix).served(data.evaluationId), ServedFacts, log);
@@ -166,12 +197,23 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
   }
   if (failure) throw new ReportedFailure(failure);
   // Before the write-back, so the registry metadata can link the report; trouble is only a warning.
-  const dash = (await deps.dashboard?.afterEvaluation(runCtx, { score: summary.scores.average, runUrl: handle.url }, signal)) ?? { warnings: [] };
-  for (const warning of dash.warnings) log.warn({ warning }, 'dashboard not fully updated; the evaluation itself succeeded');
+  const dash = (await deps.dashboard?.afterEvaluation(
+    runCtx,
+    { score: summary.scores.average, runUrl: handle.url },
+    signal,
+  )) ?? { warnings: [] };
+  for (const warning of dash.warnings)
+    log.warn({ warning }, 'dashboard not fully updated; the evaluation itself succeeded');
   // A fallback's score is the configured model's: it never lands on the checkpoint.
   const writeBack = facts?.fallback
-    ? [`nothing written back to ${r.artifact.fullName}: the configured model ${facts.fallback.evaluatedModel} was evaluated instead (inference.fallbackToModel: ${facts.fallback.reason})`]
-    : await deps.reporter.writeBack(runCtx, { score: summary.scores.average, runUrl: handle.url, reportUrl: dash.reportUrl }, signal);
+    ? [
+        `nothing written back to ${r.artifact.fullName}: the configured model ${facts.fallback.evaluatedModel} was evaluated instead (inference.fallbackToModel: ${facts.fallback.reason})`,
+      ]
+    : await deps.reporter.writeBack(
+        runCtx,
+        { score: summary.scores.average, runUrl: handle.url, reportUrl: dash.reportUrl },
+        signal,
+      );
   await expireCheckpoints(deps, data.evaluationId);
   await progress.stage('done');
   return {
@@ -186,16 +228,26 @@ async function evaluateResolved(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     runUrl: handle.url,
     localDir: handle.localDir,
     writeBack,
-    dashboard: dash.workspaceUrl || dash.reportUrl || dash.localDir ? { workspaceUrl: dash.workspaceUrl, reportUrl: dash.reportUrl, localDir: dash.localDir } : undefined,
+    dashboard:
+      dash.workspaceUrl || dash.reportUrl || dash.localDir
+        ? { workspaceUrl: dash.workspaceUrl, reportUrl: dash.reportUrl, localDir: dash.localDir }
+        : undefined,
     warnings: dash.warnings,
   };
 }
 
-async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Resolved): Promise<EvalResult & { facts: ServedFacts }> {
+async function generateAndJudge(
+  deps: EvaluateDeps,
+  ctx: EvaluateContext,
+  r: Resolved,
+): Promise<EvalResult & { facts: ServedFacts }> {
   const { data, signal, progress, log } = ctx;
   const { profile, bench, artifact, runCtx } = r;
   const judgeKey = deps.config.secrets[profile.judge.apiKeyEnv];
-  if (!judgeKey) throw new FinalError(`${profile.judge.apiKeyEnv} is not set: the judge at ${profile.judge.baseURL} needs an API key`);
+  if (!judgeKey)
+    throw new FinalError(
+      `${profile.judge.apiKeyEnv} is not set: the judge at ${profile.judge.baseURL} needs an API key`,
+    );
 
   await progress.stage('launching');
   let bytesDownloaded = 0;
@@ -204,24 +256,36 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     evaluationId: data.evaluationId,
     profile,
     artifact,
-    download: (files) => deps.artifacts.download(artifact, signal, { ...(files ? { files } : {}), onBytes: (n) => (bytesDownloaded += n) }),
+    download: (files) =>
+      deps.artifacts.download(artifact, signal, {
+        ...(files ? { files } : {}),
+        onBytes: (n) => (bytesDownloaded += n),
+      }),
     trainingConfig: async () => deps.artifacts.trainingConfig?.(artifact, signal),
     signal,
     log: (line) => log.info({ inference: line }, 'inference'),
   });
   try {
-    const facts: ServedFacts = { inference: served.describe, bytesDownloaded, ...(served.fallback ? { fallback: served.fallback } : {}) };
+    const facts: ServedFacts = {
+      inference: served.describe,
+      bytesDownloaded,
+      ...(served.fallback ? { fallback: served.fallback } : {}),
+    };
     applyFacts(runCtx, facts);
     await progress.set({
       bytesDownloaded,
-      ...(served.fallback ? { evaluatedModel: served.fallback.evaluatedModel, fallbackReason: served.fallback.reason } : {}),
+      ...(served.fallback
+        ? { evaluatedModel: served.fallback.evaluatedModel, fallbackReason: served.fallback.reason }
+        : {}),
     });
     // Open the run early so progress curves fill in; W&B trouble here must not stop the evaluation:
     // the wait is bounded like the SDK's init_timeout (W&B's retry budget alone is minutes).
-    const handle = await deps.reporter.open(runCtx, AbortSignal.any([signal, AbortSignal.timeout(EARLY_OPEN_TIMEOUT_MS)])).catch((err: unknown) => {
-      log.warn({ err }, 'W&B run not opened yet; progress will not be logged');
-      return undefined;
-    });
+    const handle = await deps.reporter
+      .open(runCtx, AbortSignal.any([signal, AbortSignal.timeout(EARLY_OPEN_TIMEOUT_MS)]))
+      .catch((err: unknown) => {
+        log.warn({ err }, 'W&B run not opened yet; progress will not be logged');
+        return undefined;
+      });
     if (handle) await progress.set({ runUrl: handle.url, localDir: handle.localDir });
     releaseRun = () => handle?.release?.();
     await progress.stage('generating');
@@ -230,16 +294,17 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
     const run = deps.runEvaluation({
       benchmark: bench,
       candidate: {
-        client: withAdapterReload(deps.chat(candidateTarget(served), candidateLimits(profile, served.baseURL)), served, (m) => log.warn({ inference: m }, 'inference')),
+        client: withAdapterReload(
+          deps.chat(candidateTarget(served), candidateLimits(profile, served.baseURL)),
+          served,
+          (m) => log.warn({ inference: m }, 'inference'),
+        ),
         model: served.model,
         concurrency: profile.inference.concurrency,
         systemPrompt: profile.systemPrompt,
       },
       judge: {
-        client: deps.chat(
-          { baseURL: profile.judge.baseURL, apiKey: judgeKey, role: 'judge' },
-          judgeLimits(profile),
-        ),
+        client: deps.chat({ baseURL: profile.judge.baseURL, apiKey: judgeKey, role: 'judge' }, judgeLimits(profile)),
         model: profile.judge.model,
         concurrency: profile.judge.concurrency,
         structured: profile.judge.structured,
@@ -248,7 +313,8 @@ async function generateAndJudge(deps: EvaluateDeps, ctx: EvaluateContext, r: Res
         maxCostUsd: profile.judge.maxCostUsd,
       },
       mode: profile.mode,
-      baseline: profile.mode === 'pairwise-baseline' && profile.baseline ? await deps.baseline(profile.baseline) : undefined,
+      baseline:
+        profile.mode === 'pairwise-baseline' && profile.baseline ? await deps.baseline(profile.baseline) : undefined,
       store: deps.store(data.evaluationId),
       cache: deps.cache,
       signal: AbortSignal.any([signal, died.signal]),
@@ -302,12 +368,19 @@ async function logStep(handle: RunHandle, p: EvalProgress) {
  * and before the names (checkpointOf). Read in the preparing stage, so every attempt, a reporting-only
  * retry included, records the same position. The download is cached by digest and reused by the launch.
  */
-async function withFileEpoch(deps: EvaluateDeps, artifact: ResolvedArtifact, signal: AbortSignal, log: Logger): Promise<void> {
+async function withFileEpoch(
+  deps: EvaluateDeps,
+  artifact: ResolvedArtifact,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
   // Best effort: a download failing here fails again in the launch, where it is reported properly.
-  const epoch = await checkpointFileEpoch(artifact, () => deps.artifacts.download(artifact, signal)).catch((err: unknown) => {
-    log.warn({ err }, 'could not read the checkpoint file\'s epoch');
-    return undefined;
-  });
+  const epoch = await checkpointFileEpoch(artifact, () => deps.artifacts.download(artifact, signal)).catch(
+    (err: unknown) => {
+      log.warn({ err }, "could not read the checkpoint file's epoch");
+      return undefined;
+    },
+  );
   if (epoch === undefined) return;
   artifact.checkpoint = checkpointOf(artifact.metadata, artifact.checkpointNames ?? [artifact.collection], epoch);
 }
@@ -317,10 +390,25 @@ function runConfig(profile: Profile, bench: Benchmark, artifact: ResolvedArtifac
     evalhook: { profile: profile.name, mode: profile.mode },
     artifact: { name: artifact.fullName, version: artifact.version, digest: artifact.digest, type: artifact.type },
     checkpoint: artifact.checkpoint ?? {},
-    benchmark: { name: bench.name, reference_set: bench.referenceSet, prompt_set: bench.promptSet, checksums: bench.dataChecksums },
+    benchmark: {
+      name: bench.name,
+      reference_set: bench.referenceSet,
+      prompt_set: bench.promptSet,
+      checksums: bench.dataChecksums,
+    },
     // The price behind cost/usd, so a run's cost can be read (and redone) later.
-    judge: { model: profile.judge.model, base_url: profile.judge.baseURL, structured: profile.judge.structured, prices_usd_per_mtok: judgePrices(profile.judge) ?? null, max_cost_usd: profile.judge.maxCostUsd ?? null },
-    generation: { max_tokens: 1024, system_prompt: profile.systemPrompt ?? null, temperatures: 'fastchat-per-category' },
+    judge: {
+      model: profile.judge.model,
+      base_url: profile.judge.baseURL,
+      structured: profile.judge.structured,
+      prices_usd_per_mtok: judgePrices(profile.judge) ?? null,
+      max_cost_usd: profile.judge.maxCostUsd ?? null,
+    },
+    generation: {
+      max_tokens: 1024,
+      system_prompt: profile.systemPrompt ?? null,
+      temperatures: 'fastchat-per-category',
+    },
   };
 }
 
@@ -339,7 +427,11 @@ function invalidReasons(records: readonly EvalRecord[]): string {
   const counts = new Map<string, number>();
   for (const r of records) {
     if (r.kind !== 'judgment' || r.score !== -1) continue;
-    const why = r.invalidReason?.startsWith('answer error') ? 'answer error' : r.invalidReason?.startsWith('score ') ? 'score out of range' : 'no parsable score';
+    const why = r.invalidReason?.startsWith('answer error')
+      ? 'answer error'
+      : r.invalidReason?.startsWith('score ')
+        ? 'score out of range'
+        : 'no parsable score';
     counts.set(why, (counts.get(why) ?? 0) + 1);
   }
   const parts = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([w, n]) => `${n} ${w}`);
@@ -351,7 +443,12 @@ function invalidReasons(records: readonly EvalRecord[]): string {
  * or not its schema) is discarded with a warning: the records are the source of truth, so this
  * attempt recomputes it instead of failing on the same bytes every retry.
  */
-export async function readCheckpoint<S extends z.ZodType>(redis: Redis, key: string, schema: S, log: Pick<Logger, 'warn'>): Promise<z.output<S> | undefined> {
+export async function readCheckpoint<S extends z.ZodType>(
+  redis: Redis,
+  key: string,
+  schema: S,
+  log: Pick<Logger, 'warn'>,
+): Promise<z.output<S> | undefined> {
   const raw = await redis.get(key);
   if (!raw) return undefined;
   let problem: string;
@@ -372,17 +469,33 @@ export async function readCheckpoint<S extends z.ZodType>(redis: Redis, key: str
  * cancelled) they only serve a later retry, so they expire instead of growing Redis forever
  * (results live in W&B or the local result directory).
  */
-export async function expireCheckpoints(deps: Pick<EvaluateDeps, 'redis' | 'prefix' | 'checkpointTtlSeconds'>, evaluationId: string): Promise<void> {
+export async function expireCheckpoints(
+  deps: Pick<EvaluateDeps, 'redis' | 'prefix' | 'checkpointTtlSeconds'>,
+  evaluationId: string,
+): Promise<void> {
   const ttl = deps.checkpointTtlSeconds;
   if (!ttl) return;
   const k = keys(deps.prefix);
-  await deps.redis.multi().expire(k.records(evaluationId), ttl).expire(k.summary(evaluationId), ttl).expire(k.served(evaluationId), ttl).exec();
+  await deps.redis
+    .multi()
+    .expire(k.records(evaluationId), ttl)
+    .expire(k.summary(evaluationId), ttl)
+    .expire(k.served(evaluationId), ttl)
+    .exec();
 }
 
 /** A retried evaluation's checkpoints must not expire under it while it runs again. */
-export async function keepCheckpoints(deps: Pick<EvaluateDeps, 'redis' | 'prefix'>, evaluationId: string): Promise<void> {
+export async function keepCheckpoints(
+  deps: Pick<EvaluateDeps, 'redis' | 'prefix'>,
+  evaluationId: string,
+): Promise<void> {
   const k = keys(deps.prefix);
-  await deps.redis.multi().persist(k.records(evaluationId)).persist(k.summary(evaluationId)).persist(k.served(evaluationId)).exec();
+  await deps.redis
+    .multi()
+    .persist(k.records(evaluationId))
+    .persist(k.summary(evaluationId))
+    .persist(k.served(evaluationId))
+    .exec();
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;

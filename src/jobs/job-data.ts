@@ -34,7 +34,9 @@ export const Stage = z.enum(['queued', 'preparing', 'launching', 'generating', '
 export type Stage = z.infer<typeof Stage>;
 
 /** The engine's counters, each 0 until the engine reports (a progress written before generating still reads). */
-const counters = Object.fromEntries(Object.entries(EvalProgress.shape).map(([name, count]) => [name, count.default(0)])) as {
+const counters = Object.fromEntries(
+  Object.entries(EvalProgress.shape).map(([name, count]) => [name, count.default(0)]),
+) as {
   [K in keyof EvalProgress]: z.ZodDefault<(typeof EvalProgress.shape)[K]>;
 };
 
@@ -74,7 +76,9 @@ export const EvaluationResult = z.object({
   localDir: z.string().optional(),
   writeBack: z.array(z.string()).default([]),
   /** The project's dashboard in W&B (or its specs' directory offline). */
-  dashboard: z.object({ workspaceUrl: z.string().optional(), reportUrl: z.string().optional(), localDir: z.string().optional() }).optional(),
+  dashboard: z
+    .object({ workspaceUrl: z.string().optional(), reportUrl: z.string().optional(), localDir: z.string().optional() })
+    .optional(),
   /** Things that went wrong without failing the evaluation (e.g. a dashboard W&B refused to write). */
   warnings: z.array(z.string()).optional(),
 });

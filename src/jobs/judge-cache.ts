@@ -23,7 +23,9 @@ const ChatResultSchema = z.object({ content: z.string(), usage: Usage, finishRea
 const Entry = ChatResultSchema.extend({ exp: z.number().optional() });
 
 /** Read and drop the field if it expired, judged by Redis TIME so hosts with skewed clocks agree. */
-const GET = defineScript('judgeCache.get', `local raw = redis.call('HGET', KEYS[1], ARGV[1])
+const GET = defineScript(
+  'judgeCache.get',
+  `local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return false end
 local ok, e = pcall(cjson.decode, raw)
 if ok and type(e) == 'table' and type(e.exp) == 'number' then
@@ -34,22 +36,32 @@ if ok and type(e) == 'table' and type(e.exp) == 'number' then
   end
 end
 return raw
-`, z.string().nullable());
+`,
+  z.string().nullable(),
+);
 
 /** ARGV: field, ChatResult JSON (a non-empty object), ttl ms. Stamps exp from Redis TIME. */
-const SET_TTL = defineScript('judgeCache.setTtl', `local t = redis.call('TIME')
+const SET_TTL = defineScript(
+  'judgeCache.setTtl',
+  `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local entry = '{"exp":' .. string.format('%d', now + tonumber(ARGV[3])) .. ',' .. string.sub(ARGV[2], 2)
 redis.call('HSET', KEYS[1], ARGV[1], entry)
 return 1
-`, Flag);
+`,
+  Flag,
+);
 
 export interface RedisJudgeCache extends JudgeCache {
   /** Drop expired entries that were never read again (e.g. from a periodic job). Returns how many. */
   sweep(): Promise<number>;
 }
 
-export function createRedisJudgeCache(redis: Redis, prefix: string, opts: RedisJudgeCacheOptions = {}): RedisJudgeCache {
+export function createRedisJudgeCache(
+  redis: Redis,
+  prefix: string,
+  opts: RedisJudgeCacheOptions = {},
+): RedisJudgeCache {
   const key = keys(prefix).judgeCache;
   const ttlMs = opts.ttlSeconds !== undefined ? Math.max(1, Math.round(opts.ttlSeconds * 1000)) : undefined;
   return {

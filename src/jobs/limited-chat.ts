@@ -42,7 +42,11 @@ export interface LimitChatOptions {
 /** 429, 503/504 and timeouts mean the endpoint has more than it can take. */
 function isOverload(err: unknown): boolean {
   if (!isEndpointError(err)) return false;
-  return err.kind === 'rate-limited' || err.kind === 'timeout' || (err.kind === 'server' && (err.status === 503 || err.status === 504));
+  return (
+    err.kind === 'rate-limited' ||
+    err.kind === 'timeout' ||
+    (err.kind === 'server' && (err.status === 503 || err.status === 504))
+  );
 }
 
 /**
@@ -50,7 +54,12 @@ function isOverload(err: unknown): boolean {
  * remain; with the limit known, the time the budget's refill (OpenAI refills continuously, and
  * `reset` is the time to refill completely) takes to bring `need`; without it, the whole reset.
  */
-export function refillMs(need: number, remaining: number | undefined, limit: number | undefined, resetMs: number | undefined): number {
+export function refillMs(
+  need: number,
+  remaining: number | undefined,
+  limit: number | undefined,
+  resetMs: number | undefined,
+): number {
   if (remaining === undefined || resetMs === undefined || remaining >= need) return 0;
   if (limit === undefined || limit <= remaining) return resetMs;
   return Math.min(resetMs, Math.ceil(((need - remaining) * resetMs) / (limit - remaining)));
@@ -64,7 +73,11 @@ export function limitChatClient(inner: ChatClient, o: LimitChatOptions): ChatCli
   const adapt = async (release: Release, outcome: 'ok' | 'overload', msPerToken: number) => {
     if (!o.adaptive || !o.maxInFlight) return;
     const limit = await o.limiter
-      .adapt(o.name, { ...o.adaptive, ceiling: o.maxInFlight }, { outcome, msPerToken, grantedAt: release.grantedAt, inFlightAtGrant: release.inFlight })
+      .adapt(
+        o.name,
+        { ...o.adaptive, ceiling: o.maxInFlight },
+        { outcome, msPerToken, grantedAt: release.grantedAt, inFlightAtGrant: release.inFlight },
+      )
       .catch(ignore);
     if (limit !== undefined) {
       limitNow = limit;
@@ -101,7 +114,8 @@ export function limitChatClient(inner: ChatClient, o: LimitChatOptions): ChatCli
         });
       } catch (err) {
         // The engine tells cancellation from failure by kind, not by DOMException.
-        if (opts?.signal?.aborted) throw new EndpointError(`${o.name}: aborted while waiting for a slot`, 'aborted', { cause: err });
+        if (opts?.signal?.aborted)
+          throw new EndpointError(`${o.name}: aborted while waiting for a slot`, 'aborted', { cause: err });
         throw err;
       }
       const started = now();
@@ -110,14 +124,20 @@ export function limitChatClient(inner: ChatClient, o: LimitChatOptions): ChatCli
         const { usage } = result;
         await adapt(release, 'ok', (now() - started) / Math.max(MIN_TOKENS_FOR_LATENCY, usage.completionTokens));
         const used = usage.promptTokens + usage.completionTokens;
-        if (o.tpm && used > 0) await o.limiter.settleTokens(o.name, release.leaseId, reserved, used, o.windowMs).catch(ignore);
+        if (o.tpm && used > 0)
+          await o.limiter.settleTokens(o.name, release.leaseId, reserved, used, o.windowMs).catch(ignore);
         await honourHeaders(result.rateLimit, reserved);
         o.onUsage?.(usage, req);
         o.stats?.stats.addUsage(o.stats.role, usage);
         return result;
       } catch (err) {
         if (isOverload(err)) await adapt(release, 'overload', 0);
-        if (isEndpointError(err) && err.kind === 'rate-limited' && err.retryAfterMs !== undefined && err.retryAfterMs > 0) {
+        if (
+          isEndpointError(err) &&
+          err.kind === 'rate-limited' &&
+          err.retryAfterMs !== undefined &&
+          err.retryAfterMs > 0
+        ) {
           // Everyone backs off, not only this worker; the caller's retry loop then waits out the pause.
           await o.limiter.pause(o.name, err.retryAfterMs).catch(ignore);
         }

@@ -5,7 +5,11 @@ import { wait } from '../retry.js';
  * Sleep `ms`, ending early when `signal` aborts or when the function handed to `onWaker` is
  * called (a release message). Resolves in every case; the caller re-checks the signal.
  */
-export function sleepOrWake(ms: number, signal: AbortSignal | undefined, onWaker?: (wake: () => void) => void): Promise<void> {
+export function sleepOrWake(
+  ms: number,
+  signal: AbortSignal | undefined,
+  onWaker?: (wake: () => void) => void,
+): Promise<void> {
   if (!onWaker) return wait(ms, signal);
   const woken = new AbortController();
   onWaker(() => woken.abort());

@@ -44,7 +44,11 @@ export interface AcquireOptions {
 }
 
 /** Call to give the slot back (idempotent, never rejects). Carries the grant's Redis time and the in-flight count it made. */
-export type Release = (() => Promise<void>) & { readonly leaseId: string; readonly grantedAt: number; readonly inFlight: number };
+export type Release = (() => Promise<void>) & {
+  readonly leaseId: string;
+  readonly grantedAt: number;
+  readonly inFlight: number;
+};
 
 /** One finished call, fed to the adaptive limit. */
 export interface Observation {
@@ -103,7 +107,14 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
   const onError = opts.onError ?? (() => {});
   const k = (name: string) => {
     const base = keys(prefix).limiter(name);
-    return { leases: `${base}:leases`, window: `${base}:window`, pause: `${base}:pause`, tokens: `${base}:tokens`, adaptive: `${base}:adaptive`, channel: `${base}:released` };
+    return {
+      leases: `${base}:leases`,
+      window: `${base}:window`,
+      pause: `${base}:pause`,
+      tokens: `${base}:tokens`,
+      adaptive: `${base}:adaptive`,
+      channel: `${base}:released`,
+    };
   };
   // channel -> acquirers of this process waiting for a slot, oldest first
   const wakers = new Map<string, Set<Waker>>();
@@ -141,19 +152,29 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
     return p;
   };
 
-  const makeRelease = (name: string, leaseId: string, grantedAt: number, inFlight: number, leaseMs: number, tracked: boolean): Release => {
+  const makeRelease = (
+    name: string,
+    leaseId: string,
+    grantedAt: number,
+    inFlight: number,
+    leaseMs: number,
+    tracked: boolean,
+  ): Release => {
     const key = k(name);
     let timer: NodeJS.Timeout | undefined;
     if (tracked) {
       // Renew well before expiry so a slow call keeps its slot; unref: never hold the process open.
-      timer = setInterval(() => {
-        runScript(redis, RENEW, [key.leases], [leaseId, leaseMs]).then((r) => {
-          if (r === 0 && timer) {
-            stop();
-            opts.onLeaseLost?.(name, leaseId);
-          }
-        }, onError);
-      }, Math.max(10, Math.floor(leaseMs / 3)));
+      timer = setInterval(
+        () => {
+          runScript(redis, RENEW, [key.leases], [leaseId, leaseMs]).then((r) => {
+            if (r === 0 && timer) {
+              stop();
+              opts.onLeaseLost?.(name, leaseId);
+            }
+          }, onError);
+        },
+        Math.max(10, Math.floor(leaseMs / 3)),
+      );
       timer.unref();
       renewals.add(timer);
     }
@@ -211,7 +232,16 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
             redis,
             ACQUIRE,
             [key.leases, key.window, key.pause, key.tokens, key.adaptive],
-            [leaseId, maxIn, grantsPerWindow, windowMs, leaseMs, o.tpm ?? 0, Math.max(0, Math.ceil(o.tokens ?? 0)), o.adaptiveStart ?? 0],
+            [
+              leaseId,
+              maxIn,
+              grantsPerWindow,
+              windowMs,
+              leaseMs,
+              o.tpm ?? 0,
+              Math.max(0, Math.ceil(o.tokens ?? 0)),
+              o.adaptiveStart ?? 0,
+            ],
           );
           try {
             // Abortable even while Redis is unreachable and the command sits in ioredis' offline queue.
@@ -271,7 +301,12 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
     },
 
     async adapt(name, st, obs) {
-      const lim = await runScript(redis, ADAPT, [k(name).adaptive], [st.start, st.ceiling, obs.outcome, obs.msPerToken, obs.grantedAt, obs.inFlightAtGrant, st.tolerance]);
+      const lim = await runScript(
+        redis,
+        ADAPT,
+        [k(name).adaptive],
+        [st.start, st.ceiling, obs.outcome, obs.msPerToken, obs.grantedAt, obs.inFlightAtGrant, st.tolerance],
+      );
       // a larger limit has a free slot the caller's release does not announce: one waiter retries
       wakeOne(k(name).channel);
       return lim;
@@ -283,7 +318,12 @@ export function createLimiter(redis: Redis, prefix: string, opts: LimiterOptions
     },
 
     async settleTokens(name, leaseId, reserved, used, windowMs = 60_000) {
-      await runScript(redis, SETTLE_TOKENS, [k(name).tokens], [leaseId, Math.ceil(reserved), Math.max(0, Math.ceil(used)), windowMs]);
+      await runScript(
+        redis,
+        SETTLE_TOKENS,
+        [k(name).tokens],
+        [leaseId, Math.ceil(reserved), Math.max(0, Math.ceil(used)), windowMs],
+      );
     },
 
     async close() {

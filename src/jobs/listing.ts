@@ -5,7 +5,15 @@
 import type { EvaluationStatus, EvaluationJob } from './job-data.js';
 import type { ServiceContext } from './service-context.js';
 import { EvaluationNotFoundError } from './service-errors.js';
-import { CancelFlagSchema, decodeCursor, encodeCursor, toView, type CancelFlag, type EvaluationView, type QueueState } from './views.js';
+import {
+  CancelFlagSchema,
+  decodeCursor,
+  encodeCursor,
+  toView,
+  type CancelFlag,
+  type EvaluationView,
+  type QueueState,
+} from './views.js';
 
 const LIST_MAX_LIMIT = 100;
 /** Index entries one list call reads at most (artifact filters skip entries): bounds its cost. */
@@ -66,14 +74,16 @@ export function createEvaluationReads({ client, queue, index, k, guard }: Servic
         let scanned = 0;
         let lastScanned: readonly [number, string] | undefined;
         let exhausted = false;
-        for (let offset = 0; items.length <= limit && scanned < LIST_SCAN_BUDGET; ) {
+        for (let offset = 0; items.length <= limit && scanned < LIST_SCAN_BUDGET;) {
           if (signal.aborted) return { items: [], nextCursor: null };
           // Unfiltered, read just what the page still needs (+1 to know whether more follow).
           const want = needle ? LIST_BATCH : Math.min(LIST_BATCH, limit + 1 - items.length);
           const batch = await index.page(query.status, after, offset, want);
           offset += batch.length;
           if (batch.length < want) exhausted = true;
-          const fresh = batch.filter((e) => !after || e.queuedAt < after[0] || (e.queuedAt === after[0] && e.id < after[1]));
+          const fresh = batch.filter(
+            (e) => !after || e.queuedAt < after[0] || (e.queuedAt === after[0] && e.id < after[1]),
+          );
           const [found, flags] = await Promise.all([
             Promise.all(fresh.map((e) => load(e.id))),
             fresh.length ? client.hmget(k.cancelled, ...fresh.map((e) => e.id)) : Promise.resolve([]),
@@ -91,7 +101,8 @@ export function createEvaluationReads({ client, queue, index, k, guard }: Servic
               void reindex(view).catch(() => undefined); // stale entry: file it where it belongs now
               continue;
             }
-            const hay = `${view.artifact.name ?? ''}\n${view.artifact.id ?? ''}\n${view.artifact.fullName ?? ''}`.toLowerCase();
+            const hay =
+              `${view.artifact.name ?? ''}\n${view.artifact.id ?? ''}\n${view.artifact.fullName ?? ''}`.toLowerCase();
             if (needle && !hay.includes(needle)) continue;
             items.push(view);
           }

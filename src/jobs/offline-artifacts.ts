@@ -13,7 +13,12 @@ export function createOfflineArtifacts(): ArtifactSource {
       if (!name) throw new FinalError('the trigger names no artifact');
       const parsed = parseArtifactPath(name);
       const path = 'error' in parsed ? { project: 'unknown', collection: name } : parsed;
-      const [entity, project, collection, version] = [path.entity ?? 'unknown', path.project, path.collection, 'error' in parsed ? 'latest' : versionOrAlias(parsed)];
+      const [entity, project, collection, version] = [
+        path.entity ?? 'unknown',
+        path.project,
+        path.collection,
+        'error' in parsed ? 'latest' : versionOrAlias(parsed),
+      ];
       const resolved: ResolvedArtifact = {
         id: ref.id ?? name,
         entity,
@@ -30,7 +35,9 @@ export function createOfflineArtifacts(): ArtifactSource {
       return resolved;
     },
     async download(artifact) {
-      throw new FinalError(`cannot download ${artifact.fullName}: WANDB_API_KEY is not set (offline mode serves only already-running models)`);
+      throw new FinalError(
+        `cannot download ${artifact.fullName}: WANDB_API_KEY is not set (offline mode serves only already-running models)`,
+      );
     },
   };
 }

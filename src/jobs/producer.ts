@@ -19,7 +19,13 @@ import { createStatusIndex } from './status-index.js';
 import type { EvaluationView } from './views.js';
 
 export { PRIORITY } from './enqueue.js';
-export { EvaluationConflictError, EvaluationNotFoundError, OperationTimeoutError, QueueFullError, QueueUnavailableError } from './service-errors.js';
+export {
+  EvaluationConflictError,
+  EvaluationNotFoundError,
+  OperationTimeoutError,
+  QueueFullError,
+  QueueUnavailableError,
+} from './service-errors.js';
 
 export interface EvaluationService {
   queue: EvaluationQueue;
@@ -97,7 +103,8 @@ export function createEvaluationService(opts: EvaluationServiceOptions): Evaluat
     ...createQueueMetrics(context),
     ping: pong,
     close: memo(async () => {
-      for (const q of [queue, intakeQueue]) await q.close().catch((err: unknown) => log.warn({ err }, 'queue close failed'));
+      for (const q of [queue, intakeQueue])
+        await q.close().catch((err: unknown) => log.warn({ err }, 'queue close failed'));
       for (const c of [client, intakeRedis, probe]) await c.quit().catch(() => c.disconnect());
     }),
   };

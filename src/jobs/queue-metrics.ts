@@ -11,7 +11,9 @@ export function createQueueMetrics({ client, queue, k, guard }: ServiceContext) 
     countsByState() {
       const now = Date.now();
       if (!counts || now - counts.at > COUNTS_CACHE_MS) {
-        const value = guard('count jobs', client, queue, () => queue.getJobCounts('waiting', 'prioritized', 'delayed', 'waiting-children', 'active', 'completed', 'failed'));
+        const value = guard('count jobs', client, queue, () =>
+          queue.getJobCounts('waiting', 'prioritized', 'delayed', 'waiting-children', 'active', 'completed', 'failed'),
+        );
         counts = { at: now, value };
         // A failure is not cached: the next scrape asks again.
         value.catch(() => {

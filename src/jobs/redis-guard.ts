@@ -22,11 +22,18 @@ const FAIL_FAST: RedisOptions = {
 const PROBE_MS = 1_000;
 
 export function failFastConnection(connection: string | RedisOptions): Redis {
-  return typeof connection === 'string' ? new Redis(connection, { ...FAIL_FAST }) : new Redis({ ...connection, ...FAIL_FAST });
+  return typeof connection === 'string'
+    ? new Redis(connection, { ...FAIL_FAST })
+    : new Redis({ ...connection, ...FAIL_FAST });
 }
 
 /** Runs `op` on `conn` (through queue `q`) within the deadline, classifying what went wrong. */
-export type Guard = <T>(operation: string, conn: Redis, q: Queue, op: (signal: AbortSignal) => Promise<T>) => Promise<T>;
+export type Guard = <T>(
+  operation: string,
+  conn: Redis,
+  q: Queue,
+  op: (signal: AbortSignal) => Promise<T>,
+) => Promise<T>;
 
 /** `probe`: a connection of its own, so a PING is never queued behind a slow operation. */
 export function createRedisGuard(deadlineMs: number, probe: Redis): { guard: Guard; pong: () => Promise<void> } {
@@ -35,10 +42,17 @@ export function createRedisGuard(deadlineMs: number, probe: Redis): { guard: Gua
    * deadline; then it is a 503. An overrun while Redis answers a PING is a 504 naming `operation`,
    * and `signal` tells the operation to stop issuing commands. Bugs stay bugs.
    */
-  async function guard<T>(operation: string, conn: Redis, q: Queue, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async function guard<T>(
+    operation: string,
+    conn: Redis,
+    q: Queue,
+    op: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), deadlineMs);
-    const overrun = new Promise<never>((_, reject) => abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true }));
+    const overrun = new Promise<never>((_, reject) =>
+      abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true }),
+    );
     overrun.catch(() => undefined);
     try {
       for (;;) {
@@ -61,8 +75,13 @@ export function createRedisGuard(deadlineMs: number, probe: Redis): { guard: Gua
 
   async function classifyOverrun(operation: string, conn: Redis, cause: unknown): Promise<Error> {
     if (conn.status !== 'ready') return new QueueUnavailableError(cause);
-    const alive = await pong().then(() => true, () => false);
-    return alive ? new OperationTimeoutError(operation, deadlineMs) : new QueueUnavailableError(new Error(`no answer within ${deadlineMs} ms`));
+    const alive = await pong().then(
+      () => true,
+      () => false,
+    );
+    return alive
+      ? new OperationTimeoutError(operation, deadlineMs)
+      : new QueueUnavailableError(new Error(`no answer within ${deadlineMs} ms`));
   }
 
   /** PING on the probe connection (waiting for its connect), within PROBE_MS. */
@@ -72,7 +91,13 @@ export function createRedisGuard(deadlineMs: number, probe: Redis): { guard: Gua
     try {
       for (;;) {
         if (probe.status === 'ready') {
-          const ok = await Promise.race([probe.ping().then(() => true, () => false), new Promise<false>((r) => abort.signal.addEventListener('abort', () => r(false)))]);
+          const ok = await Promise.race([
+            probe.ping().then(
+              () => true,
+              () => false,
+            ),
+            new Promise<false>((r) => abort.signal.addEventListener('abort', () => r(false))),
+          ]);
           if (ok) return;
         }
         await untilReady(probe, abort.signal);
@@ -108,8 +133,17 @@ function untilReady(conn: Redis, signal: AbortSignal): Promise<void> {
  * errors (the status may still read 'ready' in the tick after the socket dies), socket errors, and
  * the replies of a Redis that is up but cannot serve (loading, read-only replica, busy script).
  */
-const CONNECTION_MESSAGE = /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|BUSY|TRYAGAIN)\b/;
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const CONNECTION_MESSAGE =
+  /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|BUSY|TRYAGAIN)\b/;
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;

@@ -15,7 +15,10 @@ export class OperationTimeoutError extends EvalhookError {
     readonly operation: string,
     ms: number,
   ) {
-    super('EVALHOOK_ERR_TIMEOUT', `${operation} did not finish within ${ms} ms (Redis is up; the operation was abandoned)`);
+    super(
+      'EVALHOOK_ERR_TIMEOUT',
+      `${operation} did not finish within ${ms} ms (Redis is up; the operation was abandoned)`,
+    );
   }
 }
 
@@ -24,7 +27,10 @@ export class QueueFullError extends EvalhookError {
   override name = 'QueueFullError';
   readonly retryAfterSeconds = 60;
   constructor(max: number) {
-    super('EVALHOOK_ERR_QUEUE_FULL', `the evaluation queue is full (${max} waiting evaluations, MAX_QUEUED); try again later`);
+    super(
+      'EVALHOOK_ERR_QUEUE_FULL',
+      `the evaluation queue is full (${max} waiting evaluations, MAX_QUEUED); try again later`,
+    );
   }
 }
 

@@ -48,15 +48,17 @@ export function createStats(redis: Redis, prefix: string, opts: StatsOptions = {
       const pipe = redis.pipeline();
       for (const [field, n] of batch) pipe.hincrby(key, field, n);
       // Chained so read() after flush() sees every earlier batch.
-      inflight = inflight.then(async () => {
-        const res = await pipe.exec();
-        const err = res?.find(([e]) => e)?.[0];
-        if (err) throw err;
-      }).catch((err: unknown) => {
-        // Counters are best effort: put the batch back so the next flush retries it.
-        for (const [f, n] of batch) pending.set(f, (pending.get(f) ?? 0) + n);
-        (opts.onError ?? (() => {}))(err);
-      });
+      inflight = inflight
+        .then(async () => {
+          const res = await pipe.exec();
+          const err = res?.find(([e]) => e)?.[0];
+          if (err) throw err;
+        })
+        .catch((err: unknown) => {
+          // Counters are best effort: put the batch back so the next flush retries it.
+          for (const [f, n] of batch) pending.set(f, (pending.get(f) ?? 0) + n);
+          (opts.onError ?? (() => {}))(err);
+        });
     }
     return inflight;
   };

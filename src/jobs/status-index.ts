@@ -12,11 +12,15 @@ import { keys } from './keys.js';
 const STATUSES = EvaluationStatus.options;
 
 /** KEYS: all, then one per status (STATUSES order). ARGV: id, status number (1-based). Keeps the queued time. */
-const MOVE = defineScript('statusIndex.move', `local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+const MOVE = defineScript(
+  'statusIndex.move',
+  `local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return 0 end
 for i = 2, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 redis.call('ZADD', KEYS[tonumber(ARGV[2]) + 1], score, ARGV[1])
-return 1`, Flag);
+return 1`,
+  Flag,
+);
 
 export interface IndexEntry {
   id: string;
@@ -36,7 +40,12 @@ export interface StatusIndex {
    * Entries newest first, starting strictly after (queuedAt, id) when given, `count` at a time from
    * `offset` into the candidates at or below the cursor's time.
    */
-  page(status: EvaluationStatus | undefined, after: readonly [number, string] | undefined, offset: number, count: number): Promise<IndexEntry[]>;
+  page(
+    status: EvaluationStatus | undefined,
+    after: readonly [number, string] | undefined,
+    offset: number,
+    count: number,
+  ): Promise<IndexEntry[]>;
   /** Ids in the whole index, oldest first, `count` from `start` (the sweep walks it). */
   slice(start: number, count: number): Promise<string[]>;
 }

@@ -36,8 +36,12 @@ async function missingJobs(redis: Redis, prefix: string, ids: string[]): Promise
 }
 
 /** KEYS: index all, index of the status. ARGV: queued ms, id. An id already indexed keeps its entry. */
-const INDEX_IF_ABSENT = defineScript('sweep.indexIfAbsent', `if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2]) == 1 then redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) return 1 end
-return 0`, Flag);
+const INDEX_IF_ABSENT = defineScript(
+  'sweep.indexIfAbsent',
+  `if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2]) == 1 then redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2]) return 1 end
+return 0`,
+  Flag,
+);
 
 /** BullMQ's own state lists and sets, and the status each means (a cancel flag wins but on completed). */
 const STATE_SOURCES: Array<{ key: string; kind: 'list' | 'zset'; status: EvaluationStatus }> = [
@@ -63,7 +67,10 @@ export async function backfillIndex(redis: Redis, prefix: string): Promise<numbe
   for (const src of STATE_SOURCES) {
     const key = `${prefix}:${QUEUE_NAME}:${src.key}`;
     for (let start = 0; ; start += BATCH) {
-      const ids = src.kind === 'list' ? await redis.lrange(key, start, start + BATCH - 1) : await redis.zrange(key, start, start + BATCH - 1);
+      const ids =
+        src.kind === 'list'
+          ? await redis.lrange(key, start, start + BATCH - 1)
+          : await redis.zrange(key, start, start + BATCH - 1);
       const p = redis.pipeline();
       for (const id of ids) p.hget(jobKey(prefix, id), 'timestamp').hexists(k.cancelled, id);
       const res = (await p.exec()) ?? [];
@@ -71,7 +78,7 @@ export async function backfillIndex(redis: Redis, prefix: string): Promise<numbe
         const ts = Number(res[2 * i]?.[1]);
         if (!Number.isFinite(ts)) continue; // the job hash is gone
         const status = res[2 * i + 1]?.[1] === 1 && src.status !== 'succeeded' ? 'cancelled' : src.status;
-        added += (await runScript(redis, INDEX_IF_ABSENT, [k.indexAll, k.index(status)], [ts, ids[i]!]));
+        added += await runScript(redis, INDEX_IF_ABSENT, [k.indexAll, k.index(status)], [ts, ids[i]!]);
       }
       if (ids.length < BATCH) break;
     }
@@ -87,7 +94,7 @@ export async function sweep(redis: Redis, prefix: string): Promise<SweepReport> 
 
   const index = createStatusIndex(redis, prefix);
   let indexEntriesRemoved = 0;
-  for (let start = 0; ; ) {
+  for (let start = 0; ;) {
     const ids = await index.slice(start, BATCH);
     const gone = await missingJobs(redis, prefix, ids);
     await index.remove(gone);
@@ -113,7 +120,13 @@ export interface Sweeper {
   close(): Promise<void>;
 }
 
-export async function startSweeper(opts: { connection: ConnectionOptions; redis: Redis; prefix: string; everyMs: number; logger: Logger }): Promise<Sweeper> {
+export async function startSweeper(opts: {
+  connection: ConnectionOptions;
+  redis: Redis;
+  prefix: string;
+  everyMs: number;
+  logger: Logger;
+}): Promise<Sweeper> {
   const name = keys(opts.prefix).maintenanceQueue;
   const queue = new Queue(name, { connection: opts.connection, prefix: opts.prefix });
   queue.on('error', (err) => opts.logger.warn({ err }, 'maintenance queue error'));
@@ -123,7 +136,11 @@ export async function startSweeper(opts: { connection: ConnectionOptions; redis:
     (n) => n > 0 && opts.logger.info({ jobs: n }, 'admin list index: jobs from before the index were indexed'),
     (err: unknown) => opts.logger.warn({ err }, 'admin list index backfill failed; the next sweep retries'),
   );
-  await queue.upsertJobScheduler(SWEEP_JOB, { every: opts.everyMs }, { name: SWEEP_JOB, opts: { removeOnComplete: true, removeOnFail: 10 } });
+  await queue.upsertJobScheduler(
+    SWEEP_JOB,
+    { every: opts.everyMs },
+    { name: SWEEP_JOB, opts: { removeOnComplete: true, removeOnFail: 10 } },
+  );
   const worker = new Worker(
     name,
     async () => {

@@ -11,7 +11,11 @@ import { LEGACY_REGISTRY, REGISTRY_PREFIX, type Delivery } from '../server/wandb
 import type { EvaluationJobData } from './job-data.js';
 
 /** Why the resolved version is not what the rule that queued this evaluation accepted, or undefined. */
-export function payloadMismatch(config: Config, data: EvaluationJobData, artifact: ResolvedArtifact): string | undefined {
+export function payloadMismatch(
+  config: Config,
+  data: EvaluationJobData,
+  artifact: ResolvedArtifact,
+): string | undefined {
   if (!artifact.nameDisagreement || !data.artifact.name || !data.artifact.id) return undefined;
   const what = `${artifact.nameDisagreement}; evaluating the id's version ${artifact.fullName} was not asked for`;
   // A name pinned to a version (`:vN`) that resolves elsewhere is never a moved alias.
@@ -20,7 +24,11 @@ export function payloadMismatch(config: Config, data: EvaluationJobData, artifac
   // No rules: the name did not route anything, so the id alone decides (an alias may have moved on).
   if (rules.length === 0) return undefined;
   const p = artifact.project;
-  const registry = p.startsWith(REGISTRY_PREFIX) ? p.slice(REGISTRY_PREFIX.length) : p === LEGACY_REGISTRY ? LEGACY_REGISTRY : undefined;
+  const registry = p.startsWith(REGISTRY_PREFIX)
+    ? p.slice(REGISTRY_PREFIX.length)
+    : p === LEGACY_REGISTRY
+      ? LEGACY_REGISTRY
+      : undefined;
   const delivery: Delivery = {
     eventType: data.trigger.eventType,
     path: { entity: artifact.entity, project: p, collection: artifact.collection, ...(registry ? { registry } : {}) },

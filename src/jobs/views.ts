@@ -6,7 +6,14 @@
 import { z } from 'zod';
 import { EvalhookError } from '../errors.js';
 import { EvalProgress } from '../eval/types.js';
-import { EvaluationJobData, EvaluationProgress, EvaluationResult, EvaluationStatus, initialProgress, Stage } from './job-data.js';
+import {
+  EvaluationJobData,
+  EvaluationProgress,
+  EvaluationResult,
+  EvaluationStatus,
+  initialProgress,
+  Stage,
+} from './job-data.js';
 
 const iso = z.string().describe('ISO 8601 timestamp');
 
@@ -78,7 +85,8 @@ export function statusOf(state: QueueState, cancelled: boolean): EvaluationStatu
   return 'queued';
 }
 
-const toIso = (ms: number | undefined) => (ms === undefined || !Number.isFinite(ms) ? undefined : new Date(ms).toISOString());
+const toIso = (ms: number | undefined) =>
+  ms === undefined || !Number.isFinite(ms) ? undefined : new Date(ms).toISOString();
 
 /** undefined when the job's data is not ours (Redis content is untrusted input). */
 export function toView(job: JobLike, state: QueueState, cancel: CancelFlag | undefined): EvaluationView | undefined {
@@ -120,7 +128,10 @@ export function toView(job: JobLike, state: QueueState, cancel: CancelFlag | und
     fallback: p?.evaluatedModel ? { evaluatedModel: p.evaluatedModel, reason: p.fallbackReason ?? '' } : undefined,
     dashboard: r?.dashboard,
     warnings: r?.warnings?.length ? r.warnings : undefined,
-    error: status === 'failed' || (status === 'cancelled' && job.failedReason) ? { reason: job.failedReason || 'unknown failure' } : undefined,
+    error:
+      status === 'failed' || (status === 'cancelled' && job.failedReason)
+        ? { reason: job.failedReason || 'unknown failure' }
+        : undefined,
   };
 }
 

@@ -11,7 +11,13 @@ import { CancelledError } from './cancel.js';
 import { recordDuration } from './durations.js';
 import { evaluate, expireCheckpoints, keepCheckpoints, type EvaluateDeps } from './evaluate.js';
 import { classifyFailure } from './failures.js';
-import { EvaluationJobData, EvaluationProgress, type EvaluationBullWorker, type EvaluationJob, type EvaluationResult } from './job-data.js';
+import {
+  EvaluationJobData,
+  EvaluationProgress,
+  type EvaluationBullWorker,
+  type EvaluationJob,
+  type EvaluationResult,
+} from './job-data.js';
 import { QUEUE_NAME } from './keys.js';
 import { ProgressTracker } from './progress.js';
 import { createStatusIndex } from './status-index.js';
@@ -41,7 +47,8 @@ export function createEvaluationWorker(deps: EvaluateDeps, opts: WorkerOptions):
   const shutdown = new AbortController();
   const processor = async (job: EvaluationJob, token?: string, bullSignal?: AbortSignal): Promise<EvaluationResult> => {
     const parsed = EvaluationJobData.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`invalid job data: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`);
+    if (!parsed.success)
+      throw new UnrecoverableError(`invalid job data: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`);
     const data = parsed.data;
     const log = opts.logger.child({ evaluationId: data.evaluationId, attempt: job.attemptsMade + 1 });
     if (await opts.cancels.isCancelled(data.evaluationId)) throw new UnrecoverableError(new CancelledError().message);
@@ -70,8 +77,14 @@ export function createEvaluationWorker(deps: EvaluateDeps, opts: WorkerOptions):
       const attempts = job.opts.attempts ?? 1;
       const final = !failure.retryable || job.attemptsMade + 1 >= attempts;
       // pino's err serializer keeps the stack: a bug (failure.bug) is found from this line.
-      log[final ? 'error' : 'warn']({ err, reason: failure.reason, final, bug: failure.bug }, failure.bug ? 'evaluation attempt failed on an error outside the catalog (a bug)' : 'evaluation attempt failed');
-      if (final) await expireCheckpoints(deps, data.evaluationId).catch((e: unknown) => log.warn({ err: e }, 'could not set checkpoint expiry'));
+      log[final ? 'error' : 'warn'](
+        { err, reason: failure.reason, final, bug: failure.bug },
+        failure.bug ? 'evaluation attempt failed on an error outside the catalog (a bug)' : 'evaluation attempt failed',
+      );
+      if (final)
+        await expireCheckpoints(deps, data.evaluationId).catch((e: unknown) =>
+          log.warn({ err: e }, 'could not set checkpoint expiry'),
+        );
       if (!failure.retryable) throw new UnrecoverableError(failure.reason);
       throw new Error(failure.reason);
     } finally {
@@ -95,10 +108,18 @@ export function createEvaluationWorker(deps: EvaluateDeps, opts: WorkerOptions):
   const index = createStatusIndex(deps.redis, opts.prefix);
   const refile = async (job: EvaluationJob) => {
     if (!job.id) return;
-    const [state, cancelled] = await Promise.all([job.getState() as Promise<QueueState>, opts.cancels.isCancelled(job.id)]);
+    const [state, cancelled] = await Promise.all([
+      job.getState() as Promise<QueueState>,
+      opts.cancels.isCancelled(job.id),
+    ]);
     await index.move(job.id, statusOf(state, cancelled));
     if ((state === 'completed' || state === 'failed') && job.processedOn && job.finishedOn) {
-      await recordDuration(deps.redis, opts.prefix, state === 'completed' ? 'succeeded' : 'failed', Math.max(0, job.finishedOn - job.processedOn) / 1000);
+      await recordDuration(
+        deps.redis,
+        opts.prefix,
+        state === 'completed' ? 'succeeded' : 'failed',
+        Math.max(0, job.finishedOn - job.processedOn) / 1000,
+      );
     }
   };
   const onRefileError = (err: unknown) => opts.logger.warn({ err }, 'could not update the evaluation index');

@@ -88,7 +88,12 @@ export function buildApps(deps: AppDeps): Apps {
   app.register(webhookRoutes, { config, service });
   app.register(adminRoutes, { config, service, prefix: API_PREFIX });
   app.register(dashboardRoutes, { config, dashboards: deps.dashboards, prefix: API_PREFIX });
-  if (config.env.BULL_BOARD) registerBullBoard(app, { queue: deps.queueForBoard ?? service.queue, adminToken: config.env.ADMIN_TOKEN, publicUrl: config.env.PUBLIC_URL });
+  if (config.env.BULL_BOARD)
+    registerBullBoard(app, {
+      queue: deps.queueForBoard ?? service.queue,
+      adminToken: config.env.ADMIN_TOKEN,
+      publicUrl: config.env.PUBLIC_URL,
+    });
 
   app.addHook('onClose', async () => {
     await internal?.close();

@@ -58,13 +58,16 @@ export function ruleMatches(rule: Rule, d: Delivery): boolean {
   if (rule.collections && !(path && rule.collections.some((g) => globMatch(g, path.collection)))) return false;
   if (rule.registries) {
     // `model`, `wandb-registry-model` and the legacy `model-registry` are all fine ways to name one.
-    const names = path ? [path.project, path.registry, path.registry ? `${REGISTRY_PREFIX}${path.registry}` : undefined] : [];
+    const names = path
+      ? [path.project, path.registry, path.registry ? `${REGISTRY_PREFIX}${path.registry}` : undefined]
+      : [];
     const present = names.filter((n): n is string => typeof n === 'string');
     if (!rule.registries.some((g) => present.some((n) => globMatch(g, n)))) return false;
   }
   if (rule.aliases && !rule.aliases.some((a) => d.aliases.some((x) => globMatch(a, x)))) return false;
   // Event types describe W&B events; a manual trigger is an operator's explicit request and passes.
-  if (rule.eventTypes && d.eventType !== 'MANUAL' && !rule.eventTypes.some((t) => sameEvent(t, d.eventType))) return false;
+  if (rule.eventTypes && d.eventType !== 'MANUAL' && !rule.eventTypes.some((t) => sameEvent(t, d.eventType)))
+    return false;
   return true;
 }
 
@@ -72,7 +75,8 @@ export function ruleMatches(rule: Rule, d: Delivery): boolean {
 export function route(config: Config, delivery: Delivery): string[] {
   if (config.rules.length === 0) return [config.defaultProfile];
   const out: string[] = [];
-  for (const rule of config.rules) if (ruleMatches(rule, delivery) && !out.includes(rule.profile)) out.push(rule.profile);
+  for (const rule of config.rules)
+    if (ruleMatches(rule, delivery) && !out.includes(rule.profile)) out.push(rule.profile);
   return out;
 }
 

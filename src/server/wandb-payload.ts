@@ -73,9 +73,15 @@ function isUnsubstituted(body: WandbWebhookBody): boolean {
 }
 
 export function parseWebhookBody(body: WandbWebhookBody): ParseOutcome {
-  if (isUnsubstituted(body)) return { kind: 'ignored', reason: 'test delivery: template variables (${...}) were not substituted' };
+  if (isUnsubstituted(body))
+    return { kind: 'ignored', reason: 'test delivery: template variables (${...}) were not substituted' };
   const rawType = body.event_type?.trim();
-  if (!rawType) return { kind: 'ignored', reason: 'no event_type in the body (a test delivery, or the payload template lacks "event_type": "${event_type}")' };
+  if (!rawType)
+    return {
+      kind: 'ignored',
+      reason:
+        'no event_type in the body (a test delivery, or the payload template lacks "event_type": "${event_type}")',
+    };
   const eventType = (ACCEPTED as Record<string, AcceptedEventType | undefined>)[rawType.toUpperCase()];
   if (!eventType) return { kind: 'ignored', reason: `event type ${rawType} does not start evaluations` };
 
@@ -94,7 +100,8 @@ export function parseWebhookBody(body: WandbWebhookBody): ParseOutcome {
     if (path.alias) delivery.aliases.push(path.alias);
   } else if (body.artifact_collection_name?.trim() && body.project_name?.trim()) {
     for (const f of ['artifact_collection_name', 'project_name', 'entity_name'] as const) {
-      if ((body[f]?.trim().length ?? 0) > NAME_MAX) return { kind: 'invalid', field: f, message: `longer than ${NAME_MAX} characters (W&B's limit)` };
+      if ((body[f]?.trim().length ?? 0) > NAME_MAX)
+        return { kind: 'invalid', field: f, message: `longer than ${NAME_MAX} characters (W&B's limit)` };
     }
     // No version string: keep what we know for routing; the node id names the version.
     const project = body.project_name.trim();
@@ -104,10 +111,15 @@ export function parseWebhookBody(body: WandbWebhookBody): ParseOutcome {
     else if (project === LEGACY_REGISTRY) delivery.path.registry = LEGACY_REGISTRY;
   }
   if (!delivery.artifactId && !delivery.artifactName) {
-    return { kind: 'invalid', field: 'artifact_version_string', message: 'artifact_version_string or artifact_version is required to know which version to evaluate' };
+    return {
+      kind: 'invalid',
+      field: 'artifact_version_string',
+      message: 'artifact_version_string or artifact_version is required to know which version to evaluate',
+    };
   }
   const alias = body.alias?.trim();
-  if (alias && alias.length > NAME_MAX) return { kind: 'invalid', field: 'alias', message: `longer than ${NAME_MAX} characters (W&B's limit)` };
+  if (alias && alias.length > NAME_MAX)
+    return { kind: 'invalid', field: 'alias', message: `longer than ${NAME_MAX} characters (W&B's limit)` };
   if (alias && !delivery.aliases.includes(alias)) delivery.aliases.unshift(alias);
   return { kind: 'delivery', delivery };
 }

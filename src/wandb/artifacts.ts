@@ -15,7 +15,14 @@ import {
   RUN_CONFIG,
   VIEWER,
 } from './documents.js';
-import { artifactPathOrThrow, checkpointOf, isRegistryProject, parseNodeId, unsafePathReason, versionOrAlias } from './names.js';
+import {
+  artifactPathOrThrow,
+  checkpointOf,
+  isRegistryProject,
+  parseNodeId,
+  unsafePathReason,
+  versionOrAlias,
+} from './names.js';
 import {
   ArtifactByIdResponse,
   jsonObject,
@@ -91,7 +98,12 @@ export class ArtifactResolver {
   async trainingConfig(artifact: ResolvedArtifact, signal?: AbortSignal): Promise<Record<string, unknown> | undefined> {
     const run = artifact.sourceRun;
     if (!run) return undefined;
-    const r = await this.client.graphql(RUN_CONFIG, { entity: run.entity, project: run.project, run: run.name }, RunConfigResponse, { signal });
+    const r = await this.client.graphql(
+      RUN_CONFIG,
+      { entity: run.entity, project: run.project, run: run.name },
+      RunConfigResponse,
+      { signal },
+    );
     const config = r.project?.run?.config;
     return config ? runConfigValues(config) : undefined;
   }
@@ -121,13 +133,22 @@ export class ArtifactResolver {
   private async byName(name: string, signal?: AbortSignal): Promise<Located | undefined> {
     const p = artifactPathOrThrow(name);
     // `org/entity/project/…` names the entity; for a registry it (or the org) leads to the org entity.
-    const entity = isRegistryProject(p.project) ? await this.orgEntity(p.entity ?? p.org, signal) : (p.entity ?? (await this.defaultEntity(signal)));
+    const entity = isRegistryProject(p.project)
+      ? await this.orgEntity(p.entity ?? p.org, signal)
+      : (p.entity ?? (await this.defaultEntity(signal)));
     return this.lookup(entity, p.project, `${p.collection}:${versionOrAlias(p)}`, signal);
   }
 
-  private async lookup(entity: string, project: string, name: string, signal?: AbortSignal): Promise<Located | undefined> {
+  private async lookup(
+    entity: string,
+    project: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<Located | undefined> {
     if (await this.client.hasFeature('PROJECT_ARTIFACT_COLLECTION_MEMBERSHIP', signal)) {
-      const r = await this.client.graphql(ARTIFACT_MEMBERSHIP_BY_NAME, { entity, project, name }, MembershipResponse, { signal });
+      const r = await this.client.graphql(ARTIFACT_MEMBERSHIP_BY_NAME, { entity, project, name }, MembershipResponse, {
+        signal,
+      });
       const m = r.project?.artifactCollectionMembership;
       if (!m?.artifact) return undefined;
       const coll = m.artifactCollection;
@@ -141,7 +162,9 @@ export class ArtifactResolver {
         aliases: m.aliases.map((a) => a.alias),
       };
     }
-    const r = await this.client.graphql(ARTIFACT_BY_NAME_LEGACY, { entity, project, name }, LegacyArtifactResponse, { signal });
+    const r = await this.client.graphql(ARTIFACT_BY_NAME_LEGACY, { entity, project, name }, LegacyArtifactResponse, {
+      signal,
+    });
     const a = r.project?.artifact;
     if (!a) return undefined;
     const collection = name.slice(0, name.lastIndexOf(':'));
@@ -155,7 +178,14 @@ export class ArtifactResolver {
     const seq = a.artifactSequence;
     if (!seq.project) throw new WandbError(`artifact ${id} has no project`, false);
     // By id the server only knows the source collection (webhooks §2.3 caveat).
-    return { node: a, entity: seq.project.entity.name, project: seq.project.name, collection: seq.name, versionIndex: a.versionIndex, aliases: aliasesIn(a, seq.name) };
+    return {
+      node: a,
+      entity: seq.project.entity.name,
+      project: seq.project.name,
+      collection: seq.name,
+      versionIndex: a.versionIndex,
+      aliases: aliasesIn(a, seq.name),
+    };
   }
 
   private async toResolved(l: Located, signal?: AbortSignal): Promise<ResolvedArtifact> {
@@ -166,7 +196,11 @@ export class ArtifactResolver {
     const manifest = manifestUrl ? await this.fetchManifest(manifestUrl, signal) : await this.manifest(a.id, signal);
     const files: ArtifactFile[] = Object.entries(manifest.contents).map(([path, e]) => {
       const reason = unsafePathReason(path);
-      if (reason) throw new WandbError(`artifact ${l.collection}:${version} has an unsafe file path "${path}" (${reason}); refusing it`, false);
+      if (reason)
+        throw new WandbError(
+          `artifact ${l.collection}:${version} has an unsafe file path "${path}" (${reason}); refusing it`,
+          false,
+        );
       const f: ArtifactFile = { path, size: e.size ?? 0 };
       if (!e.ref) f.md5 = e.digest;
       return f;
@@ -214,9 +248,13 @@ export class ArtifactResolver {
       if (err instanceof WandbError && !err.retryable) return null;
       throw err;
     };
-    const org = await this.client.graphql(FETCH_ORGANIZATION, { org: name }, OrganizationResponse, { signal }).catch(notFound);
+    const org = await this.client
+      .graphql(FETCH_ORGANIZATION, { org: name }, OrganizationResponse, { signal })
+      .catch(notFound);
     if (org?.organization?.orgEntity) return org.organization.orgEntity.name;
-    const info = await this.client.graphql(FETCH_ORG_INFO_FROM_ENTITY, { entity: name }, OrgInfoResponse, { signal }).catch(notFound);
+    const info = await this.client
+      .graphql(FETCH_ORG_INFO_FROM_ENTITY, { entity: name }, OrgInfoResponse, { signal })
+      .catch(notFound);
     // Otherwise it is taken as the org entity itself.
     return info?.entity?.organization?.orgEntity?.name ?? name;
   }

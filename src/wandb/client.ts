@@ -101,7 +101,12 @@ export class WandbClient {
   }
 
   /** POST a GraphQL document; `errors` (even with HTTP 200) become a non-retryable WandbError. */
-  async graphql<T>(document: string, variables: Record<string, unknown>, schema: z.ZodType<T>, opts: RequestOptions = {}): Promise<T> {
+  async graphql<T>(
+    document: string,
+    variables: Record<string, unknown>,
+    schema: z.ZodType<T>,
+    opts: RequestOptions = {},
+  ): Promise<T> {
     const op = /(?:query|mutation)\s+(\w+)/.exec(document)?.[1] ?? 'anonymous';
     const body = JSON.stringify({ query: document, variables: dropUndefined(variables), operationName: op });
     return this.withRetry(op, opts, async (signal) => {
@@ -117,12 +122,19 @@ export class WandbClient {
       const messages = env.success ? (env.data.errors ?? []).map((e) => e.message) : [];
       if (!res.ok) {
         const detail = messages.length ? messages.join('; ') : text.slice(0, 200);
-        throw new WandbError(`W&B ${op}: HTTP ${res.status}: ${detail}`, retryableStatus(res.status, opts.retryConflict), res.status, messages, this.retryAfter(res));
+        throw new WandbError(
+          `W&B ${op}: HTTP ${res.status}: ${detail}`,
+          retryableStatus(res.status, opts.retryConflict),
+          res.status,
+          messages,
+          this.retryAfter(res),
+        );
       }
       if (!env.success) throw new WandbError(`W&B ${op}: response is not a GraphQL envelope`, true, res.status);
       if (messages.length) throw new WandbError(`W&B ${op}: ${messages.join('; ')}`, false, res.status, messages);
       const data = schema.safeParse(env.data.data);
-      if (!data.success) throw new WandbError(`W&B ${op}: unexpected response shape: ${z.prettifyError(data.error)}`, false, res.status);
+      if (!data.success)
+        throw new WandbError(`W&B ${op}: unexpected response shape: ${z.prettifyError(data.error)}`, false, res.status);
       return data.data;
     });
   }
@@ -132,7 +144,8 @@ export class WandbClient {
     this.features ??= this.graphql(SERVER_FEATURES, {}, FeaturesResponse, { signal })
       .then((r) => new Set((r.serverInfo?.features ?? []).filter((f) => f.isEnabled).map((f) => f.name)))
       .catch((err: unknown) => {
-        if (err instanceof WandbError && err.graphQLErrors.some((m) => /Cannot query field/i.test(m))) return new Set<string>();
+        if (err instanceof WandbError && err.graphQLErrors.some((m) => /Cannot query field/i.test(m)))
+          return new Set<string>();
         this.features = undefined; // transient: ask again next time
         throw err;
       });
@@ -143,7 +156,11 @@ export class WandbClient {
    * B2: one file_stream request to the run's canonical entity/project, not retried here: the run's
    * ordered sender (filestream.ts) owns retries so nothing overtakes or follows `complete`.
    */
-  async fileStreamOnce(path: { entity: string; project: string; run: string }, body: Record<string, unknown>, signal?: AbortSignal): Promise<void> {
+  async fileStreamOnce(
+    path: { entity: string; project: string; run: string },
+    body: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const url = `${this.baseURL}/files/${enc(path.entity)}/${enc(path.project)}/${enc(path.run)}/file_stream`;
     const signals = [signal, AbortSignal.timeout(this.timeoutMs)].filter((s): s is AbortSignal => s !== undefined);
     let res: Response;
@@ -160,21 +177,42 @@ export class WandbClient {
       if (signal?.aborted) throw err;
       throw new WandbError(`W&B file_stream: ${err instanceof Error ? err.message : String(err)}`, true);
     }
-    if (!res.ok) throw new WandbError(`W&B file_stream: HTTP ${res.status}: ${text.slice(0, 200)}`, retryableStatus(res.status), res.status, [], this.retryAfter(res));
+    if (!res.ok)
+      throw new WandbError(
+        `W&B file_stream: HTTP ${res.status}: ${text.slice(0, 200)}`,
+        retryableStatus(res.status),
+        res.status,
+        [],
+        this.retryAfter(res),
+      );
     const parsed = FileStreamResponse.safeParse(safeJson(text));
     if (!parsed.success) this.log.debug({ run: path.run }, 'file_stream response was not the usual JSON object');
     // B2: `stopped` means someone pressed Stop in the UI; cancelling is the admin API's job, so say so.
-    else if (parsed.data.stopped) this.log.warn({ run: path.run }, 'W&B reports the run was stopped in the UI; cancel the evaluation through the admin API to stop it');
+    else if (parsed.data.stopped)
+      this.log.warn(
+        { run: path.run },
+        'W&B reports the run was stopped in the UI; cancel the evaluation through the admin API to stop it',
+      );
   }
 
   /** A presigned (or proxied) storage URL: never the W&B auth header (B0, B3, B4). */
-  async storage(method: 'GET' | 'PUT', url: string, init: { headers?: Record<string, string>; body?: Buffer; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Response> {
+  async storage(
+    method: 'GET' | 'PUT',
+    url: string,
+    init: { headers?: Record<string, string>; body?: Buffer; signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<Response> {
     const full = url.startsWith('/') ? this.baseURL + url : url;
     return this.withRetry(`storage ${method}`, { signal: init.signal, timeoutMs: init.timeoutMs }, async (signal) => {
       const res = await this.fetchImpl(full, { method, headers: init.headers ?? {}, body: init.body, signal });
       if (!res.ok) {
         await res.arrayBuffer().catch(() => undefined);
-        throw new WandbError(`storage ${method} ${withoutQuery(full)}: HTTP ${res.status}`, retryableStatus(res.status), res.status, [], this.retryAfter(res));
+        throw new WandbError(
+          `storage ${method} ${withoutQuery(full)}: HTTP ${res.status}`,
+          retryableStatus(res.status),
+          res.status,
+          [],
+          this.retryAfter(res),
+        );
       }
       return res;
     });
@@ -186,7 +224,10 @@ export class WandbClient {
 
   /** A failure as the toolkit's decision: W&B errors carry their own; anything else (network) retries. */
   classify(what: string, raw: unknown): RetryDecision & { error: WandbError } {
-    const err = raw instanceof WandbError ? raw : new WandbError(`W&B ${what}: ${raw instanceof Error ? raw.message : String(raw)}`, true);
+    const err =
+      raw instanceof WandbError
+        ? raw
+        : new WandbError(`W&B ${what}: ${raw instanceof Error ? raw.message : String(raw)}`, true);
     return { error: err, retryable: err.retryable, retryAfterMs: err.retryAfterMs };
   }
 
@@ -194,15 +235,24 @@ export class WandbClient {
   logRetry(what: string): (d: RetryDecision, retry: number, delayMs: number) => void {
     return (d, retry, delayMs) => {
       const err = d.error as WandbError;
-      this.log.warn({ what, attempt: retry + 1, status: err.status, delayMs }, `W&B request failed, retrying: ${err.message}`);
+      this.log.warn(
+        { what, attempt: retry + 1, status: err.status, delayMs },
+        `W&B request failed, retrying: ${err.message}`,
+      );
     };
   }
 
-  private async withRetry<T>(what: string, opts: RequestOptions, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async withRetry<T>(
+    what: string,
+    opts: RequestOptions,
+    call: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const ms = opts.timeoutMs ?? this.timeoutMs;
     return withRetry(
       () => {
-        const signals = [opts.signal, ms > 0 ? AbortSignal.timeout(ms) : undefined].filter((s): s is AbortSignal => s !== undefined);
+        const signals = [opts.signal, ms > 0 ? AbortSignal.timeout(ms) : undefined].filter(
+          (s): s is AbortSignal => s !== undefined,
+        );
         return call(signals.length === 1 ? signals[0]! : AbortSignal.any(signals));
       },
       {
@@ -249,4 +299,3 @@ function safeJson(text: string): unknown {
 }
 
 const enc = encodeURIComponent;
-

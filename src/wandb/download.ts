@@ -72,22 +72,35 @@ export async function downloadArtifact(
   for (const [path, e] of entries) {
     const reason = unsafePathReason(path);
     if (reason) throw new WandbError(`refusing manifest path "${path}" of ${artifact.fullName}: ${reason}`, false);
-    if (e.ref) throw new WandbError(`${artifact.fullName} is a reference artifact (${path} -> ${e.ref}); its bytes are not in W&B storage`, false);
+    if (e.ref)
+      throw new WandbError(
+        `${artifact.fullName} is a reference artifact (${path} -> ${e.ref}); its bytes are not in W&B storage`,
+        false,
+      );
   }
   const declared = entries.reduce((sum, [, e]) => sum + (e.size ?? 0), 0);
   if (opts.maxBytes !== undefined && declared > opts.maxBytes) {
-    throw new WandbError(`${artifact.fullName} is ${gib(declared)}, above ARTIFACT_MAX_GB (${gib(opts.maxBytes)}); refusing to download it`, false);
+    throw new WandbError(
+      `${artifact.fullName} is ${gib(declared)}, above ARTIFACT_MAX_GB (${gib(opts.maxBytes)}); refusing to download it`,
+      false,
+    );
   }
   const expected = manifestDigest(manifest);
   if (artifact.digest && expected !== artifact.digest) {
-    client.log.warn({ artifact: artifact.fullName, digest: artifact.digest, computed: expected }, 'manifest digest differs from the artifact digest');
+    client.log.warn(
+      { artifact: artifact.fullName, digest: artifact.digest, computed: expected },
+      'manifest digest differs from the artifact digest',
+    );
   }
 
   await mkdir(root, { recursive: true });
   const free = await (opts.freeBytes ?? fsFreeBytes)(root);
   if (free < declared + DISK_HEADROOM_BYTES) {
     // Retryable: eviction or another job's clean-up may make room.
-    throw new WandbError(`not enough disk for ${artifact.fullName}: ${gib(declared)} needed plus ${gib(DISK_HEADROOM_BYTES)} headroom, ${gib(free)} free in ${root}`, true);
+    throw new WandbError(
+      `not enough disk for ${artifact.fullName}: ${gib(declared)} needed plus ${gib(DISK_HEADROOM_BYTES)} headroom, ${gib(free)} free in ${root}`,
+      true,
+    );
   }
   const tmp = join(root, `.tmp-${key}-${randomBytes(6).toString('hex')}`);
   await mkdir(tmp);
@@ -95,7 +108,8 @@ export async function downloadArtifact(
     let urls = await fileUrls(client, artifact, opts.perPage ?? 200, signal);
     for (const [path, entry] of entries) {
       const dest = resolve(tmp, path);
-      if (!dest.startsWith(tmp + sep)) throw new WandbError(`refusing manifest path "${path}": escapes the target directory`, false);
+      if (!dest.startsWith(tmp + sep))
+        throw new WandbError(`refusing manifest path "${path}": escapes the target directory`, false);
       await mkdir(dirname(dest), { recursive: true });
       await withRetry(() => fetchFile(client, urls, path, dest, entry.digest, entry.size, signal, opts.onBytes), {
         policy: FILE_RETRY,
@@ -112,7 +126,11 @@ export async function downloadArtifact(
           // Anything else but a W&B refusal (a connection dropped mid-body) is worth another try from the start.
           return { error: raw, retryable: !(raw instanceof WandbError) || raw.retryable };
         },
-        onRetry: (d, retry) => client.log.warn({ path, attempt: retry + 1, err: d.error instanceof Error ? d.error.message : String(d.error) }, 'artifact file download failed, retrying'),
+        onRetry: (d, retry) =>
+          client.log.warn(
+            { path, attempt: retry + 1, err: d.error instanceof Error ? d.error.message : String(d.error) },
+            'artifact file download failed, retrying',
+          ),
       });
     }
     await rename(tmp, target).catch(async (err: unknown) => {
@@ -157,7 +175,8 @@ async function fetchFile(
       bytes += chunk.length;
       onBytes?.(chunk.length);
       // Stop at the declared size: a lying server cannot fill the disk.
-      if (size !== undefined && bytes > size) return cb(new WandbError(`size mismatch for ${path}: manifest ${size}, server sent more`, false));
+      if (size !== undefined && bytes > size)
+        return cb(new WandbError(`size mismatch for ${path}: manifest ${size}, server sent more`, false));
       hash.update(chunk);
       cb(null, chunk);
     },
@@ -165,22 +184,45 @@ async function fetchFile(
   await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), tap, createWriteStream(dest), { signal });
   const got = hash.digest('base64');
   if (got !== md5) throw new WandbError(`md5 mismatch for ${path}: manifest ${md5}, downloaded ${got}`, false);
-  if (size !== undefined && bytes !== size) throw new WandbError(`size mismatch for ${path}: manifest ${size}, downloaded ${bytes}`, false);
+  if (size !== undefined && bytes !== size)
+    throw new WandbError(`size mismatch for ${path}: manifest ${size}, downloaded ${bytes}`, false);
 }
 
 /** Presigned URLs for every file, paged; membership-based for registry views when the server has it (B4). */
-async function fileUrls(client: WandbClient, a: ResolvedArtifact, perPage: number, signal?: AbortSignal): Promise<Map<string, string>> {
+async function fileUrls(
+  client: WandbClient,
+  a: ResolvedArtifact,
+  perPage: number,
+  signal?: AbortSignal,
+): Promise<Map<string, string>> {
   const urls = new Map<string, string>();
   const byMembership = await client.hasFeature('ARTIFACT_COLLECTION_MEMBERSHIP_FILES', signal);
   let cursor: string | null = null;
   for (;;) {
     let page: FilePage | null | undefined;
     if (byMembership) {
-      const vars: Record<string, unknown> = { entity: a.entity, project: a.project, collection: a.collection, alias: a.version, cursor, perPage };
-      const r: z.infer<typeof MembershipFilesResponse> = await client.graphql(ARTIFACT_MEMBERSHIP_FILE_URLS, vars, MembershipFilesResponse, { signal });
+      const vars: Record<string, unknown> = {
+        entity: a.entity,
+        project: a.project,
+        collection: a.collection,
+        alias: a.version,
+        cursor,
+        perPage,
+      };
+      const r: z.infer<typeof MembershipFilesResponse> = await client.graphql(
+        ARTIFACT_MEMBERSHIP_FILE_URLS,
+        vars,
+        MembershipFilesResponse,
+        { signal },
+      );
       page = r.project?.artifactCollection?.artifactMembership?.files;
     } else {
-      const r: z.infer<typeof ArtifactFilesResponse> = await client.graphql(ARTIFACT_FILE_URLS, { id: a.id, cursor, perPage }, ArtifactFilesResponse, { signal });
+      const r: z.infer<typeof ArtifactFilesResponse> = await client.graphql(
+        ARTIFACT_FILE_URLS,
+        { id: a.id, cursor, perPage },
+        ArtifactFilesResponse,
+        { signal },
+      );
       page = r.artifact?.files;
     }
     if (!page) throw new WandbError(`no file list for ${a.fullName}`, false);
@@ -200,13 +242,19 @@ export function manifestDigest(m: Manifest): string {
 /** Directory name for a digest: hex digests as they are, anything else hashed to stay path-safe. */
 function cacheKey(a: ResolvedArtifact): string {
   if (/^[0-9a-f]{8,128}$/i.test(a.digest)) return a.digest.toLowerCase();
-  return createHash('sha256').update(a.digest || a.id).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(a.digest || a.id)
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** A partial download gets its own cache entry, so a later full download never finds it. */
 function selectionSuffix(files: readonly string[] | undefined): string {
   if (!files) return '';
-  return `-only-${createHash('sha256').update([...files].sort().join('\n')).digest('hex').slice(0, 16)}`;
+  return `-only-${createHash('sha256')
+    .update([...files].sort().join('\n'))
+    .digest('hex')
+    .slice(0, 16)}`;
 }
 
 const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(2)} GiB`;

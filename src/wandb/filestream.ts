@@ -117,7 +117,10 @@ export class RunStream {
 
   /** Queue an update; resolves once W&B acknowledged it. After the exit nothing more is accepted. */
   send(update: StreamUpdate): Promise<void> {
-    if (this.finished) return Promise.reject(new WandbError(`W&B run ${this.path.run} is already finished; not posting to it again`, false));
+    if (this.finished)
+      return Promise.reject(
+        new WandbError(`W&B run ${this.path.run} is already finished; not posting to it again`, false),
+      );
     if (update.exitcode !== undefined) {
       this.exiting = true;
       this.stopHeartbeat();
@@ -179,7 +182,10 @@ export class RunStream {
           const d = this.client.classify('file_stream', raw);
           if (!d.retryable || retry >= policy.retries || beatsOnly) return { ...d, retryable: false };
           if (this.holders === 0) {
-            this.client.log.warn({ run: this.path.run, err: d.error.message }, 'W&B file_stream paused: no evaluation holds the run; the queue waits for the next open');
+            this.client.log.warn(
+              { run: this.path.run, err: d.error.message },
+              'W&B file_stream paused: no evaluation holds the run; the queue waits for the next open',
+            );
             paused = true;
             return { ...d, retryable: false };
           }
@@ -187,7 +193,10 @@ export class RunStream {
         },
         onRetry: (d, retry, delayMs) => {
           const err = d.error as WandbError;
-          this.client.log.warn({ run: this.path.run, attempt: retry + 1, status: err.status, delayMs }, `W&B file_stream failed, retrying: ${err.message}`);
+          this.client.log.warn(
+            { run: this.path.run, attempt: retry + 1, status: err.status, delayMs },
+            `W&B file_stream failed, retrying: ${err.message}`,
+          );
         },
       });
       return 'sent';
@@ -208,7 +217,11 @@ export class RunStream {
     this.queue = this.queue.filter((e) => !gone.includes(e));
     for (const e of gone) e.reject(err);
     const rows = gone.reduce((n, e) => n + (e.history?.length ?? 0), 0);
-    if (!batch.every((e) => e.beat)) this.client.log.error({ run: this.path.run, err: err.message, rows, final }, 'W&B file_stream gave up on a request');
+    if (!batch.every((e) => e.beat))
+      this.client.log.error(
+        { run: this.path.run, err: err.message, rows, final },
+        'W&B file_stream gave up on a request',
+      );
     if (final && this.holders > 0 && this.opts.heartbeatMs > 0 && !this.beat) {
       this.beat = setInterval(() => this.heartbeat(), this.opts.heartbeatMs).unref();
     }
@@ -229,7 +242,8 @@ export class RunStream {
     const uploaded = [...new Set(batch.flatMap((e) => e.uploaded ?? []))];
     const exit = batch.find((e) => e.exitcode !== undefined);
     const files: Record<string, { offset: number; content: string[] }> = {};
-    if (history.length) files['wandb-history.jsonl'] = { offset: this.historySent, content: history.map((r) => JSON.stringify(r)) };
+    if (history.length)
+      files['wandb-history.jsonl'] = { offset: this.historySent, content: history.map((r) => JSON.stringify(r)) };
     // The backend reads only the summary's last line: always the whole summary at line 0.
     if (summary) files['wandb-summary.json'] = { offset: 0, content: [JSON.stringify(summary)] };
     if (logs.length) files['output.log'] = { offset: this.logSent, content: logs };

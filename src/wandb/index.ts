@@ -70,12 +70,23 @@ export function createWandb(opts: WandbOptions): Wandb {
         client,
         resolver,
         artifact,
-        { cacheDir: opts.cacheDir, perPage: opts.filesPerPage, files: sel?.files, onBytes: sel?.onBytes, maxBytes: opts.artifactMaxBytes, cacheMaxBytes: opts.artifactCacheMaxBytes },
+        {
+          cacheDir: opts.cacheDir,
+          perPage: opts.filesPerPage,
+          files: sel?.files,
+          onBytes: sel?.onBytes,
+          maxBytes: opts.artifactMaxBytes,
+          cacheMaxBytes: opts.artifactCacheMaxBytes,
+        },
         signal,
       ),
     scoreOfAlias: (artifact, alias, signal) => resolver.scoreOfAlias(artifact, alias, signal),
     trainingConfig: (artifact, signal) => resolver.trainingConfig(artifact, signal),
   };
-  const reporter = new WandbReporter(client, resolver, { heartbeatMs: opts.heartbeatMs, fileStreamRetry: opts.fileStreamRetry, finalRetry: opts.finalRetry });
+  const reporter = new WandbReporter(client, resolver, {
+    heartbeatMs: opts.heartbeatMs,
+    fileStreamRetry: opts.fileStreamRetry,
+    finalRetry: opts.finalRetry,
+  });
   return { artifacts, reporter, client };
 }

@@ -43,13 +43,15 @@ export const NAME_MAX = 128;
 
 export function parseArtifactPath(input: string): ArtifactPath | { error: string } {
   let s = input.trim();
-  if (s.startsWith('wandb-artifact://') && !s.startsWith('wandb-artifact://_id/')) s = s.slice('wandb-artifact://'.length);
+  if (s.startsWith('wandb-artifact://') && !s.startsWith('wandb-artifact://_id/'))
+    s = s.slice('wandb-artifact://'.length);
   const colon = s.lastIndexOf(':');
   if (colon <= 0 || colon === s.length - 1) return { error: USAGE };
   const ref = s.slice(colon + 1);
   const parts = s.slice(0, colon).split('/');
   if (parts.some((p) => p.trim() === '')) return { error: 'empty path segment' };
-  if (parts.some((p) => p.length > NAME_MAX) || ref.length > NAME_MAX) return { error: `a name is longer than ${NAME_MAX} characters (W&B's limit)` };
+  if (parts.some((p) => p.length > NAME_MAX) || ref.length > NAME_MAX)
+    return { error: `a name is longer than ${NAME_MAX} characters (W&B's limit)` };
   if (ref.includes('/') || /[\r\n]/.test(ref)) return { error: 'the version or alias after ":" cannot contain "/"' };
   let org: string | undefined;
   let entity: string | undefined;
@@ -57,10 +59,15 @@ export function parseArtifactPath(input: string): ArtifactPath | { error: string
   let collection: string;
   if (parts.length === 4) [org, entity, project, collection] = parts as [string, string, string, string];
   else if (parts.length === 3) [entity, project, collection] = parts as [string, string, string];
-  else if (parts.length === 2 && parts[0]?.startsWith(REGISTRY_PREFIX)) [project, collection] = parts as [string, string];
+  else if (parts.length === 2 && parts[0]?.startsWith(REGISTRY_PREFIX))
+    [project, collection] = parts as [string, string];
   else return { error: USAGE };
   if (BAD_PROJECT.test(project)) return { error: 'project name contains a forbidden character' };
-  const registry = project.startsWith(REGISTRY_PREFIX) ? project.slice(REGISTRY_PREFIX.length) : project === LEGACY_REGISTRY ? LEGACY_REGISTRY : undefined;
+  const registry = project.startsWith(REGISTRY_PREFIX)
+    ? project.slice(REGISTRY_PREFIX.length)
+    : project === LEGACY_REGISTRY
+      ? LEGACY_REGISTRY
+      : undefined;
   const path: ArtifactPath = { project, collection };
   if (org !== undefined) path.org = org;
   if (entity !== undefined) path.entity = entity;
@@ -104,7 +111,8 @@ function num(v: unknown): number | undefined {
 function at(meta: Record<string, unknown>, key: string): unknown {
   if (key in meta) return meta[key];
   let v: unknown = meta;
-  for (const part of key.split('.')) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[part] : undefined;
+  for (const part of key.split('.'))
+    v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[part] : undefined;
   return v;
 }
 
@@ -122,7 +130,11 @@ function pick(meta: Record<string, unknown>, keys: string[]): number | undefined
  * `_{n}` suffix as torchtune names checkpoints (`adapter_checkpoint_2` -> 2). Step: metadata `step`
  * or `global_step`.
  */
-export function checkpointOf(meta: Record<string, unknown>, names: string[], fileEpoch?: number): { epoch?: number; step?: number } {
+export function checkpointOf(
+  meta: Record<string, unknown>,
+  names: string[],
+  fileEpoch?: number,
+): { epoch?: number; step?: number } {
   let epoch = pick(meta, ['epoch', 'torchtune.epoch']) ?? num(fileEpoch);
   for (const n of names) epoch ??= num(/_(\d+)$/.exec(n)?.[1]);
   const step = pick(meta, ['step', 'global_step']);
@@ -138,6 +150,7 @@ export function unsafePathReason(path: string): string | undefined {
   if (path.includes('\0')) return 'NUL byte';
   if (path.includes('\\')) return 'backslash';
   if (path.startsWith('/') || /^[A-Za-z]:/.test(path)) return 'absolute path';
-  if (path.split('/').some((seg) => seg === '..' || seg === '.' || seg === '')) return 'relative segment (.., . or empty)';
+  if (path.split('/').some((seg) => seg === '..' || seg === '.' || seg === ''))
+    return 'relative segment (.., . or empty)';
   return undefined;
 }

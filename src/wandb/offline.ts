@@ -53,7 +53,9 @@ export function createOfflineReporter(opts: OfflineReporterOptions): RunReporter
       };
     },
     async writeBack(ctx, outcome) {
-      return [`offline: no registry write-back for ${ctx.artifact.fullName} (score ${outcome.score ?? 'none'}); results in ${dirOf(ctx)}`];
+      return [
+        `offline: no registry write-back for ${ctx.artifact.fullName} (score ${outcome.score ?? 'none'}); results in ${dirOf(ctx)}`,
+      ];
     },
   };
 }

@@ -39,7 +39,9 @@ export const MembershipResponse = z.object({
           id: z.string(),
           versionIndex: z.number().int().nullable(),
           aliases: z.array(z.object({ alias: z.string() })),
-          artifactCollection: z.object({ __typename: z.string(), name: z.string(), project: NamedProject.nullable() }).nullable(),
+          artifactCollection: z
+            .object({ __typename: z.string(), name: z.string(), project: NamedProject.nullable() })
+            .nullable(),
           artifact: ArtifactNode.nullable(),
         })
         .nullable(),
@@ -51,7 +53,9 @@ export const LegacyArtifactResponse = z.object({ project: z.object({ artifact: A
 export const ArtifactByIdResponse = z.object({ artifact: ArtifactNode.nullable() });
 
 export const ManifestUrlResponse = z.object({
-  artifact: z.object({ currentManifest: z.object({ file: z.object({ directUrl: z.string() }) }).nullable() }).nullable(),
+  artifact: z
+    .object({ currentManifest: z.object({ file: z.object({ directUrl: z.string() }) }).nullable() })
+    .nullable(),
 });
 
 const FilePage = z.object({
@@ -63,24 +67,34 @@ export type FilePage = z.infer<typeof FilePage>;
 export const MembershipFilesResponse = z.object({
   project: z
     .object({
-      artifactCollection: z.object({ artifactMembership: z.object({ files: FilePage.nullable() }).nullable() }).nullable(),
+      artifactCollection: z
+        .object({ artifactMembership: z.object({ files: FilePage.nullable() }).nullable() })
+        .nullable(),
     })
     .nullable(),
 });
 export const ArtifactFilesResponse = z.object({ artifact: z.object({ files: FilePage }).nullable() });
 
 export const RunConfigResponse = z.object({
-  project: z.object({ run: z.object({ id: z.string(), name: z.string(), config: z.string().nullable() }).nullable() }).nullable(),
+  project: z
+    .object({ run: z.object({ id: z.string(), name: z.string(), config: z.string().nullable() }).nullable() })
+    .nullable(),
 });
 
-export const ViewerResponse = z.object({ viewer: z.object({ id: z.string(), entity: z.string().nullable(), username: z.string().nullable() }).nullable() });
+export const ViewerResponse = z.object({
+  viewer: z.object({ id: z.string(), entity: z.string().nullable(), username: z.string().nullable() }).nullable(),
+});
 
 const OrgInfo = z.object({ name: z.string(), orgEntity: z.object({ name: z.string() }).nullable() });
 export const OrgInfoResponse = z.object({
-  entity: z.object({ organization: OrgInfo.nullable(), user: z.object({ organizations: z.array(OrgInfo) }).nullable() }).nullable(),
+  entity: z
+    .object({ organization: OrgInfo.nullable(), user: z.object({ organizations: z.array(OrgInfo) }).nullable() })
+    .nullable(),
 });
 export const OrganizationResponse = z.object({
-  organization: z.object({ id: z.string(), name: z.string(), orgEntity: z.object({ id: z.string(), name: z.string() }).nullable() }).nullable(),
+  organization: z
+    .object({ id: z.string(), name: z.string(), orgEntity: z.object({ id: z.string(), name: z.string() }).nullable() })
+    .nullable(),
 });
 
 export const UpsertBucketResponse = z.object({
@@ -126,7 +140,9 @@ export const RunResumeStatusResponse = z.object({
 });
 export type RunStatus = NonNullable<NonNullable<z.infer<typeof RunResumeStatusResponse>['model']>['bucket']>;
 
-export const UseArtifactResponse = z.object({ useArtifact: z.object({ artifact: z.object({ id: z.string() }) }).nullable() });
+export const UseArtifactResponse = z.object({
+  useArtifact: z.object({ artifact: z.object({ id: z.string() }) }).nullable(),
+});
 
 export const CreateRunFilesResponse = z.object({
   createRunFiles: z
@@ -140,11 +156,20 @@ export const CreateRunFilesResponse = z.object({
 
 export const MarkUploadedResponse = z.object({ markRunFilesUploaded: z.object({ success: z.boolean() }).nullable() });
 export const AddAliasesResponse = z.object({ result: z.object({ success: z.boolean() }).nullable() });
-export const UpdateArtifactResponse = z.object({ result: z.object({ artifact: z.object({ id: z.string(), metadata: z.string().nullable() }) }).nullable() });
+export const UpdateArtifactResponse = z.object({
+  result: z.object({ artifact: z.object({ id: z.string(), metadata: z.string().nullable() }) }).nullable(),
+});
 
 export const CreateArtifactResponse = z.object({
   createArtifact: z
-    .object({ artifact: z.object({ id: z.string(), state: z.string(), digest: z.string(), artifactSequence: z.object({ latestArtifact: z.object({ id: z.string() }).nullable() }) }) })
+    .object({
+      artifact: z.object({
+        id: z.string(),
+        state: z.string(),
+        digest: z.string(),
+        artifactSequence: z.object({ latestArtifact: z.object({ id: z.string() }).nullable() }),
+      }),
+    })
     .nullable(),
 });
 export const CreateArtifactManifestResponse = z.object({
@@ -152,7 +177,11 @@ export const CreateArtifactManifestResponse = z.object({
     .object({
       artifactManifest: z.object({
         id: z.string(),
-        file: z.object({ id: z.string(), uploadUrl: z.string().nullish(), uploadHeaders: z.array(z.string()).optional() }),
+        file: z.object({
+          id: z.string(),
+          uploadUrl: z.string().nullish(),
+          uploadHeaders: z.array(z.string()).optional(),
+        }),
       }),
     })
     .nullable(),
@@ -164,7 +193,14 @@ export const CreateArtifactFilesResponse = z.object({
         edges: z.array(
           z.object({
             node: z
-              .object({ id: z.string(), name: z.string(), storagePath: z.string().nullable(), uploadUrl: z.string().nullable(), uploadHeaders: z.array(z.string()), artifact: z.object({ id: z.string() }).nullable() })
+              .object({
+                id: z.string(),
+                name: z.string(),
+                storagePath: z.string().nullable(),
+                uploadUrl: z.string().nullable(),
+                uploadHeaders: z.array(z.string()),
+                artifact: z.object({ id: z.string() }).nullable(),
+              })
               .nullable(),
           }),
         ),
@@ -172,7 +208,9 @@ export const CreateArtifactFilesResponse = z.object({
     })
     .nullable(),
 });
-export const CommitArtifactResponse = z.object({ commitArtifact: z.object({ artifact: z.object({ id: z.string(), digest: z.string() }) }).nullable() });
+export const CommitArtifactResponse = z.object({
+  commitArtifact: z.object({ artifact: z.object({ id: z.string(), digest: z.string() }) }).nullable(),
+});
 
 /** B4 manifest file (v1). Entries with `ref` point outside W&B storage. */
 export const Manifest = z.object({
@@ -180,7 +218,14 @@ export const Manifest = z.object({
   storagePolicy: z.string().optional(),
   contents: z.record(
     z.string(),
-    z.object({ digest: z.string(), size: z.number().int().nonnegative().optional(), ref: z.string().optional(), birthArtifactID: z.string().optional() }).loose(),
+    z
+      .object({
+        digest: z.string(),
+        size: z.number().int().nonnegative().optional(),
+        ref: z.string().optional(),
+        birthArtifactID: z.string().optional(),
+      })
+      .loose(),
   ),
 });
 export type Manifest = z.infer<typeof Manifest>;
@@ -193,7 +238,8 @@ export function runConfigValues(s: string | null | undefined): Record<string, un
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(jsonObject(s))) {
     if (k === '_wandb') continue;
-    out[k] = typeof v === 'object' && v !== null && !Array.isArray(v) && 'value' in v ? (v as { value: unknown }).value : v;
+    out[k] =
+      typeof v === 'object' && v !== null && !Array.isArray(v) && 'value' in v ? (v as { value: unknown }).value : v;
   }
   return out;
 }

@@ -62,10 +62,26 @@ export function outputTable(o: EvalOutcome): Table {
       sub_category: SUB_CATEGORY[category] ?? category,
     };
     if (r.kind === 'judgment') {
-      rows.push(row({ ...base, model_name: r.model, judge_model: r.judgeModel, judge_prompt_template: r.promptName, judge_prompt: r.userPrompt, judgment: r.judgment, score: r.score }));
+      rows.push(
+        row({
+          ...base,
+          model_name: r.model,
+          judge_model: r.judgeModel,
+          judge_prompt_template: r.promptName,
+          judge_prompt: r.userPrompt,
+          judgment: r.judgment,
+          score: r.score,
+        }),
+      );
     } else if (r.kind === 'pairwise') {
       // Two judge calls per comparison (both position orders): two rows; no numeric score.
-      const common = { ...base, model_name: r.model1, judge_model: r.judgeModel, judge_prompt_template: r.promptName, score: null };
+      const common = {
+        ...base,
+        model_name: r.model1,
+        judge_model: r.judgeModel,
+        judge_prompt_template: r.promptName,
+        score: null,
+      };
       rows.push(row({ ...common, judge_prompt: r.g1UserPrompt, judgment: `[${r.g1Winner}] ${r.g1Judgment}` }));
       rows.push(row({ ...common, judge_prompt: r.g2UserPrompt, judgment: `[${r.g2Winner}] ${r.g2Judgment}` }));
     }
@@ -79,11 +95,19 @@ function row(v: Record<(typeof OUTPUT_COLUMNS)[number], unknown>): unknown[] {
 
 /** mtbench_radar_table: (category, score), 1-10 scale like Nejumi 3 and FastChat. */
 export function radarTable(s: EvalSummary): Table {
-  return { columns: ['category', 'score'], data: Object.entries(s.scores.categories).sort(([a], [b]) => a.localeCompare(b)).map(([c, v]) => [c, v]) };
+  return {
+    columns: ['category', 'score'],
+    data: Object.entries(s.scores.categories)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([c, v]) => [c, v]),
+  };
 }
 
 /** Flat summary keys (no secrets): scores, intervals, counts, tokens, cost, checkpoint position. */
-export function summaryMetrics(s: EvalSummary, checkpoint: { epoch?: number; step?: number } | undefined): Record<string, unknown> {
+export function summaryMetrics(
+  s: EvalSummary,
+  checkpoint: { epoch?: number; step?: number } | undefined,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {
     'mtbench/score': s.scores.average,
     'mtbench/turn1': s.scores.turn1,
@@ -92,7 +116,8 @@ export function summaryMetrics(s: EvalSummary, checkpoint: { epoch?: number; ste
   for (const [c, v] of Object.entries(s.scores.categories)) out[`mtbench/${c}`] = v;
   const ci = s.scores.ci95.average;
   if (ci) Object.assign(out, { 'mtbench/score_ci95_low': ci[0], 'mtbench/score_ci95_high': ci[1] });
-  for (const [c, [lo, hi]] of Object.entries(s.scores.ci95.categories)) Object.assign(out, { [`mtbench/${c}_ci95_low`]: lo, [`mtbench/${c}_ci95_high`]: hi });
+  for (const [c, [lo, hi]] of Object.entries(s.scores.ci95.categories))
+    Object.assign(out, { [`mtbench/${c}_ci95_low`]: lo, [`mtbench/${c}_ci95_high`]: hi });
   Object.assign(out, {
     'mtbench/n_questions': s.counts.questions,
     'mtbench/n_judged': s.counts.judgments,
@@ -110,7 +135,14 @@ export function summaryMetrics(s: EvalSummary, checkpoint: { epoch?: number; ste
   });
   if (s.pairwise) {
     const p = s.pairwise;
-    Object.assign(out, { 'pairwise/baseline': p.baseline, 'pairwise/win': p.win, 'pairwise/loss': p.loss, 'pairwise/tie': p.tie, 'pairwise/win_rate': p.winRate, 'pairwise/win_rate_adjusted': p.winRateAdjusted });
+    Object.assign(out, {
+      'pairwise/baseline': p.baseline,
+      'pairwise/win': p.win,
+      'pairwise/loss': p.loss,
+      'pairwise/tie': p.tie,
+      'pairwise/win_rate': p.winRate,
+      'pairwise/win_rate_adjusted': p.winRateAdjusted,
+    });
   }
   if (checkpoint?.epoch !== undefined) out.epoch = checkpoint.epoch;
   if (checkpoint?.step !== undefined) out.step = checkpoint.step;

@@ -12,7 +12,12 @@ export type { RetryPolicy } from '../retry.js';
 
 const WANDB_JITTER = [1, 1.25] as const;
 export const GRAPHQL_RETRY: RetryPolicy = { retries: 20, baseDelayMs: 2_000, maxDelayMs: 60_000, jitter: WANDB_JITTER };
-export const FILESTREAM_RETRY: RetryPolicy = { retries: 10_085, baseDelayMs: 2_000, maxDelayMs: 60_000, jitter: WANDB_JITTER };
+export const FILESTREAM_RETRY: RetryPolicy = {
+  retries: 10_085,
+  baseDelayMs: 2_000,
+  maxDelayMs: 60_000,
+  jitter: WANDB_JITTER,
+};
 
 /** B0: retried unless 400/401/403/404/409/410/413/422/501; UpsertBucket retries 409. */
 const NO_RETRY = new Set([400, 401, 403, 404, 409, 410, 413, 422, 501]);

@@ -15,10 +15,25 @@ import { withoutSecretKeys } from '../secrets.js';
 import type { ArtifactResolver } from './artifacts.js';
 import { parseUploadHeaders, WandbError, type WandbClient } from './client.js';
 import { consoleLines } from './console-log.js';
-import { CREATE_RUN_FILES, MARK_RUN_FILES_UPLOADED, RUN_RESUME_STATUS, UPSERT_BUCKET, USE_ARTIFACT, USE_ARTIFACT_WITH_SOURCE } from './documents.js';
+import {
+  CREATE_RUN_FILES,
+  MARK_RUN_FILES_UPLOADED,
+  RUN_RESUME_STATUS,
+  UPSERT_BUCKET,
+  USE_ARTIFACT,
+  USE_ARTIFACT_WITH_SOURCE,
+} from './documents.js';
 import { RunStream, type RunPath, type StreamOptions } from './filestream.js';
 import { runIdFor } from './names.js';
-import { CreateRunFilesResponse, jsonObject, MarkUploadedResponse, RunResumeStatusResponse, UpsertBucketResponse, UseArtifactResponse, type RunStatus } from './responses.js';
+import {
+  CreateRunFilesResponse,
+  jsonObject,
+  MarkUploadedResponse,
+  RunResumeStatusResponse,
+  UpsertBucketResponse,
+  UseArtifactResponse,
+  type RunStatus,
+} from './responses.js';
 import { outputTable, radarTable, summaryMetrics, type EvalOutcome, type Table } from './results.js';
 import { logTableArtifact, type TableArtifactRef } from './table-artifact.js';
 import { writeBack } from './write-back.js';
@@ -51,9 +66,19 @@ export class WandbReporter implements RunReporter {
   async open(ctx: RunContext, signal?: AbortSignal): Promise<RunHandle> {
     const runId = runIdFor(ctx.evaluationId);
     const a = ctx.artifact;
-    const found = await this.client.graphql(RUN_RESUME_STATUS, { entity: ctx.profile.wandb.entity, project: ctx.profile.wandb.project, name: runId }, RunResumeStatusResponse, { signal });
+    const found = await this.client.graphql(
+      RUN_RESUME_STATUS,
+      { entity: ctx.profile.wandb.entity, project: ctx.profile.wandb.project, name: runId },
+      RunResumeStatusResponse,
+      { signal },
+    );
     const status = found.model?.bucket ?? null;
-    if (status && found.model && DONE_STATES.has(status.state ?? '') && !this.streams.has(`${found.model.entity.name}/${found.model.name}/${status.name}`)) {
+    if (
+      status &&
+      found.model &&
+      DONE_STATES.has(status.state ?? '') &&
+      !this.streams.has(`${found.model.entity.name}/${found.model.name}/${status.name}`)
+    ) {
       // Not even UpsertBucket: a finished run is left exactly as it is.
       const url = this.runUrl({ entity: found.model.entity.name, project: found.model.name, run: status.name });
       this.client.log.info({ runId, url }, 'W&B run already finished: left as it is');
@@ -96,7 +121,11 @@ export class WandbReporter implements RunReporter {
         this.client,
         path,
         { history: status?.historyLineCount ?? 0, log: status?.logLineCount ?? 0 },
-        { heartbeatMs: this.opts.heartbeatMs ?? 25_000, retry: this.opts.fileStreamRetry, finalRetry: this.opts.finalRetry },
+        {
+          heartbeatMs: this.opts.heartbeatMs ?? 25_000,
+          retry: this.opts.fileStreamRetry,
+          finalRetry: this.opts.finalRetry,
+        },
         () => this.streams.delete(key),
       );
       stream.summary = summary;
@@ -109,7 +138,11 @@ export class WandbReporter implements RunReporter {
     return new Handle(this, this.client, stream, bucket.id, url, ctx, startOf(ctx, stream.summary, this.client.now()));
   }
 
-  writeBack(ctx: RunContext, outcome: { score: number | null; runUrl?: string; reportUrl?: string }, signal?: AbortSignal): Promise<string[]> {
+  writeBack(
+    ctx: RunContext,
+    outcome: { score: number | null; runUrl?: string; reportUrl?: string },
+    signal?: AbortSignal,
+  ): Promise<string[]> {
     return writeBack(this.client, this.resolver, ctx, outcome, signal);
   }
 
@@ -118,8 +151,15 @@ export class WandbReporter implements RunReporter {
   }
 
   /** B1 read-back: null when the run does not exist yet. */
-  async status(entity: string | undefined, project: string, name: string, signal?: AbortSignal): Promise<RunStatus | null> {
-    const r = await this.client.graphql(RUN_RESUME_STATUS, { entity, project, name }, RunResumeStatusResponse, { signal });
+  async status(
+    entity: string | undefined,
+    project: string,
+    name: string,
+    signal?: AbortSignal,
+  ): Promise<RunStatus | null> {
+    const r = await this.client.graphql(RUN_RESUME_STATUS, { entity, project, name }, RunResumeStatusResponse, {
+      signal,
+    });
     return r.model?.bucket ?? null;
   }
 
@@ -138,7 +178,14 @@ export class WandbReporter implements RunReporter {
 /** Tags evalhook owns on its runs; anything else on the run belongs to people. */
 function ownedTags(ctx: RunContext): string[] {
   // `fallback`: the score is the configured model's, not the artifact's.
-  return [...new Set(['evalhook', ctx.profile.benchmark, ctx.profile.name, ...(ctx.config.evaluated_model ? ['fallback'] : [])])];
+  return [
+    ...new Set([
+      'evalhook',
+      ctx.profile.benchmark,
+      ctx.profile.name,
+      ...(ctx.config.evaluated_model ? ['fallback'] : []),
+    ]),
+  ];
 }
 
 /**
@@ -148,7 +195,10 @@ function ownedTags(ctx: RunContext): string[] {
 function startOf(ctx: RunContext, summary: Record<string, unknown>, now: number): number {
   if (ctx.startedAt !== undefined) return ctx.startedAt;
   const w = summary._wandb;
-  const prior = typeof w === 'object' && w !== null && typeof (w as { runtime?: unknown }).runtime === 'number' ? (w as { runtime: number }).runtime : summary._runtime;
+  const prior =
+    typeof w === 'object' && w !== null && typeof (w as { runtime?: unknown }).runtime === 'number'
+      ? (w as { runtime: number }).runtime
+      : summary._runtime;
   return now - (typeof prior === 'number' && prior > 0 ? prior * 1000 : 0);
 }
 
@@ -204,7 +254,13 @@ class Handle implements RunHandle {
   /** A history row and the summary after it: wandb-core's summary is the last row plus `_wandb`/`_runtime`. */
   private row(values: Record<string, unknown>): { row: Record<string, unknown>; summary: Record<string, unknown> } {
     const runtime = this.runtime();
-    const row = { ...values, ...this.position(), _step: this.stream.nextStep, _runtime: runtime, _timestamp: this.client.now() / 1000 };
+    const row = {
+      ...values,
+      ...this.position(),
+      _step: this.stream.nextStep,
+      _runtime: runtime,
+      _timestamp: this.client.now() / 1000,
+    };
     const prev = this.stream.summary._wandb;
     const wandb = typeof prev === 'object' && prev !== null ? prev : {};
     // Summary runtime in whole seconds, as updateRunTiming writes it.
@@ -217,14 +273,20 @@ class Handle implements RunHandle {
   logProgress(metrics: Record<string, number>): Promise<void> {
     if (this.stream.finished) return Promise.resolve();
     const { row, summary } = this.row(metrics);
-    return this.stream.send({ history: [row], summary }).catch((err: unknown) => this.client.log.warn({ err, run: this.path.run }, 'W&B progress step not logged'));
+    return this.stream
+      .send({ history: [row], summary })
+      .catch((err: unknown) => this.client.log.warn({ err, run: this.path.run }, 'W&B progress step not logged'));
   }
 
   async finish(result: EvalOutcome, outcome: { failure?: string } = {}): Promise<void> {
     try {
-      if (this.stream.finished) return this.client.log.info({ run: this.path.run }, 'W&B run already finished; not finishing it again');
+      if (this.stream.finished)
+        return this.client.log.info({ run: this.path.run }, 'W&B run already finished; not finishing it again');
       const step = this.stream.nextStep;
-      const files = [tableFile('mtbench_output_table', outputTable(result), step), tableFile('mtbench_radar_table', radarTable(result.summary), step)];
+      const files = [
+        tableFile('mtbench_output_table', outputTable(result), step),
+        tableFile('mtbench_radar_table', radarTable(result.summary), step),
+      ];
       const uploaded = await this.uploadRunFiles(files.map((f) => ({ path: f.path, body: f.body })));
       for (const f of files) Object.assign(f.ref, await this.tableArtifact(f.key, f.table));
       const metrics = summaryMetrics(result.summary, this.ctx.artifact.checkpoint);
@@ -233,16 +295,28 @@ class Handle implements RunHandle {
       const scores = Object.fromEntries(Object.entries(metrics).filter(([k]) => k.startsWith('mtbench/')));
       const { row, summary } = this.row({ ...scores, ...tables });
       const { 'evalhook/failed': _f, 'evalhook/failure_reason': _r, ...rest } = summary;
-      const final = { ...rest, ...metrics, ...tables, ...(outcome.failure ? { 'evalhook/failed': true, 'evalhook/failure_reason': outcome.failure } : {}) };
+      const final = {
+        ...rest,
+        ...metrics,
+        ...tables,
+        ...(outcome.failure ? { 'evalhook/failed': true, 'evalhook/failure_reason': outcome.failure } : {}),
+      };
       this.stream.summary = final;
       const at = this.client.now();
       const logs = outcome.failure
         ? consoleLines(`evaluation failed: ${outcome.failure}`, 'stderr', at)
-        : consoleLines(`MT-Bench score ${fmt(result.summary.scores.average)} (${result.summary.counts.judgments} judgments, ${result.summary.counts.invalid} invalid)`, 'stdout', at);
+        : consoleLines(
+            `MT-Bench score ${fmt(result.summary.scores.average)} (${result.summary.counts.judgments} judgments, ${result.summary.counts.invalid} invalid)`,
+            'stdout',
+            at,
+          );
       if (outcome.failure) await this.noteFailure(outcome.failure);
       // B2: complete with exit code 0 makes the run "finished", 1 "failed"; nothing is sent after it.
       await this.stream.send({ history: [row], summary: final, logs, uploaded, exitcode: outcome.failure ? 1 : 0 });
-      this.client.log.info({ run: this.path.run, url: this.url, failure: outcome.failure }, outcome.failure ? 'W&B run finished as failed' : 'W&B run finished');
+      this.client.log.info(
+        { run: this.path.run, url: this.url, failure: outcome.failure },
+        outcome.failure ? 'W&B run finished as failed' : 'W&B run finished',
+      );
     } finally {
       this.release();
     }
@@ -250,11 +324,19 @@ class Handle implements RunHandle {
 
   async fail(reason: string): Promise<void> {
     try {
-      if (this.stream.finished) return this.client.log.warn({ run: this.path.run, reason }, 'W&B run already finished; not reopening it to fail');
+      if (this.stream.finished)
+        return this.client.log.warn(
+          { run: this.path.run, reason },
+          'W&B run already finished; not reopening it to fail',
+        );
       const summary = { ...this.stream.summary, 'evalhook/failed': true, 'evalhook/failure_reason': reason };
       this.stream.summary = summary;
       await this.noteFailure(reason);
-      await this.stream.send({ summary, logs: consoleLines(`evaluation failed: ${reason}`, 'stderr', this.client.now()), exitcode: 1 });
+      await this.stream.send({
+        summary,
+        logs: consoleLines(`evaluation failed: ${reason}`, 'stderr', this.client.now()),
+        exitcode: 1,
+      });
       this.client.log.warn({ run: this.path.run, reason }, 'W&B run marked failed');
     } finally {
       this.release();
@@ -273,7 +355,9 @@ class Handle implements RunHandle {
     const current = (await this.reporter.status(this.path.entity, this.path.project, this.path.run))?.notes ?? '';
     if (current.includes(line)) return;
     const notes = current.trim() ? `${current.trimEnd()}\n\n${line}` : line;
-    await this.client.graphql(UPSERT_BUCKET, { id: this.bucketId, notes }, UpsertBucketResponse, { retryConflict: true });
+    await this.client.graphql(UPSERT_BUCKET, { id: this.bucketId, notes }, UpsertBucketResponse, {
+      retryConflict: true,
+    });
   }
 
   /** The table's run_table artifact; a refusal (permissions, old server) costs only `artifact_path`, transient errors retry the report. */
@@ -282,7 +366,10 @@ class Handle implements RunHandle {
       return await logTableArtifact(this.client, this.path, key, table);
     } catch (err) {
       if (err instanceof WandbError && !err.retryable) {
-        this.client.log.warn({ err: err.message, run: this.path.run, key }, 'run_table artifact not logged; the table stays a run file');
+        this.client.log.warn(
+          { err: err.message, run: this.path.run, key },
+          'run_table artifact not logged; the table stays a run file',
+        );
         return {};
       }
       throw err;
@@ -291,7 +378,12 @@ class Handle implements RunHandle {
 
   /** B3: presigned PUTs (no auth, with uploadHeaders), then tell the server they are done. Returns paths for file_stream `uploaded`. */
   private async uploadRunFiles(files: Array<{ path: string; body: Buffer }>): Promise<string[]> {
-    const vars = { entity: this.path.entity, project: this.path.project, run: this.path.run, files: files.map((f) => f.path) };
+    const vars = {
+      entity: this.path.entity,
+      project: this.path.project,
+      run: this.path.run,
+      files: files.map((f) => f.path),
+    };
     const r = await this.client.graphql(CREATE_RUN_FILES, vars, CreateRunFilesResponse);
     if (!r.createRunFiles) throw new WandbError('W&B CreateRunFiles returned nothing', true);
     const headers = parseUploadHeaders(r.createRunFiles.uploadHeaders);
@@ -313,7 +405,15 @@ function tableFile(key: string, table: Table, step: number) {
   const sha256 = createHash('sha256').update(body).digest('hex');
   // `<key>_<step>_<sha256[:20]>` as the SDK names it (media.py _wb_filename).
   const path = `media/table/${key}_${step}_${sha256.slice(0, 20)}.table.json`;
-  const ref: Record<string, unknown> = { _type: 'table-file', path, sha256, size: body.length, ncols: table.columns.length, nrows: table.data.length, log_mode: 'IMMUTABLE' };
+  const ref: Record<string, unknown> = {
+    _type: 'table-file',
+    path,
+    sha256,
+    size: body.length,
+    ncols: table.columns.length,
+    nrows: table.data.length,
+    log_mode: 'IMMUTABLE',
+  };
   return { key, path, body, ref, table };
 }
 
@@ -325,7 +425,18 @@ export function runConfig(ctx: RunContext): Record<string, unknown> {
     ...ctx.config,
     evaluation_id: ctx.evaluationId,
     profile: ctx.profile.name,
-    artifact: { ...given, id: a.id, name: a.fullName, entity: a.entity, project: a.project, collection: a.collection, version: a.version, digest: a.digest, type: a.type, aliases: a.aliases },
+    artifact: {
+      ...given,
+      id: a.id,
+      name: a.fullName,
+      entity: a.entity,
+      project: a.project,
+      collection: a.collection,
+      version: a.version,
+      digest: a.digest,
+      type: a.type,
+      aliases: a.aliases,
+    },
     checkpoint: a.checkpoint ?? {},
     source_run: a.sourceRun ?? null,
     // Top level too, so W&B plots can use them as the x-axis directly.

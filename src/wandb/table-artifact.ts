@@ -7,7 +7,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { parseUploadHeaders, WandbError, type WandbClient } from './client.js';
 import { COMMIT_ARTIFACT, CREATE_ARTIFACT, CREATE_ARTIFACT_FILES, CREATE_ARTIFACT_MANIFEST } from './documents.js';
-import { CommitArtifactResponse, CreateArtifactFilesResponse, CreateArtifactManifestResponse, CreateArtifactResponse } from './responses.js';
+import {
+  CommitArtifactResponse,
+  CreateArtifactFilesResponse,
+  CreateArtifactManifestResponse,
+  CreateArtifactResponse,
+} from './responses.js';
 import type { Table } from './results.js';
 
 import type { RunPath } from './run.js';
@@ -23,9 +28,22 @@ export function typedTable(t: Table): Record<string, unknown> {
   t.columns.forEach((c, i) => {
     const kinds = new Set(t.data.map((row) => wbType(row[i])));
     const types = [...kinds].map((k) => ({ wb_type: k }));
-    typeMap[c] = types.length === 1 ? types[0] : types.length === 0 ? { wb_type: 'any' } : { wb_type: 'union', params: { allowed_types: types } };
+    typeMap[c] =
+      types.length === 1
+        ? types[0]
+        : types.length === 0
+          ? { wb_type: 'any' }
+          : { wb_type: 'union', params: { allowed_types: types } };
   });
-  return { _type: 'table', columns: t.columns, data: t.data, ncols: t.columns.length, nrows: t.data.length, column_types: { wb_type: 'typedDict', params: { type_map: typeMap } }, log_mode: 'IMMUTABLE' };
+  return {
+    _type: 'table',
+    columns: t.columns,
+    data: t.data,
+    ncols: t.columns.length,
+    nrows: t.data.length,
+    column_types: { wb_type: 'typedDict', params: { type_map: typeMap } },
+    log_mode: 'IMMUTABLE',
+  };
 }
 
 function wbType(v: unknown): string {
@@ -40,7 +58,12 @@ const md5b64 = (b: Buffer) => createHash('md5').update(b).digest('base64');
 /** W&B client ids: 128 random base-36 characters (artifact.py generate_fast_id). */
 const clientId = () => [...randomBytes(128)].map((b) => (b % 36).toString(36)).join('');
 
-export async function logTableArtifact(client: WandbClient, path: RunPath, key: string, table: Table): Promise<TableArtifactRef> {
+export async function logTableArtifact(
+  client: WandbClient,
+  path: RunPath,
+  key: string,
+  table: Table,
+): Promise<TableArtifactRef> {
   const name = `run-${path.run}-${key}`;
   const fileName = `${key}.table.json`;
   const body = Buffer.from(JSON.stringify(typedTable(table)));
@@ -72,7 +95,10 @@ export async function logTableArtifact(client: WandbClient, path: RunPath, key: 
   const artifactPath = `wandb-artifact://${Buffer.from(artifact.id, 'base64').toString('hex')}/${fileName}`;
   // Deduplicated: our new client ids were never registered, so only the server-id form is safe.
   if (artifact.state === 'COMMITTED') return { artifact_path: artifactPath };
-  const ref = { artifact_path: artifactPath, _latest_artifact_path: `wandb-client-artifact://${sequenceClientID}:latest/${fileName}` };
+  const ref = {
+    artifact_path: artifactPath,
+    _latest_artifact_path: `wandb-client-artifact://${sequenceClientID}:latest/${fileName}`,
+  };
 
   const manifestVars = {
     artifactID: artifact.id,
@@ -83,30 +109,48 @@ export async function logTableArtifact(client: WandbClient, path: RunPath, key: 
     runName: path.run,
     manifestType: 'FULL',
   };
-  const record = await client.graphql(CREATE_ARTIFACT_MANIFEST, { ...manifestVars, digest: '', includeUpload: false }, CreateArtifactManifestResponse);
+  const record = await client.graphql(
+    CREATE_ARTIFACT_MANIFEST,
+    { ...manifestVars, digest: '', includeUpload: false },
+    CreateArtifactManifestResponse,
+  );
   const manifestId = record.createArtifactManifest?.artifactManifest.id;
   if (!manifestId) throw new WandbError('W&B CreateArtifactManifest returned nothing', true);
 
   const files = await client.graphql(
     CREATE_ARTIFACT_FILES,
-    { artifactFiles: [{ artifactID: artifact.id, artifactManifestID: manifestId, name: fileName, md5: fileDigest }], storageLayout: 'V2' },
+    {
+      artifactFiles: [{ artifactID: artifact.id, artifactManifestID: manifestId, name: fileName, md5: fileDigest }],
+      storageLayout: 'V2',
+    },
     CreateArtifactFilesResponse,
   );
   const node = files.createArtifactFiles?.files.edges[0]?.node;
   if (!node) throw new WandbError('W&B CreateArtifactFiles returned no file', true);
-  if (node.uploadUrl) await client.storage('PUT', node.uploadUrl, { headers: parseUploadHeaders(node.uploadHeaders), body });
+  if (node.uploadUrl)
+    await client.storage('PUT', node.uploadUrl, { headers: parseUploadHeaders(node.uploadHeaders), body });
 
   const manifest = Buffer.from(
     JSON.stringify({
       version: 1,
       storagePolicy: 'wandb-storage-policy-v1',
       storagePolicyConfig: { storageLayout: 'V2' },
-      contents: { [fileName]: { digest: fileDigest, birthArtifactID: node.artifact?.id ?? artifact.id, size: body.length } },
+      contents: {
+        [fileName]: { digest: fileDigest, birthArtifactID: node.artifact?.id ?? artifact.id, size: body.length },
+      },
     }),
   );
-  const upload = await client.graphql(CREATE_ARTIFACT_MANIFEST, { ...manifestVars, digest: md5b64(manifest), includeUpload: true }, CreateArtifactManifestResponse);
+  const upload = await client.graphql(
+    CREATE_ARTIFACT_MANIFEST,
+    { ...manifestVars, digest: md5b64(manifest), includeUpload: true },
+    CreateArtifactManifestResponse,
+  );
   const file = upload.createArtifactManifest?.artifactManifest.file;
-  if (file?.uploadUrl) await client.storage('PUT', file.uploadUrl, { headers: parseUploadHeaders(file.uploadHeaders ?? []), body: manifest });
+  if (file?.uploadUrl)
+    await client.storage('PUT', file.uploadUrl, {
+      headers: parseUploadHeaders(file.uploadHeaders ?? []),
+      body: manifest,
+    });
   await client.graphql(COMMIT_ARTIFACT, { artifactID: artifact.id }, CommitArtifactResponse);
   return ref;
 }

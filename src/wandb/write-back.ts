@@ -54,7 +54,9 @@ export async function writeBack(
         evaluation_id: ctx.evaluationId,
       };
       const metadata = JSON.stringify({ ...current, mtbench });
-      await client.graphql(UPDATE_ARTIFACT, { input: { artifactID: a.id, metadata } }, UpdateArtifactResponse, { signal });
+      await client.graphql(UPDATE_ARTIFACT, { input: { artifactID: a.id, metadata } }, UpdateArtifactResponse, {
+        signal,
+      });
       return `metadata: mtbench.score=${fmt(score)}${outcome.runUrl ? ` and run URL ${outcome.runUrl}` : ''} written to ${a.fullName}`;
     });
   }
@@ -64,7 +66,8 @@ export async function writeBack(
     lines.push(`not promoted: score ${fmt(score)} is below the threshold ${fmt(wb.threshold)}`);
     return lines;
   }
-  const passed = wb.threshold !== undefined ? `score ${fmt(score)} >= threshold ${fmt(wb.threshold)}` : `score ${fmt(score)}`;
+  const passed =
+    wb.threshold !== undefined ? `score ${fmt(score)} >= threshold ${fmt(wb.threshold)}` : `score ${fmt(score)}`;
 
   if (wb.mustBeatProduction) {
     // A version that already holds production competes with itself: that is not a reason to refuse.
@@ -73,7 +76,9 @@ export async function writeBack(
       lines.push(`not promoted: score ${fmt(score)} does not beat production's ${fmt(prod)}`);
       return lines;
     }
-    lines.push(prod === undefined ? 'no scored production version to beat' : `beats production (${fmt(score)} > ${fmt(prod)})`);
+    lines.push(
+      prod === undefined ? 'no scored production version to beat' : `beats production (${fmt(score)} > ${fmt(prod)})`,
+    );
   }
 
   if (wb.aliasOnPass) {
@@ -87,7 +92,12 @@ export async function writeBack(
   if (wb.tagOnPass) {
     const tag = wb.tagOnPass;
     await attempt(`tag ${tag}`, async () => {
-      await client.graphql(UPDATE_ARTIFACT, { input: { artifactID: a.id, tagsToAdd: [{ tagName: tag }] } }, UpdateArtifactResponse, { signal });
+      await client.graphql(
+        UPDATE_ARTIFACT,
+        { input: { artifactID: a.id, tagsToAdd: [{ tagName: tag }] } },
+        UpdateArtifactResponse,
+        { signal },
+      );
       return `tag "${tag}" added to ${a.fullName} (${passed})`;
     });
   }
@@ -95,4 +105,3 @@ export async function writeBack(
 }
 
 const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2));
-

@@ -16,6 +16,11 @@ export interface ExpectedTensor {
 
 /** What torchtune's tune_to_peft_adapter_weights gives for a fixture, computed with torch. */
 export function expected(name: string): Map<string, ExpectedTensor> {
-  const raw = JSON.parse(readFileSync(resolve(FIXTURES, 'expected', `${name}.json`), 'utf8')) as Record<string, { dtype: string; shape: number[]; data: string }>;
-  return new Map(Object.entries(raw).map(([k, v]) => [k, { dtype: v.dtype, shape: v.shape, data: Buffer.from(v.data, 'base64') }]));
+  const raw = JSON.parse(readFileSync(resolve(FIXTURES, 'expected', `${name}.json`), 'utf8')) as Record<
+    string,
+    { dtype: string; shape: number[]; data: string }
+  >;
+  return new Map(
+    Object.entries(raw).map(([k, v]) => [k, { dtype: v.dtype, shape: v.shape, data: Buffer.from(v.data, 'base64') }]),
+  );
 }

@@ -6,7 +6,14 @@ import { existsSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CheckpointError, openTorchFile, StorageRef, TensorRef, unpickle, type PyTuple } from '../../src/checkpoint/index.js';
+import {
+  CheckpointError,
+  openTorchFile,
+  StorageRef,
+  TensorRef,
+  unpickle,
+  type PyTuple,
+} from '../../src/checkpoint/index.js';
 import { tempDir } from '../helpers/tmp.js';
 import { fixture } from './helpers.js';
 
@@ -81,7 +88,9 @@ describe('torch checkpoint reader', () => {
     const f = await openTorchFile(fixture('deflated.pt'));
     await f.close();
     expect(await refusal(fixture('bomb.pt'))).toMatch(/does not inflate to its declared 16 bytes/);
-    await expect(openTorchFile(fixture('plain_fp32.pt'), { maxPickleBytes: 100, maxStorageBytes: 1 << 20 })).rejects.toThrow(/data\.pkl is \d+ bytes; the limit is 100/);
+    await expect(
+      openTorchFile(fixture('plain_fp32.pt'), { maxPickleBytes: 100, maxStorageBytes: 1 << 20 }),
+    ).rejects.toThrow(/data\.pkl is \d+ bytes; the limit is 100/);
     const small = await openTorchFile(fixture('plain_fp32.pt'), { maxPickleBytes: 1 << 20, maxStorageBytes: 64 });
     try {
       const t = (small.root as Map<unknown, unknown>).get('layers.0.attn.q_proj.lora_a.weight') as TensorRef;
@@ -97,9 +106,11 @@ describe('torch checkpoint reader', () => {
     expect(await refusal(p)).toMatch(/not a PyTorch checkpoint/);
   });
 
-  it('refuses opcodes torch\'s weights_only loader does not know (e.g. INST, BUILD on a list)', () => {
+  it("refuses opcodes torch's weights_only loader does not know (e.g. INST, BUILD on a list)", () => {
     // protocol-0 INST "os system" would import by name in pickle; here it is an unknown opcode.
-    expect(() => unpickle(Buffer.from('(S\'ls\'\nios\nsystem\n.', 'latin1'), noStorage)).toThrow(/unsupported pickle opcode 0x53/);
+    expect(() => unpickle(Buffer.from("(S'ls'\nios\nsystem\n.", 'latin1'), noStorage)).toThrow(
+      /unsupported pickle opcode 0x53/,
+    );
     expect(() => unpickle(Buffer.from([0x80, 0x02, 0x5d, 0x7d, 0x62, 0x2e]), noStorage)).toThrow(/BUILD on something/);
     // STACK_GLOBAL (protocol 4) is not in torch's list either.
     expect(() => unpickle(Buffer.from([0x80, 0x04, 0x93, 0x2e]), noStorage)).toThrow(/opcode 0x93/);
@@ -124,8 +135,11 @@ describe('torch checkpoint reader', () => {
       Buffer.from([0x80, 0x02]),
       Buffer.from('ctorch._utils\n_rebuild_tensor_v2\n'),
       Buffer.from([0x28]),
-      Buffer.from([0x28]), Buffer.from('X\x07\x00\x00\x00storage', 'latin1'), Buffer.from('ctorch\nFloatStorage\n'),
-      Buffer.from('X\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04t', 'latin1'), Buffer.from([0x51]),
+      Buffer.from([0x28]),
+      Buffer.from('X\x07\x00\x00\x00storage', 'latin1'),
+      Buffer.from('ctorch\nFloatStorage\n'),
+      Buffer.from('X\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x04t', 'latin1'),
+      Buffer.from([0x51]),
       Buffer.from('K\x00K\x03K\x03\x86K\x03K\x01\x86\x89N', 'latin1'),
       Buffer.from([0x74, 0x52, 0x2e]),
     ]);

@@ -29,7 +29,8 @@ describe('deploy/kubernetes', () => {
   it.each(manifests)('%s validates against the Kubernetes schema', (file) => {
     const list = docs(file);
     expect(list.length).toBeGreaterThan(0);
-    for (const o of list) expect(validateObject(o), `${file}: ${String(o.kind)} ${String(o.metadata?.name)}`).toEqual([]);
+    for (const o of list)
+      expect(validateObject(o), `${file}: ${String(o.kind)} ${String(o.metadata?.name)}`).toEqual([]);
   });
 
   it('the validator is not a rubber stamp', () => {
@@ -46,9 +47,12 @@ describe('deploy/kubernetes', () => {
     const container = worker.spec.template.spec.containers.find((c: Obj) => c.name === 'worker');
     expect(container.image).toBe(k!.images[0].name);
     expect(container.env.some((e: Obj) => e.name === 'EVALHOOK_IMAGE')).toBe(true);
-    const [component] = parseAllDocuments(readFileSync(join(DIR, 'components/external-redis/kustomization.yaml'), 'utf8')).map((d) => d.toJS() as Obj);
+    const [component] = parseAllDocuments(
+      readFileSync(join(DIR, 'components/external-redis/kustomization.yaml'), 'utf8'),
+    ).map((d) => d.toJS() as Obj);
     expect(component!.kind).toBe('Component');
-    for (const p of component!.patches as Obj[]) expect(find(p.target.kind, p.target.name), `${p.target.kind}/${p.target.name}`).toBeDefined();
+    for (const p of component!.patches as Obj[])
+      expect(find(p.target.kind, p.target.name), `${p.target.kind}/${p.target.name}`).toBeDefined();
   });
 
   it('the Role allows exactly what the kubernetes launcher needs, for the workers only', () => {
@@ -74,7 +78,12 @@ describe('deploy/kubernetes', () => {
     for (const { o } of objects.filter(({ o }) => o.kind === 'Deployment' || o.kind === 'StatefulSet')) {
       const spec = o.spec.template.spec;
       expect(spec.securityContext.runAsNonRoot, o.metadata.name).toBe(true);
-      for (const c of spec.containers) expect(c.securityContext, `${o.metadata.name}/${c.name}`).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      for (const c of spec.containers)
+        expect(c.securityContext, `${o.metadata.name}/${c.name}`).toMatchObject({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        });
     }
     const redis = find('StatefulSet', 'redis')!;
     expect(redis.spec.template.spec.containers[0].args).toEqual(expect.arrayContaining(['--appendonly', 'yes']));
@@ -87,6 +96,10 @@ describe('deploy/kubernetes', () => {
     const env = find('ConfigMap', 'evalhook-env')!.data as Record<string, string>;
     const rules = find('ConfigMap', 'evalhook-rules')!.data['evalhook.yaml'] as string;
     const config = loadConfig({ ...env, WEBHOOK_TOKEN: 'w'.repeat(16), ADMIN_TOKEN: 'a'.repeat(16) }, () => rules);
-    expect(config.profiles.get('k8s-lora')?.inference).toMatchObject({ kind: 'kubernetes', image: 'vllm/vllm-openai:v0.11.0', wandbApiKeySecret: { name: 'evalhook', key: 'WANDB_API_KEY' } });
+    expect(config.profiles.get('k8s-lora')?.inference).toMatchObject({
+      kind: 'kubernetes',
+      image: 'vllm/vllm-openai:v0.11.0',
+      wandbApiKeySecret: { name: 'evalhook', key: 'WANDB_API_KEY' },
+    });
   });
 });

@@ -1,8 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { aggregatePairwise, aggregateSingle, bootstrapInterval, categoryIntervals, fillTemplate, type ScoreRow } from '../../src/eval/index.js';
+import {
+  aggregatePairwise,
+  aggregateSingle,
+  bootstrapInterval,
+  categoryIntervals,
+  fillTemplate,
+  type ScoreRow,
+} from '../../src/eval/index.js';
 
 const cat = (id: ScoreRow['questionId']) => (Number(id) <= 2 ? 'writing' : 'math');
-const row = (questionId: number, turn: number, score: number): ScoreRow => ({ questionId, turn, score, model: 'm', judgeModel: 'j' });
+const row = (questionId: number, turn: number, score: number): ScoreRow => ({
+  questionId,
+  turn,
+  score,
+  model: 'm',
+  judgeModel: 'j',
+});
 
 describe('single aggregation (spec 5.1)', () => {
   it('pools the average over valid rows (not the mean of turn means) and drops -1 with a count', () => {
@@ -20,13 +33,22 @@ describe('single aggregation (spec 5.1)', () => {
     expect(aggregateSingle(rows, cat)).toMatchObject({ turn1: 7, duplicates: 1 });
     expect(aggregateSingle(rows, cat, { dedupe: false })).toMatchObject({ turn1: 16 / 3, duplicates: 0 });
     // a duplicate whose last row is -1 removes the earlier valid score, then counts as invalid
-    expect(aggregateSingle([row(1, 1, 9), row(1, 1, -1)], cat)).toMatchObject({ turn1: null, invalid: 1, duplicates: 1 });
+    expect(aggregateSingle([row(1, 1, 9), row(1, 1, -1)], cat)).toMatchObject({
+      turn1: null,
+      invalid: 1,
+      duplicates: 1,
+    });
     // same question and turn under a different judge is not a duplicate
     expect(aggregateSingle([row(1, 1, 2), { ...row(1, 1, 4), judgeModel: 'other' }], cat).duplicates).toBe(0);
   });
 
   it('returns nulls when nothing is valid', () => {
-    expect(aggregateSingle([row(1, 1, -1)], cat)).toMatchObject({ turn1: null, turn2: null, average: null, categories: {} });
+    expect(aggregateSingle([row(1, 1, -1)], cat)).toMatchObject({
+      turn1: null,
+      turn2: null,
+      average: null,
+      categories: {},
+    });
   });
 });
 
@@ -55,7 +77,15 @@ describe('pairwise win rates (spec 5.2)', () => {
       { g1Winner: 'tie', g2Winner: 'model_1' },
       { g1Winner: 'error', g2Winner: 'model_1' },
     ]);
-    expect(t).toMatchObject({ win: 1, loss: 1, tie: 2, excluded: 1, winRate: 0.25, lossRate: 0.25, winRateAdjusted: 0.5 });
+    expect(t).toMatchObject({
+      win: 1,
+      loss: 1,
+      tie: 2,
+      excluded: 1,
+      winRate: 0.25,
+      lossRate: 0.25,
+      winRateAdjusted: 0.5,
+    });
   });
 });
 

@@ -37,14 +37,19 @@ describe('continuous-batching latency model', () => {
   });
 
   it('past the max batch requests queue until a slot frees', () => {
-    const times = finishTimes(P, Array.from({ length: 9 }, () => 50));
+    const times = finishTimes(
+      P,
+      Array.from({ length: 9 }, () => 50),
+    );
     const first8 = times.slice(0, 8);
     expect(new Set(first8.map((t) => t.toFixed(6))).size).toBe(1);
     expect(times[8]).toBeGreaterThan(first8[0]! + P.ttftMs); // the ninth started only after them
   });
 
   it('output lengths are stable per prompt and inside the range', () => {
-    expect(outputTokens('Compose a travel blog post', 64, 900)).toBe(outputTokens('Compose a travel blog post', 64, 900));
+    expect(outputTokens('Compose a travel blog post', 64, 900)).toBe(
+      outputTokens('Compose a travel blog post', 64, 900),
+    );
     for (const s of ['a', 'b', 'question 7', '日本語の質問']) {
       const n = outputTokens(s, 64, 900);
       expect(n).toBeGreaterThanOrEqual(64);
@@ -54,7 +59,13 @@ describe('continuous-batching latency model', () => {
 
   it('the optimum schedule beats FastChat’s phase-by-phase schedule on the same model', () => {
     const questions = Array.from({ length: 20 }, (_, i) => [`q${i} turn 1`, `q${i} turn 2`]);
-    const input = { questions, candidate: H100_8B, judge: { ttftMs: 500, perTokenMs: 12, saturation: 1e9, maxBatch: 1e9 }, candidateTokens: (q: string) => outputTokens(q, 64, 900), judgeTokens: 250 };
+    const input = {
+      questions,
+      candidate: H100_8B,
+      judge: { ttftMs: 500, perTokenMs: 12, saturation: 1e9, maxBatch: 1e9 },
+      candidateTokens: (q: string) => outputTokens(q, 64, 900),
+      judgeTokens: 250,
+    };
     const optimum = optimumMs(input);
     const fastchat = fastChatMs(input, 16);
     expect(optimum).toBeGreaterThan(0);

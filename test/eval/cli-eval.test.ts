@@ -11,7 +11,12 @@ import { tempDir } from '../helpers/tmp.js';
 function io(env: NodeJS.ProcessEnv = {}) {
   const out: string[] = [];
   const err: string[] = [];
-  const value: EvalCommandIO = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s), isTTY: false }, env, signal: new AbortController().signal };
+  const value: EvalCommandIO = {
+    stdout: { write: (s: string) => out.push(s) },
+    stderr: { write: (s: string) => err.push(s), isTTY: false },
+    env,
+    signal: new AbortController().signal,
+  };
   return { value, out: () => out.join(''), err: () => err.join('') };
 }
 
@@ -29,7 +34,22 @@ describe('evalhook eval', () => {
     await judge?.close();
   });
 
-  const args = (out: string) => ['--model-base-url', cand.url, '--model', 'org/my-model', '--judge-base-url', judge.url, '--judge-model', 'gpt-4-0613', '--data-dir', dataDir, '--out', out, '--concurrency', '4'];
+  const args = (out: string) => [
+    '--model-base-url',
+    cand.url,
+    '--model',
+    'org/my-model',
+    '--judge-base-url',
+    judge.url,
+    '--judge-model',
+    'gpt-4-0613',
+    '--data-dir',
+    dataDir,
+    '--out',
+    out,
+    '--concurrency',
+    '4',
+  ];
 
   it('runs, writes FastChat files, prints the summary as the last stdout line, and resumes on rerun', async () => {
     const outDir = tempDir('cli');
@@ -37,11 +57,21 @@ describe('evalhook eval', () => {
     const a = io(env);
     expect(await evalCommand(args(outDir), a.value)).toBe(0);
     const summary = EvalSummary.parse(JSON.parse(a.out().trim().split('\n').at(-1)!));
-    expect(summary).toMatchObject({ model: 'org/my-model', judgeModel: 'gpt-4-0613', scores: { average: 7 }, counts: { judgeCalls: 160 } });
+    expect(summary).toMatchObject({
+      model: 'org/my-model',
+      judgeModel: 'gpt-4-0613',
+      scores: { average: 7 },
+      counts: { judgeCalls: 160 },
+    });
     expect(existsSync(join(outDir, 'model_answer/org--my-model.jsonl'))).toBe(true);
     const rows = readFileSync(join(outDir, 'model_judgment/gpt-4-0613_single.jsonl'), 'utf8').trim().split('\n');
     expect(rows).toHaveLength(160);
-    expect(JSON.parse(rows[0]!)).toMatchObject({ model: 'org--my-model', judge: ['gpt-4-0613', 'single-v1'], score: 7, turn: 1 });
+    expect(JSON.parse(rows[0]!)).toMatchObject({
+      model: 'org--my-model',
+      judge: ['gpt-4-0613', 'single-v1'],
+      score: 7,
+      turn: 1,
+    });
     expect(cand.requests.every((r) => r.headers.authorization === 'Bearer cand-key')).toBe(true);
 
     const b = io(env);
@@ -52,9 +82,40 @@ describe('evalhook eval', () => {
   it.each([
     [['--model', 'x'], /--model-base-url is required/],
     [['--bogus'], /Unknown option '--bogus'/],
-    [['--model-base-url', 'u', '--model', 'm', '--judge-base-url', 'http://j', '--judge-model', 'j'], /--model-base-url is not a URL/],
-    [['--model-base-url', 'http://m', '--model', 'm', '--judge-base-url', 'http://j', '--judge-model', 'j', '--concurrency', '0'], /--concurrency must be a positive integer/],
-    [['--model-base-url', 'http://m', '--model', 'm', '--judge-base-url', 'http://j', '--judge-model', 'j', '--bench', 'arena'], /--bench must be/],
+    [
+      ['--model-base-url', 'u', '--model', 'm', '--judge-base-url', 'http://j', '--judge-model', 'j'],
+      /--model-base-url is not a URL/,
+    ],
+    [
+      [
+        '--model-base-url',
+        'http://m',
+        '--model',
+        'm',
+        '--judge-base-url',
+        'http://j',
+        '--judge-model',
+        'j',
+        '--concurrency',
+        '0',
+      ],
+      /--concurrency must be a positive integer/,
+    ],
+    [
+      [
+        '--model-base-url',
+        'http://m',
+        '--model',
+        'm',
+        '--judge-base-url',
+        'http://j',
+        '--judge-model',
+        'j',
+        '--bench',
+        'arena',
+      ],
+      /--bench must be/,
+    ],
   ])('exits 2 with a clear message for bad flags %#', async (argv, message) => {
     const c = io();
     expect(await evalCommand(argv, c.value)).toBe(2);

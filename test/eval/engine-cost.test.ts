@@ -15,13 +15,24 @@ const PRICES = { input: 1, output: 1 }; // USD per million tokens: cost = tokens
 const worstTokens = (req: ChatRequest) => Buffer.byteLength(JSON.stringify(req.messages)) + req.max_tokens;
 /** A judge that bills every request at that worst case, so the spend reaches the cap as fast as it can. */
 const billedJudge = () =>
-  scriptedClient((req): ChatResult => ({ content: `Rating: [[${(qOf(req.messages[1]!.content) % 10) + 1}]]`, usage: { promptTokens: Buffer.byteLength(JSON.stringify(req.messages)), completionTokens: req.max_tokens } }));
+  scriptedClient((req): ChatResult => ({
+    content: `Rating: [[${(qOf(req.messages[1]!.content) % 10) + 1}]]`,
+    usage: { promptTokens: Buffer.byteLength(JSON.stringify(req.messages)), completionTokens: req.max_tokens },
+  }));
 const spentUsd = (calls: Array<{ req: ChatRequest }>) => calls.reduce((n, c) => n + worstTokens(c.req), 0) / 1e6;
 
-function opts(judge: ReturnType<typeof billedJudge>, over: Partial<RunEvaluationOptions['judge']> = {}, rest: Partial<RunEvaluationOptions> = {}): RunEvaluationOptions {
+function opts(
+  judge: ReturnType<typeof billedJudge>,
+  over: Partial<RunEvaluationOptions['judge']> = {},
+  rest: Partial<RunEvaluationOptions> = {},
+): RunEvaluationOptions {
   return {
     benchmark: syntheticBenchmark(1),
-    candidate: { client: scriptedClient((req) => `answer ${req.messages.at(-1)!.content}`).client, model: 'cand', concurrency: 4 },
+    candidate: {
+      client: scriptedClient((req) => `answer ${req.messages.at(-1)!.content}`).client,
+      model: 'cand',
+      concurrency: 4,
+    },
     judge: { client: judge.client, model: 'judge', concurrency: 3, prices: PRICES, ...over },
     ...rest,
   };
@@ -64,14 +75,20 @@ describe('judge.maxCostUsd', () => {
     const store = memoryStore();
     // One judge call at a time, so every call that was paid for is in the store when the attempt stops.
     const first = billedJudge();
-    await expect(runEvaluation(opts(first, { maxCostUsd: cap, concurrency: 1 }, { store }))).rejects.toBeInstanceOf(EndpointError);
+    await expect(runEvaluation(opts(first, { maxCostUsd: cap, concurrency: 1 }, { store }))).rejects.toBeInstanceOf(
+      EndpointError,
+    );
     expect(store.records.some((r) => r.kind === 'judgment')).toBe(true);
     const retry = billedJudge();
-    await expect(runEvaluation(opts(retry, { maxCostUsd: cap, concurrency: 1 }, { store }))).rejects.toBeInstanceOf(EndpointError);
+    await expect(runEvaluation(opts(retry, { maxCostUsd: cap, concurrency: 1 }, { store }))).rejects.toBeInstanceOf(
+      EndpointError,
+    );
     expect(spentUsd(first.calls) + spentUsd(retry.calls)).toBeLessThanOrEqual(cap);
     // The same retry with a cap that covers the rest finishes, judging only what is missing.
     const rest = billedJudge();
-    const done = await runEvaluation(opts(rest, { maxCostUsd: spentUsd(free.calls) * 1.01, concurrency: 1 }, { store }));
+    const done = await runEvaluation(
+      opts(rest, { maxCostUsd: spentUsd(free.calls) * 1.01, concurrency: 1 }, { store }),
+    );
     expect(done.summary.counts.judgments).toBe(16);
     expect(first.calls.length + retry.calls.length + rest.calls.length).toBe(16);
   });
@@ -85,7 +102,9 @@ describe('judge.maxCostUsd', () => {
 
   it('refuses a cap without a price before any call', async () => {
     const judge = billedJudge();
-    await expect(runEvaluation(opts(judge, { prices: undefined, maxCostUsd: 1 }))).rejects.toThrow(/judge\.maxCostUsd needs judge\.prices/);
+    await expect(runEvaluation(opts(judge, { prices: undefined, maxCostUsd: 1 }))).rejects.toThrow(
+      /judge\.maxCostUsd needs judge\.prices/,
+    );
     expect(judge.calls).toHaveLength(0);
   });
 });

@@ -17,7 +17,17 @@ afterEach(async () => {
   await Promise.all(fakes.splice(0).map((f) => f.close()));
 });
 
-const overflow = { status: 400, body: { error: { message: "This model's maximum context length is 2048 tokens. However, you requested 2100 tokens.", type: 'BadRequestError', param: null, code: 400 } } };
+const overflow = {
+  status: 400,
+  body: {
+    error: {
+      message: "This model's maximum context length is 2048 tokens. However, you requested 2100 tokens.",
+      type: 'BadRequestError',
+      param: null,
+      code: 400,
+    },
+  },
+};
 
 async function candidateOverflowingOn(text: string, status = 400): Promise<FakeOpenAI> {
   const fake = await startFakeOpenAI({ respond: (b) => `ans ${b.messages.at(-1)?.content ?? ''}` });
@@ -26,14 +36,22 @@ async function candidateOverflowingOn(text: string, status = 400): Promise<FakeO
   return fake;
 }
 
-function opts(candidateUrl: string, judgeCalls: ChatRequest[], over: Partial<RunEvaluationOptions> = {}): RunEvaluationOptions {
+function opts(
+  candidateUrl: string,
+  judgeCalls: ChatRequest[],
+  over: Partial<RunEvaluationOptions> = {},
+): RunEvaluationOptions {
   const judge = scriptedClient((req) => {
     judgeCalls.push(req);
     return req.messages[1]!.content.startsWith('pair') ? '[[A]]' : '[[6]]';
   });
   return {
     benchmark: syntheticBenchmark(1),
-    candidate: { client: createOpenAIChatClient({ baseURL: candidateUrl, apiKey: 'k', role: 'candidate' }), model: 'c', concurrency: 2 },
+    candidate: {
+      client: createOpenAIChatClient({ baseURL: candidateUrl, apiKey: 'k', role: 'candidate' }),
+      model: 'c',
+      concurrency: 2,
+    },
     judge: { client: judge.client, model: 'j', concurrency: 2 },
     retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 },
     ...over,
@@ -47,9 +65,15 @@ describe('a 400 for one question (FastChat $ERROR$)', () => {
     const r = await runEvaluation(opts(fake.url, judged));
     const answer = r.records.find((x) => x.key === 'answer/3/1');
     expect(answer).toMatchObject({ content: '$ERROR$', error: expect.stringContaining('maximum context length') });
-    expect(r.records.find((x) => x.key === 'judgment/3/1')).toMatchObject({ score: -1, judgment: '', invalidReason: expect.stringMatching(/^answer error: candidate endpoint returned HTTP 400/) });
+    expect(r.records.find((x) => x.key === 'judgment/3/1')).toMatchObject({
+      score: -1,
+      judgment: '',
+      invalidReason: expect.stringMatching(/^answer error: candidate endpoint returned HTTP 400/),
+    });
     expect(judged).toHaveLength(15);
-    expect(judged.some((j) => qOf(j.messages[1]!.content) === 3 && !j.messages[1]!.content.includes('Q3T2'))).toBe(false);
+    expect(judged.some((j) => qOf(j.messages[1]!.content) === 3 && !j.messages[1]!.content.includes('Q3T2'))).toBe(
+      false,
+    );
     expect(r.summary.counts).toMatchObject({ judgments: 16, invalid: 1 });
     expect(r.summary.scores.average).toBe(6);
     expect(fake.requests.filter((q) => q.body.messages.at(-1)?.content === 'Q3T1')).toHaveLength(1); // not retried
@@ -72,8 +96,14 @@ describe('a 400 for one question (FastChat $ERROR$)', () => {
         tstamp: 0,
       })),
     );
-    const r = await runEvaluation(opts(fake.url, judged, { mode: 'pairwise-baseline', baseline: { model: 'base', answers } }));
-    expect(r.records.find((x) => x.key === 'pairwise/2/1')).toMatchObject({ g1Winner: 'error', g2Winner: 'error', g1Judgment: expect.stringContaining('answer error') });
+    const r = await runEvaluation(
+      opts(fake.url, judged, { mode: 'pairwise-baseline', baseline: { model: 'base', answers } }),
+    );
+    expect(r.records.find((x) => x.key === 'pairwise/2/1')).toMatchObject({
+      g1Winner: 'error',
+      g2Winner: 'error',
+      g1Judgment: expect.stringContaining('answer error'),
+    });
     expect(judged).toHaveLength(30); // 15 matches, two games each
     expect(r.summary.counts.invalid).toBe(1);
   });

@@ -46,7 +46,11 @@ describe('retries', () => {
     const slept: number[] = [];
     const r = await runEvaluation(
       opts({
-        judge: { client: createOpenAIChatClient({ baseURL: judge.url, apiKey: 'k', role: 'judge' }), model: 'j', concurrency: 1 },
+        judge: {
+          client: createOpenAIChatClient({ baseURL: judge.url, apiKey: 'k', role: 'judge' }),
+          model: 'j',
+          concurrency: 1,
+        },
         sleep: async (ms) => void slept.push(ms),
         random: () => 0,
       }),
@@ -60,10 +64,15 @@ describe('retries', () => {
   it('rejects with the last EndpointError once attempts are exhausted, keeping what was saved', async () => {
     const store = memoryStore();
     const judge = scriptedClient((req) => {
-      if (qOf(req.messages[1]!.content) === 3) throw new EndpointError('judge HTTP 503', 'server', { status: 503, role: 'judge' });
+      if (qOf(req.messages[1]!.content) === 3)
+        throw new EndpointError('judge HTTP 503', 'server', { status: 503, role: 'judge' });
       return judgeScore(req);
     });
-    const err = await rejection(runEvaluation(opts({ judge: { client: judge.client, model: 'j', concurrency: 1 }, store, sleep: async () => undefined })));
+    const err = await rejection(
+      runEvaluation(
+        opts({ judge: { client: judge.client, model: 'j', concurrency: 1 }, store, sleep: async () => undefined }),
+      ),
+    );
     expect(err).toMatchObject({ kind: 'server', status: 503 });
     // 3 attempts for the judgment that exhausted first (the other turn of q3 may have been mid-retry)
     expect(judge.calls.filter((c) => qOf(c.req.messages[1]!.content) === 3).length).toBeGreaterThanOrEqual(3);
@@ -79,7 +88,13 @@ describe('retries', () => {
       }
       return answerFor(req);
     });
-    const r = await runEvaluation(opts({ candidate: { client: cand.client, model: 'c', concurrency: 2 }, callTimeoutMs: 50, sleep: async () => undefined }));
+    const r = await runEvaluation(
+      opts({
+        candidate: { client: cand.client, model: 'c', concurrency: 2 },
+        callTimeoutMs: 50,
+        sleep: async () => undefined,
+      }),
+    );
     expect(r.summary.counts).toMatchObject({ retries: 1, answers: 16 });
   });
 });
@@ -101,7 +116,11 @@ describe('fail fast and abort', () => {
       runEvaluation(
         opts({
           candidate: { client: cand.client, model: 'c', concurrency: 4 },
-          judge: { client: createOpenAIChatClient({ baseURL: judge.url, apiKey: 'wrong', role: 'judge' }), model: 'j', concurrency: 1 },
+          judge: {
+            client: createOpenAIChatClient({ baseURL: judge.url, apiKey: 'wrong', role: 'judge' }),
+            model: 'j',
+            concurrency: 1,
+          },
           sleep: () => new Promise(() => undefined), // a retry would hang the test: there must be none
         }),
       ),
@@ -121,7 +140,9 @@ describe('fail fast and abort', () => {
       if (signals.length === 4) queueMicrotask(() => ac.abort());
       return untilAborted(o.signal);
     });
-    const err = await rejection(runEvaluation(opts({ candidate: { client: cand.client, model: 'c', concurrency: 4 }, signal: ac.signal })));
+    const err = await rejection(
+      runEvaluation(opts({ candidate: { client: cand.client, model: 'c', concurrency: 4 }, signal: ac.signal })),
+    );
     expect(err.kind).toBe('aborted');
     expect(signals).toHaveLength(4);
     expect(signals.every((s) => s.aborted)).toBe(true);
@@ -131,7 +152,13 @@ describe('fail fast and abort', () => {
     const ac = new AbortController();
     ac.abort();
     const cand = scriptedClient(answerFor);
-    expect((await rejection(runEvaluation(opts({ candidate: { client: cand.client, model: 'c', concurrency: 1 }, signal: ac.signal })))).kind).toBe('aborted');
+    expect(
+      (
+        await rejection(
+          runEvaluation(opts({ candidate: { client: cand.client, model: 'c', concurrency: 1 }, signal: ac.signal })),
+        )
+      ).kind,
+    ).toBe('aborted');
     expect(cand.calls).toHaveLength(0);
   });
 });
@@ -173,12 +200,28 @@ describe('resume', () => {
     const again = (f: (r: ChatRequest) => string) =>
       scriptedClient((req) => {
         // a finished call is one whose result was saved; calls cut off by the abort may rerun
-        if (done.has(key(req)) && store.records.some((r) => (r.kind === 'answer' ? r.content === f(req) : r.kind === 'judgment' && r.userPrompt === req.messages[1]!.content))) repeated.push(key(req));
+        if (
+          done.has(key(req)) &&
+          store.records.some((r) =>
+            r.kind === 'answer'
+              ? r.content === f(req)
+              : r.kind === 'judgment' && r.userPrompt === req.messages[1]!.content,
+          )
+        )
+          repeated.push(key(req));
         return f(req);
       });
     const cand2 = again(answerFor);
     const judge2 = again(judgeScore);
-    const r = await runEvaluation(opts({ benchmark: syntheticBenchmark(), candidate: { client: cand2.client, model: 'c', concurrency: 3 }, judge: { client: judge2.client, model: 'j', concurrency: 2 }, store, cache }));
+    const r = await runEvaluation(
+      opts({
+        benchmark: syntheticBenchmark(),
+        candidate: { client: cand2.client, model: 'c', concurrency: 3 },
+        judge: { client: judge2.client, model: 'j', concurrency: 2 },
+        store,
+        cache,
+      }),
+    );
     expect(repeated).toEqual([]);
     expect((r.summary.counts.candidateCalls ?? 0) + (r.summary.counts.answersResumed ?? 0)).toBe(160);
     expect(r.summary.counts.judgeCalls + r.summary.counts.resumed).toBe(160);
@@ -200,7 +243,10 @@ describe('resume', () => {
 
 describe('judge cache outage', () => {
   it('judges for real when the cache cannot be read or written', async () => {
-    const broken = { get: () => Promise.reject(new Error('redis down')), set: () => Promise.reject(new Error('redis down')) };
+    const broken = {
+      get: () => Promise.reject(new Error('redis down')),
+      set: () => Promise.reject(new Error('redis down')),
+    };
     const r = await runEvaluation(opts({ cache: broken }));
     expect(r.summary.counts).toMatchObject({ judgeCalls: 16, cacheHits: 0 });
   });

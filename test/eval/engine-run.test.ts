@@ -25,13 +25,30 @@ describe('runEvaluation', () => {
     const judge = scriptedClient(judgeScore);
     const store = memoryStore();
     const cache = memoryCache();
-    const opts = base({ candidate: { client: cand.client, model: 'cand', concurrency: 4 }, judge: { client: judge.client, model: 'judge', concurrency: 4 }, store, cache });
+    const opts = base({
+      candidate: { client: cand.client, model: 'cand', concurrency: 4 },
+      judge: { client: judge.client, model: 'judge', concurrency: 4 },
+      store,
+      cache,
+    });
     const first = await runEvaluation(opts);
-    expect(first.summary.counts).toMatchObject({ judgeCalls: 160, candidateCalls: 160, judgments: 160, answers: 160, cacheHits: 0, resumed: 0 });
+    expect(first.summary.counts).toMatchObject({
+      judgeCalls: 160,
+      candidateCalls: 160,
+      judgments: 160,
+      answers: 160,
+      cacheHits: 0,
+      resumed: 0,
+    });
     expect(store.records).toHaveLength(320);
     expect(first.summary.scores.average).toBe(5.5);
     const second = await runEvaluation(opts);
-    expect(second.summary.counts).toMatchObject({ judgeCalls: 0, candidateCalls: 0, resumed: 160, answersResumed: 160 });
+    expect(second.summary.counts).toMatchObject({
+      judgeCalls: 0,
+      candidateCalls: 0,
+      resumed: 160,
+      answersResumed: 160,
+    });
     expect(second.summary.scores).toEqual(first.summary.scores);
     expect(judge.calls).toHaveLength(160);
     expect(cand.calls).toHaveLength(160);
@@ -40,8 +57,17 @@ describe('runEvaluation', () => {
   it('sends FastChat parameters: per-category temperature, greedy below 1e-4, 1024 tokens, own turn-1 answer and the system prompt in turn 2', async () => {
     const cand = scriptedClient(answerFor);
     const judge = scriptedClient(judgeScore);
-    const bench = { ...syntheticBenchmark(1), temperatures: { writing: 0.7, roleplay: 0.00001, reasoning: 0, math: 0, coding: 0, extraction: 0, stem: 0.1 } };
-    const r = await runEvaluation(base({ benchmark: bench, candidate: { client: cand.client, model: 'cand', concurrency: 2, systemPrompt: 'Be brief.' }, judge: { client: judge.client, model: 'judge', concurrency: 2 } }));
+    const bench = {
+      ...syntheticBenchmark(1),
+      temperatures: { writing: 0.7, roleplay: 0.00001, reasoning: 0, math: 0, coding: 0, extraction: 0, stem: 0.1 },
+    };
+    const r = await runEvaluation(
+      base({
+        benchmark: bench,
+        candidate: { client: cand.client, model: 'cand', concurrency: 2, systemPrompt: 'Be brief.' },
+        judge: { client: judge.client, model: 'judge', concurrency: 2 },
+      }),
+    );
     const temps = Object.fromEntries(cand.calls.map((c) => [qOf(c.req.messages[1]!.content), c.req.temperature]));
     expect(temps).toEqual({ 1: 0.7, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 7: 0.1, 8: 0.7 }); // humanities missing from table -> 0.7
     const t2 = cand.calls.find((c) => turnOf(c.req) === 2 && qOf(c.req.messages[1]!.content) === 1)!.req;
@@ -61,10 +87,15 @@ describe('runEvaluation', () => {
     // judge: system + user, temperature 0, 2048 tokens, right prompt per category/turn, `$&` kept literally
     const j = judge.calls.map((c) => c.req);
     expect(j.every((x) => x.temperature === 0 && x.max_tokens === 2048 && x.messages.length === 2)).toBe(true);
-    expect(j.find((x) => x.messages[0]!.content === 'sys:single-math-v1-multi-turn' && x.messages[1]!.content.includes('Q4T'))!.messages[1]!.content).toBe(
-      'single-math-v1-multi-turn|Q4T1|A4T1 $& {}|Q4T2|A4T2 $& {}|ref:R4T1/R4T2',
-    );
-    expect(j.find((x) => x.messages[0]!.content === 'sys:single-v1' && x.messages[1]!.content.includes('Q1T'))!.messages[1]!.content).toBe('single-v1|Q1T1|A1T1 $& {}');
+    expect(
+      j.find(
+        (x) => x.messages[0]!.content === 'sys:single-math-v1-multi-turn' && x.messages[1]!.content.includes('Q4T'),
+      )!.messages[1]!.content,
+    ).toBe('single-math-v1-multi-turn|Q4T1|A4T1 $& {}|Q4T2|A4T2 $& {}|ref:R4T1/R4T2');
+    expect(
+      j.find((x) => x.messages[0]!.content === 'sys:single-v1' && x.messages[1]!.content.includes('Q1T'))!.messages[1]!
+        .content,
+    ).toBe('single-v1|Q1T1|A1T1 $& {}');
     expect(r.summary.generation).toMatchObject({ system_prompt: 'Be brief.', max_tokens: 1024 });
   });
 
@@ -88,7 +119,13 @@ describe('runEvaluation', () => {
       }
       return judgeScore(req);
     });
-    const r = await runEvaluation(base({ benchmark: syntheticBenchmark(1), candidate: { client: cand.client, model: 'c', concurrency: 8 }, judge: { client: judge.client, model: 'j', concurrency: 8 } }));
+    const r = await runEvaluation(
+      base({
+        benchmark: syntheticBenchmark(1),
+        candidate: { client: cand.client, model: 'c', concurrency: 8 },
+        judge: { client: judge.client, model: 'j', concurrency: 8 },
+      }),
+    );
     expect(r.summary.counts.judgments).toBe(16);
   });
 
@@ -103,7 +140,12 @@ describe('runEvaluation', () => {
         live[role] -= 1;
         return f(req);
       }).client;
-    await runEvaluation(base({ candidate: { client: slow('candidate', answerFor), model: 'c', concurrency: 3 }, judge: { client: slow('judge', judgeScore), model: 'j', concurrency: 5 } }));
+    await runEvaluation(
+      base({
+        candidate: { client: slow('candidate', answerFor), model: 'c', concurrency: 3 },
+        judge: { client: slow('judge', judgeScore), model: 'j', concurrency: 5 },
+      }),
+    );
     expect(live.maxCandidate).toBe(3);
     expect(live.maxJudge).toBeLessThanOrEqual(5);
     expect(live.maxJudge).toBeGreaterThan(1);
@@ -118,21 +160,44 @@ describe('runEvaluation', () => {
       return judgeScore(req);
     });
     const cache = memoryCache();
-    const r = await runEvaluation(base({ benchmark: syntheticBenchmark(1), judge: { client: judge.client, model: 'j', concurrency: 1, parseRetries: 2 }, cache }));
+    const r = await runEvaluation(
+      base({
+        benchmark: syntheticBenchmark(1),
+        judge: { client: judge.client, model: 'j', concurrency: 1, parseRetries: 2 },
+        cache,
+      }),
+    );
     expect(r.summary.counts).toMatchObject({ invalid: 2, parseRetries: 5, judgeCalls: 21 }); // q1: 2 turns x 2 re-asks; q2: 1
     expect(r.summary.scores.turn1).toBeCloseTo((3 + 4 + 5 + 6 + 7 + 8 + 9) / 7, 12);
   });
 
   it('structured judge: sends a JSON schema and parses the JSON reply', async () => {
-    const judge = scriptedClient((req) => JSON.stringify({ explanation: 'fine', rating: qOf(req.messages[1]!.content) }));
-    const r = await runEvaluation(base({ benchmark: syntheticBenchmark(1), judge: { client: judge.client, model: 'j', concurrency: 2, structured: true } }));
+    const judge = scriptedClient((req) =>
+      JSON.stringify({ explanation: 'fine', rating: qOf(req.messages[1]!.content) }),
+    );
+    const r = await runEvaluation(
+      base({
+        benchmark: syntheticBenchmark(1),
+        judge: { client: judge.client, model: 'j', concurrency: 2, structured: true },
+      }),
+    );
     expect(judge.calls[0]!.req.response_format?.type).toBe('json_schema');
     expect(r.summary.scores.average).toBe(4.5);
   });
 
   it('pairwise-baseline: both position orders, FastChat tie rules, win rates, 2 calls per match', async () => {
     const baseline: AnswerRecord[] = syntheticBenchmark(1).questions.flatMap((q) =>
-      [1, 2].map((turn) => ({ kind: 'answer' as const, key: `answer/${q.questionId}/${turn}`, questionId: q.questionId, turn, model: 'base', content: `BASE${q.questionId}`, params: { model: 'base', temperature: 0, max_tokens: 1 }, usage: { promptTokens: 0, completionTokens: 0 }, tstamp: 0 })),
+      [1, 2].map((turn) => ({
+        kind: 'answer' as const,
+        key: `answer/${q.questionId}/${turn}`,
+        questionId: q.questionId,
+        turn,
+        model: 'base',
+        content: `BASE${q.questionId}`,
+        params: { model: 'base', temperature: 0, max_tokens: 1 },
+        usage: { promptTokens: 0, completionTokens: 0 },
+        tstamp: 0,
+      })),
     );
     // q1-4: candidate always wins; q5-6: position bias (A always wins) -> tie; q7-8: baseline wins
     const judge = scriptedClient((req) => {
@@ -143,18 +208,53 @@ describe('runEvaluation', () => {
       if (q <= 6) return '[[A]]';
       return candIsA ? '[[B]]' : '[[A]]';
     });
-    const r = await runEvaluation(base({ benchmark: syntheticBenchmark(1), mode: 'pairwise-baseline', baseline: { model: 'base', answers: baseline }, judge: { client: judge.client, model: 'j', concurrency: 4 } }));
+    const r = await runEvaluation(
+      base({
+        benchmark: syntheticBenchmark(1),
+        mode: 'pairwise-baseline',
+        baseline: { model: 'base', answers: baseline },
+        judge: { client: judge.client, model: 'j', concurrency: 4 },
+      }),
+    );
     expect(r.summary.counts.judgeCalls).toBe(32);
-    expect(r.summary.pairwise).toEqual({ baseline: 'base', win: 8, loss: 4, tie: 4, winRate: 0.5, winRateAdjusted: 0.625 });
+    expect(r.summary.pairwise).toEqual({
+      baseline: 'base',
+      win: 8,
+      loss: 4,
+      tie: 4,
+      winRate: 0.5,
+      winRateAdjusted: 0.625,
+    });
     expect(judge.calls.some((c) => c.req.messages[0]!.content === 'sys:pair-math-v1-multi-turn')).toBe(true);
     const pairFile = fastChatFiles(r).find((f) => f.path === 'model_judgment/j_pair.jsonl')!;
     const first = JSON.parse(pairFile.content.split('\n')[0]!) as Record<string, unknown>;
-    expect(first).toMatchObject({ question_id: 1, model_1: 'cand', model_2: 'base', g1_winner: 'model_1', g2_winner: 'model_1', judge: ['j', 'pair-v2'], turn: 1 });
+    expect(first).toMatchObject({
+      question_id: 1,
+      model_1: 'cand',
+      model_2: 'base',
+      g1_winner: 'model_1',
+      g2_winner: 'model_1',
+      judge: ['j', 'pair-v2'],
+      turn: 1,
+    });
   });
 
   it('sums tokens and prices the judge (the candidate is self-hosted); cost is null without a price', async () => {
-    const r = await runEvaluation(base({ benchmark: syntheticBenchmark(1), judge: { client: scriptedClient(judgeScore).client, model: 'judge', concurrency: 4, prices: { input: 10, output: 20 } } }));
-    expect(r.summary.tokens).toEqual({ candidate: { promptTokens: 160, completionTokens: 80 }, judge: { promptTokens: 160, completionTokens: 80 } });
+    const r = await runEvaluation(
+      base({
+        benchmark: syntheticBenchmark(1),
+        judge: {
+          client: scriptedClient(judgeScore).client,
+          model: 'judge',
+          concurrency: 4,
+          prices: { input: 10, output: 20 },
+        },
+      }),
+    );
+    expect(r.summary.tokens).toEqual({
+      candidate: { promptTokens: 160, completionTokens: 80 },
+      judge: { promptTokens: 160, completionTokens: 80 },
+    });
     expect(r.summary.costUsd).toBeCloseTo((160 * 10 + 80 * 20) / 1e6, 12);
     expect((await runEvaluation(base({ benchmark: syntheticBenchmark(1) }))).summary.costUsd).toBeNull();
   });

@@ -7,8 +7,16 @@ afterEach(async () => {
   fake = undefined;
 });
 
-async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown; headers: Headers }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: unknown; headers: Headers }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, json: await res.json(), headers: res.headers };
 }
 
@@ -16,7 +24,9 @@ const ok = { model: 'm', messages: [{ role: 'user', content: 'hi' }], temperatur
 
 describe('fake OpenAI server', () => {
   it('answers chat completions in the real response shape and records the request', async () => {
-    fake = await startFakeOpenAI({ respond: (b) => ({ content: `got ${b.messages[0]?.content}`, usage: { prompt_tokens: 3, completion_tokens: 2 } }) });
+    fake = await startFakeOpenAI({
+      respond: (b) => ({ content: `got ${b.messages[0]?.content}`, usage: { prompt_tokens: 3, completion_tokens: 2 } }),
+    });
     const r = await post(`${fake.url}/chat/completions`, ok);
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({
@@ -64,14 +74,20 @@ describe('fake OpenAI server', () => {
   it('resets the socket, hangs for timeouts, serves extra routes and signals waiters', async () => {
     fake = await startFakeOpenAI();
     fake.route('POST', '/v1/load_lora_adapter', (body) => ({ status: 200, body: { loaded: body } }));
-    expect((await post(`${fake.url}/load_lora_adapter`, { lora_name: 'x' })).json).toEqual({ loaded: { lora_name: 'x' } });
+    expect((await post(`${fake.url}/load_lora_adapter`, { lora_name: 'x' })).json).toEqual({
+      loaded: { lora_name: 'x' },
+    });
     fake.fail({ kind: 'reset' });
     await expect(post(`${fake.url}/chat/completions`, ok)).rejects.toThrow();
     fake.fail({ kind: 'timeout' });
     const ac = new AbortController();
     const hung = post(`${fake.url}/chat/completions`, ok, {});
     await fake.waitForRequests(2);
-    const normal = await fetch(`${fake.url}/chat/completions`, { method: 'POST', body: JSON.stringify(ok), signal: ac.signal });
+    const normal = await fetch(`${fake.url}/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify(ok),
+      signal: ac.signal,
+    });
     expect(normal.status).toBe(200);
     expect(fake.inFlight).toBe(1);
     ac.abort();

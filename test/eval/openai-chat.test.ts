@@ -11,7 +11,12 @@ afterEach(async () => {
   fake = undefined;
 });
 
-const req: ChatRequest = { model: 'judge-1', messages: [{ role: 'user', content: 'rate this' }], temperature: 0, max_tokens: 16 };
+const req: ChatRequest = {
+  model: 'judge-1',
+  messages: [{ role: 'user', content: 'rate this' }],
+  temperature: 0,
+  max_tokens: 16,
+};
 
 async function failure(p: Promise<unknown>): Promise<EndpointError> {
   const err = await p.then(
@@ -24,11 +29,28 @@ async function failure(p: Promise<unknown>): Promise<EndpointError> {
 
 describe('openai chat adapter', () => {
   it('sends the request as given and returns content and usage', async () => {
-    fake = await startFakeOpenAI({ apiKey: 'k', respond: () => ({ content: 'Rating: [[7]]', usage: { prompt_tokens: 11, completion_tokens: 4 } }) });
-    const client = createOpenAIChatClient({ baseURL: fake.url, apiKey: 'k', role: 'judge', headers: { 'x-trace': 't1' } });
+    fake = await startFakeOpenAI({
+      apiKey: 'k',
+      respond: () => ({ content: 'Rating: [[7]]', usage: { prompt_tokens: 11, completion_tokens: 4 } }),
+    });
+    const client = createOpenAIChatClient({
+      baseURL: fake.url,
+      apiKey: 'k',
+      role: 'judge',
+      headers: { 'x-trace': 't1' },
+    });
     const out = await client.complete(req);
-    expect(out).toEqual({ content: 'Rating: [[7]]', usage: { promptTokens: 11, completionTokens: 4 }, finishReason: 'stop' });
-    expect(fake.requests[0]?.body).toMatchObject({ model: 'judge-1', temperature: 0, max_tokens: 16, messages: req.messages });
+    expect(out).toEqual({
+      content: 'Rating: [[7]]',
+      usage: { promptTokens: 11, completionTokens: 4 },
+      finishReason: 'stop',
+    });
+    expect(fake.requests[0]?.body).toMatchObject({
+      model: 'judge-1',
+      temperature: 0,
+      max_tokens: 16,
+      messages: req.messages,
+    });
     expect(fake.requests[0]?.headers['x-trace']).toBe('t1');
   });
 
@@ -68,7 +90,9 @@ describe('openai chat adapter', () => {
 
   it('maps a wrong API key (real 401 from the server) to unrecoverable', async () => {
     fake = await startFakeOpenAI({ apiKey: 'right' });
-    const err = await failure(createOpenAIChatClient({ baseURL: fake.url, apiKey: 'wrong', role: 'judge' }).complete(req));
+    const err = await failure(
+      createOpenAIChatClient({ baseURL: fake.url, apiKey: 'wrong', role: 'judge' }).complete(req),
+    );
     expect(err.kind).toBe('unrecoverable');
     expect(err.message).toContain('Incorrect API key');
   });
@@ -89,6 +113,8 @@ describe('openai chat adapter', () => {
     const url = fake.url;
     await fake.close();
     fake = undefined;
-    expect((await failure(createOpenAIChatClient({ baseURL: url, apiKey: 'k', role: 'judge' }).complete(req))).kind).toBe('connection');
+    expect(
+      (await failure(createOpenAIChatClient({ baseURL: url, apiKey: 'k', role: 'judge' }).complete(req))).kind,
+    ).toBe('connection');
   });
 });

@@ -16,15 +16,58 @@ const answer = (turn: number, content: string, model = 'cand'): AnswerRecord => 
   usage,
   tstamp: 1,
 });
-const judgment: JudgmentRecord = { kind: 'judgment', key: 'judgment/81/1', questionId: 81, turn: 1, model: 'cand', judgeModel: 'judge', promptName: 'single-v1', userPrompt: 'P', judgment: '[[7]]', score: 7, usage, cached: false, tstamp: 1 };
-const pair: PairwiseRecord = { kind: 'pairwise', key: 'pairwise/81/1', questionId: 81, turn: 1, model1: 'cand', model2: 'base', judgeModel: 'judge', promptName: 'pair-v2', g1Winner: 'model_1', g2Winner: 'model_1', g1UserPrompt: 'G1', g1Judgment: '[[A]]', g2UserPrompt: 'G2', g2Judgment: '[[B]]', usage, tstamp: 1 };
-const counters = (): RunCounters => ({ judgeCalls: 0, candidateCalls: 0, cacheHits: 0, resumed: 0, answersResumed: 0, retries: 0, parseRetries: 0, duplicates: 0 });
+const judgment: JudgmentRecord = {
+  kind: 'judgment',
+  key: 'judgment/81/1',
+  questionId: 81,
+  turn: 1,
+  model: 'cand',
+  judgeModel: 'judge',
+  promptName: 'single-v1',
+  userPrompt: 'P',
+  judgment: '[[7]]',
+  score: 7,
+  usage,
+  cached: false,
+  tstamp: 1,
+};
+const pair: PairwiseRecord = {
+  kind: 'pairwise',
+  key: 'pairwise/81/1',
+  questionId: 81,
+  turn: 1,
+  model1: 'cand',
+  model2: 'base',
+  judgeModel: 'judge',
+  promptName: 'pair-v2',
+  g1Winner: 'model_1',
+  g2Winner: 'model_1',
+  g1UserPrompt: 'G1',
+  g1Judgment: '[[A]]',
+  g2UserPrompt: 'G2',
+  g2Judgment: '[[B]]',
+  usage,
+  tstamp: 1,
+};
+const counters = (): RunCounters => ({
+  judgeCalls: 0,
+  candidateCalls: 0,
+  cacheHits: 0,
+  resumed: 0,
+  answersResumed: 0,
+  retries: 0,
+  parseRetries: 0,
+  duplicates: 0,
+});
 const storeOf = (records: unknown[]) => ({ load: async () => records as EvalRecord[], save: async () => undefined });
 
 describe('loadStored', () => {
   it('skips what does not parse, keeps the last record per key and counts the repeats', async () => {
     const c = counters();
-    const stored = await loadStored(storeOf([answer(1, 'old'), { kind: 'answer', key: 'answer/81/1' }, answer(1, 'new'), 'junk']), c);
+    const stored = await loadStored(
+      storeOf([answer(1, 'old'), { kind: 'answer', key: 'answer/81/1' }, answer(1, 'new'), 'junk']),
+      c,
+    );
     expect(stored.size).toBe(1);
     expect(stored.get('answer/81/1')).toMatchObject({ content: 'new' });
     expect(c.duplicates).toBe(1);

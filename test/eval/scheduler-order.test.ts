@@ -13,16 +13,29 @@ function gate() {
     (req) =>
       new Promise<string>((resolve) => {
         count += 1;
-        open.push({ req, finish: () => resolve(req.messages.some((m) => m.content.startsWith('sys:')) ? 'Rating: [[6]]' : `answer ${req.messages.length}`) });
+        open.push({
+          req,
+          finish: () =>
+            resolve(
+              req.messages.some((m) => m.content.startsWith('sys:'))
+                ? 'Rating: [[6]]'
+                : `answer ${req.messages.length}`,
+            ),
+        });
         for (const w of waiters.filter((x) => count >= x.n)) w.resolve();
       }),
   );
   return {
     ...s,
-    reached: (n: number) => (count >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }))),
+    reached: (n: number) =>
+      count >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })),
     /** Finish the open call for question q, turn t (t = 1 + number of earlier assistant turns). */
     finish(q: number, t: number) {
-      const i = open.findIndex((o) => qOf(o.req.messages.at(-1)!.content) === q && o.req.messages.filter((m) => m.role === 'assistant').length === t - 1);
+      const i = open.findIndex(
+        (o) =>
+          qOf(o.req.messages.at(-1)!.content) === q &&
+          o.req.messages.filter((m) => m.role === 'assistant').length === t - 1,
+      );
       if (i < 0) throw new Error(`no open call for question ${q} turn ${t}`);
       open.splice(i, 1)[0]!.finish();
     },

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { gameWinner, matchOutcome, parseSingleScore, parseStructuredScore, parseVerdict, structuredResponseFormat } from '../../src/eval/index.js';
+import {
+  gameWinner,
+  matchOutcome,
+  parseSingleScore,
+  parseStructuredScore,
+  parseVerdict,
+  structuredResponseFormat,
+} from '../../src/eval/index.js';
 
 describe('single score extraction (spec 4.4)', () => {
   it.each([
@@ -63,7 +70,11 @@ describe('structured judge', () => {
   it('asks for a strict JSON schema and parses it with zod, falling back to the regexes', () => {
     const rf = structuredResponseFormat();
     expect(rf.type).toBe('json_schema');
-    expect(rf.json_schema.schema).toMatchObject({ type: 'object', required: ['explanation', 'rating'], additionalProperties: false });
+    expect(rf.json_schema.schema).toMatchObject({
+      type: 'object',
+      required: ['explanation', 'rating'],
+      additionalProperties: false,
+    });
     expect(parseStructuredScore('{"explanation":"ok","rating":7}')).toBe(7);
     expect(parseStructuredScore('{"explanation":"ok","rating":11}')).toBe(-1);
     expect(parseStructuredScore('not json, Rating: [[4]]')).toBe(4);

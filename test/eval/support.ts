@@ -1,7 +1,14 @@
 /** Test doubles and data access shared by the eval tests (no benchmark data lives in the repo). */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ChatCallOptions, ChatClient, ChatRequest, ChatResult, EvalStore, JudgeCache } from '../../src/eval/ports.js';
+import type {
+  ChatCallOptions,
+  ChatClient,
+  ChatRequest,
+  ChatResult,
+  EvalStore,
+  JudgeCache,
+} from '../../src/eval/ports.js';
 import type { EvalRecord } from '../../src/eval/types.js';
 
 import { SHARED, hasShared } from '../helpers/shared.js';
@@ -44,7 +51,9 @@ export function memoryCache(): JudgeCache & { map: Map<string, ChatResult> } {
 }
 
 /** In-process ChatClient: `reply` decides per request; records every call with its options. */
-export function scriptedClient(reply: (req: ChatRequest, opts: ChatCallOptions, n: number) => Promise<string | ChatResult> | string | ChatResult) {
+export function scriptedClient(
+  reply: (req: ChatRequest, opts: ChatCallOptions, n: number) => Promise<string | ChatResult> | string | ChatResult,
+) {
   const calls: Array<{ req: ChatRequest; opts: ChatCallOptions }> = [];
   const client: ChatClient = {
     async complete(req, opts = {}) {

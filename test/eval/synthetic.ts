@@ -9,7 +9,12 @@ export function syntheticBenchmark(perCategory = 10): Benchmark {
   let id = 1;
   for (const category of CATS)
     for (let i = 0; i < perCategory; i++, id++)
-      questions.push({ questionId: id, category, turns: [`Q${id}T1`, `Q${id}T2`], reference: [`R${id}T1`, `R${id}T2`] });
+      questions.push({
+        questionId: id,
+        category,
+        turns: [`Q${id}T1`, `Q${id}T2`],
+        reference: [`R${id}T1`, `R${id}T2`],
+      });
   const judgePrompts: Record<string, JudgePrompt> = {};
   for (const name of ALL_PROMPT_NAMES) {
     const pair = name.startsWith('pair');
@@ -22,9 +27,22 @@ export function syntheticBenchmark(perCategory = 10): Benchmark {
         ? '{question_1}|{answer_1}|{question_2}|{answer_2}'
         : '{question}|{answer}';
     const ref = name.includes('math') ? (multi ? '|ref:{ref_answer_1}/{ref_answer_2}' : '|ref:{ref_answer_1}') : '';
-    judgePrompts[name] = { name, type: pair ? 'pairwise' : 'single', system_prompt: `sys:${name}`, prompt_template: `${name}|${tpl}${ref}`, output_format: pair ? '[[A]]' : '[[rating]]' };
+    judgePrompts[name] = {
+      name,
+      type: pair ? 'pairwise' : 'single',
+      system_prompt: `sys:${name}`,
+      prompt_template: `${name}|${tpl}${ref}`,
+      output_format: pair ? '[[A]]' : '[[rating]]',
+    };
   }
-  return { name: 'synthetic', questions, judgePrompts, referenceSet: 'synthetic-refs', promptSet: 'synthetic-prompts', dataChecksums: {} };
+  return {
+    name: 'synthetic',
+    questions,
+    judgePrompts,
+    referenceSet: 'synthetic-refs',
+    promptSet: 'synthetic-prompts',
+    dataChecksums: {},
+  };
 }
 
 /** Question id and turn of a synthetic judge or candidate prompt. */

@@ -91,10 +91,20 @@ export interface FakeKubernetes {
   close(): Promise<void>;
 }
 
-const UNSCHEDULABLE = '0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.';
+const UNSCHEDULABLE =
+  '0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.';
 
 function status(code: number, reason: string, message: string, details?: Obj): Obj {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code, ...(details ? { details } : {}) };
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    code,
+    ...(details ? { details } : {}),
+  };
 }
 
 /** Equality-based selectors (`a=b,c=d`, `a!=b`), which is all the launcher uses. */
@@ -124,45 +134,147 @@ function podObject(job: FakeJob): Obj {
   const running = { running: { startedAt: at } };
   const waiting = (reason: string, message?: string) => ({ waiting: { reason, ...(message ? { message } : {}) } });
   const doneInit = initNames.map((n) => containerStatus(n, { terminated: { exitCode: 0, reason: 'Completed' } }));
-  const cond = (type: string, value: boolean, reason?: string, message?: string) => ({ type, status: value ? 'True' : 'False', ...(reason ? { reason } : {}), ...(message ? { message } : {}) });
+  const cond = (type: string, value: boolean, reason?: string, message?: string) => ({
+    type,
+    status: value ? 'True' : 'False',
+    ...(reason ? { reason } : {}),
+    ...(message ? { message } : {}),
+  });
   let status: Obj;
   const s = pod.scenario;
   const step = pod.step;
   const starting = (n: number): Obj | undefined => {
     if (n === 0) return { phase: 'Pending', conditions: [cond('PodScheduled', true)] };
-    if (n === 1 && initNames.length) return { phase: 'Pending', conditions: [cond('PodScheduled', true), cond('Initialized', false)], initContainerStatuses: initNames.map((x) => containerStatus(x, running)), containerStatuses: names.map((x) => containerStatus(x, waiting('PodInitializing'))) };
-    if (n <= 2) return { phase: 'Running', podIP: (s as { podIP?: string }).podIP ?? '127.0.0.1', conditions: [cond('PodScheduled', true), cond('Initialized', true), cond('Ready', false, 'ContainersNotReady')], initContainerStatuses: doneInit, containerStatuses: names.map((x) => containerStatus(x, running)) };
+    if (n === 1 && initNames.length)
+      return {
+        phase: 'Pending',
+        conditions: [cond('PodScheduled', true), cond('Initialized', false)],
+        initContainerStatuses: initNames.map((x) => containerStatus(x, running)),
+        containerStatuses: names.map((x) => containerStatus(x, waiting('PodInitializing'))),
+      };
+    if (n <= 2)
+      return {
+        phase: 'Running',
+        podIP: (s as { podIP?: string }).podIP ?? '127.0.0.1',
+        conditions: [cond('PodScheduled', true), cond('Initialized', true), cond('Ready', false, 'ContainersNotReady')],
+        initContainerStatuses: doneInit,
+        containerStatuses: names.map((x) => containerStatus(x, running)),
+      };
     return undefined;
   };
-  const ready = (podIP: string) => ({ phase: 'Running', podIP, podIPs: [{ ip: podIP }], conditions: [cond('PodScheduled', true), cond('Initialized', true), cond('ContainersReady', true), cond('Ready', true)], initContainerStatuses: doneInit, containerStatuses: names.map((x) => containerStatus(x, running, true)) });
+  const ready = (podIP: string) => ({
+    phase: 'Running',
+    podIP,
+    podIPs: [{ ip: podIP }],
+    conditions: [
+      cond('PodScheduled', true),
+      cond('Initialized', true),
+      cond('ContainersReady', true),
+      cond('Ready', true),
+    ],
+    initContainerStatuses: doneInit,
+    containerStatuses: names.map((x) => containerStatus(x, running, true)),
+  });
   switch (s.kind) {
     case 'ready':
       status = starting(step) ?? ready(s.podIP ?? '127.0.0.1');
       break;
     case 'crash-later':
-      status = starting(step) ?? (step < 3 + s.readyFor ? ready(s.podIP ?? '127.0.0.1') : { phase: 'Failed', conditions: [cond('Ready', false)], initContainerStatuses: doneInit, containerStatuses: names.map((x) => containerStatus(x, { terminated: { exitCode: 137, reason: 'OOMKilled' } })) });
+      status =
+        starting(step) ??
+        (step < 3 + s.readyFor
+          ? ready(s.podIP ?? '127.0.0.1')
+          : {
+              phase: 'Failed',
+              conditions: [cond('Ready', false)],
+              initContainerStatuses: doneInit,
+              containerStatuses: names.map((x) =>
+                containerStatus(x, { terminated: { exitCode: 137, reason: 'OOMKilled' } }),
+              ),
+            });
       break;
     case 'unschedulable':
-      status = { phase: 'Pending', conditions: [cond('PodScheduled', false, 'Unschedulable', s.message ?? UNSCHEDULABLE)] };
+      status = {
+        phase: 'Pending',
+        conditions: [cond('PodScheduled', false, 'Unschedulable', s.message ?? UNSCHEDULABLE)],
+      };
       break;
     case 'image-pull':
-      status = { phase: 'Pending', conditions: [cond('PodScheduled', true)], initContainerStatuses: doneInit, containerStatuses: names.map((x) => containerStatus(x, step === 0 ? waiting('ErrImagePull', `failed to pull and unpack image "${String(spec.containers[0].image)}": not found`) : waiting('ImagePullBackOff', `Back-off pulling image "${String(spec.containers[0].image)}"`))) };
+      status = {
+        phase: 'Pending',
+        conditions: [cond('PodScheduled', true)],
+        initContainerStatuses: doneInit,
+        containerStatuses: names.map((x) =>
+          containerStatus(
+            x,
+            step === 0
+              ? waiting(
+                  'ErrImagePull',
+                  `failed to pull and unpack image "${String(spec.containers[0].image)}": not found`,
+                )
+              : waiting('ImagePullBackOff', `Back-off pulling image "${String(spec.containers[0].image)}"`),
+          ),
+        ),
+      };
       break;
     case 'crash':
-      status = step < 2 ? starting(step)! : { phase: 'Failed', conditions: [cond('Ready', false)], initContainerStatuses: doneInit, containerStatuses: names.map((x) => containerStatus(x, { terminated: { exitCode: s.exitCode ?? 1, reason: 'Error' } })) };
+      status =
+        step < 2
+          ? starting(step)!
+          : {
+              phase: 'Failed',
+              conditions: [cond('Ready', false)],
+              initContainerStatuses: doneInit,
+              containerStatuses: names.map((x) =>
+                containerStatus(x, { terminated: { exitCode: s.exitCode ?? 1, reason: 'Error' } }),
+              ),
+            };
       break;
     case 'config-error':
-      status = { phase: 'Pending', conditions: [cond('PodScheduled', true), cond('Initialized', false)], initContainerStatuses: initNames.map((x) => containerStatus(x, x === s.container ? waiting('CreateContainerConfigError', s.message) : waiting('PodInitializing'))), containerStatuses: names.map((x) => containerStatus(x, waiting('PodInitializing'))) };
+      status = {
+        phase: 'Pending',
+        conditions: [cond('PodScheduled', true), cond('Initialized', false)],
+        initContainerStatuses: initNames.map((x) =>
+          containerStatus(
+            x,
+            x === s.container ? waiting('CreateContainerConfigError', s.message) : waiting('PodInitializing'),
+          ),
+        ),
+        containerStatuses: names.map((x) => containerStatus(x, waiting('PodInitializing'))),
+      };
       break;
     case 'init-fails':
-      status = step < 1 ? starting(0)! : { phase: 'Failed', conditions: [cond('Initialized', false)], initContainerStatuses: initNames.map((x) => containerStatus(x, { terminated: { exitCode: s.exitCode ?? 78, reason: 'Error' } })), containerStatuses: names.map((x) => containerStatus(x, waiting('PodInitializing'))) };
+      status =
+        step < 1
+          ? starting(0)!
+          : {
+              phase: 'Failed',
+              conditions: [cond('Initialized', false)],
+              initContainerStatuses: initNames.map((x) =>
+                containerStatus(x, { terminated: { exitCode: s.exitCode ?? 78, reason: 'Error' } }),
+              ),
+              containerStatuses: names.map((x) => containerStatus(x, waiting('PodInitializing'))),
+            };
       break;
   }
-  const labels = { ...(job.body.spec.template.metadata?.labels ?? {}), 'batch.kubernetes.io/controller-uid': uid, 'controller-uid': uid, 'batch.kubernetes.io/job-name': jobName, 'job-name': jobName };
+  const labels = {
+    ...(job.body.spec.template.metadata?.labels ?? {}),
+    'batch.kubernetes.io/controller-uid': uid,
+    'controller-uid': uid,
+    'batch.kubernetes.io/job-name': jobName,
+    'job-name': jobName,
+  };
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: pod.name, namespace: job.namespace, uid: `pod-${uid}`, labels, creationTimestamp: job.body.metadata.creationTimestamp, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid, controller: true }] },
+    metadata: {
+      name: pod.name,
+      namespace: job.namespace,
+      uid: `pod-${uid}`,
+      labels,
+      creationTimestamp: job.body.metadata.creationTimestamp,
+      ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid, controller: true }],
+    },
     spec,
     status,
   };
@@ -187,7 +299,16 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
     meta.resourceVersion = String(rv++);
     meta.creationTimestamp = new Date().toISOString();
     body.status = {};
-    const job: FakeJob = { namespace, body, pod: { name: `${String(meta.name).slice(0, 57)}-${randomBytes(3).toString('hex').slice(0, 5)}`, scenario: scenario(body), step: 0, logs: opts.logs?.(body) ?? {} } };
+    const job: FakeJob = {
+      namespace,
+      body,
+      pod: {
+        name: `${String(meta.name).slice(0, 57)}-${randomBytes(3).toString('hex').slice(0, 5)}`,
+        scenario: scenario(body),
+        step: 0,
+        logs: opts.logs?.(body) ?? {},
+      },
+    };
     jobs.set(`${namespace}/${String(meta.name)}`, job);
     return job;
   }
@@ -205,23 +326,30 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
       }
       const value = opts.secrets?.[ref.name as string]?.[ref.key as string];
       if (value === undefined) {
-        j.pod.scenario = { kind: 'config-error', container: init.name as string, message: `secret "${String(ref.name)}" not found` };
+        j.pod.scenario = {
+          kind: 'config-error',
+          container: init.name as string,
+          message: `secret "${String(ref.name)}" not found`,
+        };
         return;
       }
       env[e.name as string] = value;
     }
     const state: NonNullable<FakePod['init']> = {};
     j.pod.init = state;
-    void opts.runInit(init, env).then(
-      (result) => (state.result = result),
-      (err: unknown) => (state.result = { exitCode: 1, logs: [String(err)] }),
-    ).then((result) => {
-      j.pod.logs[init.name as string] = result.logs;
-      if (result.exitCode !== 0) {
-        j.pod.scenario = { kind: 'init-fails', exitCode: result.exitCode };
-        j.pod.step = 1;
-      }
-    });
+    void opts
+      .runInit(init, env)
+      .then(
+        (result) => (state.result = result),
+        (err: unknown) => (state.result = { exitCode: 1, logs: [String(err)] }),
+      )
+      .then((result) => {
+        j.pod.logs[init.name as string] = result.logs;
+        if (result.exitCode !== 0) {
+          j.pod.scenario = { kind: 'init-fails', exitCode: result.exitCode };
+          j.pod.step = 1;
+        }
+      });
   }
 
   function handle(req: IncomingMessage, body: Buffer, res: ServerResponse, rec: RecordedCall) {
@@ -237,7 +365,14 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
       if (!denied.has(`${verb} ${resource}`)) return false;
       const [res0, sub] = resource.split('/');
       const group = res0 === 'jobs' ? '"batch"' : '""';
-      send(403, status(403, 'Forbidden', `${res0}${name ? ` "${name}"` : ''} is forbidden: User "system:serviceaccount:${ns}:evalhook" cannot ${verb} resource "${res0}"${sub ? ` subresource "${sub}"` : ''} in API group ${group} in the namespace "${ns}"`));
+      send(
+        403,
+        status(
+          403,
+          'Forbidden',
+          `${res0}${name ? ` "${name}"` : ''} is forbidden: User "system:serviceaccount:${ns}:evalhook" cannot ${verb} resource "${res0}"${sub ? ` subresource "${sub}"` : ''} in API group ${group} in the namespace "${ns}"`,
+        ),
+      );
       return true;
     };
     if ((m = /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs$/.exec(path))) {
@@ -251,18 +386,25 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
           return send(400, status(400, 'BadRequest', 'the body is not JSON'));
         }
         const problems = validateObject(job);
-        if (job.metadata?.namespace !== undefined && job.metadata.namespace !== ns) problems.push('metadata.namespace: does not match the namespace of the request');
+        if (job.metadata?.namespace !== undefined && job.metadata.namespace !== ns)
+          problems.push('metadata.namespace: does not match the namespace of the request');
         if (problems.length) {
           rejected.push({ body: job, problems });
-          return send(422, status(422, 'Invalid', `Job.batch "${String(job.metadata?.name)}" is invalid: ${problems.join('; ')}`));
+          return send(
+            422,
+            status(422, 'Invalid', `Job.batch "${String(job.metadata?.name)}" is invalid: ${problems.join('; ')}`),
+          );
         }
-        if (jobs.has(`${ns}/${String(job.metadata.name)}`)) return send(409, status(409, 'AlreadyExists', `jobs.batch "${String(job.metadata.name)}" already exists`));
+        if (jobs.has(`${ns}/${String(job.metadata.name)}`))
+          return send(409, status(409, 'AlreadyExists', `jobs.batch "${String(job.metadata.name)}" already exists`));
         created.push(structuredClone(job));
         return send(201, addJob(ns, job).body);
       }
       if (req.method === 'GET') {
         if (forbid('list', 'jobs', ns)) return;
-        const items = [...jobs.values()].filter((j) => j.namespace === ns && matches(rec.query.labelSelector, j.body.metadata.labels)).map((j) => j.body);
+        const items = [...jobs.values()]
+          .filter((j) => j.namespace === ns && matches(rec.query.labelSelector, j.body.metadata.labels))
+          .map((j) => j.body);
         return send(200, { apiVersion: 'batch/v1', kind: 'JobList', metadata: { resourceVersion: String(rv) }, items });
       }
     }
@@ -279,25 +421,40 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
         if (forbid('delete', 'jobs', ns, name)) return;
         const opts2 = body.length ? (JSON.parse(body.toString('utf8')) as Obj) : {};
         const propagationPolicy = rec.query.propagationPolicy ?? opts2.propagationPolicy;
-        if (propagationPolicy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(propagationPolicy)) return send(422, status(422, 'Invalid', `propagationPolicy ${String(propagationPolicy)} is not supported`));
+        if (propagationPolicy !== undefined && !['Background', 'Foreground', 'Orphan'].includes(propagationPolicy))
+          return send(422, status(422, 'Invalid', `propagationPolicy ${String(propagationPolicy)} is not supported`));
         const j = jobs.get(key);
         if (!j) return send(404, status(404, 'NotFound', `jobs.batch "${name}" not found`));
         jobs.delete(key);
         deletions.push({ namespace: ns, name, propagationPolicy });
-        return send(200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: 'batch', kind: 'jobs', uid: j.body.metadata.uid } });
+        return send(200, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Success',
+          details: { name, group: 'batch', kind: 'jobs', uid: j.body.metadata.uid },
+        });
       }
     }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(path)) && req.method === 'GET') {
       const ns = decodeURIComponent(m[1]!);
       if (forbid('list', 'pods', ns)) return;
-      const items = [...jobs.values()].filter((j) => j.namespace === ns).map((j) => ({ j, pod: podObject(j) })).filter(({ pod }) => matches(rec.query.labelSelector, pod.metadata.labels));
+      const items = [...jobs.values()]
+        .filter((j) => j.namespace === ns)
+        .map((j) => ({ j, pod: podObject(j) }))
+        .filter(({ pod }) => matches(rec.query.labelSelector, pod.metadata.labels));
       for (const { j } of items) {
         // An init container still running holds the pod at Init:Running.
         if (j.pod.init && !j.pod.init.result) continue;
         j.pod.step += 1;
         if (j.pod.step === 1) startInit(j);
       }
-      return send(200, { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: String(rv) }, items: items.map((i) => i.pod) });
+      return send(200, {
+        apiVersion: 'v1',
+        kind: 'PodList',
+        metadata: { resourceVersion: String(rv) },
+        items: items.map((i) => i.pod),
+      });
     }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/.exec(path)) && req.method === 'GET') {
       const ns = decodeURIComponent(m[1]!);
@@ -305,9 +462,13 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
       if (forbid('get', 'pods/log', ns, name)) return;
       const j = [...jobs.values()].find((x) => x.namespace === ns && x.pod.name === name);
       if (!j) return send(404, status(404, 'NotFound', `pods "${name}" not found`));
-      const containers = [...(j.body.spec.template.spec.initContainers ?? []), ...j.body.spec.template.spec.containers].map((c: Obj) => c.name as string);
+      const containers = [
+        ...(j.body.spec.template.spec.initContainers ?? []),
+        ...j.body.spec.template.spec.containers,
+      ].map((c: Obj) => c.name as string);
       const container = rec.query.container ?? containers[containers.length - 1];
-      if (!containers.includes(container!)) return send(400, status(400, 'BadRequest', `container ${String(container)} is not valid for pod ${name}`));
+      if (!containers.includes(container!))
+        return send(400, status(400, 'BadRequest', `container ${String(container)} is not valid for pod ${name}`));
       const tail = rec.query.tailLines ? Number(rec.query.tailLines) : undefined;
       const lines = j.pod.logs[container!] ?? [];
       const out = tail !== undefined ? lines.slice(-tail) : lines;
@@ -321,7 +482,12 @@ export async function startFakeKubernetes(opts: FakeKubernetesOptions = {}): Pro
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const u = new URL(req.url ?? '/', 'http://x');
-      const rec: RecordedCall = { method: req.method ?? '', path: u.pathname, query: Object.fromEntries(u.searchParams), status: 0 };
+      const rec: RecordedCall = {
+        method: req.method ?? '',
+        path: u.pathname,
+        query: Object.fromEntries(u.searchParams),
+        status: 0,
+      };
       calls.push(rec);
       try {
         handle(req, Buffer.concat(chunks), res, rec);

@@ -35,7 +35,8 @@ const MODELS: Record<string, ModelClass> = {
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 const QUANTITY = /^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?[0-9]+)?$/;
@@ -58,15 +59,23 @@ export function validateObject(input: unknown): string[] {
   }
   const meta = obj(o.metadata);
   const name = meta.name;
-  if (typeof name !== 'string' || !DNS_SUBDOMAIN.test(name)) problems.push(`metadata.name: ${JSON.stringify(name)} is not a DNS-1123 subdomain`);
+  if (typeof name !== 'string' || !DNS_SUBDOMAIN.test(name))
+    problems.push(`metadata.name: ${JSON.stringify(name)} is not a DNS-1123 subdomain`);
   // Job and Service names become label values / DNS labels: 63 characters at most.
-  if ((o.kind === 'Job' || o.kind === 'Service' || o.kind === 'StatefulSet') && (typeof name !== 'string' || !DNS_LABEL.test(name))) problems.push(`metadata.name: ${JSON.stringify(name)} must be a DNS-1123 label (63 characters)`);
+  if (
+    (o.kind === 'Job' || o.kind === 'Service' || o.kind === 'StatefulSet') &&
+    (typeof name !== 'string' || !DNS_LABEL.test(name))
+  )
+    problems.push(`metadata.name: ${JSON.stringify(name)} must be a DNS-1123 label (63 characters)`);
   problems.push(...labelProblems('metadata.labels', meta.labels));
   const spec = obj(o.spec);
   const template = obj(spec.template);
   if (o.kind === 'Job') {
     const rp = obj(template.spec).restartPolicy;
-    if (rp !== 'Never' && rp !== 'OnFailure') problems.push(`spec.template.spec.restartPolicy: Unsupported value: ${JSON.stringify(rp)}: supported values: "OnFailure", "Never"`);
+    if (rp !== 'Never' && rp !== 'OnFailure')
+      problems.push(
+        `spec.template.spec.restartPolicy: Unsupported value: ${JSON.stringify(rp)}: supported values: "OnFailure", "Never"`,
+      );
   }
   if (Object.keys(template).length) {
     problems.push(...labelProblems('spec.template.metadata.labels', obj(template.metadata).labels));
@@ -77,7 +86,8 @@ export function validateObject(input: unknown): string[] {
   if (o.kind === 'Deployment' || o.kind === 'StatefulSet') {
     const selector = obj(obj(spec.selector).matchLabels);
     const labels = obj(obj(template.metadata).labels);
-    for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) problems.push(`spec.template.metadata.labels: does not match selector ${k}=${String(v)}`);
+    for (const [k, v] of Object.entries(selector))
+      if (labels[k] !== v) problems.push(`spec.template.metadata.labels: does not match selector ${k}=${String(v)}`);
   }
   return problems;
 }
@@ -94,11 +104,16 @@ function podSpecProblems(path: string, spec: Obj, claims: unknown[]): string[] {
   const volumes = new Set([...arr(spec.volumes).map((v) => obj(v).name), ...claims]);
   for (const t of arr(spec.tolerations)) {
     const tol = obj(t);
-    if (tol.operator === 'Exists' && tol.value) problems.push(`${path}.tolerations: value must be empty when \`operator\` is 'Exists'`);
-    if (!tol.key && tol.operator !== 'Exists') problems.push(`${path}.tolerations: operator must be Exists when \`key\` is empty`);
+    if (tol.operator === 'Exists' && tol.value)
+      problems.push(`${path}.tolerations: value must be empty when \`operator\` is 'Exists'`);
+    if (!tol.key && tol.operator !== 'Exists')
+      problems.push(`${path}.tolerations: operator must be Exists when \`key\` is empty`);
   }
   const names = new Set<unknown>();
-  const containers = [...arr(spec.initContainers).map((c) => ['initContainers', c] as const), ...arr(spec.containers).map((c) => ['containers', c] as const)];
+  const containers = [
+    ...arr(spec.initContainers).map((c) => ['initContainers', c] as const),
+    ...arr(spec.containers).map((c) => ['containers', c] as const),
+  ];
   if (!arr(spec.containers).length) problems.push(`${path}.containers: Required value`);
   for (const [field, raw] of containers) {
     const c = obj(raw);
@@ -107,19 +122,25 @@ function podSpecProblems(path: string, spec: Obj, claims: unknown[]): string[] {
     if (names.has(c.name)) problems.push(`${at}.name: Duplicate value`);
     names.add(c.name);
     if (typeof c.image !== 'string' || !c.image.trim()) problems.push(`${at}.image: Required value`);
-    for (const m of arr(c.volumeMounts)) if (!volumes.has(obj(m).name)) problems.push(`${at}.volumeMounts: Not found: ${JSON.stringify(obj(m).name)}`);
+    for (const m of arr(c.volumeMounts))
+      if (!volumes.has(obj(m).name)) problems.push(`${at}.volumeMounts: Not found: ${JSON.stringify(obj(m).name)}`);
     for (const e of arr(c.env)) {
       const ev = obj(e);
-      if (typeof ev.name !== 'string' || !ENV_NAME.test(ev.name)) problems.push(`${at}.env: invalid name ${JSON.stringify(ev.name)}`);
-      if (ev.value !== undefined && ev.valueFrom !== undefined) problems.push(`${at}.env[${String(ev.name)}]: may not have both value and valueFrom`);
+      if (typeof ev.name !== 'string' || !ENV_NAME.test(ev.name))
+        problems.push(`${at}.env: invalid name ${JSON.stringify(ev.name)}`);
+      if (ev.value !== undefined && ev.valueFrom !== undefined)
+        problems.push(`${at}.env[${String(ev.name)}]: may not have both value and valueFrom`);
     }
     for (const p of arr(c.ports)) {
       const port = obj(p).containerPort;
-      if (typeof port !== 'number' || port < 1 || port > 65535) problems.push(`${at}.ports: containerPort ${String(port)} out of range`);
+      if (typeof port !== 'number' || port < 1 || port > 65535)
+        problems.push(`${at}.ports: containerPort ${String(port)} out of range`);
     }
     const res = obj(c.resources);
     for (const kind of ['limits', 'requests'] as const) {
-      for (const [r, q] of Object.entries(obj(res[kind]))) if (!QUANTITY.test(String(q))) problems.push(`${at}.resources.${kind}.${r}: ${JSON.stringify(q)} is not a quantity`);
+      for (const [r, q] of Object.entries(obj(res[kind])))
+        if (!QUANTITY.test(String(q)))
+          problems.push(`${at}.resources.${kind}.${r}: ${JSON.stringify(q)} is not a quantity`);
     }
   }
   return problems;

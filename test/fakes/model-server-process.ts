@@ -39,12 +39,23 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 
 let childPid: number | undefined;
 if (values['spawn-child']) {
-  const code = values['ignore-sigterm'] ? "process.on('SIGTERM',()=>{});setInterval(()=>{},1000)" : 'setInterval(()=>{},1000)';
+  const code = values['ignore-sigterm']
+    ? "process.on('SIGTERM',()=>{});setInterval(()=>{},1000)"
+    : 'setInterval(()=>{},1000)';
   childPid = spawn(process.execPath, ['-e', code], { stdio: 'ignore' }).pid;
 }
 const record = str(values.record);
 if (record) {
-  writeFileSync(record, JSON.stringify({ pid: process.pid, argv: process.argv.slice(2), cudaVisibleDevices: process.env.CUDA_VISIBLE_DEVICES ?? null, childPid: childPid ?? null, envKeys: Object.keys(process.env) }));
+  writeFileSync(
+    record,
+    JSON.stringify({
+      pid: process.pid,
+      argv: process.argv.slice(2),
+      cudaVisibleDevices: process.env.CUDA_VISIBLE_DEVICES ?? null,
+      childPid: childPid ?? null,
+      envKeys: Object.keys(process.env),
+    }),
+  );
 }
 
 if (values['ignore-sigterm']) process.on('SIGTERM', () => log('fake-server: got SIGTERM, ignoring it'));
@@ -73,7 +84,8 @@ const server = createServer((req, res) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (req.method === 'GET' && req.url === '/v1/models') return json(200, { object: 'list', data: [{ id: name, object: 'model', owned_by: 'fake' }] });
+    if (req.method === 'GET' && req.url === '/v1/models')
+      return json(200, { object: 'list', data: [{ id: name, object: 'model', owned_by: 'fake' }] });
     if (req.method === 'POST' && req.url === '/v1/chat/completions') {
       chats += 1;
       log(`fake-server: chat request ${chats}`);
@@ -95,6 +107,9 @@ const server = createServer((req, res) => {
   });
 });
 
-setTimeout(() => {
-  server.listen(port, '127.0.0.1', () => log('fake-server: ready'));
-}, Number(str(values['ready-delay-ms'])));
+setTimeout(
+  () => {
+    server.listen(port, '127.0.0.1', () => log('fake-server: ready'));
+  },
+  Number(str(values['ready-delay-ms'])),
+);

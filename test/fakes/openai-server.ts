@@ -45,7 +45,10 @@ export interface FakeOpenAIOptions {
   /** Extra headers on every successful chat reply (e.g. x-ratelimit-*). */
   replyHeaders?: Record<string, string>;
 }
-type RouteHandler = (body: unknown, req: IncomingMessage) => { status: number; body: unknown } | Promise<{ status: number; body: unknown }>;
+type RouteHandler = (
+  body: unknown,
+  req: IncomingMessage,
+) => { status: number; body: unknown } | Promise<{ status: number; body: unknown }>;
 export interface FakeOpenAI {
   /** Base URL including /v1. */
   url: string;
@@ -79,23 +82,46 @@ function roughTokens(text: string): number {
 
 /** Returns an error message if OpenAI would reject the body with 400, else undefined. */
 function validate(body: unknown): { message: string; param: string } | undefined {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { message: 'Request body must be a JSON object.', param: 'body' };
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return { message: 'Request body must be a JSON object.', param: 'body' };
   const b = body as Record<string, unknown>;
-  if (typeof b.model !== 'string' || b.model.length === 0) return { message: 'you must provide a model parameter', param: 'model' };
-  if (!Array.isArray(b.messages) || b.messages.length === 0) return { message: "'messages' must be a non-empty array", param: 'messages' };
+  if (typeof b.model !== 'string' || b.model.length === 0)
+    return { message: 'you must provide a model parameter', param: 'model' };
+  if (!Array.isArray(b.messages) || b.messages.length === 0)
+    return { message: "'messages' must be a non-empty array", param: 'messages' };
   for (const [i, m] of b.messages.entries()) {
-    if (typeof m !== 'object' || m === null) return { message: `messages[${i}] must be an object`, param: `messages[${i}]` };
+    if (typeof m !== 'object' || m === null)
+      return { message: `messages[${i}] must be an object`, param: `messages[${i}]` };
     const msg = m as Record<string, unknown>;
     if (typeof msg.role !== 'string' || !ROLES.has(msg.role)) {
-      return { message: `Invalid value for 'messages[${i}].role': '${String(msg.role)}'`, param: `messages[${i}].role` };
+      return {
+        message: `Invalid value for 'messages[${i}].role': '${String(msg.role)}'`,
+        param: `messages[${i}].role`,
+      };
     }
-    if (typeof msg.content !== 'string') return { message: `Invalid type for 'messages[${i}].content': expected a string`, param: `messages[${i}].content` };
+    if (typeof msg.content !== 'string')
+      return {
+        message: `Invalid type for 'messages[${i}].content': expected a string`,
+        param: `messages[${i}].content`,
+      };
   }
-  if (b.temperature !== undefined && (typeof b.temperature !== 'number' || !(b.temperature >= 0 && b.temperature <= 2))) {
-    return { message: `Invalid 'temperature': must be between 0 and 2, got ${String(b.temperature)}`, param: 'temperature' };
+  if (
+    b.temperature !== undefined &&
+    (typeof b.temperature !== 'number' || !(b.temperature >= 0 && b.temperature <= 2))
+  ) {
+    return {
+      message: `Invalid 'temperature': must be between 0 and 2, got ${String(b.temperature)}`,
+      param: 'temperature',
+    };
   }
-  if (b.max_tokens !== undefined && (typeof b.max_tokens !== 'number' || !Number.isInteger(b.max_tokens) || b.max_tokens < 1)) {
-    return { message: `Invalid 'max_tokens': must be a positive integer, got ${String(b.max_tokens)}`, param: 'max_tokens' };
+  if (
+    b.max_tokens !== undefined &&
+    (typeof b.max_tokens !== 'number' || !Number.isInteger(b.max_tokens) || b.max_tokens < 1)
+  ) {
+    return {
+      message: `Invalid 'max_tokens': must be a positive integer, got ${String(b.max_tokens)}`,
+      param: 'max_tokens',
+    };
   }
   return undefined;
 }
@@ -172,10 +198,16 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
   const schedule = () => {
     if (timer) clearTimeout(timer);
     const at = model!.nextEventAt();
-    timer = at === undefined ? undefined : setTimeout(() => {
-      settle(model!.advance(performance.now()));
-      schedule();
-    }, Math.max(0, at - performance.now()));
+    timer =
+      at === undefined
+        ? undefined
+        : setTimeout(
+            () => {
+              settle(model!.advance(performance.now()));
+              schedule();
+            },
+            Math.max(0, at - performance.now()),
+          );
   };
   function generate(id: number, tokens: number): Promise<void> {
     return new Promise((resolve) => {
@@ -200,7 +232,11 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     const used = windowed(now);
     // time until the window is empty again, as OpenAI's "reset" (to the initial state)
     const reset = charges.length ? Math.max(0, Math.ceil(charges.at(-1)!.at + w.windowMs - now)) : 0;
-    return { 'x-ratelimit-limit-tokens': String(w.tokens), 'x-ratelimit-remaining-tokens': String(Math.max(0, w.tokens - used)), 'x-ratelimit-reset-tokens': `${reset}ms` };
+    return {
+      'x-ratelimit-limit-tokens': String(w.tokens),
+      'x-ratelimit-remaining-tokens': String(Math.max(0, w.tokens - used)),
+      'x-ratelimit-reset-tokens': `${reset}ms`,
+    };
   };
 
   function notifyWaiters(): void {
@@ -252,7 +288,12 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       if (used > 0 && used + need > opts.tokenBudget.tokens) {
         fake.budget.rejected += 1;
         const retry = Math.ceil(charges[0]!.at + opts.tokenBudget.windowMs - now);
-        send(res, 429, openaiError('Rate limit reached for tokens per min (TPM).', 'tokens', null, 'rate_limit_exceeded'), { ...budgetHeaders(now), 'retry-after-ms': String(retry) });
+        send(
+          res,
+          429,
+          openaiError('Rate limit reached for tokens per min (TPM).', 'tokens', null, 'rate_limit_exceeded'),
+          { ...budgetHeaders(now), 'retry-after-ms': String(retry) },
+        );
         return;
       }
       charge = { at: now, tokens: need };
@@ -276,7 +317,8 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       }
       const sendFault = (f: { status: number; retryAfter?: string; body?: unknown }) => {
         const headers: Record<string, string> = f.retryAfter !== undefined ? { 'retry-after': f.retryAfter } : {};
-        const type = f.status === 429 ? 'rate_limit_exceeded' : f.status >= 500 ? 'server_error' : 'invalid_request_error';
+        const type =
+          f.status === 429 ? 'rate_limit_exceeded' : f.status >= 500 ? 'server_error' : 'invalid_request_error';
         send(res, f.status, f.body ?? openaiError(`fake fault ${f.status}`, type), headers);
       };
       if (fault) return sendFault(fault);
@@ -285,14 +327,21 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         reply = await respond(body, { headers: req.headers });
       } catch (err) {
         if (err instanceof FakeFault) return sendFault(err.fault);
-        send(res, 500, openaiError(`fake respond() threw: ${err instanceof Error ? err.message : String(err)}`, 'server_error'));
+        send(
+          res,
+          500,
+          openaiError(`fake respond() threw: ${err instanceof Error ? err.message : String(err)}`, 'server_error'),
+        );
         return;
       }
       const content = typeof reply === 'string' ? reply : reply.content;
       const usage =
         typeof reply === 'object' && reply.usage
           ? reply.usage
-          : { prompt_tokens: roughTokens(body.messages.map((m) => m.content).join('\n')), completion_tokens: generated ?? roughTokens(content) };
+          : {
+              prompt_tokens: roughTokens(body.messages.map((m) => m.content).join('\n')),
+              completion_tokens: generated ?? roughTokens(content),
+            };
       let headers: Record<string, string> = { ...opts.replyHeaders };
       if (charge) {
         charge.tokens = usage.prompt_tokens + usage.completion_tokens;
@@ -300,14 +349,21 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         fake.budget.peakWindowTokens = Math.max(fake.budget.peakWindowTokens, windowed(now));
         headers = { ...headers, ...budgetHeaders(now) };
       }
-      send(res, 200, {
-        id: `chatcmpl-fake-${++seq}`,
-        object: 'chat.completion',
-        created: Math.floor(Date.now() / 1000),
-        model: body.model,
-        choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
-        usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
-      }, headers);
+      send(
+        res,
+        200,
+        {
+          id: `chatcmpl-fake-${++seq}`,
+          object: 'chat.completion',
+          created: Math.floor(Date.now() / 1000),
+          model: body.model,
+          choices: [
+            { index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' },
+          ],
+          usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+        },
+        headers,
+      );
     } finally {
       fake.inFlight -= 1;
     }
@@ -334,10 +390,17 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       if (req.method === 'POST' && path === '/v1/chat/completions') return chat(req, res, raw);
       if (req.method === 'GET' && path === '/v1/models') {
         const created = Math.floor(Date.now() / 1000);
-        send(res, 200, { object: 'list', data: (opts.models ?? ['fake-model']).map((id) => ({ id, object: 'model', created, owned_by: 'fake' })) });
+        send(res, 200, {
+          object: 'list',
+          data: (opts.models ?? ['fake-model']).map((id) => ({ id, object: 'model', created, owned_by: 'fake' })),
+        });
         return;
       }
-      send(res, 404, openaiError(`Unknown request URL: ${req.method ?? ''} ${path}`, 'invalid_request_error', null, 'unknown_url'));
+      send(
+        res,
+        404,
+        openaiError(`Unknown request URL: ${req.method ?? ''} ${path}`, 'invalid_request_error', null, 'unknown_url'),
+      );
     })().catch((err: unknown) => send(res, 500, openaiError(String(err), 'server_error')));
   });
   server.on('connection', (s) => {

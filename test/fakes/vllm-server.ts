@@ -61,8 +61,23 @@ export async function startFakeVllm(opts: FakeVllmOptions = {}): Promise<FakeVll
     body: {
       object: 'list',
       data: [
-        { id: served, object: 'model', created: 0, owned_by: 'vllm', root: model, parent: null, max_model_len: opts.maxModelLen ?? 131072 },
-        ...[...adapters].map(([id, path]) => ({ id, object: 'model', created: 0, owned_by: 'vllm', root: path, parent: served })),
+        {
+          id: served,
+          object: 'model',
+          created: 0,
+          owned_by: 'vllm',
+          root: model,
+          parent: null,
+          max_model_len: opts.maxModelLen ?? 131072,
+        },
+        ...[...adapters].map(([id, path]) => ({
+          id,
+          object: 'model',
+          created: 0,
+          owned_by: 'vllm',
+          root: path,
+          parent: served,
+        })),
       ],
     },
   }));
@@ -74,16 +89,33 @@ export async function startFakeVllm(opts: FakeVllmOptions = {}): Promise<FakeVll
       loads.push({ name: b.lora_name ?? '', path: b.lora_path ?? '', status });
       return { status, body };
     };
-    if (!b.lora_name || !b.lora_path) return answer(400, error("Both 'lora_name' and 'lora_path' must be provided.", 'InvalidUserInput', 400));
+    if (!b.lora_name || !b.lora_path)
+      return answer(400, error("Both 'lora_name' and 'lora_path' must be provided.", 'InvalidUserInput', 400));
     if (adapters.has(b.lora_name) && !b.load_inplace) {
-      return answer(400, error(`The lora adapter '${b.lora_name}' has already been loaded. If you want to load the adapter in place, set 'load_inplace' to True.`, 'InvalidUserInput', 400));
+      return answer(
+        400,
+        error(
+          `The lora adapter '${b.lora_name}' has already been loaded. If you want to load the adapter in place, set 'load_inplace' to True.`,
+          'InvalidUserInput',
+          400,
+        ),
+      );
     }
     const cfgPath = join(b.lora_path, 'adapter_config.json');
     if (!existsSync(cfgPath) || !existsSync(join(b.lora_path, 'adapter_model.safetensors'))) {
-      return answer(404, error(`Loading lora ${b.lora_name} failed: No adapter found for ${b.lora_path}`, 'NotFoundError', 404));
+      return answer(
+        404,
+        error(`Loading lora ${b.lora_name} failed: No adapter found for ${b.lora_path}`, 'NotFoundError', 404),
+      );
     }
-    const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as { r?: number; modules_to_save?: unknown; use_dora?: boolean; bias?: string };
-    const refuse = (message: string) => answer(refusal, error(message, refusal === 500 ? 'InternalServerError' : 'BadRequestError', refusal));
+    const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as {
+      r?: number;
+      modules_to_save?: unknown;
+      use_dora?: boolean;
+      bias?: string;
+    };
+    const refuse = (message: string) =>
+      answer(refusal, error(message, refusal === 500 ? 'InternalServerError' : 'BadRequestError', refusal));
     if ((cfg.r ?? 0) > maxRank) return refuse(`LoRA rank ${String(cfg.r)} is greater than max_lora_rank ${maxRank}.`);
     if (cfg.modules_to_save) return refuse('vLLM only supports modules_to_save being None.');
     if (cfg.use_dora) return refuse('vLLM does not yet support DoRA.');
@@ -104,7 +136,8 @@ export async function startFakeVllm(opts: FakeVllmOptions = {}): Promise<FakeVll
   });
 
   openai.failWhen((body) => {
-    if (body.model !== served && !adapters.has(body.model)) return { status: 404, body: error(`The model \`${body.model}\` does not exist.`, 'NotFoundError', 404) };
+    if (body.model !== served && !adapters.has(body.model))
+      return { status: 404, body: error(`The model \`${body.model}\` does not exist.`, 'NotFoundError', 404) };
     if (opts.maxModelLen !== undefined) {
       const prompt = tokens(body.messages.map((m) => m.content).join('\n'));
       const want = prompt + (body.max_tokens ?? 0);

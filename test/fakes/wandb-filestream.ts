@@ -15,7 +15,8 @@ interface Chunk {
 function chunk(v: unknown): Chunk | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const c = v as { offset?: unknown; content?: unknown };
-  if (typeof c.offset !== 'number' || !Array.isArray(c.content) || !c.content.every((x) => typeof x === 'string')) return undefined;
+  if (typeof c.offset !== 'number' || !Array.isArray(c.content) || !c.content.every((x) => typeof x === 'string'))
+    return undefined;
   return { offset: c.offset, content: c.content as string[] };
 }
 
@@ -23,7 +24,12 @@ const KNOWN = new Set(['files', 'uploaded', 'complete', 'exitcode', 'preempting'
 const FILES = new Set(['wandb-history.jsonl', 'wandb-summary.json', 'output.log', 'wandb-events.jsonl']);
 const OK = { exitcode: null, limits: {} };
 
-export function handleFileStream(run: FakeRun, raw: Buffer, at: number, onError: (message: string) => void): { status: number; body: unknown } {
+export function handleFileStream(
+  run: FakeRun,
+  raw: Buffer,
+  at: number,
+  onError: (message: string) => void,
+): { status: number; body: unknown } {
   const event: FileStreamEvent = { status: 0, at, heartbeat: false };
   run.timeline.push(event);
   const answer = (status: number, body: unknown, error?: string) => {
@@ -38,7 +44,8 @@ export function handleFileStream(run: FakeRun, raw: Buffer, at: number, onError:
     return answer(400, { error: 'body is not JSON' }, 'body is not JSON');
   }
   const unknown = Object.keys(body).filter((k) => !KNOWN.has(k));
-  if (unknown.length) return answer(400, { error: `unknown file_stream fields: ${unknown.join(', ')}` }, 'unknown fields');
+  if (unknown.length)
+    return answer(400, { error: `unknown file_stream fields: ${unknown.join(', ')}` }, 'unknown fields');
   event.heartbeat = Object.keys(body).length === 0;
   if (run.completed) {
     const message = `file_stream post to ${run.entity}/${run.project}/${run.name} after complete (exitcode ${run.exitcode}): this would resurrect the run`;
@@ -58,9 +65,15 @@ export function handleFileStream(run: FakeRun, raw: Buffer, at: number, onError:
     parsed.set(name, c);
   }
   const history = parsed.get('wandb-history.jsonl');
-  if (history && history.offset > run.history.length) return answer(400, { error: `history offset ${history.offset} leaves a gap (have ${run.history.length})` }, 'history gap');
+  if (history && history.offset > run.history.length)
+    return answer(
+      400,
+      { error: `history offset ${history.offset} leaves a gap (have ${run.history.length})` },
+      'history gap',
+    );
   const log = parsed.get('output.log');
-  if (log && log.offset > run.logs.length) return answer(400, { error: `output.log offset ${log.offset} leaves a gap (have ${run.logs.length})` }, 'log gap');
+  if (log && log.offset > run.logs.length)
+    return answer(400, { error: `output.log offset ${log.offset} leaves a gap (have ${run.logs.length})` }, 'log gap');
   if (history) {
     const rows = history.content.map((l) => JSON.parse(l) as Record<string, unknown>);
     rows.forEach((row, i) => (run.history[history.offset + i] = row));

@@ -12,7 +12,8 @@ import { projectViews, VIEW_OPERATIONS, viewResolvers } from './wandb-views.js';
 import type { FakeArtifact, FakeCollection, FakeMembership, FakeRun, FakeWandbState } from './wandb-state.js';
 
 /** ../shared/reference beside the checkout (CI lays it there too); overridable for other layouts. */
-export const WANDB_SCHEMA_DIR = process.env.EVALHOOK_WANDB_SCHEMA_DIR ?? resolve(import.meta.dirname, '../../../shared/reference');
+export const WANDB_SCHEMA_DIR =
+  process.env.EVALHOOK_WANDB_SCHEMA_DIR ?? resolve(import.meta.dirname, '../../../shared/reference');
 const DUMP = join(WANDB_SCHEMA_DIR, 'wandb-schema.graphql');
 const EXTENSIONS = join(WANDB_SCHEMA_DIR, 'wandb-schema-extensions.graphql');
 
@@ -76,7 +77,8 @@ export const str = (v: unknown): string | undefined => (typeof v === 'string' ? 
 export function jsonString(v: unknown, what: string): Record<string, unknown> {
   if (typeof v !== 'string') throw new Error(`${what} must be a JSON-encoded string`);
   const parsed: unknown = JSON.parse(v);
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${what} must encode an object`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Error(`${what} must encode an object`);
   return parsed as Record<string, unknown>;
 }
 
@@ -87,7 +89,12 @@ function page<T>(items: T[], args: Args, toNode: (t: T) => object) {
   const end = start + slice.length;
   return {
     edges: slice.map((t, i) => ({ cursor: String(start + i + 1), node: toNode(t) })),
-    pageInfo: { endCursor: slice.length ? String(end) : null, hasNextPage: end < items.length, hasPreviousPage: start > 0, startCursor: String(start) },
+    pageInfo: {
+      endCursor: slice.length ? String(end) : null,
+      hasNextPage: end < items.length,
+      hasPreviousPage: start > 0,
+      startCursor: String(start),
+    },
     totalCount: items.length,
     uploadHeaders: [],
   };
@@ -124,11 +131,19 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
       aliases: (args: Args) =>
         state.collections.flatMap((c) =>
           c.memberships
-            .filter((m) => m.artifactId === a.id && (!args.artifactCollectionName || args.artifactCollectionName === c.name))
-            .flatMap((m) => [...m.aliases].map((alias) => ({ id: `${m.id}:${alias}`, alias, artifactCollectionName: c.name }))),
+            .filter(
+              (m) => m.artifactId === a.id && (!args.artifactCollectionName || args.artifactCollectionName === c.name),
+            )
+            .flatMap((m) =>
+              [...m.aliases].map((alias) => ({ id: `${m.id}:${alias}`, alias, artifactCollectionName: c.name })),
+            ),
         ),
       tags: a.tags.map((t) => ({ id: t, name: t, tagCategoryName: 'default', attributes: '{}' })),
-      currentManifest: { id: `${a.id}-manifest`, digest: a.digest, file: { directUrl: `${env.url()}/storage/manifest/${encodeURIComponent(a.id)}?X-Signature=fake` } },
+      currentManifest: {
+        id: `${a.id}-manifest`,
+        digest: a.digest,
+        file: { directUrl: `${env.url()}/storage/manifest/${encodeURIComponent(a.id)}?X-Signature=fake` },
+      },
       createdBy: creator ? { __typename: 'Run', ...runObj(creator) } : null,
       files: (args: Args) => page(paths, args, (p) => fileObj(a, p)),
     };
@@ -236,7 +251,12 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
     ...viewResolvers(env),
     // --- queries
     serverInfo: () => ({ features: env.features.map((name) => ({ name, isEnabled: true })) }),
-    viewer: () => ({ id: Buffer.from(`User:${state.viewer.username}`).toString('base64'), entity: state.viewer.entity, username: state.viewer.username, name: state.viewer.username }),
+    viewer: () => ({
+      id: Buffer.from(`User:${state.viewer.username}`).toString('base64'),
+      entity: state.viewer.entity,
+      username: state.viewer.username,
+      name: state.viewer.username,
+    }),
     entity: (args: Args) => {
       const name = String(args.name);
       const orgOf = (o: string | undefined) => state.orgs.find((x) => x.name === o);
@@ -245,12 +265,15 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
         const org = orgOf(state.teams.get(name));
         return { ...entityObj(name), organization: org ? asOrg(org) : null, user: null };
       }
-      if (name === state.viewer.username) return { ...entityObj(name), organization: null, user: { organizations: state.orgs.map(asOrg) } };
+      if (name === state.viewer.username)
+        return { ...entityObj(name), organization: null, user: { organizations: state.orgs.map(asOrg) } };
       return null;
     },
     organization: (args: Args) => {
       const o = state.orgs.find((x) => x.name === args.name);
-      return o ? { id: Buffer.from(`Organization:${o.name}`).toString('base64'), name: o.name, orgEntity: entityObj(o.entity) } : null;
+      return o
+        ? { id: Buffer.from(`Organization:${o.name}`).toString('base64'), name: o.name, orgEntity: entityObj(o.entity) }
+        : null;
     },
     project: (args: Args) => projectObj(str(args.entityName) ?? state.viewer.entity, String(args.name)),
     // The deprecated alias of `project` that wandb-core's RunResumeStatus still uses.
@@ -264,9 +287,16 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
     addAliases: ({ input }: { input: Args }) => {
       const a = artifactOrThrow(input.artifactID);
       for (const spec of input.aliases as Args[]) {
-        const c = state.collection(String(spec.entityName), String(spec.projectName), String(spec.artifactCollectionName));
+        const c = state.collection(
+          String(spec.entityName),
+          String(spec.projectName),
+          String(spec.artifactCollectionName),
+        );
         const m = c?.memberships.find((x) => x.artifactId === a.id);
-        if (!c || !m) throw new Error(`artifact is not in ${String(spec.entityName)}/${String(spec.projectName)}/${String(spec.artifactCollectionName)}`);
+        if (!c || !m)
+          throw new Error(
+            `artifact is not in ${String(spec.entityName)}/${String(spec.projectName)}/${String(spec.artifactCollectionName)}`,
+          );
         state.setAlias(c, m, String(spec.alias));
       }
       return { success: true, artifact: artifactObj(a), aliases: [] };
@@ -275,7 +305,8 @@ export function buildRoot(env: ResolverEnv): Record<string, unknown> {
       const a = artifactOrThrow(input.artifactID);
       if (input.metadata != null) a.metadata = jsonString(input.metadata, 'metadata');
       if (input.description != null) a.description = String(input.description);
-      for (const t of (input.tagsToAdd as Args[] | undefined) ?? []) if (!a.tags.includes(String(t.tagName))) a.tags.push(String(t.tagName));
+      for (const t of (input.tagsToAdd as Args[] | undefined) ?? [])
+        if (!a.tags.includes(String(t.tagName))) a.tags.push(String(t.tagName));
       for (const t of (input.tagsToDelete as Args[] | undefined) ?? []) a.tags = a.tags.filter((x) => x !== t.tagName);
       return { artifact: artifactObj(a), artifactActions: [] };
     },

@@ -38,7 +38,8 @@ export function runResolvers(env: ResolverEnv, h: Helpers): Record<string, unkno
         // Like W&B: the config sent replaces the stored one.
         run.config = {};
         for (const [k, v] of Object.entries(wrapped)) {
-          if (typeof v !== 'object' || v === null || !('value' in v)) throw new Error(`config key ${k} must be {"value": ...}`);
+          if (typeof v !== 'object' || v === null || !('value' in v))
+            throw new Error(`config key ${k} must be {"value": ...}`);
           run.config[k] = (v as { value: unknown }).value;
         }
       }
@@ -49,7 +50,8 @@ export function runResolvers(env: ResolverEnv, h: Helpers): Record<string, unkno
       if (input.notes != null) run.notes = String(input.notes);
       if (Array.isArray(input.tags)) run.tags = input.tags.map(String);
       // An explicit resume: file_stream posts are welcome again (otherwise they would resurrect it).
-      if (input.state === 'running' || input.state === 'pending') Object.assign(run, { state: 'running', completed: false });
+      if (input.state === 'running' || input.state === 'pending')
+        Object.assign(run, { state: 'running', completed: false });
       return { bucket: runObj(run), inserted };
     },
     useArtifact: ({ input }: { input: Args }) => {

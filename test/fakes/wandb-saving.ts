@@ -31,7 +31,9 @@ export function savingResolvers(env: ResolverEnv, h: Helpers): Record<string, un
       const type = String(input.artifactTypeName);
       const c = state.ensureCollection(run.entity, run.project, name, 'ArtifactSequence', type);
       if (input.enableDigestDeduplication === true) {
-        const same = c.memberships.map((m) => state.artifacts.get(m.artifactId)!).find((a) => a.digest === input.digest && a.state === 'COMMITTED');
+        const same = c.memberships
+          .map((m) => state.artifacts.get(m.artifactId)!)
+          .find((a) => a.digest === input.digest && a.state === 'COMMITTED');
         if (same) return { artifact: h.artifactObj(same), artifactActions: [] };
       }
       const id = state.nextId('Artifact');
@@ -63,7 +65,14 @@ export function savingResolvers(env: ResolverEnv, h: Helpers): Record<string, un
       h.runOrThrow(input.entityName, input.projectName, input.runName);
       if (input.digest) a.saving!.manifestDigest = String(input.digest);
       const uploadUrl = env.uploadUrl((body) => (a.saving!.manifest = body));
-      return { artifactManifest: { id: `${a.id}-manifest`, digest: input.digest, type: input.type, file: { id: `${a.id}-manifest-file`, uploadUrl, uploadHeaders: UPLOAD_HEADERS, directUrl: '' } } };
+      return {
+        artifactManifest: {
+          id: `${a.id}-manifest`,
+          digest: input.digest,
+          type: input.type,
+          file: { id: `${a.id}-manifest-file`, uploadUrl, uploadHeaders: UPLOAD_HEADERS, directUrl: '' },
+        },
+      };
     },
 
     createArtifactFiles: ({ input }: { input: Args }) => {
@@ -72,23 +81,39 @@ export function savingResolvers(env: ResolverEnv, h: Helpers): Record<string, un
         const a = pending(spec.artifactID);
         const name = String(spec.name);
         const uploadUrl = env.uploadUrl((body) => a.files.set(name, body));
-        return { id: `${a.id}:${name}`, name, storagePath: `wandb_artifacts/${a.id}/${name}`, uploadUrl, uploadHeaders: UPLOAD_HEADERS, directUrl: '', artifact: h.artifactObj(a) };
+        return {
+          id: `${a.id}:${name}`,
+          name,
+          storagePath: `wandb_artifacts/${a.id}/${name}`,
+          uploadUrl,
+          uploadHeaders: UPLOAD_HEADERS,
+          directUrl: '',
+          artifact: h.artifactObj(a),
+        };
       });
-      return { files: { edges: nodes.map((node, i) => ({ cursor: String(i), node })), pageInfo: { hasNextPage: false, hasPreviousPage: false }, uploadHeaders: [] } };
+      return {
+        files: {
+          edges: nodes.map((node, i) => ({ cursor: String(i), node })),
+          pageInfo: { hasNextPage: false, hasPreviousPage: false },
+          uploadHeaders: [],
+        },
+      };
     },
 
     commitArtifact: ({ input }: { input: Args }) => {
       const a = pending(input.artifactID);
       const raw = a.saving!.manifest;
       if (!raw) throw new Error('manifest was never uploaded');
-      if (md5b64(raw) !== a.saving!.manifestDigest) throw new Error('uploaded manifest does not match its registered digest');
+      if (md5b64(raw) !== a.saving!.manifestDigest)
+        throw new Error('uploaded manifest does not match its registered digest');
       const manifest = JSON.parse(raw.toString('utf8')) as FakeArtifact['manifest'];
       for (const [path, e] of Object.entries(manifest.contents)) {
         const bytes = a.files.get(path);
         if (!bytes) throw new Error(`file ${path} was never uploaded`);
         if (md5b64(bytes) !== e.digest) throw new Error(`file ${path}: md5 does not match the manifest`);
       }
-      if (manifestDigest(manifest.contents) !== a.digest) throw new Error('artifact digest does not match the manifest');
+      if (manifestDigest(manifest.contents) !== a.digest)
+        throw new Error('artifact digest does not match the manifest');
       a.manifest = manifest;
       a.state = 'COMMITTED';
       const aliases = a.saving!.aliases;

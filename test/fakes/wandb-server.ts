@@ -31,11 +31,27 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { execute, parse, validate, type DocumentNode, type OperationDefinitionNode } from 'graphql';
 import { buildRoot, KNOWN_OPERATIONS, loadWandbSchema } from './wandb-graphql.js';
-import { FakeWandbState, type FakeArtifact, type FakeOrg, type FakeRun, type Seeded, type SeedArtifactInput, type LinkOptions } from './wandb-state.js';
+import {
+  FakeWandbState,
+  type FakeArtifact,
+  type FakeOrg,
+  type FakeRun,
+  type Seeded,
+  type SeedArtifactInput,
+  type LinkOptions,
+} from './wandb-state.js';
 import { handleFileStream } from './wandb-filestream.js';
 
 export { wandbSchemaAvailable, WANDB_SCHEMA_DIR } from './wandb-graphql.js';
-export type { FakeArtifact, FakeRun, FakeCollection, FileStreamEvent, Seeded, SeedArtifactInput, LinkOptions } from './wandb-state.js';
+export type {
+  FakeArtifact,
+  FakeRun,
+  FakeCollection,
+  FileStreamEvent,
+  Seeded,
+  SeedArtifactInput,
+  LinkOptions,
+} from './wandb-state.js';
 
 export const ALL_FEATURES = [
   'USE_ARTIFACT_WITH_ENTITY_AND_PROJECT_INFORMATION',
@@ -165,11 +181,20 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const rec: RecordedRequest = { method: req.method ?? '', path: (req.url ?? '').split('?')[0]!, status: 0, hadAuth: req.headers.authorization !== undefined, at: now() };
+      const rec: RecordedRequest = {
+        method: req.method ?? '',
+        path: (req.url ?? '').split('?')[0]!,
+        status: 0,
+        hadAuth: req.headers.authorization !== undefined,
+        at: now(),
+      };
       requests.push(rec);
       const send = (status: number, body: unknown, type = 'application/json', retryAfter?: number) => {
         rec.status = status;
-        res.writeHead(status, { 'content-type': type, ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}) });
+        res.writeHead(status, {
+          'content-type': type,
+          ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}),
+        });
         res.end(Buffer.isBuffer(body) ? body : typeof body === 'string' ? body : JSON.stringify(body));
       };
       try {
@@ -181,20 +206,36 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
   });
 
   function injected(kind: 'graphql' | 'file_stream' | 'storage', path: string, op?: string): FaultRule | undefined {
-    const rule = faults.find((f) => f.times > 0 && (!f.match || (f.match instanceof RegExp ? f.match.test(path) : f.match === kind)) && (!f.operation || f.operation === op));
+    const rule = faults.find(
+      (f) =>
+        f.times > 0 &&
+        (!f.match || (f.match instanceof RegExp ? f.match.test(path) : f.match === kind)) &&
+        (!f.operation || f.operation === op),
+    );
     if (rule) rule.times -= 1;
     return rule;
   }
 
-  function route(req: IncomingMessage, body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown, t?: string, retryAfter?: number) => void) {
+  function route(
+    req: IncomingMessage,
+    body: Buffer,
+    rec: RecordedRequest,
+    send: (s: number, b: unknown, t?: string, retryAfter?: number) => void,
+  ) {
     const path = rec.path;
     if (path.startsWith('/storage/')) {
-      if (rec.hadAuth) return send(400, '<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>', 'application/xml');
+      if (rec.hadAuth)
+        return send(
+          400,
+          '<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>',
+          'application/xml',
+        );
       const fault = injected('storage', path);
       if (fault) return send(fault.status, 'injected fault', 'text/plain', fault.retryAfter);
       return storage(req, path, body, send);
     }
-    if (req.headers.authorization !== expectedAuth) return send(401, { errors: [{ message: 'unauthorized: bad or missing API key' }] });
+    if (req.headers.authorization !== expectedAuth)
+      return send(401, { errors: [{ message: 'unauthorized: bad or missing API key' }] });
     const fs = /^\/files\/([^/]+)\/([^/]+)\/([^/]+)\/file_stream$/.exec(path);
     if (path === '/graphql') rec.operationName = operationOf(body);
     if (armed && (path === '/graphql' || fs) && armed.o.when?.(rec)) startOutage(armed, rec.at);
@@ -226,19 +267,26 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     const [, e, p, r] = fs.map((x) => decodeURIComponent(x));
     const run = state.run(e!, p!, r!);
     if (!run) return;
-    const parsed = safeParse(body) as { files?: Record<string, { offset?: number; content?: string[] }>; complete?: boolean } | undefined;
+    const parsed = safeParse(body) as
+      { files?: Record<string, { offset?: number; content?: string[] }>; complete?: boolean } | undefined;
     const h = parsed?.files?.['wandb-history.jsonl'];
     run.timeline.push({
       status: 503,
       at,
       heartbeat: parsed !== undefined && Object.keys(parsed).length === 0,
       error: 'outage',
-      ...(h?.content ? { history: { offset: h.offset ?? -1, rows: h.content.map((l) => JSON.parse(l) as Record<string, unknown>) } } : {}),
+      ...(h?.content
+        ? { history: { offset: h.offset ?? -1, rows: h.content.map((l) => JSON.parse(l) as Record<string, unknown>) } }
+        : {}),
       ...(parsed?.complete ? { complete: true } : {}),
     });
   }
 
-  function graphqlRequest(body: Buffer, rec: RecordedRequest, send: (s: number, b: unknown, t?: string, retryAfter?: number) => void) {
+  function graphqlRequest(
+    body: Buffer,
+    rec: RecordedRequest,
+    send: (s: number, b: unknown, t?: string, retryAfter?: number) => void,
+  ) {
     let payload: { query?: unknown; variables?: unknown; operationName?: unknown };
     try {
       payload = JSON.parse(body.toString('utf8')) as typeof payload;
@@ -258,26 +306,54 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     const variables = (payload.variables ?? {}) as Record<string, unknown>;
     rec.variables = variables;
     const fault = injected('graphql', '/graphql', rec.operationName);
-    if (fault) return send(fault.status, { errors: [{ message: `injected ${fault.status}` }] }, 'application/json', fault.retryAfter);
+    if (fault)
+      return send(
+        fault.status,
+        { errors: [{ message: `injected ${fault.status}` }] },
+        'application/json',
+        fault.retryAfter,
+      );
     const denied = rec.operationName ? denials.get(rec.operationName) : undefined;
     if (denied) return send(200, { data: null, errors: [{ message: denied }] });
     const errors = validate(schema, doc);
     if (errors.length) return send(400, { errors: errors.map((e) => ({ message: e.message })) });
-    if (!op?.name || !KNOWN_OPERATIONS[op.name.value]) return send(400, { errors: [{ message: `unknown operation ${op?.name?.value ?? '(anonymous)'}` }] });
+    if (!op?.name || !KNOWN_OPERATIONS[op.name.value])
+      return send(400, { errors: [{ message: `unknown operation ${op?.name?.value ?? '(anonymous)'}` }] });
     const allowed = KNOWN_OPERATIONS[op.name.value]!;
     for (const sel of op.selectionSet.selections) {
-      if (sel.kind !== 'Field' || !allowed.includes(sel.name.value)) return send(400, { errors: [{ message: `operation ${op.name.value} may not select ${sel.kind === 'Field' ? sel.name.value : sel.kind}` }] });
+      if (sel.kind !== 'Field' || !allowed.includes(sel.name.value))
+        return send(400, {
+          errors: [
+            {
+              message: `operation ${op.name.value} may not select ${sel.kind === 'Field' ? sel.name.value : sel.kind}`,
+            },
+          ],
+        });
     }
     const declared = new Set(op.variableDefinitions?.map((v) => v.variable.name.value));
     const extra = Object.keys(variables).filter((k) => !declared.has(k));
     if (extra.length) return send(400, { errors: [{ message: `undeclared variables: ${extra.join(', ')}` }] });
-    const result = execute({ schema, document: doc, rootValue: root, variableValues: variables, operationName: op.name.value });
+    const result = execute({
+      schema,
+      document: doc,
+      rootValue: root,
+      variableValues: variables,
+      operationName: op.name.value,
+    });
     if (result instanceof Promise) throw new Error('resolvers must be synchronous');
     if (result.errors && !result.data) return send(400, { errors: result.errors.map((e) => ({ message: e.message })) });
-    send(200, { data: result.data, ...(result.errors ? { errors: result.errors.map((e) => ({ message: e.message, path: e.path })) } : {}) });
+    send(200, {
+      data: result.data,
+      ...(result.errors ? { errors: result.errors.map((e) => ({ message: e.message, path: e.path })) } : {}),
+    });
   }
 
-  function storage(req: IncomingMessage, path: string, body: Buffer, send: (s: number, b: unknown, t?: string) => void) {
+  function storage(
+    req: IncomingMessage,
+    path: string,
+    body: Buffer,
+    send: (s: number, b: unknown, t?: string) => void,
+  ) {
     const man = /^\/storage\/manifest\/([^/]+)$/.exec(path);
     if (man && req.method === 'GET') {
       const a = state.artifacts.get(decodeURIComponent(man[1]!));
@@ -292,7 +368,8 @@ export async function startFakeWandb(opts: FakeWandbOptions = {}): Promise<FakeW
     if (up && req.method === 'PUT') {
       const onPut = uploads.get(up[1]!);
       if (!onPut) return send(403, 'SignatureDoesNotMatch', 'text/plain');
-      if (req.headers['x-fake-blob-type'] !== 'BlockBlob') return send(400, 'missing upload header x-fake-blob-type', 'text/plain');
+      if (req.headers['x-fake-blob-type'] !== 'BlockBlob')
+        return send(400, 'missing upload header x-fake-blob-type', 'text/plain');
       onPut(body);
       return send(200, '');
     }

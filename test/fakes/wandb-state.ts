@@ -21,7 +21,12 @@ export interface FakeArtifact {
   tags: string[];
   /** Bytes served for each path; tests may change them to simulate corruption. */
   files: Map<string, Buffer>;
-  manifest: { version: 1; storagePolicy: string; storagePolicyConfig: Record<string, unknown>; contents: Record<string, { digest: string; size: number; birthArtifactID: string }> };
+  manifest: {
+    version: 1;
+    storagePolicy: string;
+    storagePolicyConfig: Record<string, unknown>;
+    contents: Record<string, { digest: string; size: number; birthArtifactID: string }>;
+  };
   createdBy?: { entity: string; project: string; name: string };
   createdAt: string;
   /** PENDING while a client is still saving it (B5), COMMITTED after commitArtifact. */
@@ -109,7 +114,13 @@ export interface SeedArtifactInput {
   metadata?: Record<string, unknown>;
   aliases?: string[];
   /** The training run that logged it (lineage): created in entity/project unless given; `config` as the run logged it. */
-  sourceRun?: { name: string; displayName?: string; entity?: string; project?: string; config?: Record<string, unknown> };
+  sourceRun?: {
+    name: string;
+    displayName?: string;
+    entity?: string;
+    project?: string;
+    config?: Record<string, unknown>;
+  };
 }
 
 export interface Seeded {
@@ -143,7 +154,13 @@ export class FakeWandbState {
   views = new FakeViews();
   private seq = 0;
 
-  constructor(opts: { viewer?: { username: string; entity: string }; orgs?: FakeOrg[]; teams?: Record<string, string | undefined> } = {}) {
+  constructor(
+    opts: {
+      viewer?: { username: string; entity: string };
+      orgs?: FakeOrg[];
+      teams?: Record<string, string | undefined>;
+    } = {},
+  ) {
     this.orgs = opts.orgs ?? [{ name: 'acme', entity: 'acme-org' }];
     this.viewer = opts.viewer ?? { username: 'evalhook-bot', entity: 'acme-team' };
     for (const [t, org] of Object.entries(opts.teams ?? { 'acme-team': this.orgs[0]?.name })) this.teams.set(t, org);
@@ -155,7 +172,9 @@ export class FakeWandbState {
     const c = this.ensureCollection(input.entity, input.project, input.collection, 'ArtifactSequence', type);
     const id = this.nextId('Artifact');
     const files = new Map(Object.entries(input.files).map(([p, v]) => [p, Buffer.isBuffer(v) ? v : Buffer.from(v)]));
-    const contents = Object.fromEntries([...files].map(([p, b]) => [p, { digest: md5b64(b), size: b.length, birthArtifactID: id }]));
+    const contents = Object.fromEntries(
+      [...files].map(([p, b]) => [p, { digest: md5b64(b), size: b.length, birthArtifactID: id }]),
+    );
     let createdBy: FakeArtifact['createdBy'];
     if (input.sourceRun) {
       const e = input.sourceRun.entity ?? input.entity;
@@ -180,13 +199,23 @@ export class FakeWandbState {
       description: null,
       tags: [],
       files,
-      manifest: { version: 1, storagePolicy: 'wandb-storage-policy-v1', storagePolicyConfig: { storageLayout: 'V2' }, contents },
+      manifest: {
+        version: 1,
+        storagePolicy: 'wandb-storage-policy-v1',
+        storagePolicyConfig: { storageLayout: 'V2' },
+        contents,
+      },
       createdBy,
       createdAt: new Date().toISOString(),
       state: 'COMMITTED',
     });
     const m = this.addMembership(c, id, input.aliases ?? []);
-    return { id, nodeId: `wandb-artifact://_id/${id}`, fullName: `${c.entity}/${c.project}/${c.name}:v${m.versionIndex}`, version: `v${m.versionIndex}` };
+    return {
+      id,
+      nodeId: `wandb-artifact://_id/${id}`,
+      fullName: `${c.entity}/${c.project}/${c.name}:v${m.versionIndex}`,
+      version: `v${m.versionIndex}`,
+    };
   }
 
   /** Links a version into a registry collection under the org entity (its own vN there), like linkArtifact. */
@@ -196,9 +225,20 @@ export class FakeWandbState {
     if (!a) throw new Error(`no artifact ${id}`);
     const entity = o.entity ?? this.orgs[0]?.entity;
     if (!entity) throw new Error('no org entity to link into');
-    const c = this.ensureCollection(entity, o.project ?? `wandb-registry-${o.registry ?? 'model'}`, o.collection, 'ArtifactPortfolio', a.type);
+    const c = this.ensureCollection(
+      entity,
+      o.project ?? `wandb-registry-${o.registry ?? 'model'}`,
+      o.collection,
+      'ArtifactPortfolio',
+      a.type,
+    );
     const m = this.addMembership(c, id, o.aliases ?? []);
-    return { id, nodeId: `wandb-artifact://_id/${id}`, fullName: `${c.entity}/${c.project}/${c.name}:v${m.versionIndex}`, version: `v${m.versionIndex}` };
+    return {
+      id,
+      nodeId: `wandb-artifact://_id/${id}`,
+      fullName: `${c.entity}/${c.project}/${c.name}:v${m.versionIndex}`,
+      version: `v${m.versionIndex}`,
+    };
   }
 
   nextId(kind: string): string {
@@ -209,7 +249,13 @@ export class FakeWandbState {
     return this.collections.find((c) => c.entity === entity && c.project === project && c.name === name);
   }
 
-  ensureCollection(entity: string, project: string, name: string, kind: FakeCollection['kind'], type: string): FakeCollection {
+  ensureCollection(
+    entity: string,
+    project: string,
+    name: string,
+    kind: FakeCollection['kind'],
+    type: string,
+  ): FakeCollection {
     let c = this.collection(entity, project, name);
     if (!c) {
       c = { id: this.nextId(kind), entity, project, name, kind, type, memberships: [] };
@@ -228,7 +274,12 @@ export class FakeWandbState {
   /** Adds an artifact to a collection as its newest version; aliases are unique per collection; `latest` moves. */
   addMembership(c: FakeCollection, artifactId: string, aliases: string[]): FakeMembership {
     const existing = c.memberships.find((m) => m.artifactId === artifactId);
-    const m = existing ?? { id: this.nextId('ArtifactCollectionMembership'), artifactId, versionIndex: c.memberships.length, aliases: new Set<string>() };
+    const m = existing ?? {
+      id: this.nextId('ArtifactCollectionMembership'),
+      artifactId,
+      versionIndex: c.memberships.length,
+      aliases: new Set<string>(),
+    };
     if (!existing) c.memberships.push(m);
     for (const alias of [...aliases, 'latest']) this.setAlias(c, m, alias);
     return m;

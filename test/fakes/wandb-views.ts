@@ -85,7 +85,11 @@ const viewObj = (v: FakeView) => ({
   locked: false,
   createdUsing: 'WANDB_SDK',
   viewCount: 0,
-  project: { id: Buffer.from(`Project:${v.entity}/${v.project}`).toString('base64'), name: v.project, entityName: v.entity },
+  project: {
+    id: Buffer.from(`Project:${v.entity}/${v.project}`).toString('base64'),
+    name: v.project,
+    entityName: v.entity,
+  },
 });
 
 const chartObj = (c: FakeChart) => ({ ...c, user: { id: 'VXNlcjox', username: 'evalhook-bot' } });
@@ -93,13 +97,24 @@ const chartObj = (c: FakeChart) => ({ ...c, user: { id: 'VXNlcjox', username: 'e
 /** `project.allViews`, filtered as the server does by type and (exact) name. */
 export function projectViews(env: ResolverEnv, entity: string, project: string) {
   return (args: Args) => {
-    const all = env.state.views.views.filter((v) => v.entity === entity && v.project === project && (!args.viewType || v.type === args.viewType) && (!args.viewName || v.name === args.viewName));
+    const all = env.state.views.views.filter(
+      (v) =>
+        v.entity === entity &&
+        v.project === project &&
+        (!args.viewType || v.type === args.viewType) &&
+        (!args.viewName || v.name === args.viewName),
+    );
     const start = typeof args.after === 'string' ? Number(args.after) : 0;
     const first = typeof args.first === 'number' ? args.first : all.length;
     const slice = all.slice(start, start + first);
     return {
       edges: slice.map((v, i) => ({ cursor: String(start + i + 1), node: viewObj(v) })),
-      pageInfo: { endCursor: slice.length ? String(start + slice.length) : null, hasNextPage: start + slice.length < all.length, hasPreviousPage: start > 0, startCursor: String(start) },
+      pageInfo: {
+        endCursor: slice.length ? String(start + slice.length) : null,
+        hasNextPage: start + slice.length < all.length,
+        hasPreviousPage: start > 0,
+        startCursor: String(start),
+      },
     };
   };
 }
@@ -124,7 +139,8 @@ export function viewResolvers(env: ResolverEnv): Record<string, unknown> {
       const type = str(input.type);
       const name = str(input.name);
       if (!type || !name) throw new Error('a new view needs type and name');
-      if (type === 'project-view' && !/^nw-[a-z0-9]+-v$/.test(name)) throw new Error(`a saved workspace view is named nw-<id>-v, not ${name}`);
+      if (type === 'project-view' && !/^nw-[a-z0-9]+-v$/.test(name))
+        throw new Error(`a saved workspace view is named nw-<id>-v, not ${name}`);
       const v: FakeView = {
         id: store.nextId(),
         entity: str(input.entityName) ?? env.state.viewer.entity,
@@ -151,7 +167,16 @@ export function viewResolvers(env: ResolverEnv): Record<string, unknown> {
       const id = `${entity}/${name}`;
       if (store.charts.has(id)) throw new Error(`custom chart ${id} already exists`);
       jsonString(input.spec, 'spec');
-      store.charts.set(id, { id, entity, name, displayName: String(input.displayName), type: String(input.type), access: String(input.access), spec: String(input.spec), updatedAt: store.now() });
+      store.charts.set(id, {
+        id,
+        entity,
+        name,
+        displayName: String(input.displayName),
+        type: String(input.type),
+        access: String(input.access),
+        spec: String(input.spec),
+        updatedAt: store.now(),
+      });
       return { chart: chartObj(store.charts.get(id)!) };
     },
     customChart: (args: Args) => {

@@ -24,7 +24,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } catch (err) {
     const { RedisContainer } = await import('@testcontainers/redis');
     const container = await new RedisContainer('redis:7.4').start().catch((e: unknown) => {
-      throw new Error(`No Redis for tests: set REDIS_URL, install redis-server, or run Docker (${String(e)}; redis-server: ${String(err)})`);
+      throw new Error(
+        `No Redis for tests: set REDIS_URL, install redis-server, or run Docker (${String(e)}; redis-server: ${String(err)})`,
+      );
     });
     project.provide('redisUrl', container.getConnectionUrl());
     return async () => {

@@ -17,10 +17,21 @@ export interface RadarRow {
 }
 
 /** One run's rows of mtbench_radar_table (built by the reporter's own radarTable), as the panel's query returns them. */
-export function radarRows(run: { id: string; name: string; colorIndex: number; categories: Record<string, number> }): RadarRow[] {
+export function radarRows(run: {
+  id: string;
+  name: string;
+  colorIndex: number;
+  categories: Record<string, number>;
+}): RadarRow[] {
   // radarTable reads only the category scores.
   const t = radarTable({ scores: { categories: run.categories } } as EvalSummary);
-  return t.data.map(([category, score]) => ({ id: run.id, name: run.name, _defaultColorIndex: run.colorIndex, category: String(category), score: Number(score) }));
+  return t.data.map(([category, score]) => ({
+    id: run.id,
+    name: run.name,
+    _defaultColorIndex: run.colorIndex,
+    category: String(category),
+    score: Number(score),
+  }));
 }
 
 const CATEGORIES = ['writing', 'roleplay', 'reasoning', 'math', 'coding', 'extraction', 'stem', 'humanities'];
@@ -33,13 +44,22 @@ export function sampleRadarRows(): RadarRow[] {
     [7.9, 7.6, 5.3, 4.4, 4.8, 6.8, 8.0, 8.6],
   ];
   return shapes.flatMap((scores, i) =>
-    radarRows({ id: `mtb-${i}`, name: `llama-ft:v${i} (epoch ${i + 1})`, colorIndex: i, categories: Object.fromEntries(CATEGORIES.map((c, j) => [c, scores[j]!])) }),
+    radarRows({
+      id: `mtb-${i}`,
+      name: `llama-ft:v${i} (epoch ${i + 1})`,
+      colorIndex: i,
+      categories: Object.fromEntries(CATEGORIES.map((c, j) => [c, scores[j]!])),
+    }),
   );
 }
 
 export async function renderRadarSvg(rows: RadarRow[], title = 'MT-Bench radar'): Promise<string> {
   // The panel's fieldSettings and stringSettings, exactly as spec-*.ts write them.
-  const spec = injectSettings(RADAR_VEGA_SPEC, { category: 'category', score: 'score', series: 'name' }, { title }) as unknown as Spec;
+  const spec = injectSettings(
+    RADAR_VEGA_SPEC,
+    { category: 'category', score: 'score', series: 'name' },
+    { title },
+  ) as unknown as Spec;
   const view = new View(parse(spec), { renderer: 'none' }).background('white');
   view.insert('wandb', rows);
   await view.runAsync();

@@ -12,8 +12,9 @@ export function redisClients() {
   const limiters: Limiter[] = [];
   afterAll(async () => {
     for (const l of limiters) await l.close();
-    for (const r of conns) if (r.status === 'ready') await r.quit();
-    else r.disconnect();
+    for (const r of conns)
+      if (r.status === 'ready') await r.quit();
+      else r.disconnect();
   });
   const connect = () => {
     const r = new Redis(redisUrl());

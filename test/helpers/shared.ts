@@ -13,7 +13,10 @@ export const hasShared = (...parts: string[]) => existsSync(join(SHARED, ...part
 export function skipWithoutShared(present: boolean, what: string, env: NodeJS.ProcessEnv = process.env): boolean {
   if (present) return false;
   const msg = `${what} not found under ${SHARED}`;
-  if (env.CI === 'true') throw new Error(`CI=true: ${msg}. Check out the shared reference data beside the repository (../shared); CI must not skip these tests.`);
+  if (env.CI === 'true')
+    throw new Error(
+      `CI=true: ${msg}. Check out the shared reference data beside the repository (../shared); CI must not skip these tests.`,
+    );
   console.warn(`skipping tests: ${msg} (with CI=true this fails the run)`);
   return true;
 }

@@ -60,7 +60,14 @@ const silent = pino({ level: 'silent' });
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const respond: FakeOpenAIOptions['respond'] = (b) => `answer: ${b.messages.at(-1)?.content ?? ''}`;
-  const vllm = opts.vllm ? await startFakeVllm({ respond, served: opts.env?.INFERENCE_MODEL ?? 'candidate-model', ...opts.candidate, ...opts.vllm }) : undefined;
+  const vllm = opts.vllm
+    ? await startFakeVllm({
+        respond,
+        served: opts.env?.INFERENCE_MODEL ?? 'candidate-model',
+        ...opts.candidate,
+        ...opts.vllm,
+      })
+    : undefined;
   const candidate = vllm?.openai ?? (await startFakeOpenAI({ respond, ...opts.candidate }));
   const judge = await startFakeOpenAI({ respond: () => 'Fine work. Rating: [[7]]', ...opts.judge });
   const dataDir = mkdtempSync(join(tmpdir(), 'evalhook-stack-'));

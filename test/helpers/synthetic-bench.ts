@@ -11,14 +11,50 @@ const CATEGORIES = ['writing', 'roleplay', 'reasoning', 'math', 'coding', 'extra
 const NEED_REF = new Set(['math', 'reasoning', 'coding']);
 
 const PROMPTS: Array<[name: string, type: string, system: string, template: string, category: string]> = [
-  ['single-v1', 'single', 'You are a helpful assistant.', '[Q]\n{question}\n[A]\n{answer}\nRate as "[[rating]]".', 'general'],
-  ['single-math-v1', 'single', 'You are a helpful assistant.', '[Q]\n{question}\n[R]\n{ref_answer_1}\n[A]\n{answer}\nRate as "[[rating]]".', 'math'],
-  ['single-v1-multi-turn', 'single', 'Judge the second answer.', '{question_1}|{answer_1}|{question_2}|{answer_2}', 'general'],
-  ['single-math-v1-multi-turn', 'single', 'Judge the second answer.', '{question_1}|{ref_answer_1}|{question_2}|{ref_answer_2}|{answer_1}|{answer_2}', 'math'],
+  [
+    'single-v1',
+    'single',
+    'You are a helpful assistant.',
+    '[Q]\n{question}\n[A]\n{answer}\nRate as "[[rating]]".',
+    'general',
+  ],
+  [
+    'single-math-v1',
+    'single',
+    'You are a helpful assistant.',
+    '[Q]\n{question}\n[R]\n{ref_answer_1}\n[A]\n{answer}\nRate as "[[rating]]".',
+    'math',
+  ],
+  [
+    'single-v1-multi-turn',
+    'single',
+    'Judge the second answer.',
+    '{question_1}|{answer_1}|{question_2}|{answer_2}',
+    'general',
+  ],
+  [
+    'single-math-v1-multi-turn',
+    'single',
+    'Judge the second answer.',
+    '{question_1}|{ref_answer_1}|{question_2}|{ref_answer_2}|{answer_1}|{answer_2}',
+    'math',
+  ],
   ['pair-v2', 'pairwise', 'Compare.', '{question}|{answer_a}|{answer_b}', 'general'],
-  ['pair-v2-multi-turn', 'pairwise', 'Compare.', '{question_1}|{question_2}|{answer_a_1}|{answer_a_2}|{answer_b_1}|{answer_b_2}', 'general'],
+  [
+    'pair-v2-multi-turn',
+    'pairwise',
+    'Compare.',
+    '{question_1}|{question_2}|{answer_a_1}|{answer_a_2}|{answer_b_1}|{answer_b_2}',
+    'general',
+  ],
   ['pair-math-v1', 'pairwise', 'Compare.', '{question}|{ref_answer_1}|{answer_a}|{answer_b}', 'math'],
-  ['pair-math-v1-multi-turn', 'pairwise', 'Compare.', '{question_1}|{question_2}|{ref_answer_1}|{ref_answer_2}|{answer_a_1}|{answer_a_2}|{answer_b_1}|{answer_b_2}', 'math'],
+  [
+    'pair-math-v1-multi-turn',
+    'pairwise',
+    'Compare.',
+    '{question_1}|{question_2}|{ref_answer_1}|{ref_answer_2}|{answer_a_1}|{answer_a_2}|{answer_b_1}|{answer_b_2}',
+    'math',
+  ],
 ];
 
 export function writeSyntheticBench(dir = mkdtempSync(join(tmpdir(), 'evalhook-bench-'))): string {
@@ -27,14 +63,36 @@ export function writeSyntheticBench(dir = mkdtempSync(join(tmpdir(), 'evalhook-b
   let id = 81;
   for (const category of CATEGORIES) {
     for (let i = 0; i < 10; i++, id++) {
-      questions.push(JSON.stringify({ question_id: id, category, turns: [`synthetic ${category} q${id} turn 1`, `synthetic ${category} q${id} turn 2`] }));
+      questions.push(
+        JSON.stringify({
+          question_id: id,
+          category,
+          turns: [`synthetic ${category} q${id} turn 1`, `synthetic ${category} q${id} turn 2`],
+        }),
+      );
       if (NEED_REF.has(category)) {
-        refs.push(JSON.stringify({ question_id: id, answer_id: `ref${id}`, model_id: 'gpt-4', choices: [{ index: 0, turns: [`ref ${id} a`, `ref ${id} b`] }], tstamp: 0 }));
+        refs.push(
+          JSON.stringify({
+            question_id: id,
+            answer_id: `ref${id}`,
+            model_id: 'gpt-4',
+            choices: [{ index: 0, turns: [`ref ${id} a`, `ref ${id} b`] }],
+            tstamp: 0,
+          }),
+        );
       }
     }
   }
   const prompts = PROMPTS.map(([name, type, system_prompt, prompt_template, category]) =>
-    JSON.stringify({ name, type, system_prompt, prompt_template, description: 'synthetic', category, output_format: type === 'single' ? '[[rating]]' : '[[A]]' }),
+    JSON.stringify({
+      name,
+      type,
+      system_prompt,
+      prompt_template,
+      description: 'synthetic',
+      category,
+      output_format: type === 'single' ? '[[rating]]' : '[[A]]',
+    }),
   );
   mkdirSync(join(dir, 'reference_answer'), { recursive: true });
   writeFileSync(join(dir, 'question.jsonl'), `${questions.join('\n')}\n`);

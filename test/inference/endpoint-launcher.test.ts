@@ -38,8 +38,16 @@ async function fakeVllm(opts: { loadStatus?: number; loadBody?: unknown; noLoraR
   if (!opts.noLoraRoutes) {
     fake.route('POST', '/v1/load_lora_adapter', (body, req) => {
       const b = body as LoraCall['body'];
-      calls.push({ path: 'load', body: b, filesAtCall: b.lora_path && existsSync(b.lora_path) ? readdirSync(b.lora_path).sort() : [], auth: req.headers.authorization });
-      return { status: opts.loadStatus ?? 200, body: opts.loadBody ?? `Success: LoRA adapter '${b.lora_name ?? ''}' added successfully.` };
+      calls.push({
+        path: 'load',
+        body: b,
+        filesAtCall: b.lora_path && existsSync(b.lora_path) ? readdirSync(b.lora_path).sort() : [],
+        auth: req.headers.authorization,
+      });
+      return {
+        status: opts.loadStatus ?? 200,
+        body: opts.loadBody ?? `Success: LoRA adapter '${b.lora_name ?? ''}' added successfully.`,
+      };
     });
     fake.route('POST', '/v1/unload_lora_adapter', (body, req) => {
       calls.push({ path: 'unload', body: body as LoraCall['body'], filesAtCall: [], auth: req.headers.authorization });
@@ -49,18 +57,40 @@ async function fakeVllm(opts: { loadStatus?: number; loadBody?: unknown; noLoraR
   return { fake, calls };
 }
 
-async function setup(fake: FakeOpenAI, inference: Partial<Extract<ProfileInput['inference'], { kind: 'endpoint' }>> = {}, opts: { lora?: 'peft' | 'full' } = {}) {
+async function setup(
+  fake: FakeOpenAI,
+  inference: Partial<Extract<ProfileInput['inference'], { kind: 'endpoint' }>> = {},
+  opts: { lora?: 'peft' | 'full' } = {},
+) {
   const loraDir = await tempDir('lora');
   const downloads: string[] = [];
   const src = await tempDir('dl');
-  const dir = opts.lora === 'full' ? await writeFull(src) : await writeLora(src, 'org/base-model', { 'adapter_model.bin': 'pickle copy' });
-  const launcher = createInferenceLauncher({ redis, prefix: uniquePrefix('ep'), secrets: { INFERENCE_API_KEY: 'inference-key-123456' }, gpuIds: [], workDir: await tempDir('work') });
+  const dir =
+    opts.lora === 'full'
+      ? await writeFull(src)
+      : await writeLora(src, 'org/base-model', { 'adapter_model.bin': 'pickle copy' });
+  const launcher = createInferenceLauncher({
+    redis,
+    prefix: uniquePrefix('ep'),
+    secrets: { INFERENCE_API_KEY: 'inference-key-123456' },
+    gpuIds: [],
+    workDir: await tempDir('work'),
+  });
   const { lines, log } = collectLog();
   const evaluationId = 'ev-0123456789abcdef01234567';
   const req: LaunchRequest = {
     evaluationId,
     profile: profile({ kind: 'endpoint', baseURL: fake.url, loraDir, ...inference }),
-    artifact: artifact(opts.lora === 'full' ? { files: [{ path: 'config.json', size: 1 }, { path: 'model.safetensors', size: 1 }] } : {}),
+    artifact: artifact(
+      opts.lora === 'full'
+        ? {
+            files: [
+              { path: 'config.json', size: 1 },
+              { path: 'model.safetensors', size: 1 },
+            ],
+          }
+        : {},
+    ),
     download: async () => {
       downloads.push(dir);
       return dir;
@@ -86,7 +116,12 @@ describe('endpoint launcher', () => {
         auth: 'Bearer inference-key-123456',
       },
     ]);
-    expect(served.describe).toMatchObject({ kind: 'endpoint', lora: 'runtime', model: s.name, baseModel: 'org/base-model' });
+    expect(served.describe).toMatchObject({
+      kind: 'endpoint',
+      lora: 'runtime',
+      model: s.name,
+      baseModel: 'org/base-model',
+    });
 
     // The candidate is then called by the adapter's name.
     const res = await fetch(`${served.baseURL}/chat/completions`, {
@@ -99,12 +134,17 @@ describe('endpoint launcher', () => {
 
     await served.release();
     await served.release(); // idempotent: one unload
-    expect(calls.slice(1)).toEqual([{ path: 'unload', body: { lora_name: s.name }, filesAtCall: [], auth: 'Bearer inference-key-123456' }]);
+    expect(calls.slice(1)).toEqual([
+      { path: 'unload', body: { lora_name: s.name }, filesAtCall: [], auth: 'Bearer inference-key-123456' },
+    ]);
     expect(readdirSync(s.loraDir)).toEqual([]);
   });
 
   it('treats "already loaded" (a retry of the same evaluation) as loaded', async () => {
-    const { fake } = await fakeVllm({ loadStatus: 400, loadBody: { object: 'error', message: "The lora adapter 'x' has already been loaded.", code: 400 } });
+    const { fake } = await fakeVllm({
+      loadStatus: 400,
+      loadBody: { object: 'error', message: "The lora adapter 'x' has already been loaded.", code: 400 },
+    });
     const s = await setup(fake);
     expect((await s.launcher.launch(s.req)).model).toBe(s.name);
   });
@@ -119,7 +159,7 @@ describe('endpoint launcher', () => {
     expect(readdirSync(s.loraDir)).toEqual([]);
   });
 
-  it('does not fall back to the profile\'s model by default: final, with the reason and the fix', async () => {
+  it("does not fall back to the profile's model by default: final, with the reason and the fix", async () => {
     const { fake } = await fakeVllm({ noLoraRoutes: true });
     const s = await setup(fake, { model: 'served-model' });
     const err = await s.launcher.launch(s.req).catch((e: unknown) => e);
@@ -127,18 +167,24 @@ describe('endpoint launcher', () => {
     expect((err as Error).message).toMatch(/no runtime LoRA loading.*inference\.fallbackToModel: true/);
   });
 
-  it('falls back to the profile\'s model when runtime LoRA is unsupported and inference.fallbackToModel is set', async () => {
+  it("falls back to the profile's model when runtime LoRA is unsupported and inference.fallbackToModel is set", async () => {
     const { fake } = await fakeVllm({ noLoraRoutes: true });
     const s = await setup(fake, { model: 'served-model', fallbackToModel: true });
     const served = await s.launcher.launch(s.req);
     expect(served.model).toBe('served-model');
-    expect(served.fallback).toEqual({ evaluatedModel: 'served-model', reason: expect.stringContaining('no runtime LoRA loading') });
+    expect(served.fallback).toEqual({
+      evaluatedModel: 'served-model',
+      reason: expect.stringContaining('no runtime LoRA loading'),
+    });
     expect(s.lines.some((l) => l.includes('evaluating the configured model served-model'))).toBe(true);
     expect(served.describe.artifactNotLoaded).toContain('no runtime LoRA loading');
   });
 
-  it('passes vLLM\'s refusal on as the reason', async () => {
-    const { fake } = await fakeVllm({ loadStatus: 400, loadBody: { object: 'error', message: 'LoRA rank 64 is greater than max_lora_rank 16.' } });
+  it("passes vLLM's refusal on as the reason", async () => {
+    const { fake } = await fakeVllm({
+      loadStatus: 400,
+      loadBody: { object: 'error', message: 'LoRA rank 64 is greater than max_lora_rank 16.' },
+    });
     const s = await setup(fake);
     const err = await s.launcher.launch(s.req).catch((e: unknown) => e);
     expect((err as InferenceError).retryable).toBe(false);
@@ -148,7 +194,16 @@ describe('endpoint launcher', () => {
 
   it('says the server cannot read the adapter when vLLM finds no adapter at the path', async () => {
     const name = servedNameFor('ev-0123456789abcdef01234567');
-    const { fake } = await fakeVllm({ loadStatus: 404, loadBody: { error: { message: `Loading lora ${name} failed: No adapter found for /lora/${name}`, type: 'NotFoundError', code: 404 } } });
+    const { fake } = await fakeVllm({
+      loadStatus: 404,
+      loadBody: {
+        error: {
+          message: `Loading lora ${name} failed: No adapter found for /lora/${name}`,
+          type: 'NotFoundError',
+          code: 404,
+        },
+      },
+    });
     const s = await setup(fake, { model: 'served-model' });
     const err = await s.launcher.launch(s.req).catch((e: unknown) => e);
     expect((err as InferenceError).retryable).toBe(false);
@@ -171,7 +226,9 @@ describe('endpoint launcher', () => {
   it('refuses a full model artifact unless the profile opts in to the fallback', async () => {
     const { fake } = await fakeVllm();
     const s = await setup(fake, { model: 'org/base-model' }, { lora: 'full' });
-    await expect(s.launcher.launch(s.req)).rejects.toThrow(/full model; a running endpoint can only load LoRA adapters/);
+    await expect(s.launcher.launch(s.req)).rejects.toThrow(
+      /full model; a running endpoint can only load LoRA adapters/,
+    );
     const opted = await setup(fake, { model: 'org/base-model', fallbackToModel: true }, { lora: 'full' });
     expect((await opted.launcher.launch(opted.req)).fallback?.evaluatedModel).toBe('org/base-model');
     expect(opted.downloads).toEqual([]); // nothing of a model that is not served is downloaded

@@ -40,19 +40,43 @@ async function vllm(opts: FakeVllmOptions = {}): Promise<FakeVllm> {
 
 type EndpointInput = Partial<Extract<ProfileInput['inference'], { kind: 'endpoint' }>>;
 
-async function setup(v: FakeVllm, inference: EndpointInput = {}, adapter: { base?: string | null; config?: Record<string, unknown> } = {}) {
+async function setup(
+  v: FakeVllm,
+  inference: EndpointInput = {},
+  adapter: { base?: string | null; config?: Record<string, unknown> } = {},
+) {
   const src = await tempDir('dl');
   await writeLora(src, adapter.base === undefined ? 'meta-llama/Meta-Llama-3.1-8B-Instruct' : adapter.base);
-  if (adapter.config) await writeFile(join(src, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', lora_alpha: 16, target_modules: ['q_proj'], ...adapter.config }));
+  if (adapter.config)
+    await writeFile(
+      join(src, 'adapter_config.json'),
+      JSON.stringify({ peft_type: 'LORA', lora_alpha: 16, target_modules: ['q_proj'], ...adapter.config }),
+    );
   const downloads: Array<readonly string[] | undefined> = [];
-  const launcher = createInferenceLauncher({ redis, prefix: uniquePrefix('ev'), secrets: {}, gpuIds: [], workDir: await tempDir('work') });
+  const launcher = createInferenceLauncher({
+    redis,
+    prefix: uniquePrefix('ev'),
+    secrets: {},
+    gpuIds: [],
+    workDir: await tempDir('work'),
+  });
   const { lines, log } = collectLog();
   const req: LaunchRequest = {
     evaluationId: 'ev-00aa11bb22cc33dd44ee55ff',
     profile: profile({ kind: 'endpoint', baseURL: v.url, loraDir: await tempDir('lora'), ...inference }),
     // torchtune's default output: merged full weights next to the adapter.
     artifact: artifact({
-      files: ['adapter_config.json', 'adapter_model.safetensors', 'adapter_model.pt', 'config.json', 'model-00001-of-00004.safetensors', 'model.safetensors.index.json', 'tokenizer.json', 'tokenizer_config.json', 'original/tokenizer.model'].map((path) => ({ path, size: 1 })),
+      files: [
+        'adapter_config.json',
+        'adapter_model.safetensors',
+        'adapter_model.pt',
+        'config.json',
+        'model-00001-of-00004.safetensors',
+        'model.safetensors.index.json',
+        'tokenizer.json',
+        'tokenizer_config.json',
+        'original/tokenizer.model',
+      ].map((path) => ({ path, size: 1 })),
     }),
     download: async (files) => {
       downloads.push(files);
@@ -65,7 +89,10 @@ async function setup(v: FakeVllm, inference: EndpointInput = {}, adapter: { base
 }
 
 async function refusal(s: Awaited<ReturnType<typeof setup>>): Promise<InferenceError> {
-  const err = await s.launcher.launch(s.req).then(() => undefined, (e: unknown) => e);
+  const err = await s.launcher.launch(s.req).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(InferenceError);
   return err as InferenceError;
 }
@@ -75,9 +102,14 @@ describe('endpoint launcher against the vLLM fake', () => {
     const v = await vllm();
     const s = await setup(v);
     const served = await s.launcher.launch(s.req);
-    expect(s.downloads).toEqual([['adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json', 'tokenizer_config.json']]);
+    expect(s.downloads).toEqual([
+      ['adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json', 'tokenizer_config.json'],
+    ]);
     expect(v.adapters.get(served.model)).toBeDefined();
-    expect(served.describe).toMatchObject({ servedBaseModel: INSTRUCT, baseModel: 'meta-llama/Meta-Llama-3.1-8B-Instruct' });
+    expect(served.describe).toMatchObject({
+      servedBaseModel: INSTRUCT,
+      baseModel: 'meta-llama/Meta-Llama-3.1-8B-Instruct',
+    });
     await served.release();
     expect(v.adapters.size).toBe(0);
     expect(v.unloads).toEqual([{ name: served.model, status: 200 }]);
@@ -87,7 +119,9 @@ describe('endpoint launcher against the vLLM fake', () => {
     const v = await vllm();
     const err = await refusal(await setup(v, {}, { base: 'meta-llama/Llama-3.1-8B' }));
     expect(err.retryable).toBe(false);
-    expect(err.message).toMatch(/trained on meta-llama\/Llama-3\.1-8B .* but the server runs meta-llama\/Llama-3\.1-8B-Instruct/);
+    expect(err.message).toMatch(
+      /trained on meta-llama\/Llama-3\.1-8B .* but the server runs meta-llama\/Llama-3\.1-8B-Instruct/,
+    );
     expect(v.loads).toEqual([]);
     // The operator's pin is checked against the server too.
     const pinned = await refusal(await setup(v, { baseModel: 'Qwen/Qwen3-14B' }, { base: null }));
@@ -98,8 +132,12 @@ describe('endpoint launcher against the vLLM fake', () => {
     const v = await vllm({ maxLoraRank: 64 });
     const rank = await refusal(await setup(v, {}, { config: { r: 32, base_model_name_or_path: INSTRUCT } }));
     expect(rank.retryable).toBe(false);
-    expect(rank.message).toMatch(/LoRA rank is 32, above the server's max LoRA rank 16: set inference.maxLoraRank .* --max-lora-rank/);
-    const pattern = await refusal(await setup(v, { maxLoraRank: 16 }, { config: { r: 8, rank_pattern: { q_proj: 64 } } }));
+    expect(rank.message).toMatch(
+      /LoRA rank is 32, above the server's max LoRA rank 16: set inference.maxLoraRank .* --max-lora-rank/,
+    );
+    const pattern = await refusal(
+      await setup(v, { maxLoraRank: 16 }, { config: { r: 8, rank_pattern: { q_proj: 64 } } }),
+    );
     expect(pattern.message).toMatch(/LoRA rank is 64/);
     for (const [cfg, text] of [
       [{ r: 8, modules_to_save: ['embed_tokens'] }, 'modules_to_save'],
@@ -127,7 +165,10 @@ describe('endpoint launcher against the vLLM fake', () => {
       expect(v.loads).toEqual([expect.objectContaining({ status })]);
     }
     const v = await vllm();
-    v.openai.route('POST', '/v1/load_lora_adapter', () => ({ status: 500, body: { error: { message: 'engine core died', type: 'InternalServerError', param: null, code: 500 } } }));
+    v.openai.route('POST', '/v1/load_lora_adapter', () => ({
+      status: 500,
+      body: { error: { message: 'engine core died', type: 'InternalServerError', param: null, code: 500 } },
+    }));
     const err = await refusal(await setup(v));
     expect(err.retryable).toBe(true);
   });
@@ -148,8 +189,18 @@ describe('endpoint launcher against the vLLM fake', () => {
     const s = await setup(v);
     const served = await s.launcher.launch(s.req);
     const logged: string[] = [];
-    const client = withAdapterReload(createOpenAIChatClient({ baseURL: served.baseURL, apiKey: 'x', role: 'candidate' }), served, (l) => logged.push(l));
-    const ask = () => client.complete({ model: served.model, messages: [{ role: 'user', content: 'hi' }], temperature: 0, max_tokens: 16 });
+    const client = withAdapterReload(
+      createOpenAIChatClient({ baseURL: served.baseURL, apiKey: 'x', role: 'candidate' }),
+      served,
+      (l) => logged.push(l),
+    );
+    const ask = () =>
+      client.complete({
+        model: served.model,
+        messages: [{ role: 'user', content: 'hi' }],
+        temperature: 0,
+        max_tokens: 16,
+      });
 
     for (let restart = 1; restart <= 3; restart++) {
       v.restart();
@@ -164,7 +215,9 @@ describe('endpoint launcher against the vLLM fake', () => {
     expect((err as Error).message).toMatch(/does not exist.*reloaded 3 times/);
 
     // A 404 for some other model is not ours to fix.
-    const other = await client.complete({ model: 'someone-else', messages: [{ role: 'user', content: 'hi' }], temperature: 0, max_tokens: 16 }).catch((e: unknown) => e);
+    const other = await client
+      .complete({ model: 'someone-else', messages: [{ role: 'user', content: 'hi' }], temperature: 0, max_tokens: 16 })
+      .catch((e: unknown) => e);
     expect((other as EndpointError).kind).toBe('unrecoverable');
     expect(v.loads).toHaveLength(4);
     await served.release();

@@ -30,7 +30,10 @@ describe('GPU pool', () => {
     const attempts = Array.from({ length: 10 }, (_, i) =>
       createGpuPool({ redis: connect(), prefix, ids: GPUS, pollMs: 50 })
         .acquire(1, { holder: `w${i}`, signal: AbortSignal.timeout(1_500) })
-        .then((l) => l, () => undefined),
+        .then(
+          (l) => l,
+          () => undefined,
+        ),
     );
     const leases = (await Promise.all(attempts)).filter((l) => l !== undefined);
     expect(leases).toHaveLength(4);
@@ -45,7 +48,10 @@ describe('GPU pool', () => {
     const pool = createGpuPool({ redis, prefix, ids: GPUS, pollMs: 50 });
     const a = await pool.acquire(3, { holder: 'a', signal: new AbortController().signal });
     // Two are asked for, one is free: nothing is taken while waiting.
-    const waiting = pool.acquire(2, { holder: 'b', signal: AbortSignal.timeout(600) }).then(() => 'got', () => 'gave up');
+    const waiting = pool.acquire(2, { holder: 'b', signal: AbortSignal.timeout(600) }).then(
+      () => 'got',
+      () => 'gave up',
+    );
     expect(await waiting).toBe('gave up');
     expect(Object.values(await pool.holders()).filter((h) => h?.startsWith('b|'))).toEqual([]);
     const b = pool.acquire(2, { holder: 'b', signal: AbortSignal.timeout(10_000) });
@@ -65,7 +71,7 @@ describe('GPU pool', () => {
     await lease.release();
   });
 
-  it('lets a dead worker\'s lease expire so its GPUs return to the pool', async () => {
+  it("lets a dead worker's lease expire so its GPUs return to the pool", async () => {
     const prefix = uniquePrefix('gpu');
     const doomed = connect();
     const dead = createGpuPool({ redis: doomed, prefix, ids: GPUS, leaseMs: 600 });
@@ -94,7 +100,15 @@ describe('GPU pool', () => {
     const prefix = uniquePrefix('gpu');
     const cache = await tempDir('cache');
     const modelDir = await writeFull(join(cache, 'd'));
-    const launcher = createInferenceLauncher({ redis, prefix, secrets: {}, gpuIds: GPUS, workDir: await tempDir('work'), killGraceMs: 500, pollMs: 100 });
+    const launcher = createInferenceLauncher({
+      redis,
+      prefix,
+      secrets: {},
+      gpuIds: GPUS,
+      workDir: await tempDir('work'),
+      killGraceMs: 500,
+      pollMs: 100,
+    });
     const req = (i: number): LaunchRequest => ({
       evaluationId: `ev-${prefix}-${i}`,
       profile: profile({ kind: 'process', command: fakeCommand(), gpus: 2 }),
@@ -109,6 +123,11 @@ describe('GPU pool', () => {
     expect(ids[1]).toHaveLength(2);
     expect(new Set([...(ids[0] ?? []), ...(ids[1] ?? [])]).size).toBe(4);
     await Promise.all(served.map((s) => s.release()));
-    expect(Object.values(await createGpuPool({ redis, prefix, ids: GPUS }).holders())).toEqual([null, null, null, null]);
+    expect(Object.values(await createGpuPool({ redis, prefix, ids: GPUS }).holders())).toEqual([
+      null,
+      null,
+      null,
+      null,
+    ]);
   });
 });

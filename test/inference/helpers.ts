@@ -36,9 +36,18 @@ export async function tempDir(name = 'inf'): Promise<string> {
 }
 
 /** A PEFT adapter; `base` undefined writes torchtune's config (no base_model_name_or_path). */
-export async function writeLora(dir: string, base?: string | null, extra: Record<string, string> = {}): Promise<string> {
+export async function writeLora(
+  dir: string,
+  base?: string | null,
+  extra: Record<string, string> = {},
+): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const cfg: Record<string, unknown> = { peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] };
+  const cfg: Record<string, unknown> = {
+    peft_type: 'LORA',
+    r: 8,
+    lora_alpha: 16,
+    target_modules: ['q_proj', 'v_proj'],
+  };
   if (base !== undefined) cfg.base_model_name_or_path = base;
   await writeFile(join(dir, 'adapter_config.json'), JSON.stringify(cfg));
   await writeFile(join(dir, 'adapter_model.safetensors'), 'weights');
@@ -57,7 +66,19 @@ export async function writeFull(dir: string): Promise<string> {
 
 /** The fake server as a launch command (argv array with placeholders). */
 export function fakeCommand(...flags: string[]): string[] {
-  return [process.execPath, '--import', 'tsx', FAKE_SERVER, '--port', '{port}', '--name', '{name}', '--model-dir', '{modelDir}', ...flags];
+  return [
+    process.execPath,
+    '--import',
+    'tsx',
+    FAKE_SERVER,
+    '--port',
+    '{port}',
+    '--name',
+    '{name}',
+    '--model-dir',
+    '{modelDir}',
+    ...flags,
+  ];
 }
 
 /** Polls `cond` until true or the deadline passes (then throws with `what`). */

@@ -15,7 +15,12 @@ import { startFakeOpenAI } from '../fakes/openai-server.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { artifact, collectLog, fakeCommand, profile, tempDir, treeOf, writeLora } from './helpers.js';
 
-const HOSTILE = { entity: '../../etc', project: '$(touch /tmp/evalhook-pwned)', collection: 'x; rm -rf / #', version: 'v1`id`' };
+const HOSTILE = {
+  entity: '../../etc',
+  project: '$(touch /tmp/evalhook-pwned)',
+  collection: 'x; rm -rf / #',
+  version: 'v1`id`',
+};
 const HOSTILE_ID = '../../x; rm -rf / #';
 const BAD = [';', '$(', '`', '../', 'rm -rf', '/etc', 'pwned', '#'];
 
@@ -42,7 +47,17 @@ async function setup(inference: ProfileInput['inference']) {
   const lora = await tempDir('lora');
   const prefix = uniquePrefix('hn');
   const adapter = await writeLora(join(cache, 'digest-abc'), 'x; rm -rf / #');
-  const launcher = createInferenceLauncher({ redis, prefix, secrets: {}, wandbApiKey: 'wandb-key-0123456789', gpuIds: ['0', '1'], workDir: work, cacheRoot: cache, killGraceMs: 500, pollMs: 100 });
+  const launcher = createInferenceLauncher({
+    redis,
+    prefix,
+    secrets: {},
+    wandbApiKey: 'wandb-key-0123456789',
+    gpuIds: ['0', '1'],
+    workDir: work,
+    cacheRoot: cache,
+    killGraceMs: 500,
+    pollMs: 100,
+  });
   const { lines, log } = collectLog();
   const req: LaunchRequest = {
     evaluationId: HOSTILE_ID,
@@ -59,7 +74,11 @@ describe('hostile artifact names', () => {
   it('never reach the launched argv, CUDA_VISIBLE_DEVICES or a created path (process)', async () => {
     const recordDir = await tempDir('rec');
     const record = join(recordDir, 'record.json');
-    const s = await setup({ kind: 'process', command: fakeCommand('--record', record, '--base', '{baseModel}', '--lora-modules', '{name}={adapterDir}'), baseModel: 'org/base-model' });
+    const s = await setup({
+      kind: 'process',
+      command: fakeCommand('--record', record, '--base', '{baseModel}', '--lora-modules', '{name}={adapterDir}'),
+      baseModel: 'org/base-model',
+    });
     const served = await s.launcher.launch(s.req);
     try {
       const rec = JSON.parse(readFileSync(record, 'utf8')) as { argv: string[]; cudaVisibleDevices: string };
@@ -87,7 +106,10 @@ describe('hostile artifact names', () => {
     expect(err).toBeInstanceOf(InferenceError);
     expect((err as InferenceError).retryable).toBe(false);
     expect((err as Error).message).toContain('cannot go on a command line');
-    expect(Object.values(await createGpuPool({ redis, prefix: s.prefix, ids: ['0', '1'] }).holders())).toEqual([null, null]);
+    expect(Object.values(await createGpuPool({ redis, prefix: s.prefix, ids: ['0', '1'] }).holders())).toEqual([
+      null,
+      null,
+    ]);
   });
 
   it('never reach the adapter path handed to vLLM or the files we create (endpoint)', async () => {
@@ -106,7 +128,11 @@ describe('hostile artifact names', () => {
       expectClean([served.model, ...paths]);
       expect(paths[1]).toBe(join(s.lora, served.model));
       const created = await treeOf(s.lora);
-      expect(created).toEqual([served.model, `${served.model}/adapter_config.json`, `${served.model}/adapter_model.safetensors`]);
+      expect(created).toEqual([
+        served.model,
+        `${served.model}/adapter_config.json`,
+        `${served.model}/adapter_model.safetensors`,
+      ]);
       expectClean(created);
       expect(await treeOf(s.work)).toEqual([]);
       await served.release();

@@ -41,7 +41,13 @@ describe('the lora directory', () => {
       const blocker = join(await tempDir('lora'), 'not-a-dir');
       writeFileSync(blocker, 'a file where the directory should be'); // fails for root too
       const src = await writeLora(await tempDir('dl'), 'meta-llama/Llama-3.1-8B-Instruct');
-      const launcher = createInferenceLauncher({ redis, prefix: uniquePrefix('ld'), secrets: {}, gpuIds: [], workDir: await tempDir('work') });
+      const launcher = createInferenceLauncher({
+        redis,
+        prefix: uniquePrefix('ld'),
+        secrets: {},
+        gpuIds: [],
+        workDir: await tempDir('work'),
+      });
       const err = await launcher
         .launch({
           evaluationId: 'ev-0011223344556677889900aa',
@@ -54,7 +60,9 @@ describe('the lora directory', () => {
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(InferenceError);
       expect((err as InferenceError).retryable).toBe(false);
-      expect((err as Error).message).toMatch(/cannot copy the adapter to .*not-a-dir.*LORA_DIR must be writable by the worker/);
+      expect((err as Error).message).toMatch(
+        /cannot copy the adapter to .*not-a-dir.*LORA_DIR must be writable by the worker/,
+      );
       expect(v.loads).toEqual([]);
     } finally {
       await v.close();

@@ -40,11 +40,36 @@ describe('kubernetes credentials', () => {
 describe('kubernetes profile validation', () => {
   const env = { WEBHOOK_TOKEN: 'w'.repeat(16), ADMIN_TOKEN: 'a'.repeat(16), EVALHOOK_CONFIG: 'rules.json' };
   const load = (inference: Record<string, unknown>) => () =>
-    loadConfig(env, () => JSON.stringify({ profiles: [{ name: 'k', inference: { kind: 'kubernetes', image: 'vllm/vllm-openai:v0.11.0', args: ['--model', '{modelDir}'], wandbApiKeySecret: { name: 'wandb', key: 'api-key' }, ...inference } }] }));
+    loadConfig(env, () =>
+      JSON.stringify({
+        profiles: [
+          {
+            name: 'k',
+            inference: {
+              kind: 'kubernetes',
+              image: 'vllm/vllm-openai:v0.11.0',
+              args: ['--model', '{modelDir}'],
+              wandbApiKeySecret: { name: 'wandb', key: 'api-key' },
+              ...inference,
+            },
+          },
+        ],
+      }),
+    );
 
   it('applies the documented defaults', () => {
     const k = load({})().profiles.get('k')!.inference;
-    expect(k).toMatchObject({ kind: 'kubernetes', gpus: 1, port: 8000, resources: {}, nodeSelector: {}, tolerations: [], env: [], startupTimeoutSeconds: 1800, activeDeadlineSeconds: 21600 });
+    expect(k).toMatchObject({
+      kind: 'kubernetes',
+      gpus: 1,
+      port: 8000,
+      resources: {},
+      nodeSelector: {},
+      tolerations: [],
+      env: [],
+      startupTimeoutSeconds: 1800,
+      activeDeadlineSeconds: 21600,
+    });
     expect('namespace' in k && k.namespace).toBeFalsy();
   });
 

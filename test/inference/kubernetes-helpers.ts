@@ -41,7 +41,17 @@ export function kubeSettings(port: number, over: Partial<K8sInput> = {}) {
     image: 'vllm/vllm-openai:v0.11.0',
     port,
     baseModel: 'meta-llama/Llama-3.1-8B-Instruct',
-    args: ['--model', '{baseModel}', '--port', '{port}', '--enable-lora', '--max-lora-rank', '64', '--lora-modules', '{name}={adapterDir}'],
+    args: [
+      '--model',
+      '{baseModel}',
+      '--port',
+      '{port}',
+      '--enable-lora',
+      '--max-lora-rank',
+      '64',
+      '--lora-modules',
+      '{name}={adapterDir}',
+    ],
     wandbApiKeySecret: { name: 'wandb', key: 'api-key' },
     ...over,
   });

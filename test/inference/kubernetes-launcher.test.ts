@@ -20,7 +20,12 @@ let k8s: FakeKubernetes;
 let pod: FakeOpenAI;
 
 beforeEach(async () => {
-  k8s = await startFakeKubernetes({ logs: () => ({ server: ['INFO loading weights', 'torch.OutOfMemoryError: CUDA out of memory'], 'fetch-artifact': ['evalhook fetch-artifact: the adapter is for another base model'] }) });
+  k8s = await startFakeKubernetes({
+    logs: () => ({
+      server: ['INFO loading weights', 'torch.OutOfMemoryError: CUDA out of memory'],
+      'fetch-artifact': ['evalhook fetch-artifact: the adapter is for another base model'],
+    }),
+  });
   pod = await startFakeOpenAI({ models: ['meta-llama/Llama-3.1-8B-Instruct', NAME] });
 });
 afterEach(async () => {
@@ -42,17 +47,33 @@ async function failure(p: Promise<unknown>): Promise<InferenceError> {
 describe('kubernetes launcher', () => {
   it('creates one valid Job, waits for Ready, serves at the pod IP and deletes the Job on release', async () => {
     const launcher = kubeLauncher(k8s);
-    const { profile } = kubeSettings(port(), { gpus: 2, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }], nodeSelector: { 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB' }, env: [{ name: 'HF_TOKEN', valueFrom: { secretKeyRef: { name: 'hf', key: 'token' } } }] });
+    const { profile } = kubeSettings(port(), {
+      gpus: 2,
+      tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+      nodeSelector: { 'nvidia.com/gpu.product': 'NVIDIA-A100-SXM4-80GB' },
+      env: [{ name: 'HF_TOKEN', valueFrom: { secretKeyRef: { name: 'hf', key: 'token' } } }],
+    });
     const { req, lines } = kubeRequest(ID, profile);
     const served = await launcher.launch(req, profile.inference as never);
 
     expect(served.baseURL).toBe(`http://127.0.0.1:${port()}/v1`);
     expect(served.model).toBe(NAME);
-    expect(served.describe).toMatchObject({ kind: 'kubernetes', namespace: 'evalhook', job: NAME, baseModel: 'meta-llama/Llama-3.1-8B-Instruct', checkpoint: 'init-container' });
+    expect(served.describe).toMatchObject({
+      kind: 'kubernetes',
+      namespace: 'evalhook',
+      job: NAME,
+      baseModel: 'meta-llama/Llama-3.1-8B-Instruct',
+      checkpoint: 'init-container',
+    });
     expect(k8s.rejected).toEqual([]);
     expect(k8s.created).toHaveLength(1);
     const job = k8s.created[0]!;
-    expect(job.metadata).toMatchObject({ name: NAME, namespace: 'evalhook', labels: { 'app.kubernetes.io/managed-by': 'evalhook', 'evalhook.io/evaluation': ID }, annotations: { 'evalhook.io/evaluation-id': ID } });
+    expect(job.metadata).toMatchObject({
+      name: NAME,
+      namespace: 'evalhook',
+      labels: { 'app.kubernetes.io/managed-by': 'evalhook', 'evalhook.io/evaluation': ID },
+      annotations: { 'evalhook.io/evaluation-id': ID },
+    });
     expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 21600, ttlSecondsAfterFinished: 600 });
     const spec = job.spec.template.spec;
     expect(spec.restartPolicy).toBe('Never');
@@ -61,12 +82,33 @@ describe('kubernetes launcher', () => {
     const [server] = spec.containers;
     expect(server.resources.limits['nvidia.com/gpu']).toBe('2');
     expect(server.readinessProbe.httpGet).toEqual({ path: '/v1/models', port: port() });
-    expect(server.args).toEqual(['--model', 'meta-llama/Llama-3.1-8B-Instruct', '--port', String(port()), '--enable-lora', '--max-lora-rank', '64', '--lora-modules', `${NAME}=/models/artifact`]);
+    expect(server.args).toEqual([
+      '--model',
+      'meta-llama/Llama-3.1-8B-Instruct',
+      '--port',
+      String(port()),
+      '--enable-lora',
+      '--max-lora-rank',
+      '64',
+      '--lora-modules',
+      `${NAME}=/models/artifact`,
+    ]);
     expect(server.env).toEqual([{ name: 'HF_TOKEN', valueFrom: { secretKeyRef: { name: 'hf', key: 'token' } } }]);
     const [init] = spec.initContainers;
     expect(init.image).toBe(EVALHOOK_IMAGE);
-    expect(init.args).toEqual(['fetch-artifact', '--artifact', artifact().id, '--to', '/models', '--base-model', 'meta-llama/Llama-3.1-8B-Instruct']);
-    expect(init.env[0]).toEqual({ name: 'WANDB_API_KEY', valueFrom: { secretKeyRef: { name: 'wandb', key: 'api-key' } } });
+    expect(init.args).toEqual([
+      'fetch-artifact',
+      '--artifact',
+      artifact().id,
+      '--to',
+      '/models',
+      '--base-model',
+      'meta-llama/Llama-3.1-8B-Instruct',
+    ]);
+    expect(init.env[0]).toEqual({
+      name: 'WANDB_API_KEY',
+      valueFrom: { secretKeyRef: { name: 'wandb', key: 'api-key' } },
+    });
     expect(init.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
     expect(spec.volumes[0]).toEqual({ name: 'models', emptyDir: {} });
     // Pending -> Init -> Running -> Ready was walked, not skipped.
@@ -96,7 +138,9 @@ describe('kubernetes launcher', () => {
     const { req } = kubeRequest(ID, profile);
     const err = await failure(kubeLauncher(k8s).launch(req, profile.inference as never));
     expect(err.retryable).toBe(false);
-    expect(err.message).toMatch(/container server is in ErrImagePull: failed to pull and unpack image "vllm\/vllm-openai:v0.11.0"/);
+    expect(err.message).toMatch(
+      /container server is in ErrImagePull: failed to pull and unpack image "vllm\/vllm-openai:v0.11.0"/,
+    );
     expect(err.message).toContain('inference.image');
     expect(k8s.jobs.size).toBe(0);
     expect(k8s.deletions[0]?.propagationPolicy).toBe('Background');
@@ -180,7 +224,12 @@ describe('kubernetes launcher', () => {
 
   it("a Job left by an earlier attempt's dead worker is replaced, not reused", async () => {
     const { profile } = kubeSettings(port());
-    k8s.seedJob('evalhook', { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: NAME, labels: {} }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'server', image: 'old:1' }] } } } });
+    k8s.seedJob('evalhook', {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: NAME, labels: {} },
+      spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'server', image: 'old:1' }] } } },
+    });
     const { req, lines } = kubeRequest(ID, profile);
     const served = await kubeLauncher(k8s).launch(req, profile.inference as never);
     expect(lines.some((l) => l.includes('left from an earlier attempt'))).toBe(true);
@@ -202,9 +251,16 @@ describe('kubernetes launcher', () => {
 
   it('configuration mistakes fail before any Job is created', async () => {
     const launcher = kubeLauncher(k8s);
-    const full = artifact({ files: [{ path: 'config.json', size: 1 }, { path: 'model.safetensors', size: 1 }] });
+    const full = artifact({
+      files: [
+        { path: 'config.json', size: 1 },
+        { path: 'model.safetensors', size: 1 },
+      ],
+    });
     const { profile } = kubeSettings(port());
-    let err = await failure(launcher.launch(kubeRequest(ID, profile, { artifact: full }).req, profile.inference as never));
+    let err = await failure(
+      launcher.launch(kubeRequest(ID, profile, { artifact: full }).req, profile.inference as never),
+    );
     expect(err.message).toContain('inference.args never receives the model: use {modelDir}');
     const typo = kubeSettings(port(), { args: ['--model', '{modeldir}'] }).profile;
     err = await failure(launcher.launch(kubeRequest(ID, typo).req, typo.inference as never));
@@ -213,19 +269,40 @@ describe('kubernetes launcher', () => {
     err = await failure(launcher.launch(kubeRequest(ID, noBase).req, noBase.inference as never));
     expect(err.message).toContain('does not say which base model');
     const pickles = artifact({ files: [{ path: 'adapter_checkpoint_0.pt', size: 1 }] });
-    err = await failure(launcher.launch(kubeRequest(ID, profile, { artifact: pickles }).req, profile.inference as never));
+    err = await failure(
+      launcher.launch(kubeRequest(ID, profile, { artifact: pickles }).req, profile.inference as never),
+    );
     expect(err.message).toContain('set inference.persistentVolumeClaim so the worker converts it');
-    err = await failure(kubeLauncher(k8s, { evalhookImage: undefined }).launch(kubeRequest(ID, profile).req, profile.inference as never));
+    err = await failure(
+      kubeLauncher(k8s, { evalhookImage: undefined }).launch(kubeRequest(ID, profile).req, profile.inference as never),
+    );
     expect(err.message).toContain('EVALHOOK_IMAGE is not set');
     expect(err.retryable).toBe(false);
     expect(k8s.calls).toEqual([]);
   });
 
   it('a full model in a torchtune epoch directory is served from that directory', async () => {
-    const full = artifact({ files: [{ path: 'epoch_2/config.json', size: 1 }, { path: 'epoch_2/model.safetensors', size: 1 }] });
-    const { profile } = kubeSettings(port(), { args: ['--model', '{modelDir}', '--served-model-name', '{name}', '--port', '{port}'] });
-    const served = await kubeLauncher(k8s).launch(kubeRequest(ID, profile, { artifact: full }).req, profile.inference as never);
-    expect(k8s.created[0]!.spec.template.spec.containers[0].args).toEqual(['--model', '/models/artifact/epoch_2', '--served-model-name', NAME, '--port', String(port())]);
+    const full = artifact({
+      files: [
+        { path: 'epoch_2/config.json', size: 1 },
+        { path: 'epoch_2/model.safetensors', size: 1 },
+      ],
+    });
+    const { profile } = kubeSettings(port(), {
+      args: ['--model', '{modelDir}', '--served-model-name', '{name}', '--port', '{port}'],
+    });
+    const served = await kubeLauncher(k8s).launch(
+      kubeRequest(ID, profile, { artifact: full }).req,
+      profile.inference as never,
+    );
+    expect(k8s.created[0]!.spec.template.spec.containers[0].args).toEqual([
+      '--model',
+      '/models/artifact/epoch_2',
+      '--served-model-name',
+      NAME,
+      '--port',
+      String(port()),
+    ]);
     expect(k8s.created[0]!.spec.template.spec.initContainers[0].args).not.toContain('--base-model');
     await served.release();
   });
@@ -234,14 +311,23 @@ describe('kubernetes launcher', () => {
     const cache = await tempDir('k8s-cache');
     const claim = await tempDir('k8s-claim');
     const lora = await writeLora(join(cache, 'digest'), 'meta-llama/Llama-3.1-8B-Instruct');
-    const { profile } = kubeSettings(port(), { wandbApiKeySecret: undefined, persistentVolumeClaim: { claimName: 'models', workerPath: claim } });
-    const served = await kubeLauncher(k8s, { evalhookImage: undefined }).launch(kubeRequest(ID, profile, { download: async () => lora }).req, profile.inference as never);
+    const { profile } = kubeSettings(port(), {
+      wandbApiKeySecret: undefined,
+      persistentVolumeClaim: { claimName: 'models', workerPath: claim },
+    });
+    const served = await kubeLauncher(k8s, { evalhookImage: undefined }).launch(
+      kubeRequest(ID, profile, { download: async () => lora }).req,
+      profile.inference as never,
+    );
     const spec = k8s.created[0]!.spec.template.spec;
     expect(spec.initContainers).toBeUndefined();
     expect(spec.volumes[0]).toEqual({ name: 'models', persistentVolumeClaim: { claimName: 'models', readOnly: true } });
     expect(spec.containers[0].args).toContain(`${NAME}=/models/${NAME}`);
     expect(readdirSync(join(claim, NAME)).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
-    expect(served.describe).toMatchObject({ checkpoint: 'persistentVolumeClaim', baseModelSource: 'profile inference.baseModel' });
+    expect(served.describe).toMatchObject({
+      checkpoint: 'persistentVolumeClaim',
+      baseModelSource: 'profile inference.baseModel',
+    });
     await served.release();
     expect(existsSync(join(claim, NAME))).toBe(false);
   });
@@ -265,7 +351,9 @@ describe('kubernetes launcher, init container run by the fake kubelet', () => {
       const { profile } = kubeSettings(Number(new URL(fakePod.url).port));
       const err = await failure(kubeLauncher(kube).launch(kubeRequest(ID, profile).req, profile.inference as never));
       expect(err.retryable).toBe(false);
-      expect(err.message).toContain('container fetch-artifact is in CreateContainerConfigError: secret "wandb" not found');
+      expect(err.message).toContain(
+        'container fetch-artifact is in CreateContainerConfigError: secret "wandb" not found',
+      );
       expect(err.message).toContain('inference.wandbApiKeySecret');
       expect(kube.jobs.size).toBe(0);
     } finally {

@@ -43,7 +43,13 @@ function seed(evaluationId: string, prefix: string, namespace = 'evalhook') {
     evaluationId,
     prefix,
     args: ['--model', 'x'],
-    source: { kind: 'init', evalhookImage: 'ghcr.io/acme/evalhook:0.1.0', artifactId: 'QXJ0aWZhY3Q6MQ==', wandbBaseURL: 'https://api.wandb.ai', secret: { name: 'wandb', key: 'api-key' } },
+    source: {
+      kind: 'init',
+      evalhookImage: 'ghcr.io/acme/evalhook:0.1.0',
+      artifactId: 'QXJ0aWZhY3Q6MQ==',
+      wandbBaseURL: 'https://api.wandb.ai',
+      secret: { name: 'wandb', key: 'api-key' },
+    },
   });
   k8s.seedJob(namespace, job as Record<string, unknown>);
   return jobNameFor(evaluationId);
@@ -55,7 +61,12 @@ describe('kubernetes sweep', () => {
     seed('ev-running', 'mine');
     seed('ev-elsewhere-finished', 'theirs');
     seed('ev-other-namespace', 'mine', 'team-b');
-    k8s.seedJob('evalhook', { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'someone-elses', labels: { app: 'x' } }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'a', image: 'b:1' }] } } } });
+    k8s.seedJob('evalhook', {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'someone-elses', labels: { app: 'x' } },
+      spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'a', image: 'b:1' }] } } },
+    });
     const asked: string[] = [];
     const sweeper = createKubernetesSweeper({
       api: createKubeApi(kubeConfigFor(k8s)),
@@ -69,7 +80,14 @@ describe('kubernetes sweep', () => {
     expect(await sweeper.sweep()).toEqual([`evalhook/${done}`]);
     expect(asked.sort()).toEqual(['ev-finished', 'ev-running']);
     expect(k8s.deletions).toEqual([{ namespace: 'evalhook', name: done, propagationPolicy: 'Background' }]);
-    expect([...k8s.jobs.keys()].sort()).toEqual([`evalhook/${jobNameFor('ev-elsewhere-finished')}`, `evalhook/${jobNameFor('ev-running')}`, 'evalhook/someone-elses', `team-b/${jobNameFor('ev-other-namespace')}`].sort());
+    expect([...k8s.jobs.keys()].sort()).toEqual(
+      [
+        `evalhook/${jobNameFor('ev-elsewhere-finished')}`,
+        `evalhook/${jobNameFor('ev-running')}`,
+        'evalhook/someone-elses',
+        `team-b/${jobNameFor('ev-other-namespace')}`,
+      ].sort(),
+    );
   });
 
   it('an evaluation is active while waiting, delayed or running, and not once it is gone', async () => {
@@ -101,7 +119,13 @@ describe('kubernetes sweep', () => {
       secrets: {},
       gpuIds: [],
       workDir: await tempDir('k8s-work'),
-      kubernetes: { api: createKubeApi(kubeConfigFor(k8s)), namespaces: [undefined], defaultNamespace: 'evalhook', isActive: async () => false, wandbBaseURL: 'https://api.wandb.ai' },
+      kubernetes: {
+        api: createKubeApi(kubeConfigFor(k8s)),
+        namespaces: [undefined],
+        defaultNamespace: 'evalhook',
+        isActive: async () => false,
+        wandbBaseURL: 'https://api.wandb.ai',
+      },
     });
     try {
       // No sweep() call: the start-up sweep alone must find it (the next one is minutes away).

@@ -63,7 +63,15 @@ describe('orphaned servers', () => {
     const cache = await tempDir('cache');
     const work = await tempDir('work');
     const modelDir = await writeFull(join(cache, 'd'));
-    const launcher = createInferenceLauncher({ redis, prefix: uniquePrefix('orph'), secrets: {}, gpuIds: ['0'], workDir: work, killGraceMs: 500, pollMs: 100 });
+    const launcher = createInferenceLauncher({
+      redis,
+      prefix: uniquePrefix('orph'),
+      secrets: {},
+      gpuIds: ['0'],
+      workDir: work,
+      killGraceMs: 500,
+      pollMs: 100,
+    });
     const orphan = sleeper();
     await waitFor(() => processStart(orphan) !== undefined, 'the sleeper to start');
     await writeRecord(join(work, 'servers'), orphan, { pid: 999_999, start: '1' });

@@ -13,7 +13,19 @@ import { servedNameFor } from '../../src/inference/safe-values.js';
 import type { LaunchRequest, ServedModel } from '../../src/ports.js';
 import { CHILD_ENV_ALLOWED } from '../../src/secrets.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
-import { artifact, collectLog, FAKE_SERVER, fakeCommand, groupAlive, pidAlive, profile, tempDir, waitFor, writeFull, writeLora } from './helpers.js';
+import {
+  artifact,
+  collectLog,
+  FAKE_SERVER,
+  fakeCommand,
+  groupAlive,
+  pidAlive,
+  profile,
+  tempDir,
+  waitFor,
+  writeFull,
+  writeLora,
+} from './helpers.js';
 
 const GPUS = ['0', '1', '2', '3'];
 let redis: Redis;
@@ -32,12 +44,22 @@ interface Recorded {
   envKeys: string[];
 }
 
-async function setup(opts: { flags?: string[]; readyTimeoutSec?: number; gpus?: number; lora?: boolean; downloads?: Array<readonly string[] | undefined> } = {}) {
+async function setup(
+  opts: {
+    flags?: string[];
+    readyTimeoutSec?: number;
+    gpus?: number;
+    lora?: boolean;
+    downloads?: Array<readonly string[] | undefined>;
+  } = {},
+) {
   const prefix = uniquePrefix('inf');
   const cache = await tempDir('cache');
   const work = await tempDir('work');
   const recordFile = join(work, 'record.json');
-  const modelDir = opts.lora ? await writeLora(join(cache, 'digest-1'), 'org/base-model') : await writeFull(join(cache, 'digest-1'));
+  const modelDir = opts.lora
+    ? await writeLora(join(cache, 'digest-1'), 'org/base-model')
+    : await writeFull(join(cache, 'digest-1'));
   const launcher = createInferenceLauncher({
     redis,
     prefix,
@@ -67,7 +89,12 @@ async function setup(opts: { flags?: string[]; readyTimeoutSec?: number; gpus?: 
   const evaluationId = `ev-${prefix}`;
   const req: LaunchRequest = {
     evaluationId,
-    profile: profile({ kind: 'process', command: fakeCommand('--record', recordFile, ...(opts.flags ?? [])), gpus: opts.gpus ?? 1, readyTimeoutSec: opts.readyTimeoutSec ?? 20 }),
+    profile: profile({
+      kind: 'process',
+      command: fakeCommand('--record', recordFile, ...(opts.flags ?? [])),
+      gpus: opts.gpus ?? 1,
+      readyTimeoutSec: opts.readyTimeoutSec ?? 20,
+    }),
     artifact: artifact(),
     download: async (files) => {
       opts.downloads?.push(files);
@@ -114,7 +141,12 @@ describe('process launcher', () => {
     // evalhook's own secrets never reach the server's environment.
     expect(rec.envKeys).not.toContain('JUDGE_API_KEY');
     expect(rec.envKeys).not.toContain('WANDB_API_KEY');
-    expect(served.describe).toMatchObject({ kind: 'process', artifactKind: 'full', gpuIds: [rec.cudaVisibleDevices], model: served.model });
+    expect(served.describe).toMatchObject({
+      kind: 'process',
+      artifactKind: 'full',
+      gpuIds: [rec.cudaVisibleDevices],
+      model: served.model,
+    });
 
     await served.release();
     await served.release(); // idempotent
@@ -124,7 +156,10 @@ describe('process launcher', () => {
 
   it('kills the server and frees its GPUs when it is not ready in time', async () => {
     const s = await setup({ flags: ['--ready-delay-ms', '600000', '--log-lines', '3'], readyTimeoutSec: 4 });
-    const err = await s.launcher.launch(s.req).then(() => undefined, (e: unknown) => e);
+    const err = await s.launcher.launch(s.req).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(InferenceError);
     expect((err as InferenceError).retryable).toBe(true);
     expect((err as Error).message).toContain('not ready within 4 s');
@@ -135,7 +170,10 @@ describe('process launcher', () => {
 
   it('fails with the last log lines when the server crashes before it is ready', async () => {
     const s = await setup({ flags: ['--exit-before-ready', '1', '--log-lines', '2'] });
-    const err = await s.launcher.launch(s.req).then(() => undefined, (e: unknown) => e);
+    const err = await s.launcher.launch(s.req).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(InferenceError);
     expect((err as Error).message).toMatch(/exited with code 1 before it was ready/);
     expect((err as Error).message).toContain('CUDA out of memory (simulated)');
@@ -189,7 +227,10 @@ describe('process launcher', () => {
 
   it('stops a starting server when cancelled before it is ready, rejecting with the cancel reason', async () => {
     const s = await setup({ flags: ['--ready-delay-ms', '600000'] });
-    const launching = s.launcher.launch(s.req).then(() => undefined, (e: unknown) => e);
+    const launching = s.launcher.launch(s.req).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await waitFor(() => existsSync(s.recordFile) && s.lines.length > 0, 'the server to start');
     const pid = s.recorded().pid;
     s.controller.abort(new Error('cancelled by an operator'));
@@ -210,8 +251,16 @@ describe('process launcher', () => {
 
   it('fails without retry when the command cannot be started, without keeping a GPU', async () => {
     const s = await setup();
-    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: ['/nonexistent/vllm', 'serve', '{modelDir}', '--port', '{port}'], gpus: 1 } as typeof s.req.profile.inference;
-    const err = await s.launcher.launch(s.req).then(() => undefined, (e: unknown) => e);
+    s.req.profile.inference = {
+      ...s.req.profile.inference,
+      kind: 'process',
+      command: ['/nonexistent/vllm', 'serve', '{modelDir}', '--port', '{port}'],
+      gpus: 1,
+    } as typeof s.req.profile.inference;
+    const err = await s.launcher.launch(s.req).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(InferenceError);
     expect((err as InferenceError).retryable).toBe(false);
     expect((err as Error).message).toContain('ENOENT');
@@ -220,7 +269,12 @@ describe('process launcher', () => {
 
   it('refuses a command that does not take {port}, before anything starts', async () => {
     const s = await setup();
-    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: ['vllm', 'serve', '{modelDir}'], gpus: 1 } as typeof s.req.profile.inference;
+    s.req.profile.inference = {
+      ...s.req.profile.inference,
+      kind: 'process',
+      command: ['vllm', 'serve', '{modelDir}'],
+      gpus: 1,
+    } as typeof s.req.profile.inference;
     await expect(s.launcher.launch(s.req)).rejects.toThrow(/must pass \{port\}/);
     expect(await s.freeGpus()).toBe(4);
   });
@@ -229,8 +283,16 @@ describe('process launcher', () => {
     const s = await setup();
     const dir = await writeLora(join(s.cache, 'digest-2', 'epoch_0'));
     s.req.download = async () => dir;
-    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: fakeCommand('--record', s.recordFile, '--base', '{baseModel}', '--lora', '{adapterDir}'), gpus: 1 } as typeof s.req.profile.inference;
-    const err = await s.launcher.launch(s.req).then(() => undefined, (e: unknown) => e);
+    s.req.profile.inference = {
+      ...s.req.profile.inference,
+      kind: 'process',
+      command: fakeCommand('--record', s.recordFile, '--base', '{baseModel}', '--lora', '{adapterDir}'),
+      gpus: 1,
+    } as typeof s.req.profile.inference;
+    const err = await s.launcher.launch(s.req).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect((err as InferenceError).retryable).toBe(false);
     expect((err as Error).message).toContain('inference.baseModel');
     expect(existsSync(s.recordFile)).toBe(false);
@@ -239,7 +301,11 @@ describe('process launcher', () => {
 
   it('passes the base model and adapter directory of a LoRA artifact', async () => {
     const s = await setup({ lora: true });
-    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: fakeCommand('--record', s.recordFile, '--base', '{baseModel}', '--lora-modules', '{name}={adapterDir}') } as typeof s.req.profile.inference;
+    s.req.profile.inference = {
+      ...s.req.profile.inference,
+      kind: 'process',
+      command: fakeCommand('--record', s.recordFile, '--base', '{baseModel}', '--lora-modules', '{name}={adapterDir}'),
+    } as typeof s.req.profile.inference;
     const served = await s.launcher.launch(s.req);
     const argv = s.recorded().argv;
     expect(argv).toContain('org/base-model');
@@ -251,11 +317,26 @@ describe('process launcher', () => {
 
   it('gives the server only the allow-listed environment plus the names in inference.env, never --trust-remote-code', async () => {
     const s = await setup({ lora: true });
-    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: fakeCommand('--record', s.recordFile, '--lora-modules', '{name}={adapterDir}'), env: ['HF_TOKEN'] } as typeof s.req.profile.inference;
+    s.req.profile.inference = {
+      ...s.req.profile.inference,
+      kind: 'process',
+      command: fakeCommand('--record', s.recordFile, '--lora-modules', '{name}={adapterDir}'),
+      env: ['HF_TOKEN'],
+    } as typeof s.req.profile.inference;
     const served = await s.launcher.launch(s.req);
     const rec = s.recorded();
-    for (const kept of ['PATH', 'HF_HOME', 'HF_TOKEN', 'VLLM_ALLOW_RUNTIME_LORA_UPDATING', 'CUDA_DEVICE_ORDER', 'NVIDIA_DRIVER_CAPABILITIES', 'CUDA_VISIBLE_DEVICES']) expect(rec.envKeys).toContain(kept);
-    for (const dropped of ['REDIS_URL', 'AWS_SECRET_ACCESS_KEY', 'JUDGE_API_KEY', 'WANDB_API_KEY']) expect(rec.envKeys).not.toContain(dropped);
+    for (const kept of [
+      'PATH',
+      'HF_HOME',
+      'HF_TOKEN',
+      'VLLM_ALLOW_RUNTIME_LORA_UPDATING',
+      'CUDA_DEVICE_ORDER',
+      'NVIDIA_DRIVER_CAPABILITIES',
+      'CUDA_VISIBLE_DEVICES',
+    ])
+      expect(rec.envKeys).toContain(kept);
+    for (const dropped of ['REDIS_URL', 'AWS_SECRET_ACCESS_KEY', 'JUDGE_API_KEY', 'WANDB_API_KEY'])
+      expect(rec.envKeys).not.toContain(dropped);
     // The rule production applies (src/secrets.ts), not a copy: every key is allow-listed or named in inference.env.
     for (const k of rec.envKeys) expect(CHILD_ENV_ALLOWED.test(k) || k === 'HF_TOKEN', k).toBe(true);
     expect(rec.cudaVisibleDevices).toMatch(/^\d$/);
@@ -266,27 +347,56 @@ describe('process launcher', () => {
   it("the operator's base model wins over the adapter's: a renamed repo is the same model, a different base fails before any GPU is used", async () => {
     const s = await setup({ lora: true });
     await writeLora(s.modelDir, 'meta-llama/Meta-Llama-3.1-8B-Instruct');
-    const command = fakeCommand('--record', s.recordFile, '--base', '{baseModel}', '--lora-modules', '{name}={adapterDir}');
-    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command, baseModel: 'meta-llama/Llama-3.1-8B-Instruct' } as typeof s.req.profile.inference;
+    const command = fakeCommand(
+      '--record',
+      s.recordFile,
+      '--base',
+      '{baseModel}',
+      '--lora-modules',
+      '{name}={adapterDir}',
+    );
+    s.req.profile.inference = {
+      ...s.req.profile.inference,
+      kind: 'process',
+      command,
+      baseModel: 'meta-llama/Llama-3.1-8B-Instruct',
+    } as typeof s.req.profile.inference;
     const served = await s.launcher.launch(s.req);
     expect(s.recorded().argv).toContain('meta-llama/Llama-3.1-8B-Instruct');
-    expect(served.describe).toMatchObject({ baseModel: 'meta-llama/Llama-3.1-8B-Instruct', baseModelSource: 'profile inference.baseModel' });
+    expect(served.describe).toMatchObject({
+      baseModel: 'meta-llama/Llama-3.1-8B-Instruct',
+      baseModelSource: 'profile inference.baseModel',
+    });
     await served.release();
 
     const t = await setup({ lora: true });
     await writeLora(t.modelDir, 'meta-llama/Llama-3.1-8B'); // trained on the base, not -Instruct
-    t.req.profile.inference = { ...t.req.profile.inference, kind: 'process', command: fakeCommand('--record', t.recordFile, '--base', '{baseModel}', '--lora-modules', '{name}={adapterDir}'), baseModel: 'meta-llama/Llama-3.1-8B-Instruct' } as typeof t.req.profile.inference;
-    const err = await t.launcher.launch(t.req).then(() => undefined, (e: unknown) => e);
+    t.req.profile.inference = {
+      ...t.req.profile.inference,
+      kind: 'process',
+      command: fakeCommand('--record', t.recordFile, '--base', '{baseModel}', '--lora-modules', '{name}={adapterDir}'),
+      baseModel: 'meta-llama/Llama-3.1-8B-Instruct',
+    } as typeof t.req.profile.inference;
+    const err = await t.launcher.launch(t.req).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect((err as InferenceError).retryable).toBe(false);
-    expect((err as Error).message).toMatch(/base model mismatch: adapter_config\.json names meta-llama\/Llama-3\.1-8B, but .* is meta-llama\/Llama-3\.1-8B-Instruct/);
+    expect((err as Error).message).toMatch(
+      /base model mismatch: adapter_config\.json names meta-llama\/Llama-3\.1-8B, but .* is meta-llama\/Llama-3\.1-8B-Instruct/,
+    );
     expect(existsSync(t.recordFile)).toBe(false);
     expect(await t.freeGpus()).toBe(4);
   });
 
-  it('refuses an adapter above the command\'s --max-lora-rank, or one vLLM cannot serve, once and before any GPU is used', async () => {
+  it("refuses an adapter above the command's --max-lora-rank, or one vLLM cannot serve, once and before any GPU is used", async () => {
     const { writeFile } = await import('node:fs/promises');
     const cases: Array<[Record<string, unknown>, string[], RegExp]> = [
-      [{ r: 32 }, ['--max-lora-rank', '16'], /LoRA rank is 32, above the server's max LoRA rank 16: set --max-lora-rank in inference.command to at least 32/],
+      [
+        { r: 32 },
+        ['--max-lora-rank', '16'],
+        /LoRA rank is 32, above the server's max LoRA rank 16: set --max-lora-rank in inference.command to at least 32/,
+      ],
       [{ r: 32 }, [], /max LoRA rank 16: set inference.maxLoraRank/], // vLLM's default when the flag is absent
       [{ r: 8, modules_to_save: ['lm_head'] }, ['--max-lora-rank=64'], /modules_to_save \["lm_head"\]/],
       [{ r: 8, use_dora: true }, [], /use_dora: true/],
@@ -294,9 +404,25 @@ describe('process launcher', () => {
     ];
     for (const [extra, flags, pattern] of cases) {
       const s = await setup({ lora: true });
-      await writeFile(join(s.modelDir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', lora_alpha: 16, target_modules: ['q_proj'], base_model_name_or_path: 'org/base-model', ...extra }));
-      s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: fakeCommand('--record', s.recordFile, '--lora-modules', '{name}={adapterDir}', ...flags) } as typeof s.req.profile.inference;
-      const err = await s.launcher.launch(s.req).then(() => undefined, (e: unknown) => e);
+      await writeFile(
+        join(s.modelDir, 'adapter_config.json'),
+        JSON.stringify({
+          peft_type: 'LORA',
+          lora_alpha: 16,
+          target_modules: ['q_proj'],
+          base_model_name_or_path: 'org/base-model',
+          ...extra,
+        }),
+      );
+      s.req.profile.inference = {
+        ...s.req.profile.inference,
+        kind: 'process',
+        command: fakeCommand('--record', s.recordFile, '--lora-modules', '{name}={adapterDir}', ...flags),
+      } as typeof s.req.profile.inference;
+      const err = await s.launcher.launch(s.req).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect((err as InferenceError).retryable).toBe(false);
       expect((err as Error).message).toMatch(pattern);
       expect(existsSync(s.recordFile)).toBe(false);
@@ -307,13 +433,41 @@ describe('process launcher', () => {
   it('downloads only the adapter when the command takes {adapterDir}, everything when it takes {modelDir}', async () => {
     const downloads: Array<readonly string[] | undefined> = [];
     const s = await setup({ lora: true, downloads });
-    s.req.artifact.files = ['adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json', 'config.json', 'model-00001-of-00004.safetensors', 'recipe_state.pt'].map((path) => ({ path, size: 1 }));
-    const adapterOnly = [process.execPath, '--import', 'tsx', FAKE_SERVER, '--port', '{port}', '--name', '{name}', '--record', s.recordFile, '--lora-modules', '{name}={adapterDir}'];
-    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: adapterOnly } as typeof s.req.profile.inference;
+    s.req.artifact.files = [
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'tokenizer.json',
+      'config.json',
+      'model-00001-of-00004.safetensors',
+      'recipe_state.pt',
+    ].map((path) => ({ path, size: 1 }));
+    const adapterOnly = [
+      process.execPath,
+      '--import',
+      'tsx',
+      FAKE_SERVER,
+      '--port',
+      '{port}',
+      '--name',
+      '{name}',
+      '--record',
+      s.recordFile,
+      '--lora-modules',
+      '{name}={adapterDir}',
+    ];
+    s.req.profile.inference = {
+      ...s.req.profile.inference,
+      kind: 'process',
+      command: adapterOnly,
+    } as typeof s.req.profile.inference;
     await (await s.launcher.launch(s.req)).release();
     expect(downloads).toEqual([['adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json']]);
     downloads.length = 0;
-    s.req.profile.inference = { ...s.req.profile.inference, kind: 'process', command: fakeCommand('--record', s.recordFile) } as typeof s.req.profile.inference;
+    s.req.profile.inference = {
+      ...s.req.profile.inference,
+      kind: 'process',
+      command: fakeCommand('--record', s.recordFile),
+    } as typeof s.req.profile.inference;
     await (await s.launcher.launch(s.req)).release();
     expect(downloads).toEqual([undefined]);
   });

@@ -34,12 +34,20 @@ async function ptArtifactDir(cache: string, source: string, name = 'adapter_chec
   return dir;
 }
 
-function request(p: LaunchRequest['profile'], dir: string, metadata: Record<string, unknown> = {}): LaunchRequest & { lines: string[] } {
+function request(
+  p: LaunchRequest['profile'],
+  dir: string,
+  metadata: Record<string, unknown> = {},
+): LaunchRequest & { lines: string[] } {
   const { lines, log } = collectLog();
   return {
     evaluationId: `ev-${uniquePrefix('tt')}`,
     profile: p,
-    artifact: artifact({ files: [{ path: 'adapter_checkpoint_2.pt', size: 1 }], metadata, digest: '0123456789abcdef0123456789abcdef' }),
+    artifact: artifact({
+      files: [{ path: 'adapter_checkpoint_2.pt', size: 1 }],
+      metadata,
+      digest: '0123456789abcdef0123456789abcdef',
+    }),
     download: async () => dir,
     signal: new AbortController().signal,
     log,
@@ -60,7 +68,13 @@ describe('torchtune .pt artifacts in the launchers', () => {
     fake.route('POST', '/v1/unload_lora_adapter', () => ({ status: 200, body: 'Success' }));
     const cache = await tempDir('cache');
     const work = await tempDir('work');
-    const launcher = createInferenceLauncher({ redis, prefix: uniquePrefix('tt'), secrets: {}, gpuIds: [], workDir: work });
+    const launcher = createInferenceLauncher({
+      redis,
+      prefix: uniquePrefix('tt'),
+      secrets: {},
+      gpuIds: [],
+      workDir: work,
+    });
     const req = request(
       profile({ kind: 'endpoint', baseURL: fake.url, loraDir: join(work, 'lora'), lora: { heads: TINY_HEADS } }),
       await ptArtifactDir(cache, 'adapter_checkpoint_2.pt'),
@@ -70,12 +84,28 @@ describe('torchtune .pt artifacts in the launchers', () => {
     expect(seen).toEqual([['adapter_config.json', 'adapter_model.safetensors']]);
     expect(served.describe).toMatchObject({
       baseModel: 'meta-llama/Llama-3.1-8B-Instruct',
-      converted: { from: 'adapter_checkpoint_2.pt', r: 4, lora_alpha: 16, sources: { lora_alpha: 'artifact metadata', heads: 'profile inference.lora', target_modules: 'adapter weights' } },
+      converted: {
+        from: 'adapter_checkpoint_2.pt',
+        r: 4,
+        lora_alpha: 16,
+        sources: {
+          lora_alpha: 'artifact metadata',
+          heads: 'profile inference.lora',
+          target_modules: 'adapter weights',
+        },
+      },
     });
-    expect(req.lines.some((l) => l.includes('converted adapter_checkpoint_2.pt to a PEFT adapter (r=4, lora_alpha=16 from artifact metadata'))).toBe(true);
+    expect(
+      req.lines.some((l) =>
+        l.includes('converted adapter_checkpoint_2.pt to a PEFT adapter (r=4, lora_alpha=16 from artifact metadata'),
+      ),
+    ).toBe(true);
     const conv = readdirSync(join(work, 'converted')).find((d) => !d.endsWith('.json'))!;
     expect(conv.startsWith('0123456789abcdef0123456789abcdef-')).toBe(true);
-    const cfg = JSON.parse(readFileSync(join(work, 'converted', conv, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    const cfg = JSON.parse(readFileSync(join(work, 'converted', conv, 'adapter_config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     expect(cfg).toMatchObject({ base_model_name_or_path: 'meta-llama/Llama-3.1-8B-Instruct', lora_alpha: 16 });
     await served.release();
   });
@@ -84,7 +114,16 @@ describe('torchtune .pt artifacts in the launchers', () => {
     const cache = await tempDir('cache');
     const work = await tempDir('work');
     const record = join(work, 'record.json');
-    const launcher = createInferenceLauncher({ redis, prefix: uniquePrefix('tt'), secrets: {}, gpuIds: [], workDir: work, cacheRoot: cache, killGraceMs: 500, pollMs: 100 });
+    const launcher = createInferenceLauncher({
+      redis,
+      prefix: uniquePrefix('tt'),
+      secrets: {},
+      gpuIds: [],
+      workDir: work,
+      cacheRoot: cache,
+      killGraceMs: 500,
+      pollMs: 100,
+    });
     closers.push(() => launcher.shutdownAll());
     const req = request(
       profile({
@@ -102,7 +141,10 @@ describe('torchtune .pt artifacts in the launchers', () => {
     const adapterDir = argv[argv.indexOf('--lora-modules') + 1]!.split('=')[1]!;
     expect(adapterDir.startsWith(join(cache, 'converted'))).toBe(true);
     expect(readdirSync(adapterDir).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
-    expect(served.describe).toMatchObject({ artifactKind: 'lora', converted: { lora_alpha: 8, sources: { lora_alpha: 'profile inference.lora' } } });
+    expect(served.describe).toMatchObject({
+      artifactKind: 'lora',
+      converted: { lora_alpha: 8, sources: { lora_alpha: 'profile inference.lora' } },
+    });
     await served.release();
   });
 
@@ -110,15 +152,30 @@ describe('torchtune .pt artifacts in the launchers', () => {
     const cache = await tempDir('cache');
     const work = await tempDir('work');
     const record = join(work, 'record.json');
-    const launcher = createInferenceLauncher({ redis, prefix: uniquePrefix('tt'), secrets: {}, gpuIds: [], workDir: work, cacheRoot: cache });
+    const launcher = createInferenceLauncher({
+      redis,
+      prefix: uniquePrefix('tt'),
+      secrets: {},
+      gpuIds: [],
+      workDir: work,
+      cacheRoot: cache,
+    });
     const req = request(
-      profile({ kind: 'process', gpus: 0, baseModel: 'meta-llama/Llama-3.1-8B-Instruct', lora: { alpha: 8 }, command: [...fakeCommand('--record', record)] }),
+      profile({
+        kind: 'process',
+        gpus: 0,
+        baseModel: 'meta-llama/Llama-3.1-8B-Instruct',
+        lora: { alpha: 8 },
+        command: [...fakeCommand('--record', record)],
+      }),
       await ptArtifactDir(cache, 'module.pt'),
     );
     const err = await launcher.launch(req).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InferenceError);
     expect((err as InferenceError).retryable).toBe(false);
-    expect((err as Error).message).toMatch(/adapter_checkpoint_2\.pt: refusing global torch\.nn\.modules\.linear\.Linear/);
+    expect((err as Error).message).toMatch(
+      /adapter_checkpoint_2\.pt: refusing global torch\.nn\.modules\.linear\.Linear/,
+    );
     expect(existsSync(record)).toBe(false);
   });
 });

@@ -25,7 +25,9 @@ describe('pipeline faults across processes and Redis restarts', () => {
     // The dead worker can start and save nothing more: judge calls it started minus the judgments it
     // checkpointed are exactly the calls in flight at the kill (sent, result not yet durable).
     const started = stack.judge.requests.length;
-    const saved = (await stack.redis.hkeys(`${stack.env.QUEUE_PREFIX}:records:${id}`)).filter((k) => k.startsWith('judgment')).length;
+    const saved = (await stack.redis.hkeys(`${stack.env.QUEUE_PREFIX}:records:${id}`)).filter((k) =>
+      k.startsWith('judgment'),
+    ).length;
     const inFlightAtKill = started - saved;
     expect(inFlightAtKill).toBeLessThanOrEqual(Number(stack.config.env.JUDGE_CONCURRENCY));
     await stack.spawnWorker();
@@ -94,7 +96,11 @@ describe('graceful shutdown', () => {
 
   it('SIGTERM past the grace period hands the running evaluation back without spending an attempt; another worker finishes it', async () => {
     // The old fixed limits keep the run longer than the grace period (adaptive ones finish it inside).
-    stack = await startStack({ redisUrl: redisUrl(), env: { SHUTDOWN_GRACE_MS: '300', INFERENCE_CONCURRENCY: '8', JUDGE_CONCURRENCY: '16' }, judge: { latencyMs: 40 } });
+    stack = await startStack({
+      redisUrl: redisUrl(),
+      env: { SHUTDOWN_GRACE_MS: '300', INFERENCE_CONCURRENCY: '8', JUDGE_CONCURRENCY: '16' },
+      judge: { latencyMs: 40 },
+    });
     const a = await stack.spawnWorker();
     const id = await stack.enqueue();
     const done = stack.finished(id);

@@ -20,13 +20,20 @@ function withRules(profiles: unknown[]) {
 
 describe('judge prices in profiles', () => {
   it('the default judge and the README judges are priced; judge.prices overrides; a cap needs a price', () => {
-    for (const model of ['gpt-4.1-2025-04-14', 'gpt-4o-2024-08-06', 'gpt-4']) expect(JUDGE_PRICES[model], model).toBeDefined();
-    const config = withRules([{ name: 'own', judge: { model: 'my-judge', prices: { input: 3, output: 12 }, maxCostUsd: 5 } }])();
+    for (const model of ['gpt-4.1-2025-04-14', 'gpt-4o-2024-08-06', 'gpt-4'])
+      expect(JUDGE_PRICES[model], model).toBeDefined();
+    const config = withRules([
+      { name: 'own', judge: { model: 'my-judge', prices: { input: 3, output: 12 }, maxCostUsd: 5 } },
+    ])();
     expect(config.profiles.get('own')?.judge).toMatchObject({ prices: { input: 3, output: 12 }, maxCostUsd: 5 });
-    expect(() => withRules([{ name: 'capped', judge: { model: 'my-judge', maxCostUsd: 5 } }])()).toThrow(/profile capped: judge\.maxCostUsd: a cost cap needs a price/);
+    expect(() => withRules([{ name: 'capped', judge: { model: 'my-judge', maxCostUsd: 5 } }])()).toThrow(
+      /profile capped: judge\.maxCostUsd: a cost cap needs a price/,
+    );
     expect(() => withRules([{ name: 'capped', judge: { model: 'gpt-4o-2024-08-06', maxCostUsd: 5 } }])()).not.toThrow();
     expect(() => withRules([{ name: 'bad', judge: { prices: { input: -1, output: 2 } } }])()).toThrow(ConfigError);
-    expect(() => withRules([{ name: 'bad', judge: { prices: { inputPerMTok: 1, output: 2 } } }])()).toThrow(/judge\.prices/);
+    expect(() => withRules([{ name: 'bad', judge: { prices: { inputPerMTok: 1, output: 2 } } }])()).toThrow(
+      /judge\.prices/,
+    );
   });
 });
 
@@ -57,12 +64,19 @@ describe('judge cost in the pipeline (real Redis, fake endpoints, offline report
     const id = await stack.enqueue('acme/proj/model:v1', 'table');
     expect(await stack.finished(id)).toBe('completed');
     const view = await stack.service.get(id);
-    const summary = JSON.parse(readFileSync(join(view!.localDir!, 'summary.json'), 'utf8')) as { costUsd: number | null; tokens: { judge: { promptTokens: number; completionTokens: number } } };
+    const summary = JSON.parse(readFileSync(join(view!.localDir!, 'summary.json'), 'utf8')) as {
+      costUsd: number | null;
+      tokens: { judge: { promptTokens: number; completionTokens: number } };
+    };
     const t = summary.tokens.judge;
     expect(t.promptTokens).toBeGreaterThan(0);
     expect(summary.costUsd).toBeCloseTo((t.promptTokens * 2 + t.completionTokens * 8) / 1e6, 9);
     const runConfig = JSON.parse(readFileSync(join(view!.localDir!, 'config.json'), 'utf8')) as { judge: unknown };
-    expect(runConfig.judge).toMatchObject({ model: 'gpt-4.1-2025-04-14', prices_usd_per_mtok: { input: 2, output: 8 }, max_cost_usd: null });
+    expect(runConfig.judge).toMatchObject({
+      model: 'gpt-4.1-2025-04-14',
+      prices_usd_per_mtok: { input: 2, output: 8 },
+      max_cost_usd: null,
+    });
 
     const before = stack.judge.requests.length;
     const capped = await stack.enqueue('acme/proj/model:v2', 'capped');

@@ -42,7 +42,10 @@ describe.skipIf(schemaMissing)('kind=kubernetes end to end (fake API server, fak
       entity: 'acme-team',
       project: 'llama-sft',
       collection: 'llama-lora',
-      files: { 'adapter_config.json': JSON.stringify({ peft_type: 'LORA', r: 16, base_model_name_or_path: BASE }), 'adapter_model.safetensors': Buffer.alloc(64, 3) },
+      files: {
+        'adapter_config.json': JSON.stringify({ peft_type: 'LORA', r: 16, base_model_name_or_path: BASE }),
+        'adapter_model.safetensors': Buffer.alloc(64, 3),
+      },
       sourceRun: { name: 'train-1' },
     });
     const linked = w.linkToRegistry(src, { collection: 'llama-lora' });
@@ -58,7 +61,11 @@ describe.skipIf(schemaMissing)('kind=kubernetes end to end (fake API server, fak
       runInit: async (container, env) => {
         const args = (container.args as string[]).map((a) => (a === '/models' ? podModels : a));
         const lines: string[] = [];
-        const io = { stdout: { write: (s: string) => lines.push(s) }, stderr: { write: (s: string) => lines.push(s) }, env: { ...env, LOG_LEVEL: 'silent' } };
+        const io = {
+          stdout: { write: (s: string) => lines.push(s) },
+          stderr: { write: (s: string) => lines.push(s) },
+          env: { ...env, LOG_LEVEL: 'silent' },
+        };
         const exitCode = await fetchArtifactCommand(args.slice(1), io);
         return { exitCode, logs: lines };
       },
@@ -72,7 +79,13 @@ describe.skipIf(schemaMissing)('kind=kubernetes end to end (fake API server, fak
     const st = (stack = await startStack({
       redisUrl: redisUrl(),
       candidate: { models: [BASE, served] },
-      env: { WANDB_API_KEY: w.apiKey, WANDB_BASE_URL: w.url, WANDB_PROJECT: 'evals', EVALHOOK_CONFIG: configFile, EVALHOOK_IMAGE: 'ghcr.io/acme/evalhook:0.1.0' },
+      env: {
+        WANDB_API_KEY: w.apiKey,
+        WANDB_BASE_URL: w.url,
+        WANDB_PROJECT: 'evals',
+        EVALHOOK_CONFIG: configFile,
+        EVALHOOK_IMAGE: 'ghcr.io/acme/evalhook:0.1.0',
+      },
     }));
     const port = Number(new URL(st.candidate.url).port);
     writeFileSync(
@@ -87,7 +100,17 @@ describe.skipIf(schemaMissing)('kind=kubernetes end to end (fake API server, fak
               image: 'vllm/vllm-openai:v0.11.0',
               gpus: 1,
               port,
-              args: ['--model', '{baseModel}', '--port', '{port}', '--enable-lora', '--max-lora-rank', '64', '--lora-modules', '{name}={adapterDir}'],
+              args: [
+                '--model',
+                '{baseModel}',
+                '--port',
+                '{port}',
+                '--enable-lora',
+                '--max-lora-rank',
+                '64',
+                '--lora-modules',
+                '{name}={adapterDir}',
+              ],
               env: [{ name: 'HF_TOKEN', valueFrom: { secretKeyRef: { name: 'hf', key: 'token' } } }],
               wandbApiKeySecret: { name: 'wandb', key: 'api-key' },
               baseModel: BASE,
@@ -109,10 +132,17 @@ describe.skipIf(schemaMissing)('kind=kubernetes end to end (fake API server, fak
     // The candidate was the "pod": every answer asked for the adapter's served name.
     const asked = new Set(stack.candidate.requests.map((r) => r.body.model));
     expect([...asked]).toEqual([served]);
-    expect(readdirSync(join(podModels, 'artifact')).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    expect(readdirSync(join(podModels, 'artifact')).sort()).toEqual([
+      'adapter_config.json',
+      'adapter_model.safetensors',
+    ]);
     expect(k8s.rejected).toEqual([]);
     expect(k8s.created).toHaveLength(1);
-    expect(k8s.created[0]!.metadata).toMatchObject({ name: served, namespace: 'gpu-jobs', labels: { 'evalhook.io/evaluation': evaluationId } });
+    expect(k8s.created[0]!.metadata).toMatchObject({
+      name: served,
+      namespace: 'gpu-jobs',
+      labels: { 'evalhook.io/evaluation': evaluationId },
+    });
     expect(k8s.jobs.size).toBe(0);
     expect(k8s.deletions).toEqual([{ namespace: 'gpu-jobs', name: served, propagationPolicy: 'Background' }]);
 
@@ -120,7 +150,14 @@ describe.skipIf(schemaMissing)('kind=kubernetes end to end (fake API server, fak
     expect(runs).toHaveLength(1);
     expect(runs[0]!.state).toBe('finished');
     expect(runs[0]!.summary['mtbench/score']).toBe(7);
-    expect(runs[0]!.config.inference).toMatchObject({ kind: 'kubernetes', namespace: 'gpu-jobs', job: served, model: served, baseModel: BASE, checkpoint: 'init-container' });
+    expect(runs[0]!.config.inference).toMatchObject({
+      kind: 'kubernetes',
+      namespace: 'gpu-jobs',
+      job: served,
+      model: served,
+      baseModel: BASE,
+      checkpoint: 'init-container',
+    });
   });
 
   it('a SIGKILLed worker leaks no Job: the evaluation resumes on another worker, which replaces its Job and deletes it at the end', async () => {

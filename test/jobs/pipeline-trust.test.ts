@@ -36,7 +36,12 @@ describe('trust the score: judge range and per-question errors (pipeline)', () =
   it('point 10: a judge score of [[1000]] counts as invalid (-1) with its reason and cannot lift the average', async () => {
     stack = await startStack({
       redisUrl: redisUrl(),
-      judge: { respond: (b) => (b.messages.at(-1)?.content.includes('q81 turn 1') && !b.messages.at(-1)?.content.includes('q81 turn 2') ? 'Superb. [[1000]]' : 'Fine. [[7]]') },
+      judge: {
+        respond: (b) =>
+          b.messages.at(-1)?.content.includes('q81 turn 1') && !b.messages.at(-1)?.content.includes('q81 turn 2')
+            ? 'Superb. [[1000]]'
+            : 'Fine. [[7]]',
+      },
     });
     await stack.startWorker();
     const { id, outcome, view } = await evaluateOnce(stack);
@@ -49,7 +54,9 @@ describe('trust the score: judge range and per-question errors (pipeline)', () =
 
   it('point 11: one question over the context limit gets $ERROR$, is not judged, counts as invalid, and the evaluation completes', async () => {
     stack = await startStack({ redisUrl: redisUrl() });
-    stack.candidate.failWhen((b) => (b.messages.at(-1)?.content === 'synthetic writing q81 turn 1' ? contextError(1500) : undefined));
+    stack.candidate.failWhen((b) =>
+      b.messages.at(-1)?.content === 'synthetic writing q81 turn 1' ? contextError(1500) : undefined,
+    );
     await stack.startWorker();
     const { id, outcome, view } = await evaluateOnce(stack);
     expect(outcome).toBe('completed');
@@ -58,8 +65,14 @@ describe('trust the score: judge range and per-question errors (pipeline)', () =
     expect(view?.scores?.average).toBe(7);
     expect(stack.judge.requests).toHaveLength(159); // the $ERROR$ answer was never shown to the judge
     const all = await records(stack, id);
-    expect(all.find((r) => r.key === 'answer/81/1')).toMatchObject({ content: '$ERROR$', error: expect.stringContaining('maximum context length') });
-    expect(all.find((r) => r.key === 'judgment/81/1')).toMatchObject({ score: -1, invalidReason: expect.stringMatching(/^answer error: .*HTTP 400/) });
+    expect(all.find((r) => r.key === 'answer/81/1')).toMatchObject({
+      content: '$ERROR$',
+      error: expect.stringContaining('maximum context length'),
+    });
+    expect(all.find((r) => r.key === 'judgment/81/1')).toMatchObject({
+      score: -1,
+      invalidReason: expect.stringMatching(/^answer error: .*HTTP 400/),
+    });
     // FastChat goes on to turn 2 with $ERROR$ in the history; that answer is judged normally.
     expect(all.find((r) => r.key === 'answer/81/2')).toMatchObject({ content: 'answer: synthetic writing q81 turn 2' });
   });
@@ -70,7 +83,9 @@ describe('trust the score: judge range and per-question errors (pipeline)', () =
     const { outcome, view } = await evaluateOnce(stack);
     expect(outcome).toBe('failed');
     expect(view?.attempts).toBe(1);
-    expect(view?.error?.reason).toMatch(/160 of 160 judgments are invalid \(160 answer error; 100\.0 % > allowed 10\.0 % maxInvalidShare\)/);
+    expect(view?.error?.reason).toMatch(
+      /160 of 160 judgments are invalid \(160 answer error; 100\.0 % > allowed 10\.0 % maxInvalidShare\)/,
+    );
     expect(stack.judge.requests).toHaveLength(0);
   });
 });

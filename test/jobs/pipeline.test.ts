@@ -37,7 +37,10 @@ describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', (
   it('judge 5xx bursts and timeouts: completes with all 160 judgments', async () => {
     // A 1 s timeout counts any slow call as a fault: keep the in-process fakes' load at the old fixed
     // limits so a busy machine does not add timeouts of its own (the faults are what is tested here).
-    stack = await startStack({ redisUrl: redisUrl(), env: { CALL_TIMEOUT_MS: '1000', INFERENCE_CONCURRENCY: '8', JUDGE_CONCURRENCY: '16' } });
+    stack = await startStack({
+      redisUrl: redisUrl(),
+      env: { CALL_TIMEOUT_MS: '1000', INFERENCE_CONCURRENCY: '8', JUDGE_CONCURRENCY: '16' },
+    });
     stack.judge.fail({ status: 503 }, 5);
     stack.judge.fail({ kind: 'timeout' }, 2);
     stack.judge.fail({ status: 500 }, 3);
@@ -53,7 +56,17 @@ describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', (
 
   it('judge 401: fails fast with a reason naming the judge and the status', async () => {
     stack = await startStack({ redisUrl: redisUrl() });
-    stack.judge.failWhen(() => ({ status: 401, body: { error: { message: 'Incorrect API key provided', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } } }));
+    stack.judge.failWhen(() => ({
+      status: 401,
+      body: {
+        error: {
+          message: 'Incorrect API key provided',
+          type: 'invalid_request_error',
+          param: null,
+          code: 'invalid_api_key',
+        },
+      },
+    }));
     await stack.startWorker();
     const { outcome, view } = await evaluateOnce(stack);
     expect(outcome).toBe('failed');
@@ -100,18 +113,34 @@ describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', (
   it('pairwise-baseline profile: both position orders judged, win rate recorded; a missing baseline file fails at once', async () => {
     const dir = tempDir('pairwise');
     const baseline = join(dir, 'baseline-model.jsonl');
-    const lines = Array.from({ length: 80 }, (_, i) => JSON.stringify({ question_id: 81 + i, model_id: 'baseline-model', choices: [{ index: 0, turns: ['baseline one', 'baseline two'] }] }));
+    const lines = Array.from({ length: 80 }, (_, i) =>
+      JSON.stringify({
+        question_id: 81 + i,
+        model_id: 'baseline-model',
+        choices: [{ index: 0, turns: ['baseline one', 'baseline two'] }],
+      }),
+    );
     writeFileSync(baseline, `${lines.join('\n')}\n`);
     const rules = join(dir, 'rules.yaml');
-    writeFileSync(rules, `profiles:\n  - { name: pairwise, mode: pairwise-baseline, baseline: ${baseline} }\n  - { name: broken, mode: pairwise-baseline, baseline: ${join(dir, 'missing.jsonl')} }\n`);
+    writeFileSync(
+      rules,
+      `profiles:\n  - { name: pairwise, mode: pairwise-baseline, baseline: ${baseline} }\n  - { name: broken, mode: pairwise-baseline, baseline: ${join(dir, 'missing.jsonl')} }\n`,
+    );
     // The judge prefers the candidate in whichever position it is shown.
-    const judge = { respond: (b: { messages: { content: string }[] }) => { const u = b.messages.at(-1)!.content; return u.indexOf('answer:') < u.indexOf('baseline') ? '[[A]]' : '[[B]]'; } };
+    const judge = {
+      respond: (b: { messages: { content: string }[] }) => {
+        const u = b.messages.at(-1)!.content;
+        return u.indexOf('answer:') < u.indexOf('baseline') ? '[[A]]' : '[[B]]';
+      },
+    };
     stack = await startStack({ redisUrl: redisUrl(), env: { EVALHOOK_CONFIG: rules }, judge });
     await stack.startWorker();
     const id = await stack.enqueue('acme/proj/model:v1', 'pairwise');
     expect(await stack.finished(id)).toBe('completed');
     const view = await stack.service.get(id);
-    const summary = JSON.parse(readFileSync(join(view!.localDir!, 'summary.json'), 'utf8')) as { pairwise: { baseline: string; win: number; loss: number; winRate: number } };
+    const summary = JSON.parse(readFileSync(join(view!.localDir!, 'summary.json'), 'utf8')) as {
+      pairwise: { baseline: string; win: number; loss: number; winRate: number };
+    };
     expect(summary.pairwise).toMatchObject({ baseline: 'baseline-model', win: 160, loss: 0, winRate: 1 });
     expect(stack.judge.requests).toHaveLength(320);
 
@@ -142,25 +171,31 @@ describe('evaluation pipeline (real Redis, fake endpoints, offline reporter)', (
 
 const sharedPresent = hasShared('mt-bench/question.jsonl') && hasShared('mt-bench-ja');
 
-describe.skipIf(skipWithoutShared(sharedPresent, 'MT-Bench data (mt-bench, mt-bench-ja)'))(`pipeline with the real benchmark data (${sharedPresent ? 'data present' : 'skipped: ../shared with mt-bench and mt-bench-ja is absent'})`, () => {
-  let stack: Stack | undefined;
-  afterEach(async () => {
-    await stack?.close();
-    stack = undefined;
-  });
-
-  for (const bench of ['mt-bench', 'japanese-mt-bench'] as const) {
-    it(`${bench}: one data directory serves both benchmarks; 80 questions, 160 judgments, reference set recorded`, async () => {
-      stack = await startStack({ redisUrl: redisUrl(), env: { MTBENCH_DATA_DIR: SHARED, BENCHMARK: bench } });
-      await stack.startWorker();
-      const { outcome, view } = await evaluateOnce(stack);
-      expect(outcome).toBe('completed');
-      expect(view?.scores?.average).toBe(7);
-      expect(Object.keys(view?.scores?.categories ?? {})).toHaveLength(8);
-      expect(stack.judge.requests).toHaveLength(160);
-      const summary = JSON.parse(readFileSync(join(view!.localDir!, 'summary.json'), 'utf8')) as { benchmark: string; referenceSet: string };
-      expect(summary.benchmark).toBe(bench);
-      expect(summary.referenceSet).toBeTruthy();
+describe.skipIf(skipWithoutShared(sharedPresent, 'MT-Bench data (mt-bench, mt-bench-ja)'))(
+  `pipeline with the real benchmark data (${sharedPresent ? 'data present' : 'skipped: ../shared with mt-bench and mt-bench-ja is absent'})`,
+  () => {
+    let stack: Stack | undefined;
+    afterEach(async () => {
+      await stack?.close();
+      stack = undefined;
     });
-  }
-});
+
+    for (const bench of ['mt-bench', 'japanese-mt-bench'] as const) {
+      it(`${bench}: one data directory serves both benchmarks; 80 questions, 160 judgments, reference set recorded`, async () => {
+        stack = await startStack({ redisUrl: redisUrl(), env: { MTBENCH_DATA_DIR: SHARED, BENCHMARK: bench } });
+        await stack.startWorker();
+        const { outcome, view } = await evaluateOnce(stack);
+        expect(outcome).toBe('completed');
+        expect(view?.scores?.average).toBe(7);
+        expect(Object.keys(view?.scores?.categories ?? {})).toHaveLength(8);
+        expect(stack.judge.requests).toHaveLength(160);
+        const summary = JSON.parse(readFileSync(join(view!.localDir!, 'summary.json'), 'utf8')) as {
+          benchmark: string;
+          referenceSet: string;
+        };
+        expect(summary.benchmark).toBe(bench);
+        expect(summary.referenceSet).toBeTruthy();
+      });
+    }
+  },
+);

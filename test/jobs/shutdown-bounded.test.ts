@@ -19,7 +19,11 @@ afterEach(async () => {
 it('a worker running an evaluation exits within SHUTDOWN_GRACE_MS + 5 s of SIGTERM after Redis died', async () => {
   const GRACE = 1_000;
   owned = await startRedisServer();
-  stack = await startStack({ redisUrl: owned.url, env: { SHUTDOWN_GRACE_MS: String(GRACE) }, judge: { latencyMs: 50 } });
+  stack = await startStack({
+    redisUrl: owned.url,
+    env: { SHUTDOWN_GRACE_MS: String(GRACE) },
+    judge: { latencyMs: 50 },
+  });
   const w = await stack.spawnWorker();
   await stack.enqueue();
   await stack.judge.waitForRequests(20);

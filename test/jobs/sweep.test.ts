@@ -35,7 +35,15 @@ describe('sweep', () => {
   it('drops expired judge-cache entries, and index entries and cancel flags of jobs BullMQ removed', async () => {
     const prefix = uniquePrefix('sweep');
     const k = keys(prefix);
-    await redis.hset(k.judgeCache, 'old', JSON.stringify({ ...result, exp: 1 }), 'live', JSON.stringify({ ...result, exp: Date.now() + 3_600_000 }), 'forever', JSON.stringify(result));
+    await redis.hset(
+      k.judgeCache,
+      'old',
+      JSON.stringify({ ...result, exp: 1 }),
+      'live',
+      JSON.stringify({ ...result, exp: Date.now() + 3_600_000 }),
+      'forever',
+      JSON.stringify(result),
+    );
     // "kept" has a job hash; "gone" was removed by BullMQ's retention.
     await redis.hset(`${prefix}:evaluations:kept`, 'name', 'eval.run');
     await redis.zadd(k.indexAll, 1, 'kept', 2, 'gone');
@@ -43,7 +51,12 @@ describe('sweep', () => {
     await redis.zadd(k.index('cancelled'), 2, 'gone');
     await redis.hset(k.cancelled, 'gone', '{"at":1}', 'kept', '{"at":1}');
     try {
-      expect(await sweep(redis, prefix)).toEqual({ indexBackfilled: 0, judgeCacheExpired: 1, indexEntriesRemoved: 1, cancelFlagsRemoved: 1 });
+      expect(await sweep(redis, prefix)).toEqual({
+        indexBackfilled: 0,
+        judgeCacheExpired: 1,
+        indexEntriesRemoved: 1,
+        cancelFlagsRemoved: 1,
+      });
       expect((await redis.hkeys(k.judgeCache)).sort()).toEqual(['forever', 'live']);
       expect(await redis.zrange(k.indexAll, 0, -1)).toEqual(['kept']);
       expect(await redis.zcard(k.index('cancelled'))).toBe(0);
@@ -57,7 +70,12 @@ describe('sweep', () => {
   it('indexes, once, jobs queued before the index existed, so the admin list shows them after an upgrade', async () => {
     const prefix = uniquePrefix('sweep');
     const old = new Queue('evaluations', { connection: redisOptions(redisUrl()), prefix });
-    const data = (v: number) => ({ evaluationId: `old-${v}`, profile: 'default', artifact: { name: `acme/p/c:v${v}` }, trigger: { source: 'manual', eventType: 'MANUAL', receivedAt: Date.now() } });
+    const data = (v: number) => ({
+      evaluationId: `old-${v}`,
+      profile: 'default',
+      artifact: { name: `acme/p/c:v${v}` },
+      trigger: { source: 'manual', eventType: 'MANUAL', receivedAt: Date.now() },
+    });
     const service = createEvaluationService({ connection: redisUrl(), prefix, logger: pino({ level: 'silent' }) });
     try {
       // As an earlier version enqueued them: BullMQ jobs, no index entries.
@@ -67,7 +85,10 @@ describe('sweep', () => {
       expect((await service.list({ limit: 10 })).items).toEqual([]);
       expect(await backfillIndex(redis, prefix)).toBe(2);
       expect(await backfillIndex(redis, prefix)).toBe(0);
-      expect((await service.list({ limit: 10 })).items.map((v) => [v.id, v.status]).sort()).toEqual([['old-1', 'queued'], ['old-2', 'cancelled']]);
+      expect((await service.list({ limit: 10 })).items.map((v) => [v.id, v.status]).sort()).toEqual([
+        ['old-1', 'queued'],
+        ['old-2', 'cancelled'],
+      ]);
       expect((await service.list({ status: 'cancelled', limit: 10 })).items.map((v) => v.id)).toEqual(['old-2']);
     } finally {
       await old.obliterate({ force: true }).catch(() => undefined);
@@ -82,7 +103,13 @@ describe('sweep', () => {
     const prefix = uniquePrefix('sweep');
     const k = keys(prefix);
     await redis.hset(k.judgeCache, 'old', JSON.stringify({ ...result, exp: 1 }));
-    const sweeper = await startSweeper({ connection: redisOptions(redisUrl()), redis, prefix, everyMs: 1_000, logger: pino({ level: 'silent' }) });
+    const sweeper = await startSweeper({
+      connection: redisOptions(redisUrl()),
+      redis,
+      prefix,
+      everyMs: 1_000,
+      logger: pino({ level: 'silent' }),
+    });
     try {
       const schedulers = await sweeper.queue.getJobSchedulers();
       expect(schedulers.map((s) => s.key)).toEqual([SWEEP_JOB]);
@@ -102,7 +129,7 @@ describe('checkpoint expiry', () => {
     stack = undefined;
   });
 
-  it('a failed evaluation\'s checkpoints expire after CHECKPOINT_TTL_DAYS (and the judge cache entries carry an expiry)', async () => {
+  it("a failed evaluation's checkpoints expire after CHECKPOINT_TTL_DAYS (and the judge cache entries carry an expiry)", async () => {
     stack = await startStack({ redisUrl: redisUrl(), env: { CHECKPOINT_TTL_DAYS: '1', JOB_ATTEMPTS: '1' } });
     let judged = 0;
     // Some judgments succeed (so checkpoints and cache entries exist), then the judge refuses the key.

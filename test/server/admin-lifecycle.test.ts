@@ -53,21 +53,36 @@ afterAll(async () => {
   await f?.close();
 });
 
-const trigger = async (artifact: string) => (await f.app.inject({ method: 'POST', url: '/api/v1/evaluations', payload: { artifact }, headers: admin })).json<{ evaluationId: string }>().evaluationId;
-const view = async (id: string) => (await f.app.inject({ url: `/api/v1/evaluations/${id}`, headers: admin })).json<EvaluationView>();
+const trigger = async (artifact: string) =>
+  (await f.app.inject({ method: 'POST', url: '/api/v1/evaluations', payload: { artifact }, headers: admin })).json<{
+    evaluationId: string;
+  }>().evaluationId;
+const view = async (id: string) =>
+  (await f.app.inject({ url: `/api/v1/evaluations/${id}`, headers: admin })).json<EvaluationView>();
 const statusOf = async (id: string) => (await view(id)).status;
 
 it('succeeded: scores, run URL, stage done, timings', async () => {
   const id = await trigger('acme/wandb-registry-model/ok:v1');
   await expect.poll(() => statusOf(id), { timeout: 10_000, interval: 50 }).toBe('succeeded');
   const v = await view(id);
-  expect(v).toMatchObject({ stage: 'done', scores: result.scores, runUrl: result.runUrl, judgeCalls: 160, writeBack: ['metadata'], attempts: 1 });
+  expect(v).toMatchObject({
+    stage: 'done',
+    scores: result.scores,
+    runUrl: result.runUrl,
+    judgeCalls: 160,
+    writeBack: ['metadata'],
+    attempts: 1,
+  });
   expect(v.timings.startedAt).toBeDefined();
   expect(v.timings.finishedAt).toBeDefined();
   expect(Object.keys(v.timings.stages)).toEqual(['preparing', 'launching', 'generating']);
   expect(v.error).toBeUndefined();
-  expect((await f.app.inject({ method: 'POST', url: `/api/v1/evaluations/${id}/cancel`, headers: admin })).statusCode).toBe(409);
-  expect((await f.app.inject({ method: 'POST', url: `/api/v1/evaluations/${id}/retry`, headers: admin })).statusCode).toBe(409);
+  expect(
+    (await f.app.inject({ method: 'POST', url: `/api/v1/evaluations/${id}/cancel`, headers: admin })).statusCode,
+  ).toBe(409);
+  expect(
+    (await f.app.inject({ method: 'POST', url: `/api/v1/evaluations/${id}/retry`, headers: admin })).statusCode,
+  ).toBe(409);
 });
 
 it('failed: the reason; retry puts it back and it succeeds', async () => {

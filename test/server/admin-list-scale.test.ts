@@ -29,7 +29,12 @@ async function enqueueMany(from: number, n: number): Promise<string[]> {
   for (let i = from; i < from + n; i += 250) {
     const batch = await Promise.all(
       Array.from({ length: Math.min(250, from + n - i) }, (_, j) =>
-        f.service.enqueue({ evaluationId: '', profile: 'default', artifact: { name: `acme/p/c:v${i + j}` }, trigger: { source: 'manual', eventType: 'MANUAL', receivedAt: Date.now() } }),
+        f.service.enqueue({
+          evaluationId: '',
+          profile: 'default',
+          artifact: { name: `acme/p/c:v${i + j}` },
+          trigger: { source: 'manual', eventType: 'MANUAL', receivedAt: Date.now() },
+        }),
       ),
     );
     ids.push(...batch.map((r) => r.evaluationId));
@@ -77,7 +82,10 @@ describe('list over the index', () => {
 
   it('a status filter reads that status set: cancelled evaluations list alone, and a job BullMQ removed leaves the index', async () => {
     const ids = await enqueueMany(10_000, 5);
-    for (const id of ids.slice(0, 3)) expect((await f.app.inject({ method: 'POST', url: `/api/v1/evaluations/${id}/cancel`, headers: admin })).statusCode).toBe(200);
+    for (const id of ids.slice(0, 3))
+      expect(
+        (await f.app.inject({ method: 'POST', url: `/api/v1/evaluations/${id}/cancel`, headers: admin })).statusCode,
+      ).toBe(200);
     const cancelled = await list('?status=cancelled&limit=100');
     expect(cancelled.items.map((v) => v.id).sort()).toEqual(ids.slice(0, 3).sort());
     expect(cancelled.nextCursor).toBeNull();
@@ -101,7 +109,12 @@ it('an overrun while Redis answers is a 504 naming the operation; the webhook to
     expect(cancel.json()).toMatchObject({ code: 'EVALHOOK_ERR_TIMEOUT' });
     expect(cancel.json<{ message: string }>().message).toMatch(/^cancel evaluation did not finish within 500 ms/);
     const body = JSON.stringify(delivery());
-    const hook = await g.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) });
+    const hook = await g.app.inject({
+      method: 'POST',
+      url: '/webhooks/wandb',
+      payload: body,
+      headers: webhookHeaders(body),
+    });
     expect(hook.statusCode).toBe(504);
     expect(hook.json<{ message: string }>().message).toMatch(/^enqueue did not finish/);
     expect((await g.app.inject({ url: '/readyz' })).statusCode).toBe(200);

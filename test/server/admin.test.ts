@@ -10,12 +10,16 @@ describe('admin API', () => {
   let f: Fixture;
   beforeAll(async () => {
     f = await makeFixture({
-      rules: { profiles: [{ name: 'quick', judge: { baseURL: 'https://judge.example/v1', model: 'j' } }], rules: [{ profile: 'quick', collections: ['quick-*'] }] },
+      rules: {
+        profiles: [{ name: 'quick', judge: { baseURL: 'https://judge.example/v1', model: 'j' } }],
+        rules: [{ profile: 'quick', collections: ['quick-*'] }],
+      },
     });
   });
   afterAll(async () => f?.close());
 
-  const trigger = (payload: Record<string, unknown>, headers: Record<string, string> = admin) => f.app.inject({ method: 'POST', url: base, payload, headers });
+  const trigger = (payload: Record<string, unknown>, headers: Record<string, string> = admin) =>
+    f.app.inject({ method: 'POST', url: base, payload, headers });
   const get = (url: string, headers: Record<string, string> = admin) => f.app.inject({ url, headers });
 
   it('401 on every route without the admin token, and the webhook token is not an admin token', async () => {
@@ -28,7 +32,9 @@ describe('admin API', () => {
     ];
     for (const c of calls) {
       expect((await f.app.inject(c)).statusCode).toBe(401);
-      expect((await f.app.inject({ ...c, headers: { authorization: `Bearer ${WEBHOOK_TOKEN}` } })).statusCode).toBe(401);
+      expect((await f.app.inject({ ...c, headers: { authorization: `Bearer ${WEBHOOK_TOKEN}` } })).statusCode).toBe(
+        401,
+      );
     }
   });
 
@@ -62,12 +68,19 @@ describe('admin API', () => {
     const profile = await trigger({ artifact: 'e/p/c:v1', profile: 'nope' });
     expect(profile.statusCode).toBe(400);
     expect(profile.json().message).toMatch(/body\.profile: unknown profile "nope"/);
-    const notJson = await f.app.inject({ method: 'POST', url: base, payload: '{', headers: { ...admin, 'content-type': 'application/json' } });
+    const notJson = await f.app.inject({
+      method: 'POST',
+      url: base,
+      payload: '{',
+      headers: { ...admin, 'content-type': 'application/json' },
+    });
     expect(notJson.statusCode).toBe(400);
   });
 
   it('GET one: the view, 404 for an unknown id, 400 for an id that cannot be one', async () => {
-    const { evaluationId } = (await trigger({ artifact: 'acme/wandb-registry-model/get-me:v4' })).json<{ evaluationId: string }>();
+    const { evaluationId } = (await trigger({ artifact: 'acme/wandb-registry-model/get-me:v4' })).json<{
+      evaluationId: string;
+    }>();
     const res = await get(`${base}/${evaluationId}`);
     expect(res.statusCode).toBe(200);
     const view = res.json<EvaluationView>();
@@ -88,7 +101,11 @@ describe('admin API', () => {
   it('lists newest first, filters by artifact substring and status, and pages with an opaque cursor', async () => {
     const tag = `page-${Date.now()}`;
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await trigger({ artifact: `acme/wandb-registry-model/${tag}:v${i}` })).json<{ evaluationId: string }>().evaluationId);
+    for (let i = 0; i < 5; i++)
+      ids.push(
+        (await trigger({ artifact: `acme/wandb-registry-model/${tag}:v${i}` })).json<{ evaluationId: string }>()
+          .evaluationId,
+      );
 
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -132,7 +149,9 @@ describe('admin API', () => {
   });
 
   it('cancel sets the flag, publishes the id, is idempotent; retry clears it; 404/409 otherwise', async () => {
-    const { evaluationId: id } = (await trigger({ artifact: `acme/wandb-registry-model/cancel-me:v${Date.now()}` })).json<{ evaluationId: string }>();
+    const { evaluationId: id } = (
+      await trigger({ artifact: `acme/wandb-registry-model/cancel-me:v${Date.now()}` })
+    ).json<{ evaluationId: string }>();
     const k = keys(f.prefix);
     const sub = new Redis(f.url);
     const r = new Redis(f.url);
@@ -147,7 +166,9 @@ describe('admin API', () => {
       expect(await heard).toBe(id);
       const flag = JSON.parse((await r.hget(k.cancelled, id)) ?? 'null') as { at: number } | null;
       expect(flag?.at).toBeGreaterThan(0);
-      expect((await f.app.inject({ method: 'POST', url: `${base}/${id}/cancel`, headers: admin })).json().status).toBe('cancelled');
+      expect((await f.app.inject({ method: 'POST', url: `${base}/${id}/cancel`, headers: admin })).json().status).toBe(
+        'cancelled',
+      );
 
       const retried = await f.app.inject({ method: 'POST', url: `${base}/${id}/retry`, headers: admin });
       expect(retried.statusCode).toBe(200);
@@ -156,7 +177,13 @@ describe('admin API', () => {
       sub.disconnect();
       r.disconnect();
     }
-    expect((await f.app.inject({ method: 'POST', url: `${base}/ev-000000000000000000000000/cancel`, headers: admin })).statusCode).toBe(404);
-    expect((await f.app.inject({ method: 'POST', url: `${base}/ev-000000000000000000000000/retry`, headers: admin })).statusCode).toBe(404);
+    expect(
+      (await f.app.inject({ method: 'POST', url: `${base}/ev-000000000000000000000000/cancel`, headers: admin }))
+        .statusCode,
+    ).toBe(404);
+    expect(
+      (await f.app.inject({ method: 'POST', url: `${base}/ev-000000000000000000000000/retry`, headers: admin }))
+        .statusCode,
+    ).toBe(404);
   });
 });

@@ -18,7 +18,10 @@ describe('board session', () => {
   afterAll(async () => f?.close());
 
   async function sessionCookie(): Promise<{ value: string; header: string }> {
-    const res = await f.app.inject({ url: '/admin/queues', headers: { authorization: `Basic ${Buffer.from(`ops:${ADMIN_TOKEN}`).toString('base64')}` } });
+    const res = await f.app.inject({
+      url: '/admin/queues',
+      headers: { authorization: `Basic ${Buffer.from(`ops:${ADMIN_TOKEN}`).toString('base64')}` },
+    });
     expect(res.statusCode).toBe(200);
     const header = String(res.headers['set-cookie']);
     return { value: /evalhook_admin=([^;]+)/.exec(header)?.[1] ?? '', header };
@@ -30,7 +33,8 @@ describe('board session', () => {
     expect(header).not.toContain('Secure'); // plain http here
     const [exp] = value.split('.');
     expect(Number(exp) - Date.now() / 1000).toBeGreaterThan(BOARD_SESSION_SECONDS - 60);
-    const get = (cookie: string) => f.app.inject({ url: '/admin/queues/api/queues', headers: { cookie: `evalhook_admin=${cookie}` } });
+    const get = (cookie: string) =>
+      f.app.inject({ url: '/admin/queues/api/queues', headers: { cookie: `evalhook_admin=${cookie}` } });
     expect((await get(value)).statusCode).toBe(200);
     const expired = boardSession(ADMIN_TOKEN, Math.floor(Date.now() / 1000) - 1);
     expect((await get(expired)).statusCode).toBe(401);
@@ -46,7 +50,10 @@ describe('board session', () => {
     const basic = { authorization: `Basic ${Buffer.from(`ops:${ADMIN_TOKEN}`).toString('base64')}` };
     expect((await put(cookie)).statusCode).toBe(403);
     expect((await put({ ...cookie, origin: 'https://evil.example' })).statusCode).toBe(403);
-    expect((await put({ ...basic, origin: 'https://evil.example' })).json()).toMatchObject({ statusCode: 403, code: 'EVALHOOK_ERR_ORIGIN' });
+    expect((await put({ ...basic, origin: 'https://evil.example' })).json()).toMatchObject({
+      statusCode: 403,
+      code: 'EVALHOOK_ERR_ORIGIN',
+    });
     expect((await put({ ...cookie, origin: 'http://localhost:80' })).statusCode).toBeLessThan(300);
     expect((await put({ authorization: `Bearer ${ADMIN_TOKEN}` })).statusCode).toBeLessThan(300);
     // Reads need no Origin.
@@ -59,7 +66,11 @@ describe('board session', () => {
       const res = await g.app.inject({ url: '/admin/queues', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       expect(String(res.headers['set-cookie'])).toMatch(/; Secure$/);
       const session = /evalhook_admin=([^;]+)/.exec(String(res.headers['set-cookie']))?.[1] ?? '';
-      const put = await g.app.inject({ method: 'PUT', url: PAUSE_ALL, headers: { cookie: `evalhook_admin=${session}`, origin: 'https://evalhook.example' } });
+      const put = await g.app.inject({
+        method: 'PUT',
+        url: PAUSE_ALL,
+        headers: { cookie: `evalhook_admin=${session}`, origin: 'https://evalhook.example' },
+      });
       expect(put.statusCode).toBeLessThan(300);
     } finally {
       await g.close();

@@ -9,7 +9,12 @@ describe('POST /api/v1/dashboards/sync', () => {
     fx = undefined;
   });
   const post = (payload: unknown, token = ADMIN_TOKEN) =>
-    fx!.app.inject({ method: 'POST', url: '/api/v1/dashboards/sync', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+    fx!.app.inject({
+      method: 'POST',
+      url: '/api/v1/dashboards/sync',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify(payload),
+    });
 
   it('needs the admin token', async () => {
     fx = await makeFixture();
@@ -35,7 +40,9 @@ describe('POST /api/v1/dashboards/sync', () => {
 
   it('is in the OpenAPI document', async () => {
     fx = await makeFixture();
-    const doc = (await fx.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, unknown>> };
+    const doc = (await fx.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, unknown>>;
+    };
     expect(doc.paths['/api/v1/dashboards/sync']).toHaveProperty('post');
   });
 });

@@ -30,9 +30,52 @@ interface Case {
   signature?: string;
 }
 
-const FIELDS = ['event_type', 'event_author', 'artifact_version', 'artifact_version_string', 'alias', 'project_name', 'artifact_collection_name', 'entity_name'];
-const WEIRD_VALUES: unknown[] = [null, true, 0, -1, 1e308, [], {}, [1, [2, [3]]], { $gt: '' }, '', ' ', '\u0000', '\uD800', '${x}', 'a'.repeat(5000), '../../etc/passwd', '<script>'];
-const WEIRD_STRINGS = ['', ':', '::::', '/', '//:v1', 'e/p/c:v', 'e/p/c:v1:v2', 'e/p/ :v1', 'e/p/c:v1\r\nX: y', 'wandb-artifact://_id/', 'wandb-artifact://_id/%%%', 'wandb-artifact://_id/' + 'A'.repeat(600), '\u202Ee/p/c:v1', 'e/p/c:☃', 'LINK_ARTIFACT\u0000'];
+const FIELDS = [
+  'event_type',
+  'event_author',
+  'artifact_version',
+  'artifact_version_string',
+  'alias',
+  'project_name',
+  'artifact_collection_name',
+  'entity_name',
+];
+const WEIRD_VALUES: unknown[] = [
+  null,
+  true,
+  0,
+  -1,
+  1e308,
+  [],
+  {},
+  [1, [2, [3]]],
+  { $gt: '' },
+  '',
+  ' ',
+  '\u0000',
+  '\uD800',
+  '${x}',
+  'a'.repeat(5000),
+  '../../etc/passwd',
+  '<script>',
+];
+const WEIRD_STRINGS = [
+  '',
+  ':',
+  '::::',
+  '/',
+  '//:v1',
+  'e/p/c:v',
+  'e/p/c:v1:v2',
+  'e/p/ :v1',
+  'e/p/c:v1\r\nX: y',
+  'wandb-artifact://_id/',
+  'wandb-artifact://_id/%%%',
+  'wandb-artifact://_id/' + 'A'.repeat(600),
+  '\u202Ee/p/c:v1',
+  'e/p/c:☃',
+  'LINK_ARTIFACT\u0000',
+];
 
 function randomBytes(r: Rng, max: number): Buffer {
   const b = Buffer.alloc(r.int(max));
@@ -85,8 +128,26 @@ function makeCase(r: Rng): Case {
   const g = r.int(gens.length);
   const body = g === 0 ? randomBytes(r, 4096) : (gens[g] as (r: Rng) => string)(r);
   const c: Case = { body };
-  if (r.next() < 0.2) c.contentType = r.pick(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', '', '*/*', 'a'.repeat(300)]);
-  if (r.next() < 0.1) c.auth = r.pick(['Bearer', 'Bearer ', `Bearer ${WEBHOOK_TOKEN} extra`, `bearer ${WEBHOOK_TOKEN}`, 'Basic Og==', '\u00ff', `Bearer ${'A'.repeat(5000)}`]);
+  if (r.next() < 0.2)
+    c.contentType = r.pick([
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/json; charset=utf-16',
+      '',
+      '*/*',
+      'a'.repeat(300),
+    ]);
+  if (r.next() < 0.1)
+    c.auth = r.pick([
+      'Bearer',
+      'Bearer ',
+      `Bearer ${WEBHOOK_TOKEN} extra`,
+      `bearer ${WEBHOOK_TOKEN}`,
+      'Basic Og==',
+      '\u00ff',
+      `Bearer ${'A'.repeat(5000)}`,
+    ]);
   return c;
 }
 
@@ -109,7 +170,9 @@ it(`1,200 malformed webhook bodies (seed ${SEED}): never a 5xx`, async () => {
           payload: c.body,
           headers: {
             authorization: c.auth ?? `Bearer ${WEBHOOK_TOKEN}`,
-            ...(c.contentType === undefined ? { 'content-type': 'application/json' } : { 'content-type': c.contentType }),
+            ...(c.contentType === undefined
+              ? { 'content-type': 'application/json' }
+              : { 'content-type': c.contentType }),
           },
         }),
       ),
@@ -136,15 +199,48 @@ it(`300 malformed admin requests and signatures (seed ${SEED}): never a 5xx`, as
       const junk = r.pick(WEIRD_STRINGS) + r.pick(['', '?', '#', '%', '%zz', '\u0000', '..%2f']);
       const res =
         kind === 0
-          ? await f.app.inject({ method: 'POST', url: '/api/v1/evaluations', headers: auth, payload: r.next() < 0.5 ? randomBytes(r, 512) : JSON.stringify({ artifact: r.pick(WEIRD_VALUES), profile: r.pick(WEIRD_VALUES) }) })
+          ? await f.app.inject({
+              method: 'POST',
+              url: '/api/v1/evaluations',
+              headers: auth,
+              payload:
+                r.next() < 0.5
+                  ? randomBytes(r, 512)
+                  : JSON.stringify({ artifact: r.pick(WEIRD_VALUES), profile: r.pick(WEIRD_VALUES) }),
+            })
           : kind === 1
-            ? await f.app.inject({ url: `/api/v1/evaluations?status=${encodeURIComponent(junk)}&limit=${r.pick(['-1', 'abc', '1e9', '', '5'])}&cursor=${encodeURIComponent(junk)}&artifact=${encodeURIComponent(junk)}`, headers: auth })
+            ? await f.app.inject({
+                url: `/api/v1/evaluations?status=${encodeURIComponent(junk)}&limit=${r.pick(['-1', 'abc', '1e9', '', '5'])}&cursor=${encodeURIComponent(junk)}&artifact=${encodeURIComponent(junk)}`,
+                headers: auth,
+              })
             : kind === 2
-              ? await f.app.inject({ method: r.pick(['GET', 'POST'] as const), url: `/api/v1/evaluations/${encodeURIComponent(junk)}${r.pick(['', '/cancel', '/retry'])}`, headers: auth })
+              ? await f.app.inject({
+                  method: r.pick(['GET', 'POST'] as const),
+                  url: `/api/v1/evaluations/${encodeURIComponent(junk)}${r.pick(['', '/cancel', '/retry'])}`,
+                  headers: auth,
+                })
               : await (async () => {
                   const body = r.next() < 0.5 ? JSON.stringify(delivery()) : randomBytes(r, 256).toString('latin1');
-                  const sig = r.pick([sign(body), sign(body, 'hex'), `sha256=${sign(body, 'hex')}`, '', '=', 'sha256=', 'A'.repeat(300), sign(body).slice(1)]);
-                  return signed.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: { authorization: `Bearer ${WEBHOOK_TOKEN}`, 'x-wandb-signature': sig, 'content-type': 'application/json' } });
+                  const sig = r.pick([
+                    sign(body),
+                    sign(body, 'hex'),
+                    `sha256=${sign(body, 'hex')}`,
+                    '',
+                    '=',
+                    'sha256=',
+                    'A'.repeat(300),
+                    sign(body).slice(1),
+                  ]);
+                  return signed.app.inject({
+                    method: 'POST',
+                    url: '/webhooks/wandb',
+                    payload: body,
+                    headers: {
+                      authorization: `Bearer ${WEBHOOK_TOKEN}`,
+                      'x-wandb-signature': sig,
+                      'content-type': 'application/json',
+                    },
+                  });
                 })();
       if (res.statusCode >= 500) throw new Error(`admin case ${i}: ${res.statusCode} ${res.body.slice(0, 300)}`);
     }

@@ -13,7 +13,8 @@ afterEach(async () => {
   f = undefined;
 });
 
-const post = (g: Fixture, body: string) => g.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) });
+const post = (g: Fixture, body: string) =>
+  g.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) });
 const jobCount = async (g: Fixture) => Object.values(await g.service.queue.getJobCounts()).reduce((a, b) => a + b, 0);
 
 it('padding and URL-safe spellings of one node id make one evaluation', async () => {
@@ -21,10 +22,20 @@ it('padding and URL-safe spellings of one node id make one evaluation', async ()
   // Padded, unpadded, over-padded, and the URL-safe alphabet (same here, as this id has no + or /).
   const canonical = Buffer.from('Artifact:12345678').toString('base64');
   expect(canonical).toMatch(/=$/);
-  const spellings = [canonical, canonical.replace(/=+$/, ''), `${canonical}==`, canonical.replace(/\+/g, '-').replace(/\//g, '_')];
+  const spellings = [
+    canonical,
+    canonical.replace(/=+$/, ''),
+    `${canonical}==`,
+    canonical.replace(/\+/g, '-').replace(/\//g, '_'),
+  ];
   const replies = [];
   for (const id of spellings) {
-    replies.push(await post(f, JSON.stringify(delivery({ artifact_version: `wandb-artifact://_id/${id}`, artifact_version_string: '' }))));
+    replies.push(
+      await post(
+        f,
+        JSON.stringify(delivery({ artifact_version: `wandb-artifact://_id/${id}`, artifact_version_string: '' })),
+      ),
+    );
   }
   expect(replies.map((r) => r.statusCode)).toEqual([202, 200, 200, 200]);
   expect(new Set(replies.map((r) => r.json<{ evaluationId: string }>().evaluationId)).size).toBe(1);
@@ -67,7 +78,9 @@ it('WEBHOOK_RATE_LIMIT: a client address past its per-minute budget gets 429 wit
   expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
   expect(await limited.json()).toMatchObject({ statusCode: 429, code: 'EVALHOOK_ERR_RATE_LIMIT' });
   // Token guessing is limited too.
-  expect((await send({ 'content-type': 'application/json', authorization: 'Bearer nope-nope-nope-nope' }, body)).status).toBe(429);
+  expect(
+    (await send({ 'content-type': 'application/json', authorization: 'Bearer nope-nope-nope-nope' }, body)).status,
+  ).toBe(429);
   expect(await jobCount(f)).toBe(3);
   expect(await f.service.intakeRedis.keys(`${f.prefix}:rate-limit:*`)).toHaveLength(1);
   // Unset (the default): no limit.

@@ -41,7 +41,9 @@ describe('scrape cost', () => {
   async function scrapeCost(prefix: string, concurrent: number): Promise<{ commands: number; bodies: string[] }> {
     const f = await makeFixture({ redisUrl: own.url, env: { QUEUE_PREFIX: prefix } });
     try {
-      const body = JSON.stringify(delivery({ artifact_version_string: 'acme-org/wandb-registry-model/warm:v1', artifact_version: '' }));
+      const body = JSON.stringify(
+        delivery({ artifact_version_string: 'acme-org/wandb-registry-model/warm:v1', artifact_version: '' }),
+      );
       await f.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) });
       await f.service.queue.waitUntilReady();
       await f.service.ping();
@@ -58,12 +60,21 @@ describe('scrape cost', () => {
 
   it('costs the same few Redis commands with 20 or 2,000 jobs, and 32 concurrent scrapes cost what one does', async () => {
     const prefix = `scrape-${Date.now()}`;
-    const service = createEvaluationService({ connection: own.url, prefix, logger: (await import('pino')).pino({ level: 'silent' }) });
+    const service = createEvaluationService({
+      connection: own.url,
+      prefix,
+      logger: (await import('pino')).pino({ level: 'silent' }),
+    });
     const add = async (from: number, n: number) => {
       for (let i = from; i < from + n; i += 200) {
         await Promise.all(
           Array.from({ length: Math.min(200, from + n - i) }, (_, j) =>
-            service.enqueue({ evaluationId: '', profile: 'default', artifact: { name: `acme/p/c:v${i + j}` }, trigger: { source: 'manual', eventType: 'MANUAL', receivedAt: Date.now() } }),
+            service.enqueue({
+              evaluationId: '',
+              profile: 'default',
+              artifact: { name: `acme/p/c:v${i + j}` },
+              trigger: { source: 'manual', eventType: 'MANUAL', receivedAt: Date.now() },
+            }),
           ),
         );
       }
@@ -96,7 +107,9 @@ describe('METRICS_TOKEN and METRICS_PORT', () => {
     await f.app.listen({ host: '127.0.0.1', port: 0 });
     const base = `http://127.0.0.1:${(f.app.server.address() as AddressInfo).port}`;
     expect((await fetch(`${base}/metrics`)).status).toBe(401);
-    expect((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer wrong-token-000000000' } })).status).toBe(401);
+    expect(
+      (await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer wrong-token-000000000' } })).status,
+    ).toBe(401);
     const ok = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(ok.status).toBe(200);
     expect(await ok.text()).toContain('evalhook_http_requests_total');
@@ -108,7 +121,11 @@ describe('METRICS_TOKEN and METRICS_PORT', () => {
     await g.app.close();
     const config = { ...g.config, env: { ...g.config.env, METRICS_PORT: 9 } };
     const logger = (await import('pino')).pino({ level: 'silent' });
-    const { app, internal } = buildApps({ config, service: createEvaluationService(serviceOptions(config, logger)), logger });
+    const { app, internal } = buildApps({
+      config,
+      service: createEvaluationService(serviceOptions(config, logger)),
+      logger,
+    });
     expect(internal).toBeDefined();
     try {
       await app.listen({ host: '127.0.0.1', port: 0 });
@@ -117,12 +134,16 @@ describe('METRICS_TOKEN and METRICS_PORT', () => {
       const int = `http://127.0.0.1:${(internal!.server.address() as AddressInfo).port}`;
       for (const path of ['/metrics', '/healthz', '/readyz']) expect((await fetch(`${pub}${path}`)).status).toBe(404);
       const body = JSON.stringify(delivery());
-      expect((await fetch(`${pub}/webhooks/wandb`, { method: 'POST', body, headers: webhookHeaders(body) })).status).toBe(202);
+      expect(
+        (await fetch(`${pub}/webhooks/wandb`, { method: 'POST', body, headers: webhookHeaders(body) })).status,
+      ).toBe(202);
       expect((await fetch(`${int}/healthz`)).status).toBe(200);
       expect((await fetch(`${int}/readyz`)).status).toBe(200);
       const text = await (await fetch(`${int}/metrics`)).text();
       expect(text).toContain('evalhook_http_requests_total{method="POST",route="/webhooks/wandb",status="202"} 1');
-      expect((await fetch(`${int}/webhooks/wandb`, { method: 'POST', body, headers: webhookHeaders(body) })).status).toBe(404);
+      expect(
+        (await fetch(`${int}/webhooks/wandb`, { method: 'POST', body, headers: webhookHeaders(body) })).status,
+      ).toBe(404);
     } finally {
       await app.close();
     }
@@ -136,13 +157,19 @@ it('evaluation durations are observed by the worker when a job ends, and scraped
     const id = await stack.enqueue();
     expect(await stack.finished(id)).toBe('completed');
     const logger = (await import('pino')).pino({ level: 'silent' });
-    const { app } = buildApps({ config: stack.config, service: createEvaluationService(serviceOptions(stack.config, logger)), logger });
+    const { app } = buildApps({
+      config: stack.config,
+      service: createEvaluationService(serviceOptions(stack.config, logger)),
+      logger,
+    });
     try {
       // The worker's 'completed' handler runs just after the job's state changes.
       await expect
         .poll(async () => (await app.inject({ url: '/metrics' })).body, { timeout: 10_000, interval: 100 })
         .toMatch(/evalhook_evaluation_duration_seconds_count\{outcome="succeeded"\} 1\n/);
-      expect((await app.inject({ url: '/metrics' })).body).toMatch(/evalhook_evaluation_duration_seconds_bucket\{le="\+Inf",outcome="succeeded"\} 1\n/);
+      expect((await app.inject({ url: '/metrics' })).body).toMatch(
+        /evalhook_evaluation_duration_seconds_bucket\{le="\+Inf",outcome="succeeded"\} 1\n/,
+      );
     } finally {
       await app.close();
     }

@@ -19,7 +19,8 @@ afterAll(async () => {
   await redis?.dispose();
 });
 
-const post = (body: string) => f.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) });
+const post = (body: string) =>
+  f.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) });
 
 it('answers 503 once Redis has been down for REDIS_DEADLINE_MS, stays healthy, and recovers when Redis is back', async () => {
   const ok = await post(JSON.stringify(delivery()));
@@ -49,7 +50,9 @@ it('answers 503 once Redis has been down for REDIS_DEADLINE_MS, stays healthy, a
 
   await redis.restart();
   // ioredis reconnects on its own (retry every <= 1 s); poll readiness rather than sleep a guess.
-  await expect.poll(async () => (await f.app.inject({ url: '/readyz' })).statusCode, { timeout: 10_000, interval: 100 }).toBe(200);
+  await expect
+    .poll(async () => (await f.app.inject({ url: '/readyz' })).statusCode, { timeout: 10_000, interval: 100 })
+    .toBe(200);
   expect((await post(JSON.stringify(delivery()))).statusCode).toBe(202);
 });
 
@@ -64,7 +67,9 @@ it('answers 503 within the deadline when Redis was never reachable since boot, a
     expect(performance.now() - t0).toBeLessThan(BOUND);
     expect((await g.app.inject({ url: '/healthz' })).statusCode).toBe(200);
     await own.restart();
-    await expect.poll(async () => (await g.app.inject({ url: '/readyz' })).statusCode, { timeout: 10_000, interval: 100 }).toBe(200);
+    await expect
+      .poll(async () => (await g.app.inject({ url: '/readyz' })).statusCode, { timeout: 10_000, interval: 100 })
+      .toBe(200);
     expect((await post2(g, JSON.stringify(delivery()))).statusCode).toBe(202);
   } finally {
     await g.close();

@@ -24,24 +24,38 @@ describe('route', () => {
   });
 
   it('matches collections by glob, including names with spaces', () => {
-    const config = configWith([{ profile: 'quick', collections: ['llama-*'] }, { profile: 'ja', collections: ['*Japanese*'] }]);
+    const config = configWith([
+      { profile: 'quick', collections: ['llama-*'] },
+      { profile: 'ja', collections: ['*Japanese*'] },
+    ]);
     expect(route(config, d('o/wandb-registry-model/llama-3 8b:v2'))).toEqual(['quick']);
     expect(route(config, d('o/wandb-registry-model/Swallow Japanese SFT:v0'))).toEqual(['ja']);
     expect(route(config, d('o/wandb-registry-model/mistral:v0'))).toEqual([]);
   });
 
   it('matches registries by full project name, short name or the legacy model-registry', () => {
-    const config = configWith([{ profile: 'full', registries: ['model'] }, { profile: 'quick', registries: ['model-registry'] }]);
+    const config = configWith([
+      { profile: 'full', registries: ['model'] },
+      { profile: 'quick', registries: ['model-registry'] },
+    ]);
     expect(route(config, d('o/wandb-registry-model/x:v1'))).toEqual(['full']);
     expect(route(config, d('team/model-registry/x:v1'))).toEqual(['quick']);
     expect(route(config, d('o/wandb-registry-datasets/x:v1'))).toEqual([]);
   });
 
   it('needs every named criterion: alias and event type together', () => {
-    const config = configWith([{ profile: 'full', aliases: ['production', 'staging'], eventTypes: ['ADD_ARTIFACT_ALIAS'] }]);
-    expect(route(config, d('o/wandb-registry-model/x:v1', { eventType: 'ADD_ARTIFACT_ALIAS', aliases: ['staging'] }))).toEqual(['full']);
-    expect(route(config, d('o/wandb-registry-model/x:v1', { eventType: 'LINK_ARTIFACT', aliases: ['staging'] }))).toEqual([]);
-    expect(route(config, d('o/wandb-registry-model/x:v1', { eventType: 'ADD_ARTIFACT_ALIAS', aliases: ['candidate'] }))).toEqual([]);
+    const config = configWith([
+      { profile: 'full', aliases: ['production', 'staging'], eventTypes: ['ADD_ARTIFACT_ALIAS'] },
+    ]);
+    expect(
+      route(config, d('o/wandb-registry-model/x:v1', { eventType: 'ADD_ARTIFACT_ALIAS', aliases: ['staging'] })),
+    ).toEqual(['full']);
+    expect(
+      route(config, d('o/wandb-registry-model/x:v1', { eventType: 'LINK_ARTIFACT', aliases: ['staging'] })),
+    ).toEqual([]);
+    expect(
+      route(config, d('o/wandb-registry-model/x:v1', { eventType: 'ADD_ARTIFACT_ALIAS', aliases: ['candidate'] })),
+    ).toEqual([]);
   });
 
   it('treats LINK_MODEL and LINK_ARTIFACT as the same event', () => {
@@ -78,7 +92,14 @@ describe('route', () => {
 
   it('agrees with the reference regex semantics on random globs and names', () => {
     // Reference: the old regex translation, fine on short inputs.
-    const toRe = (g: string) => new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+    const toRe = (g: string) =>
+      new RegExp(
+        `^${g
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+        's',
+      );
     let seed = 7;
     const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
     const alpha = ['a', 'b', '-', '*', '?'];
@@ -100,8 +121,14 @@ describe('route', () => {
   });
 
   it('refuses names longer than W&B allows at the edge, naming the field', () => {
-    expect(parseWebhookBody({ event_type: 'LINK_ARTIFACT', artifact_version_string: `e/p/${'c'.repeat(4000)}:v1` })).toMatchObject({ kind: 'invalid', field: 'artifact_version_string' });
-    expect(parseWebhookBody({ event_type: 'LINK_ARTIFACT', artifact_version_string: 'e/p/c:v1', alias: 'x'.repeat(129) })).toMatchObject({ kind: 'invalid', field: 'alias' });
-    expect(parseWebhookBody({ event_type: 'LINK_ARTIFACT', artifact_version_string: `e/p/${'c'.repeat(128)}:v1` }).kind).toBe('delivery');
+    expect(
+      parseWebhookBody({ event_type: 'LINK_ARTIFACT', artifact_version_string: `e/p/${'c'.repeat(4000)}:v1` }),
+    ).toMatchObject({ kind: 'invalid', field: 'artifact_version_string' });
+    expect(
+      parseWebhookBody({ event_type: 'LINK_ARTIFACT', artifact_version_string: 'e/p/c:v1', alias: 'x'.repeat(129) }),
+    ).toMatchObject({ kind: 'invalid', field: 'alias' });
+    expect(
+      parseWebhookBody({ event_type: 'LINK_ARTIFACT', artifact_version_string: `e/p/${'c'.repeat(128)}:v1` }).kind,
+    ).toBe('delivery');
   });
 });

@@ -21,13 +21,26 @@ describe('health, docs, metrics, bull-board', () => {
   });
 
   it('/openapi.json documents every route with its zod-derived schemas; /docs serves the UI', async () => {
-    const doc = (await f.app.inject({ url: '/openapi.json' })).json<{ openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown>; requestBody?: unknown }>> }>();
+    const doc = (await f.app.inject({ url: '/openapi.json' })).json<{
+      openapi: string;
+      paths: Record<string, Record<string, { responses: Record<string, unknown>; requestBody?: unknown }>>;
+    }>();
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/webhooks/wandb', '/api/v1/evaluations', '/api/v1/evaluations/{id}', '/api/v1/evaluations/{id}/cancel', '/api/v1/evaluations/{id}/retry', '/healthz', '/readyz']),
+      expect.arrayContaining([
+        '/webhooks/wandb',
+        '/api/v1/evaluations',
+        '/api/v1/evaluations/{id}',
+        '/api/v1/evaluations/{id}/cancel',
+        '/api/v1/evaluations/{id}/retry',
+        '/healthz',
+        '/readyz',
+      ]),
     );
     const hook = doc.paths['/webhooks/wandb']?.post;
-    expect(Object.keys(hook?.responses ?? {})).toEqual(expect.arrayContaining(['200', '202', '400', '401', '413', '503']));
+    expect(Object.keys(hook?.responses ?? {})).toEqual(
+      expect.arrayContaining(['200', '202', '400', '401', '413', '503']),
+    );
     expect(JSON.stringify(hook?.requestBody)).toContain('artifact_version_string');
     expect(JSON.stringify(doc.paths['/api/v1/evaluations/{id}']?.get?.responses['200'])).toContain('judgmentsDone');
     expect(Object.keys(doc.paths).some((p) => p.startsWith('/admin/queues'))).toBe(false);
@@ -65,7 +78,9 @@ describe('health, docs, metrics, bull-board', () => {
       expect(res.statusCode, url).toBe(401);
       expect(res.headers['www-authenticate']).toMatch(/^Basic/);
       expect((await f.app.inject({ url, headers: { authorization: `Bearer ${WEBHOOK_TOKEN}` } })).statusCode).toBe(401);
-      expect((await f.app.inject({ url, headers: { cookie: 'evalhook_admin=wrong-token-value' } })).statusCode).toBe(401);
+      expect((await f.app.inject({ url, headers: { cookie: 'evalhook_admin=wrong-token-value' } })).statusCode).toBe(
+        401,
+      );
     }
   });
 
@@ -74,16 +89,25 @@ describe('health, docs, metrics, bull-board', () => {
     expect(bearer.statusCode).toBe(200);
     expect(bearer.body).toContain('<html');
     expect(String(bearer.headers['set-cookie'])).toMatch(/evalhook_admin=.*HttpOnly/);
-    const basic = await f.app.inject({ url: '/admin/queues/api/queues', headers: { authorization: `Basic ${Buffer.from(`ops:${ADMIN_TOKEN}`).toString('base64')}` } });
+    const basic = await f.app.inject({
+      url: '/admin/queues/api/queues',
+      headers: { authorization: `Basic ${Buffer.from(`ops:${ADMIN_TOKEN}`).toString('base64')}` },
+    });
     expect(basic.statusCode).toBe(200);
     expect(JSON.stringify(basic.json())).toContain('evaluations');
     // The cookie the board hands out works on its own, and it is not the token itself.
     const setCookie = String(bearer.headers['set-cookie']);
     expect(setCookie).not.toContain(ADMIN_TOKEN);
     const session = /evalhook_admin=([^;]+)/.exec(setCookie)?.[1] ?? '';
-    const cookie = await f.app.inject({ url: '/admin/queues/api/queues', headers: { cookie: `other=1; evalhook_admin=${session}` } });
+    const cookie = await f.app.inject({
+      url: '/admin/queues/api/queues',
+      headers: { cookie: `other=1; evalhook_admin=${session}` },
+    });
     expect(cookie.statusCode).toBe(200);
-    const tokenAsCookie = await f.app.inject({ url: '/admin/queues/api/queues', headers: { cookie: `evalhook_admin=${ADMIN_TOKEN}` } });
+    const tokenAsCookie = await f.app.inject({
+      url: '/admin/queues/api/queues',
+      headers: { cookie: `evalhook_admin=${ADMIN_TOKEN}` },
+    });
     expect(tokenAsCookie.statusCode).toBe(401);
   });
 });

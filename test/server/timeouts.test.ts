@@ -24,7 +24,9 @@ it('a trickled body is cut off at HTTP_REQUEST_TIMEOUT_MS, long before it comple
   let reply = '';
   socket.on('data', (b) => (reply += b.toString()));
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(`POST /webhooks/wandb HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${WEBHOOK_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${total}\r\n\r\n`);
+  socket.write(
+    `POST /webhooks/wandb HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${WEBHOOK_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${total}\r\n\r\n`,
+  );
   const timer = setInterval(() => {
     if (sent < total && !socket.destroyed) {
       socket.write(' ');

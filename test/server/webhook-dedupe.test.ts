@@ -10,7 +10,9 @@ afterAll(async () => f?.close());
 it('100 concurrent identical deliveries make exactly one job: one 202, 99 duplicates with the same id', async () => {
   const body = JSON.stringify(delivery());
   const replies = await Promise.all(
-    Array.from({ length: 100 }, () => f.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) })),
+    Array.from({ length: 100 }, () =>
+      f.app.inject({ method: 'POST', url: '/webhooks/wandb', payload: body, headers: webhookHeaders(body) }),
+    ),
   );
   const codes = replies.map((r) => r.statusCode);
   expect(codes.filter((c) => c === 202)).toHaveLength(1);

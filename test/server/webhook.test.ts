@@ -12,7 +12,8 @@ describe('POST /webhooks/wandb (token only)', () => {
   });
   afterAll(async () => f?.close());
 
-  const post = (body: string, headers: Record<string, string> = webhookHeaders(body)) => f.app.inject({ method: 'POST', url, payload: body, headers });
+  const post = (body: string, headers: Record<string, string> = webhookHeaders(body)) =>
+    f.app.inject({ method: 'POST', url, payload: body, headers });
 
   it('202 on a first delivery, with the id, status and a status URL, after the job is in Redis', async () => {
     const body = JSON.stringify(delivery());
@@ -23,7 +24,11 @@ describe('POST /webhooks/wandb (token only)', () => {
     expect(reply.evaluationId).toMatch(/^ev-[0-9a-f]{24}$/);
     expect(reply.statusUrl).toBe(`/api/v1/evaluations/${reply.evaluationId}`);
     const job = await f.service.queue.getJob(reply.evaluationId);
-    expect(job?.data).toMatchObject({ evaluationId: reply.evaluationId, profile: 'default', trigger: { source: 'webhook', eventType: 'LINK_ARTIFACT', author: 'alice' } });
+    expect(job?.data).toMatchObject({
+      evaluationId: reply.evaluationId,
+      profile: 'default',
+      trigger: { source: 'webhook', eventType: 'LINK_ARTIFACT', author: 'alice' },
+    });
   });
 
   it('200 duplicate with the same id on a redelivery', async () => {
@@ -50,7 +55,10 @@ describe('POST /webhooks/wandb (token only)', () => {
   });
 
   it('200 ignored for a test delivery with literal ${...} variables and for an empty body', async () => {
-    const template = JSON.stringify({ event_type: '${event_type}', artifact_version_string: '${artifact_version_string}' });
+    const template = JSON.stringify({
+      event_type: '${event_type}',
+      artifact_version_string: '${artifact_version_string}',
+    });
     const res = await post(template);
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ ignored: true, reason: expect.stringMatching(/test delivery/) });
@@ -103,7 +111,10 @@ describe('POST /webhooks/wandb (token only)', () => {
     const replies = await Promise.all([
       post(body, { 'content-type': 'application/json' }),
       post(body, { 'content-type': 'application/json', authorization: 'Bearer wrong-token-0123456789' }),
-      post(body, { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`x:${WEBHOOK_TOKEN}`).toString('base64')}` }),
+      post(body, {
+        'content-type': 'application/json',
+        authorization: `Basic ${Buffer.from(`x:${WEBHOOK_TOKEN}`).toString('base64')}`,
+      }),
       post(body, { 'content-type': 'application/json', authorization: `Bearer ${WEBHOOK_TOKEN}x` }),
     ]);
     for (const r of replies) {
@@ -111,14 +122,20 @@ describe('POST /webhooks/wandb (token only)', () => {
       expect(r.body).toBe(replies[0]?.body);
     }
     const parsed = JSON.parse(body) as { artifact_version: string; artifact_version_string: string };
-    const id = evaluationIdFor({ id: parsed.artifact_version.replace('wandb-artifact://_id/', ''), name: parsed.artifact_version_string }, 'default');
+    const id = evaluationIdFor(
+      { id: parsed.artifact_version.replace('wandb-artifact://_id/', ''), name: parsed.artifact_version_string },
+      'default',
+    );
     expect(await f.service.queue.getJob(id)).toBeUndefined();
   });
 
   it('puts production-alias deliveries ahead of ordinary ones', async () => {
     const normal = await post(JSON.stringify(delivery()));
     const prod = await post(JSON.stringify(delivery({ event_type: 'ADD_ARTIFACT_ALIAS', alias: 'production' })));
-    const [a, b] = await Promise.all([f.service.queue.getJob(normal.json().evaluationId), f.service.queue.getJob(prod.json().evaluationId)]);
+    const [a, b] = await Promise.all([
+      f.service.queue.getJob(normal.json().evaluationId),
+      f.service.queue.getJob(prod.json().evaluationId),
+    ]);
     expect(b?.opts.priority).toBeLessThan(a?.opts.priority ?? 0);
   });
 
@@ -138,7 +155,12 @@ describe('POST /webhooks/wandb with WEBHOOK_SECRET', () => {
   afterAll(async () => f?.close());
 
   const post = (body: string, signature?: string) =>
-    f.app.inject({ method: 'POST', url, payload: body, headers: webhookHeaders(body, signature === undefined ? {} : { 'x-wandb-signature': signature }) });
+    f.app.inject({
+      method: 'POST',
+      url,
+      payload: body,
+      headers: webhookHeaders(body, signature === undefined ? {} : { 'x-wandb-signature': signature }),
+    });
 
   it('accepts the documented base64 HMAC-SHA256 of the raw body', async () => {
     const body = JSON.stringify(delivery());
@@ -155,7 +177,12 @@ describe('POST /webhooks/wandb with WEBHOOK_SECRET', () => {
   it('401 when the signature is missing, wrong, for other bytes, or made with another secret', async () => {
     const body = JSON.stringify(delivery());
     const other = JSON.stringify(delivery());
-    const token401 = await f.app.inject({ method: 'POST', url, payload: body, headers: { 'x-wandb-signature': sign(body) } });
+    const token401 = await f.app.inject({
+      method: 'POST',
+      url,
+      payload: body,
+      headers: { 'x-wandb-signature': sign(body) },
+    });
     const replies = [
       await post(body),
       await post(body, 'not-a-signature'),
@@ -182,7 +209,10 @@ describe('routing to several profiles', () => {
     const judge = { baseURL: 'https://judge.example/v1', model: 'judge-1' };
     f = await makeFixture({
       rules: {
-        profiles: [{ name: 'quick', judge }, { name: 'full', judge }],
+        profiles: [
+          { name: 'quick', judge },
+          { name: 'full', judge },
+        ],
         rules: [
           { profile: 'quick', registries: ['model'] },
           { profile: 'full', registries: ['model'], aliases: ['production'] },

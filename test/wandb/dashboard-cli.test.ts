@@ -15,19 +15,40 @@ import { evaluateOnce, startStack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { schemaMissing } from './helpers.js';
 
-const base = { WEBHOOK_TOKEN: 'webhook-token-0123456789', ADMIN_TOKEN: 'admin-token-0123456789ab', NODE_ENV: 'test', WANDB_PROJECT: 'evals' };
+const base = {
+  WEBHOOK_TOKEN: 'webhook-token-0123456789',
+  ADMIN_TOKEN: 'admin-token-0123456789ab',
+  NODE_ENV: 'test',
+  WANDB_PROJECT: 'evals',
+};
 
 /** Two profiles logging to one project: English and Japanese, one with its own report title. */
 function rulesFile(): string {
   const file = join(tempDir('dash-cli'), 'rules.json');
-  writeFileSync(file, JSON.stringify({ profiles: [{ name: 'ja', benchmark: 'japanese-mt-bench', judge: { model: 'judge-ja' }, dashboard: { views: 'report', reportTitle: 'Llama 3.1 fine-tunes', reportDescription: 'EN + JA' } }] }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      profiles: [
+        {
+          name: 'ja',
+          benchmark: 'japanese-mt-bench',
+          judge: { model: 'judge-ja' },
+          dashboard: { views: 'report', reportTitle: 'Llama 3.1 fine-tunes', reportDescription: 'EN + JA' },
+        },
+      ],
+    }),
+  );
   return file;
 }
 
 async function run(args: string[], env: Record<string, string>) {
   let out = '';
   let err = '';
-  const code = await dashboardCommand(args, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env });
+  const code = await dashboardCommand(args, {
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: (s: string) => (err += s) },
+    env,
+  });
   return { code, out, err };
 }
 
@@ -38,17 +59,30 @@ describe('evalhook dashboard', () => {
     wb = undefined;
   });
 
-  it.skipIf(schemaMissing)('--dry-run prints the workspace and report specs as JSON and sends nothing to W&B', async () => {
-    wb = await startFakeWandb();
-    const r = await run(['--entity', 'acme-team', '--project', 'evals', '--dry-run'], { ...base, WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, EVALHOOK_CONFIG: rulesFile(), EVALHOOK_DATA_DIR: tempDir('dash-cli') });
-    expect(r.code).toBe(0);
-    const printed = JSON.parse(r.out) as { entity: string; workspaces: Record<string, { section: unknown }>; report: { version: number; blocks: Array<{ type: string }> } };
-    expect(printed.entity).toBe('acme-team');
-    expect(Object.keys(printed.workspaces)).toEqual(['mt-bench', 'japanese-mt-bench']);
-    expect(printed.report.version).toBe(5);
-    expect(printed.report.blocks.filter((b) => b.type === 'panel-grid')).toHaveLength(4);
-    expect(wb.requests).toHaveLength(0);
-  });
+  it.skipIf(schemaMissing)(
+    '--dry-run prints the workspace and report specs as JSON and sends nothing to W&B',
+    async () => {
+      wb = await startFakeWandb();
+      const r = await run(['--entity', 'acme-team', '--project', 'evals', '--dry-run'], {
+        ...base,
+        WANDB_API_KEY: wb.apiKey,
+        WANDB_BASE_URL: wb.url,
+        EVALHOOK_CONFIG: rulesFile(),
+        EVALHOOK_DATA_DIR: tempDir('dash-cli'),
+      });
+      expect(r.code).toBe(0);
+      const printed = JSON.parse(r.out) as {
+        entity: string;
+        workspaces: Record<string, { section: unknown }>;
+        report: { version: number; blocks: Array<{ type: string }> };
+      };
+      expect(printed.entity).toBe('acme-team');
+      expect(Object.keys(printed.workspaces)).toEqual(['mt-bench', 'japanese-mt-bench']);
+      expect(printed.report.version).toBe(5);
+      expect(printed.report.blocks.filter((b) => b.type === 'panel-grid')).toHaveLength(4);
+      expect(wb.requests).toHaveLength(0);
+    },
+  );
 
   it('offline (no WANDB_API_KEY) writes the specs to the results directory', async () => {
     const dataDir = tempDir('dash-cli');
@@ -62,7 +96,14 @@ describe('evalhook dashboard', () => {
 
   it.skipIf(schemaMissing)('rebuilds the dashboard in W&B and prints the URLs', async () => {
     wb = await startFakeWandb();
-    const r = await run(['--project', 'evals'], { ...base, WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, REDIS_URL: redisUrl(), QUEUE_PREFIX: uniquePrefix('dash-cli'), EVALHOOK_DATA_DIR: tempDir('dash-cli') });
+    const r = await run(['--project', 'evals'], {
+      ...base,
+      WANDB_API_KEY: wb.apiKey,
+      WANDB_BASE_URL: wb.url,
+      REDIS_URL: redisUrl(),
+      QUEUE_PREFIX: uniquePrefix('dash-cli'),
+      EVALHOOK_DATA_DIR: tempDir('dash-cli'),
+    });
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     const report = wb.state.views.ofType('runs')[0]!;
@@ -85,7 +126,9 @@ describe('evalhook dashboard', () => {
 
 describe('dashboard settings', () => {
   it('WANDB_DASHBOARD: both by default, one part, off; anything else is a config error naming it', () => {
-    const views = (v?: string) => loadConfig({ ...base, ...(v === undefined ? {} : { WANDB_DASHBOARD: v }) }).profiles.get('default')!.dashboard.views;
+    const views = (v?: string) =>
+      loadConfig({ ...base, ...(v === undefined ? {} : { WANDB_DASHBOARD: v }) }).profiles.get('default')!.dashboard
+        .views;
     expect(views()).toEqual(['workspace', 'report']);
     expect(views('report')).toEqual(['report']);
     expect(views('workspace, report')).toEqual(['workspace', 'report']);
@@ -96,7 +139,11 @@ describe('dashboard settings', () => {
 
   it('a profile overrides the views and sets the report title and description; a rebuild combines every profile of the project', () => {
     const config = loadConfig({ ...base, WANDB_DASHBOARD: 'workspace', EVALHOOK_CONFIG: rulesFile() });
-    expect(config.profiles.get('ja')!.dashboard).toEqual({ views: ['report'], reportTitle: 'Llama 3.1 fine-tunes', reportDescription: 'EN + JA' });
+    expect(config.profiles.get('ja')!.dashboard).toEqual({
+      views: ['report'],
+      reportTitle: 'Llama 3.1 fine-tunes',
+      reportDescription: 'EN + JA',
+    });
     expect(config.profiles.get('default')!.dashboard.views).toEqual(['workspace']);
     expect(projectRequest(config, { project: 'evals' })).toMatchObject({
       project: 'evals',
@@ -119,7 +166,9 @@ describe('offline worker', () => {
       const dir = view!.dashboard!.localDir!;
       expect(dir).toBe(join(stack.env.EVALHOOK_DATA_DIR!, 'results', 'dashboard', 'evalhook'));
       expect(readdirSync(dir).sort()).toEqual(['report.json', 'workspace-mtbench.json']);
-      expect(JSON.parse(readFileSync(join(dir, 'workspace-mtbench.json'), 'utf8'))).toHaveProperty('section.panelBankConfig.sections');
+      expect(JSON.parse(readFileSync(join(dir, 'workspace-mtbench.json'), 'utf8'))).toHaveProperty(
+        'section.panelBankConfig.sections',
+      );
       expect(view!.warnings).toBeUndefined();
     } finally {
       await stack.close();

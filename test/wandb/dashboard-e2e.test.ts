@@ -31,10 +31,29 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
   async function setup(env: Record<string, string> = {}) {
     wb = await startFakeWandb();
     const versions = [1, 2].map((epoch) => {
-      const src = wb!.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'llama-ft', files: { 'adapter_config.json': JSON.stringify({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] }), 'adapter_model.safetensors': Buffer.alloc(32, epoch) }, metadata: { epoch }, sourceRun: { name: 'train-1' } });
+      const src = wb!.seedArtifact({
+        entity: 'acme-team',
+        project: 'llama-sft',
+        collection: 'llama-ft',
+        files: {
+          'adapter_config.json': JSON.stringify({
+            peft_type: 'LORA',
+            r: 8,
+            lora_alpha: 16,
+            target_modules: ['q_proj', 'v_proj'],
+          }),
+          'adapter_model.safetensors': Buffer.alloc(32, epoch),
+        },
+        metadata: { epoch },
+        sourceRun: { name: 'train-1' },
+      });
       return { src, linked: wb!.linkToRegistry(src, { collection: 'llama-ft' }) };
     });
-    stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', ...env } });
+    stack = await startStack({
+      redisUrl: redisUrl(),
+      vllm: {},
+      env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', ...env },
+    });
     await stack.startWorker();
     return versions;
   }
@@ -65,8 +84,12 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
       reportUrl: `${wb!.url}/acme-team/evals/reports/MT-Bench-evals--${report.id.replace(/=/g, '')}`,
     });
     // The registry write-back links the report next to the score.
-    expect(wb!.artifact(v1!.src.id).metadata).toMatchObject({ mtbench: { score: 7, report_url: first.dashboard!.reportUrl } });
-    const radarPanels = sectionsOf(wb!.state.views.parsed(ws.id)).flatMap((s) => s.panels as Json[]).filter((p) => p.viewType === 'Vega2');
+    expect(wb!.artifact(v1!.src.id).metadata).toMatchObject({
+      mtbench: { score: 7, report_url: first.dashboard!.reportUrl },
+    });
+    const radarPanels = sectionsOf(wb!.state.views.parsed(ws.id))
+      .flatMap((s) => s.panels as Json[])
+      .filter((p) => p.viewType === 'Vega2');
     expect(radarPanels.map((p) => (p.config as Json).panelDefId)).toEqual(['acme-team/mtbench-radar']);
     // Every summary and config key the stored specs read is on the run the pipeline logged.
     const run = wb!.evalRuns()[0]!;
@@ -99,14 +122,33 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
     const ws = views('project-view')[0]!;
     const report = views('runs')[0]!;
 
-    const userSection = { __id__: 'user-notes', name: 'My notes', isOpen: true, type: 'flow', panels: [{ __id__: 'n1', viewType: 'Markdown Panel', config: { value: 'mine' }, layout: { x: 0, y: 0, w: 8, h: 6 } }] };
-    const userFilter = { op: 'OR', filters: [{ op: 'AND', filters: [{ op: '=', key: { section: 'run', name: 'state' }, value: 'finished', disabled: false }] }] };
+    const userSection = {
+      __id__: 'user-notes',
+      name: 'My notes',
+      isOpen: true,
+      type: 'flow',
+      panels: [
+        { __id__: 'n1', viewType: 'Markdown Panel', config: { value: 'mine' }, layout: { x: 0, y: 0, w: 8, h: 6 } },
+      ],
+    };
+    const userFilter = {
+      op: 'OR',
+      filters: [
+        {
+          op: 'AND',
+          filters: [{ op: '=', key: { section: 'run', name: 'state' }, value: 'finished', disabled: false }],
+        },
+      ],
+    };
     wb!.state.views.userEdit(ws.id, (spec) => {
       sectionsOf(spec).push(userSection);
       ((spec.section as Json).runSets as Json[])[0]!.filters = userFilter;
       return spec;
     });
-    wb!.state.views.userEdit(report.id, (spec) => ({ ...spec, blocks: [{ type: 'paragraph', children: [{ text: 'edited by a person' }] }] }));
+    wb!.state.views.userEdit(report.id, (spec) => ({
+      ...spec,
+      blocks: [{ type: 'paragraph', children: [{ text: 'edited by a person' }] }],
+    }));
     const editedReport = report.spec;
 
     const second = await evaluate(v2!.linked.fullName);
@@ -123,22 +165,48 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
       config: stack!.config,
       service: stack!.service,
       logger: pino({ level: 'silent' }),
-      dashboards: new DashboardSync(new WandbClient({ apiKey: wb!.apiKey, baseURL: wb!.url }), createRedisDashboardStore(stack!.redis, stack!.env.QUEUE_PREFIX!)),
+      dashboards: new DashboardSync(
+        new WandbClient({ apiKey: wb!.apiKey, baseURL: wb!.url }),
+        createRedisDashboardStore(stack!.redis, stack!.env.QUEUE_PREFIX!),
+      ),
     });
-    const res = await app.inject({ method: 'POST', url: '/api/v1/dashboards/sync', headers: { authorization: `Bearer ${stack!.env.ADMIN_TOKEN}` }, payload: { project: 'evals' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/dashboards/sync',
+      headers: { authorization: `Bearer ${stack!.env.ADMIN_TOKEN}` },
+      payload: { project: 'evals' },
+    });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ entity: 'acme-team', project: 'evals', workspaceUrl: `${wb!.url}/acme-team/evals?nw=evalhookmtbench`, reportUrl: second.dashboard!.reportUrl, warnings: [] });
+    expect(res.json()).toMatchObject({
+      entity: 'acme-team',
+      project: 'evals',
+      workspaceUrl: `${wb!.url}/acme-team/evals?nw=evalhookmtbench`,
+      reportUrl: second.dashboard!.reportUrl,
+      warnings: [],
+    });
     expect(views('project-view')).toHaveLength(1);
     expect(views('runs')).toHaveLength(2);
     const spec = wb!.state.views.parsed(ws.id);
     const ids = sectionsOf(spec).map((s) => s.__id__);
     expect(ids).toContain('user-notes');
-    expect(ids.filter((i) => String(i).startsWith('evalhook-'))).toEqual(['evalhook-mtbench-progress', 'evalhook-mtbench-categories', 'evalhook-mtbench-questions']);
+    expect(ids.filter((i) => String(i).startsWith('evalhook-'))).toEqual([
+      'evalhook-mtbench-progress',
+      'evalhook-mtbench-categories',
+      'evalhook-mtbench-questions',
+    ]);
     expect(((spec.section as Json).runSets as Json[])[0]!.filters).toEqual(userFilter);
     // The admin API shows the links and says why a new report was written.
-    const got = await app.inject({ method: 'GET', url: `/api/v1/evaluations/${second.id}`, headers: { authorization: `Bearer ${stack!.env.ADMIN_TOKEN}` } });
+    const got = await app.inject({
+      method: 'GET',
+      url: `/api/v1/evaluations/${second.id}`,
+      headers: { authorization: `Bearer ${stack!.env.ADMIN_TOKEN}` },
+    });
     expect(got.statusCode).toBe(200);
-    expect(got.json()).toMatchObject({ status: 'succeeded', dashboard: second.dashboard, warnings: [expect.stringMatching(/was edited in W&B/)] });
+    expect(got.json()).toMatchObject({
+      status: 'succeeded',
+      dashboard: second.dashboard,
+      warnings: [expect.stringMatching(/was edited in W&B/)],
+    });
     await app.close();
   });
 
@@ -161,6 +229,8 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
     expect(view.status).toBe('succeeded');
     expect(wb!.state.views.views).toHaveLength(0);
     expect(wb!.state.views.charts.size).toBe(0);
-    expect(wb!.requests.some((r) => r.operationName === 'FindViews' || r.operationName === 'CustomChartById')).toBe(false);
+    expect(wb!.requests.some((r) => r.operationName === 'FindViews' || r.operationName === 'CustomChartById')).toBe(
+      false,
+    );
   });
 });

@@ -11,7 +11,13 @@ import { redisClients } from '../helpers/redis-clients.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { schemaMissing } from './helpers.js';
 
-const request: SyncRequest = { entity: 'acme-team', project: 'evals', views: ['workspace', 'report'], benchmarks: ['mt-bench'], judgeModels: ['judge-1'] };
+const request: SyncRequest = {
+  entity: 'acme-team',
+  project: 'evals',
+  views: ['workspace', 'report'],
+  benchmarks: ['mt-bench'],
+  judgeModels: ['judge-1'],
+};
 
 describe.skipIf(schemaMissing)('DashboardSync', () => {
   const redis = redisClients();
@@ -23,7 +29,10 @@ describe.skipIf(schemaMissing)('DashboardSync', () => {
 
   /** One "worker": its own Redis connection and W&B client, the shared prefix. */
   const worker = (prefix: string, fetchImpl?: typeof fetch) =>
-    new DashboardSync(new WandbClient({ apiKey: wb!.apiKey, baseURL: wb!.url, fetch: fetchImpl, sleep: async () => {} }), createRedisDashboardStore(redis.connect(), prefix, { pollMs: 10 }));
+    new DashboardSync(
+      new WandbClient({ apiKey: wb!.apiKey, baseURL: wb!.url, fetch: fetchImpl, sleep: async () => {} }),
+      createRedisDashboardStore(redis.connect(), prefix, { pollMs: 10 }),
+    );
   const ops = (name: string) => wb!.requests.filter((r) => r.operationName === name);
 
   it('workers syncing one project at the same time leave one workspace view, one report, one preset', async () => {
@@ -72,7 +81,10 @@ describe.skipIf(schemaMissing)('DashboardSync', () => {
     // The request reaches W&B and is executed; the answer never comes back (a timeout after dispatch).
     const lossy: typeof fetch = async (input, init) => {
       const res = await fetch(input, init);
-      const body = typeof init?.body === 'string' ? (JSON.parse(init.body) as { operationName?: string; variables?: { id?: string } }) : {};
+      const body =
+        typeof init?.body === 'string'
+          ? (JSON.parse(init.body) as { operationName?: string; variables?: { id?: string } })
+          : {};
       if (body.operationName === 'UpsertView' && !body.variables?.id && dropped === 0) {
         dropped += 1;
         await res.arrayBuffer();

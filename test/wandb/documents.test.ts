@@ -13,9 +13,12 @@ describe.skipIf(schemaMissing)('GraphQL documents', () => {
     expect(validate(loadWandbSchema('current'), parse(doc)).map((e) => e.message)).toEqual([]);
   });
 
-  it.each(entries.filter(([n]) => !FEATURE_GATED.includes(n)))('%s also validates against the old schema dump (sent without feature checks)', (_name, doc) => {
-    expect(validate(loadWandbSchema('legacy'), parse(doc)).map((e) => e.message)).toEqual([]);
-  });
+  it.each(entries.filter(([n]) => !FEATURE_GATED.includes(n)))(
+    '%s also validates against the old schema dump (sent without feature checks)',
+    (_name, doc) => {
+      expect(validate(loadWandbSchema('legacy'), parse(doc)).map((e) => e.message)).toEqual([]);
+    },
+  );
 });
 
 describe("README's W&B calls section", () => {

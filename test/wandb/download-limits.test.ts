@@ -44,7 +44,10 @@ describe.skipIf(schemaMissing)('download limits', () => {
     const a = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
     const { downloadArtifact } = await import('../../src/wandb/download.js');
     const { ArtifactResolver } = await import('../../src/wandb/artifacts.js');
-    const err = await downloadArtifact(s.wandb.client, new ArtifactResolver(s.wandb.client, {}), a, { cacheDir: s.cacheDir, freeBytes: async () => 10 * 1024 }).catch((e: unknown) => e);
+    const err = await downloadArtifact(s.wandb.client, new ArtifactResolver(s.wandb.client, {}), a, {
+      cacheDir: s.cacheDir,
+      freeBytes: async () => 10 * 1024,
+    }).catch((e: unknown) => e);
     expect(String(err)).toMatch(/not enough disk/);
     expect((err as WandbError).retryable).toBe(true);
     expect(storageGets(s)).toBe(0);
@@ -55,7 +58,12 @@ describe.skipIf(schemaMissing)('download limits', () => {
     s = await setup({}, { artifactCacheMaxBytes: 9 * 1024 });
     const wb = s.wb;
     const seed = (name: string, fill: number) =>
-      wb.seedArtifact({ entity: 'acme-team', project: 'p', collection: name, files: { 'adapter_config.json': '{}', 'adapter_model.safetensors': Buffer.alloc(4096, fill) } });
+      wb.seedArtifact({
+        entity: 'acme-team',
+        project: 'p',
+        collection: name,
+        files: { 'adapter_config.json': '{}', 'adapter_model.safetensors': Buffer.alloc(4096, fill) },
+      });
     const [x, y, z] = [seed('a', 1), seed('b', 2), seed('c', 3)];
     const resolve = (fullName: string) => s!.wandb.artifacts.resolve({ name: fullName });
     const [a, b, c] = [await resolve(x.fullName), await resolve(y.fullName), await resolve(z.fullName)];

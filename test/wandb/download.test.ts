@@ -35,10 +35,15 @@ describe.skipIf(schemaMissing)('download', () => {
     s = await setup();
     const a = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
     let bytes = 0;
-    const only = await s.wandb.artifacts.download(a, undefined, { files: ['adapter_config.json'], onBytes: (n) => (bytes += n) });
+    const only = await s.wandb.artifacts.download(a, undefined, {
+      files: ['adapter_config.json'],
+      onBytes: (n) => (bytes += n),
+    });
     expect(readdirSync(only)).toEqual(['adapter_config.json']);
     expect(bytes).toBe(readFileSync(join(only, 'adapter_config.json')).length);
-    const fetched = s.wb.requests.filter((r) => r.path.startsWith('/storage/files/')).map((r) => decodeURIComponent(r.path.split('/').pop() ?? ''));
+    const fetched = s.wb.requests
+      .filter((r) => r.path.startsWith('/storage/files/'))
+      .map((r) => decodeURIComponent(r.path.split('/').pop() ?? ''));
     expect(fetched).toEqual(['adapter_config.json']);
     // A later full download never mistakes the partial entry for the whole artifact.
     const full = await s.wandb.artifacts.download(a);
@@ -71,22 +76,39 @@ describe.skipIf(schemaMissing)('download', () => {
     expect(readdirSync(join(s.cacheDir, 'artifacts'))).toEqual([]);
   });
 
-  it.each(['../escape.txt', '/etc/evil', 'a\\..\\b', 'ok/../../up', 'nul\0byte'])('refuses the manifest path %j', async (bad) => {
-    s = await setup();
-    const x = s.wb.seedArtifact({ entity: 'acme-team', project: 'p', collection: 'evil', files: { [bad]: 'pwned', 'fine.txt': 'ok' } });
-    // resolve already refuses it…
-    const err1 = await s.wandb.artifacts.resolve({ name: x.fullName }).catch((e: unknown) => e);
-    expect(nonRetryable(err1)).toBe(true);
-    // …and so does download, for an artifact described by hand.
-    const handMade: ResolvedArtifact = {
-      id: x.id, entity: 'acme-team', project: 'p', collection: 'evil', version: 'v0', fullName: x.fullName, type: 'model',
-      digest: s.wb.artifact(x.id).digest, aliases: [], metadata: {}, files: [],
-    };
-    const err2 = await s.wandb.artifacts.download(handMade).catch((e: unknown) => e);
-    expect(nonRetryable(err2)).toBe(true);
-    expect(String(err2)).toMatch(/refusing manifest path/);
-    expect(s.wb.requests.some((r) => r.path.startsWith('/storage/files/'))).toBe(false);
-  });
+  it.each(['../escape.txt', '/etc/evil', 'a\\..\\b', 'ok/../../up', 'nul\0byte'])(
+    'refuses the manifest path %j',
+    async (bad) => {
+      s = await setup();
+      const x = s.wb.seedArtifact({
+        entity: 'acme-team',
+        project: 'p',
+        collection: 'evil',
+        files: { [bad]: 'pwned', 'fine.txt': 'ok' },
+      });
+      // resolve already refuses it…
+      const err1 = await s.wandb.artifacts.resolve({ name: x.fullName }).catch((e: unknown) => e);
+      expect(nonRetryable(err1)).toBe(true);
+      // …and so does download, for an artifact described by hand.
+      const handMade: ResolvedArtifact = {
+        id: x.id,
+        entity: 'acme-team',
+        project: 'p',
+        collection: 'evil',
+        version: 'v0',
+        fullName: x.fullName,
+        type: 'model',
+        digest: s.wb.artifact(x.id).digest,
+        aliases: [],
+        metadata: {},
+        files: [],
+      };
+      const err2 = await s.wandb.artifacts.download(handMade).catch((e: unknown) => e);
+      expect(nonRetryable(err2)).toBe(true);
+      expect(String(err2)).toMatch(/refusing manifest path/);
+      expect(s.wb.requests.some((r) => r.path.startsWith('/storage/files/'))).toBe(false);
+    },
+  );
 
   it('retries a storage 5xx burst on download', async () => {
     s = await setup();

@@ -15,8 +15,18 @@ import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { schemaMissing } from './helpers.js';
 
-const ADAPTER_CONFIG = JSON.stringify({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'], base_model_name_or_path: 'meta-llama/Meta-Llama-3.1-8B-Instruct' });
-const ADAPTER = { 'adapter_config.json': ADAPTER_CONFIG, 'adapter_model.safetensors': Buffer.alloc(4096, 7), 'tokenizer.json': '{"version":"1.0"}' };
+const ADAPTER_CONFIG = JSON.stringify({
+  peft_type: 'LORA',
+  r: 8,
+  lora_alpha: 16,
+  target_modules: ['q_proj', 'v_proj'],
+  base_model_name_or_path: 'meta-llama/Meta-Llama-3.1-8B-Instruct',
+});
+const ADAPTER = {
+  'adapter_config.json': ADAPTER_CONFIG,
+  'adapter_model.safetensors': Buffer.alloc(4096, 7),
+  'tokenizer.json': '{"version":"1.0"}',
+};
 
 function rulesFile(doc: unknown): string {
   const file = join(tempDir('rules'), 'rules.json');
@@ -33,7 +43,12 @@ describe.skipIf(schemaMissing)('trust the score: end to end (fake W&B, vLLM fake
     stack = wb = undefined;
   });
 
-  const env = (w: FakeWandb, extra: Record<string, string> = {}) => ({ WANDB_API_KEY: w.apiKey, WANDB_BASE_URL: w.url, WANDB_PROJECT: 'evals', ...extra });
+  const env = (w: FakeWandb, extra: Record<string, string> = {}) => ({
+    WANDB_API_KEY: w.apiKey,
+    WANDB_BASE_URL: w.url,
+    WANDB_PROJECT: 'evals',
+    ...extra,
+  });
 
   async function webhook(s: Stack, payload: Record<string, string>) {
     const app = buildApp({ config: s.config, service: s.service, logger: pino({ level: 'silent' }) });
@@ -54,35 +69,65 @@ describe.skipIf(schemaMissing)('trust the score: end to end (fake W&B, vLLM fake
       entity: 'acme-team',
       project: 'llama-sft',
       collection: 'llama-ft',
-      files: { ...ADAPTER, 'config.json': '{"architectures":["LlamaForCausalLM"]}', 'model-00001-of-00001.safetensors': shard, 'recipe_state.pt': 'pickle' },
+      files: {
+        ...ADAPTER,
+        'config.json': '{"architectures":["LlamaForCausalLM"]}',
+        'model-00001-of-00001.safetensors': shard,
+        'recipe_state.pt': 'pickle',
+      },
       sourceRun: { name: 'train-1' },
     });
     const linked = wb.linkToRegistry(src, { collection: 'llama-ft' });
-    stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env: env(wb, { INFERENCE_BASE_MODEL: 'meta-llama/Llama-3.1-8B-Instruct' }) });
+    stack = await startStack({
+      redisUrl: redisUrl(),
+      vllm: {},
+      env: env(wb, { INFERENCE_BASE_MODEL: 'meta-llama/Llama-3.1-8B-Instruct' }),
+    });
     await stack.startWorker();
-    const res = await webhook(stack, { event_type: 'LINK_ARTIFACT', artifact_version: linked.nodeId, artifact_version_string: linked.fullName });
+    const res = await webhook(stack, {
+      event_type: 'LINK_ARTIFACT',
+      artifact_version: linked.nodeId,
+      artifact_version_string: linked.fullName,
+    });
     expect(res.statusCode).toBe(202);
     const id = (res.json() as { evaluationId: string }).evaluationId;
     expect(await stack.finished(id)).toBe('completed');
 
     const adapterBytes = Object.values(ADAPTER).reduce((n, v) => n + Buffer.byteLength(v), 0);
-    const fetched = wb.requests.filter((r) => r.path.startsWith('/storage/files/')).map((r) => decodeURIComponent(r.path.split('/').pop() ?? ''));
+    const fetched = wb.requests
+      .filter((r) => r.path.startsWith('/storage/files/'))
+      .map((r) => decodeURIComponent(r.path.split('/').pop() ?? ''));
     expect(fetched.sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'tokenizer.json']);
     const view = await stack.service.get(id);
     expect(view?.bytesDownloaded).toBe(adapterBytes);
     expect(adapterBytes).toBeLessThan(shard.length / 1000);
     const run = wb.evalRuns()[0]!;
     expect(run.config.bytes_downloaded).toBe(adapterBytes);
-    expect(run.config.inference).toMatchObject({ lora: 'runtime', baseModel: 'meta-llama/Llama-3.1-8B-Instruct', servedBaseModel: 'meta-llama/Llama-3.1-8B-Instruct' });
+    expect(run.config.inference).toMatchObject({
+      lora: 'runtime',
+      baseModel: 'meta-llama/Llama-3.1-8B-Instruct',
+      servedBaseModel: 'meta-llama/Llama-3.1-8B-Instruct',
+    });
     expect(wb.artifact(src.id).metadata).toMatchObject({ mtbench: { score: 7 } });
   });
 
   it('point 1: by default an artifact the endpoint cannot serve fails at once with the fix; opted in, the configured model is evaluated, marked, and nothing is written back', async () => {
     wb = await startFakeWandb();
-    const full = wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'llama-full', files: { 'config.json': '{}', 'model.safetensors': Buffer.alloc(256, 1) } });
+    const full = wb.seedArtifact({
+      entity: 'acme-team',
+      project: 'llama-sft',
+      collection: 'llama-full',
+      files: { 'config.json': '{}', 'model.safetensors': Buffer.alloc(256, 1) },
+    });
     const linked = wb.linkToRegistry(full, { collection: 'llama-full' });
     const config = rulesFile({
-      profiles: [{ name: 'fallback', inference: { kind: 'endpoint', fallbackToModel: true }, writeBack: { metadata: true, aliasOnPass: 'passed', tagOnPass: 'passed' } }],
+      profiles: [
+        {
+          name: 'fallback',
+          inference: { kind: 'endpoint', fallbackToModel: true },
+          writeBack: { metadata: true, aliasOnPass: 'passed', tagOnPass: 'passed' },
+        },
+      ],
       rules: [],
     });
     stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env: env(wb, { EVALHOOK_CONFIG: config }) });
@@ -98,8 +143,15 @@ describe.skipIf(schemaMissing)('trust the score: end to end (fake W&B, vLLM fake
     const opted = await stack.enqueue(linked.fullName, 'fallback');
     expect(await stack.finished(opted)).toBe('completed');
     const view = await stack.service.get(opted);
-    expect(view?.fallback).toEqual({ evaluatedModel: 'candidate-model', reason: expect.stringContaining('full model') });
-    expect(view?.writeBack).toEqual([expect.stringMatching(/^nothing written back to .*llama-full:v0: the configured model candidate-model was evaluated instead/)]);
+    expect(view?.fallback).toEqual({
+      evaluatedModel: 'candidate-model',
+      reason: expect.stringContaining('full model'),
+    });
+    expect(view?.writeBack).toEqual([
+      expect.stringMatching(
+        /^nothing written back to .*llama-full:v0: the configured model candidate-model was evaluated instead/,
+      ),
+    ]);
     expect(view?.bytesDownloaded).toBe(0);
     const run = wb.evalRuns().find((r) => r.state === 'finished')!;
     expect(run.config.evaluated_model).toBe('candidate-model');
@@ -111,28 +163,59 @@ describe.skipIf(schemaMissing)('trust the score: end to end (fake W&B, vLLM fake
     expect(wb.aliasesOf(linked.fullName)).not.toContain('passed');
   });
 
-  it("point 2: a delivery whose name matches a rule but whose id is another artifact fails before any inference, run or write-back", async () => {
+  it('point 2: a delivery whose name matches a rule but whose id is another artifact fails before any inference, run or write-back', async () => {
     wb = await startFakeWandb();
-    const routed = wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'llama-ft', files: ADAPTER });
+    const routed = wb.seedArtifact({
+      entity: 'acme-team',
+      project: 'llama-sft',
+      collection: 'llama-ft',
+      files: ADAPTER,
+    });
     const linked = wb.linkToRegistry(routed, { collection: 'llama-ft', aliases: ['candidate'] });
-    const other = wb.seedArtifact({ entity: 'acme-team', project: 'scratch', collection: 'someone-elses-model', files: ADAPTER });
-    const config = rulesFile({ profiles: [], rules: [{ profile: 'default', registries: ['model'], collections: ['llama-*'] }] });
+    const other = wb.seedArtifact({
+      entity: 'acme-team',
+      project: 'scratch',
+      collection: 'someone-elses-model',
+      files: ADAPTER,
+    });
+    const config = rulesFile({
+      profiles: [],
+      rules: [{ profile: 'default', registries: ['model'], collections: ['llama-*'] }],
+    });
     stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env: env(wb, { EVALHOOK_CONFIG: config }) });
     await stack.startWorker();
 
-    const res = await webhook(stack, { event_type: 'LINK_ARTIFACT', artifact_version: `wandb-artifact://_id/${other.id}`, artifact_version_string: linked.fullName });
+    const res = await webhook(stack, {
+      event_type: 'LINK_ARTIFACT',
+      artifact_version: `wandb-artifact://_id/${other.id}`,
+      artifact_version_string: linked.fullName,
+    });
     expect(res.statusCode).toBe(202);
     const id = (res.json() as { evaluationId: string }).evaluationId;
     expect(await stack.finished(id)).toBe('failed');
     const view = await stack.service.get(id);
     expect(view?.attempts).toBe(1);
-    expect(view?.error?.reason).toMatch(/^payload name and id disagree: the name .*llama-ft:v0 is .*, the id .* is another version; evaluating the id's version acme-team\/scratch\/someone-elses-model:v0 was not asked for/);
+    expect(view?.error?.reason).toMatch(
+      /^payload name and id disagree: the name .*llama-ft:v0 is .*, the id .* is another version; evaluating the id's version acme-team\/scratch\/someone-elses-model:v0 was not asked for/,
+    );
     // By alias (which may legitimately have moved on), the id's version is held to the rule instead.
-    const other2 = wb.seedArtifact({ entity: 'acme-team', project: 'scratch', collection: 'another-model', files: ADAPTER });
-    const byAlias = await webhook(stack, { event_type: 'ADD_ARTIFACT_ALIAS', alias: 'candidate', artifact_version: `wandb-artifact://_id/${other2.id}`, artifact_version_string: linked.fullName.replace(/:v0$/, ':candidate') });
+    const other2 = wb.seedArtifact({
+      entity: 'acme-team',
+      project: 'scratch',
+      collection: 'another-model',
+      files: ADAPTER,
+    });
+    const byAlias = await webhook(stack, {
+      event_type: 'ADD_ARTIFACT_ALIAS',
+      alias: 'candidate',
+      artifact_version: `wandb-artifact://_id/${other2.id}`,
+      artifact_version_string: linked.fullName.replace(/:v0$/, ':candidate'),
+    });
     const aliasId = (byAlias.json() as { evaluationId: string }).evaluationId;
     expect(await stack.finished(aliasId)).toBe('failed');
-    expect((await stack.service.get(aliasId))?.error?.reason).toMatch(/^payload name and id disagree: .* no rule routing to profile "default" matches it/);
+    expect((await stack.service.get(aliasId))?.error?.reason).toMatch(
+      /^payload name and id disagree: .* no rule routing to profile "default" matches it/,
+    );
     expect(stack.candidate.requests).toHaveLength(0);
     expect(stack.vllm?.loads).toEqual([]);
     expect(wb.evalRuns()).toHaveLength(0);
@@ -140,7 +223,11 @@ describe.skipIf(schemaMissing)('trust the score: end to end (fake W&B, vLLM fake
     expect(wb.requests.some((r) => r.path.startsWith('/storage/files/'))).toBe(false);
 
     // The same delivery with a matching id is evaluated.
-    const ok = await webhook(stack, { event_type: 'LINK_ARTIFACT', artifact_version: linked.nodeId, artifact_version_string: linked.fullName });
+    const ok = await webhook(stack, {
+      event_type: 'LINK_ARTIFACT',
+      artifact_version: linked.nodeId,
+      artifact_version_string: linked.fullName,
+    });
     const okId = (ok.json() as { evaluationId: string }).evaluationId;
     expect(await stack.finished(okId)).toBe('completed');
   });

@@ -15,7 +15,12 @@ import { tempDir } from '../helpers/tmp.js';
 
 /** A PEFT adapter (what the endpoint kind serves by loading it into vLLM at runtime). */
 const LORA_FILES = {
-  'adapter_config.json': JSON.stringify({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] }),
+  'adapter_config.json': JSON.stringify({
+    peft_type: 'LORA',
+    r: 8,
+    lora_alpha: 16,
+    target_modules: ['q_proj', 'v_proj'],
+  }),
   'adapter_model.safetensors': Buffer.alloc(64, 1),
 };
 
@@ -39,7 +44,11 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
       sourceRun: { name: 'train-1' },
     });
     const linked = wb.linkToRegistry(src, { collection: 'llama-ft' });
-    stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals' } });
+    stack = await startStack({
+      redisUrl: redisUrl(),
+      vllm: {},
+      env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals' },
+    });
     await stack.startWorker();
     const id = await stack.enqueue(linked.fullName);
     expect(await stack.finished(id)).toBe('completed');
@@ -60,11 +69,27 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
 
   it('a report that fails and is retried by the job still leaves exactly one finished run', async () => {
     wb = await startFakeWandb();
-    const src = wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'llama-ft', files: LORA_FILES });
+    const src = wb.seedArtifact({
+      entity: 'acme-team',
+      project: 'llama-sft',
+      collection: 'llama-ft',
+      files: LORA_FILES,
+    });
     const linked = wb.linkToRegistry(src, { collection: 'llama-ft' });
-    stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals' } });
+    stack = await startStack({
+      redisUrl: redisUrl(),
+      vllm: {},
+      env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals' },
+    });
     // The adapter with two attempts per call and no backoff, so the job's own retry is what recovers.
-    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: tempDir('e2e'), retry: { retries: 1 }, sleep: async () => {}, heartbeatMs: 0 });
+    const wandb = createWandb({
+      apiKey: wb.apiKey,
+      baseURL: wb.url,
+      cacheDir: tempDir('e2e'),
+      retry: { retries: 1 },
+      sleep: async () => {},
+      heartbeatMs: 0,
+    });
     await stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
     wb.fail({ status: 503, times: 3, match: 'graphql', operation: 'CreateRunFiles' });
     const id = await stack.enqueue(linked.fullName);
@@ -80,7 +105,14 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
 
   it('a webhook for a registry version, delivered twice, and a W&B outage during reporting: one finished run, nothing re-judged', async () => {
     wb = await startFakeWandb();
-    const src = wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'llama ft', files: LORA_FILES, metadata: { epoch: 3 }, sourceRun: { name: 'train-7' } });
+    const src = wb.seedArtifact({
+      entity: 'acme-team',
+      project: 'llama-sft',
+      collection: 'llama ft',
+      files: LORA_FILES,
+      metadata: { epoch: 3 },
+      sourceRun: { name: 'train-7' },
+    });
     const linked = wb.linkToRegistry(src, { collection: 'llama ft' });
     stack = await startStack({
       redisUrl: redisUrl(),
@@ -88,7 +120,14 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
       env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', JOB_BACKOFF_MS: '500' },
       judge: { latencyMs: 30 },
     });
-    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: tempDir('e2e'), retry: { retries: 1 }, sleep: async () => {}, heartbeatMs: 0 });
+    const wandb = createWandb({
+      apiKey: wb.apiKey,
+      baseURL: wb.url,
+      cacheDir: tempDir('e2e'),
+      retry: { retries: 1 },
+      sleep: async () => {},
+      heartbeatMs: 0,
+    });
     await stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
     const app = buildApp({ config: stack.config, service: stack.service, logger: pino({ level: 'silent' }) });
     const deliver = () =>

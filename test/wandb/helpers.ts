@@ -7,10 +7,18 @@ import type { BenchmarkQuestion, EvalRecord, EvalSummary } from '../../src/eval/
 import type { RunContext, ResolvedArtifact } from '../../src/ports.js';
 import { Profile, type ProfileInput } from '../../src/profile.js';
 import { createWandb, type WandbOptions } from '../../src/wandb/index.js';
-import { startFakeWandb, WANDB_SCHEMA_DIR, wandbSchemaAvailable, type FakeWandbOptions } from '../fakes/wandb-server.js';
+import {
+  startFakeWandb,
+  WANDB_SCHEMA_DIR,
+  wandbSchemaAvailable,
+  type FakeWandbOptions,
+} from '../fakes/wandb-server.js';
 import { tempDir } from '../helpers/tmp.js';
 
-export const schemaMissing = skipWithoutShared(wandbSchemaAvailable(), 'the W&B GraphQL schema (reference/wandb-schema*.graphql)');
+export const schemaMissing = skipWithoutShared(
+  wandbSchemaAvailable(),
+  'the W&B GraphQL schema (reference/wandb-schema*.graphql)',
+);
 export const SKIP_REASON = `W&B schema files not found (${WANDB_SCHEMA_DIR}): skipping tests that need the fake W&B server`;
 if (schemaMissing) console.warn(SKIP_REASON);
 
@@ -35,7 +43,17 @@ export function records(): EvalRecord[] {
   const out: EvalRecord[] = [];
   for (const q of questions) {
     for (const turn of [1, 2]) {
-      out.push({ kind: 'answer', key: `answer/${q.questionId}/${turn}`, questionId: q.questionId, turn, model: 'cand', content: `answer ${q.questionId}.${turn}`, params, usage, tstamp: 1700000000 + turn });
+      out.push({
+        kind: 'answer',
+        key: `answer/${q.questionId}/${turn}`,
+        questionId: q.questionId,
+        turn,
+        model: 'cand',
+        content: `answer ${q.questionId}.${turn}`,
+        params,
+        usage,
+        tstamp: 1700000000 + turn,
+      });
     }
   }
   for (const q of questions) {
@@ -70,9 +88,27 @@ export function summary(average = 7): EvalSummary {
     judgeModel: 'judge-model-1',
     mode: 'single',
     generation: { max_tokens: 1024 },
-    scores: { turn1: average, turn2: average, average, categories: { writing: average, math: average }, ci95: { average: [average - 0.5, average + 0.5], categories: { writing: [6, 8] } } },
-    counts: { questions: 2, answers: 4, judgments: 4, invalid: 0, duplicates: 0, judgeCalls: 4, cacheHits: 0, resumed: 0 },
-    tokens: { candidate: { promptTokens: 40, completionTokens: 20 }, judge: { promptTokens: 40, completionTokens: 20 } },
+    scores: {
+      turn1: average,
+      turn2: average,
+      average,
+      categories: { writing: average, math: average },
+      ci95: { average: [average - 0.5, average + 0.5], categories: { writing: [6, 8] } },
+    },
+    counts: {
+      questions: 2,
+      answers: 4,
+      judgments: 4,
+      invalid: 0,
+      duplicates: 0,
+      judgeCalls: 4,
+      cacheHits: 0,
+      resumed: 0,
+    },
+    tokens: {
+      candidate: { promptTokens: 40, completionTokens: 20 },
+      judge: { promptTokens: 40, completionTokens: 20 },
+    },
     costUsd: 0.01,
     wallMs: 1234,
   };
@@ -85,12 +121,22 @@ export function outcome(average = 7) {
 export async function setup(fakeOpts: FakeWandbOptions = {}, wandbOpts: Partial<WandbOptions> = {}) {
   const wb = await startFakeWandb(fakeOpts);
   const cacheDir = tempDir('wandb');
-  const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir, heartbeatMs: 0, sleep: async () => {}, ...wandbOpts });
+  const wandb = createWandb({
+    apiKey: wb.apiKey,
+    baseURL: wb.url,
+    cacheDir,
+    heartbeatMs: 0,
+    sleep: async () => {},
+    ...wandbOpts,
+  });
   const source = wb.seedArtifact({
     entity: 'acme-team',
     project: 'llama-sft',
     collection: 'llama ft',
-    files: { 'adapter_config.json': '{"base_model_name_or_path":"meta-llama/Llama-3.1-8B"}', 'adapter_model.safetensors': Buffer.alloc(4096, 7) },
+    files: {
+      'adapter_config.json': '{"base_model_name_or_path":"meta-llama/Llama-3.1-8B"}',
+      'adapter_model.safetensors': Buffer.alloc(4096, 7),
+    },
     metadata: { epoch: 3, lr: 1e-4 },
     sourceRun: { name: 'train-abc123', displayName: 'llama sft run' },
   });
@@ -107,7 +153,11 @@ export function runContext(artifact: ResolvedArtifact, p: Profile = profile(), e
       benchmark: { name: 'mt-bench', checksums: { 'question.jsonl': 'abc' } },
       judge: { model: p.judge.model },
       generation: { max_tokens: 1024 },
-      inference: { kind: 'endpoint', apiKey: 'sk-should-never-appear', headers: { Authorization: 'Bearer sk-should-never-appear' } },
+      inference: {
+        kind: 'endpoint',
+        apiKey: 'sk-should-never-appear',
+        headers: { Authorization: 'Bearer sk-should-never-appear' },
+      },
     },
   };
 }

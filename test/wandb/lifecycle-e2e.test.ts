@@ -31,7 +31,15 @@ function seedCheckpoint(w: FakeWandb, metadata: Record<string, unknown> = { glob
     entity: 'acme-team',
     project: 'llama-sft',
     collection: 'adapter_checkpoint_2',
-    files: { 'adapter_config.json': JSON.stringify({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] }), 'adapter_model.safetensors': Buffer.alloc(64, 3) },
+    files: {
+      'adapter_config.json': JSON.stringify({
+        peft_type: 'LORA',
+        r: 8,
+        lora_alpha: 16,
+        target_modules: ['q_proj', 'v_proj'],
+      }),
+      'adapter_model.safetensors': Buffer.alloc(64, 3),
+    },
     metadata,
     sourceRun: { name: 'train-9' },
   });
@@ -58,13 +66,24 @@ describe.skipIf(schemaMissing)('W&B run lifecycle through the worker', () => {
     wb = await startFakeWandb({ now: clock.now });
     const { linked } = seedCheckpoint(wb);
     stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env: ENV(wb), judge: { latencyMs: 10 } });
-    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: tempDir('e2e'), sleep: clock.sleep, now: clock.now, heartbeatMs: 0 });
+    const wandb = createWandb({
+      apiKey: wb.apiKey,
+      baseURL: wb.url,
+      cacheDir: tempDir('e2e'),
+      sleep: clock.sleep,
+      now: clock.now,
+      heartbeatMs: 0,
+    });
     await stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
 
     // Outage 1 starts at the third file_stream post (progress rows are flowing), outage 2 at the
     // final report's first request (the second RunResumeStatus: the first opened the run early).
     let posts = 0;
-    const first = wb.outage({ ms: 30_000, retryAfter: 2, when: (r) => r.path.endsWith('/file_stream') && ++posts === 3 });
+    const first = wb.outage({
+      ms: 30_000,
+      retryAfter: 2,
+      when: (r) => r.path.endsWith('/file_stream') && ++posts === 3,
+    });
     const id = await stack.enqueue(linked.fullName);
     const done = stack.finished(id);
     const o1 = await first.started;
@@ -93,10 +112,20 @@ describe.skipIf(schemaMissing)('W&B run lifecycle through the worker', () => {
     // Epoch (name suffix adapter_checkpoint_2) and step (metadata global_step) on every row.
     for (const row of run!.history) expect(row).toMatchObject({ epoch: 2, step: 400 });
     const last = run!.history.at(-1)!;
-    expect(last).toMatchObject({ 'mtbench/score': 7, mtbench_output_table: { _type: 'table-file', nrows: 160 }, mtbench_radar_table: { _type: 'table-file' } });
+    expect(last).toMatchObject({
+      'mtbench/score': 7,
+      mtbench_output_table: { _type: 'table-file', nrows: 160 },
+      mtbench_radar_table: { _type: 'table-file' },
+    });
     expect(run!.history.at(-2)).toMatchObject({ 'progress/fraction': 1 });
     // Summary: last step, last progress values, runtime from the first start: both outages count.
-    expect(run!.summary).toMatchObject({ _step: last._step, 'progress/fraction': 1, 'mtbench/score': 7, epoch: 2, step: 400 });
+    expect(run!.summary).toMatchObject({
+      _step: last._step,
+      'progress/fraction': 1,
+      'mtbench/score': 7,
+      epoch: 2,
+      step: 400,
+    });
     expect(run!.summary._wandb).toEqual({ runtime: run!.summary._runtime });
     expect(run!.summary._runtime).toBeGreaterThanOrEqual(60);
     expect(run!.logs).toEqual([expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6} MT-Bench score 7\.00/)]);
@@ -105,16 +134,27 @@ describe.skipIf(schemaMissing)('W&B run lifecycle through the worker', () => {
   it('too many invalid judgments: the outcome is decided first, the run finished once with exit 1 and the reason', async () => {
     wb = await startFakeWandb();
     const { linked } = seedCheckpoint(wb);
-    stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env: ENV(wb), judge: { respond: () => 'I cannot rate this.' } });
+    stack = await startStack({
+      redisUrl: redisUrl(),
+      vllm: {},
+      env: ENV(wb),
+      judge: { respond: () => 'I cannot rate this.' },
+    });
     await stack.startWorker();
     const id = await stack.enqueue(linked.fullName);
     expect(await stack.finished(id)).toBe('failed');
     const [run] = wb.evalRuns();
     expect(run).toMatchObject({ state: 'failed', exitcode: 1 });
     expectOneExit(wb, run!, 1);
-    expect(run!.summary).toMatchObject({ 'evalhook/failed': true, 'mtbench/n_invalid': 160, mtbench_output_table: { _type: 'table-file' } });
+    expect(run!.summary).toMatchObject({
+      'evalhook/failed': true,
+      'mtbench/n_invalid': 160,
+      mtbench_output_table: { _type: 'table-file' },
+    });
     expect(run!.summary['evalhook/failure_reason']).toMatch(/160 of 160 judgments are invalid/);
-    expect(run!.logs).toEqual([expect.stringMatching(/^ERROR \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6} evaluation failed: 160 of 160/)]);
+    expect(run!.logs).toEqual([
+      expect.stringMatching(/^ERROR \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6} evaluation failed: 160 of 160/),
+    ]);
     expect(run!.notes).toMatch(/^Evaluation failed: 160 of 160/);
     expect((await stack.service.queue.getJob(id))?.attemptsStarted).toBe(1);
   });
@@ -124,7 +164,14 @@ describe.skipIf(schemaMissing)('W&B run lifecycle through the worker', () => {
     const { linked } = seedCheckpoint(wb);
     stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env: { ...ENV(wb), JOB_BACKOFF_MS: '300' } });
     // Two tries per GraphQL call and no backoff: a refused final open fails the attempt, the job retries.
-    const wandb = createWandb({ apiKey: wb.apiKey, baseURL: wb.url, cacheDir: tempDir('e2e'), retry: { retries: 1 }, sleep: async () => {}, heartbeatMs: 0 });
+    const wandb = createWandb({
+      apiKey: wb.apiKey,
+      baseURL: wb.url,
+      cacheDir: tempDir('e2e'),
+      retry: { retries: 1 },
+      sleep: async () => {},
+      heartbeatMs: 0,
+    });
     await stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
     const id = await stack.enqueue(linked.fullName);
     const done = stack.finished(id);
@@ -134,9 +181,17 @@ describe.skipIf(schemaMissing)('W&B run lifecycle through the worker', () => {
     await new Promise<void>((resolve) => stack!.events.on('delayed', ({ jobId }) => jobId === id && resolve()));
     const [run] = wb.evalRuns();
     expect(run!.tags).toEqual(['evalhook', 'mt-bench', 'default']);
-    wb.editRun(run!.name, { tags: ['mt-bench', 'keep-me'], displayName: 'alice: epoch 2 candidate', notes: 'compare with epoch 1' });
+    wb.editRun(run!.name, {
+      tags: ['mt-bench', 'keep-me'],
+      displayName: 'alice: epoch 2 candidate',
+      notes: 'compare with epoch 1',
+    });
     expect(await done).toBe('completed');
-    expect(run).toMatchObject({ state: 'finished', displayName: 'alice: epoch 2 candidate', notes: 'compare with epoch 1' });
+    expect(run).toMatchObject({
+      state: 'finished',
+      displayName: 'alice: epoch 2 candidate',
+      notes: 'compare with epoch 1',
+    });
     expect(run!.tags).toEqual(['mt-bench', 'keep-me', 'evalhook', 'default']);
     expectOneExit(wb, run!, 0);
     const job = await stack.service.queue.getJob(id);
@@ -147,7 +202,7 @@ describe.skipIf(schemaMissing)('W&B run lifecycle through the worker', () => {
     expect(run!.history.at(-1)!._runtime as number).toBeGreaterThanOrEqual((job!.processedOn! - startedAt) / 1000);
   });
 
-  it('a manual trigger by org/entity/project/collection:vN succeeds; links use WANDB_APP_URL; the registry resolves in WANDB_ENTITY\'s org', async () => {
+  it("a manual trigger by org/entity/project/collection:vN succeeds; links use WANDB_APP_URL; the registry resolves in WANDB_ENTITY's org", async () => {
     wb = await startFakeWandb({
       orgs: [
         { name: 'acme', entity: 'acme-org' },
@@ -155,14 +210,33 @@ describe.skipIf(schemaMissing)('W&B run lifecycle through the worker', () => {
       ],
       teams: { 'acme-team': 'acme', 'beta-team': 'beta' },
     });
-    const src = wb.seedArtifact({ entity: 'beta-team', project: 'sft', collection: 'adapter_checkpoint_1', files: { 'adapter_config.json': JSON.stringify({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['q_proj', 'v_proj'] }), 'adapter_model.safetensors': Buffer.alloc(64, 3) }, metadata: { torchtune: { epoch: 1 } } });
+    const src = wb.seedArtifact({
+      entity: 'beta-team',
+      project: 'sft',
+      collection: 'adapter_checkpoint_1',
+      files: {
+        'adapter_config.json': JSON.stringify({
+          peft_type: 'LORA',
+          r: 8,
+          lora_alpha: 16,
+          target_modules: ['q_proj', 'v_proj'],
+        }),
+        'adapter_model.safetensors': Buffer.alloc(64, 3),
+      },
+      metadata: { torchtune: { epoch: 1 } },
+    });
     wb.linkToRegistry(src, { collection: 'llama-ft', entity: 'beta-org' });
     const env = { ...ENV(wb), WANDB_APP_URL: 'https://wandb.acme.example', WANDB_ENTITY: 'beta-team' };
     stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env });
     await stack.startWorker(); // the worker as runtime.ts wires it, from the environment
     const app = buildApp({ config: stack.config, service: stack.service, logger: pino({ level: 'silent' }) });
     const trigger = (artifact: string) =>
-      app.inject({ method: 'POST', url: '/api/v1/evaluations', headers: { authorization: `Bearer ${stack!.env.ADMIN_TOKEN}` }, payload: { artifact } });
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/evaluations',
+        headers: { authorization: `Bearer ${stack!.env.ADMIN_TOKEN}` },
+        payload: { artifact },
+      });
     const four = await trigger('beta/beta-team/sft/adapter_checkpoint_1:v0');
     expect(four.statusCode).toBe(202);
     const bare = await trigger('wandb-registry-model/llama-ft:v0'); // no org prefix: WANDB_ENTITY's org, not the key's (acme)
@@ -172,7 +246,10 @@ describe.skipIf(schemaMissing)('W&B run lifecycle through the worker', () => {
       method: 'POST',
       url: '/webhooks/wandb',
       headers: { authorization: `Bearer ${stack.env.WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
-      payload: JSON.stringify({ event_type: 'LINK_ARTIFACT', artifact_version_string: 'beta/beta-org/wandb-registry-model/llama-ft:v0' }),
+      payload: JSON.stringify({
+        event_type: 'LINK_ARTIFACT',
+        artifact_version_string: 'beta/beta-org/wandb-registry-model/llama-ft:v0',
+      }),
     });
     expect(hook.statusCode).toBe(202);
     for (const r of [four, bare, hook]) {
@@ -184,7 +261,9 @@ describe.skipIf(schemaMissing)('W&B run lifecycle through the worker', () => {
     const runs = wb.evalRuns();
     expect(runs).toHaveLength(3);
     for (const run of runs) expect(run.history.every((row) => row.epoch === 1)).toBe(true);
-    expect((wb.artifact(src.id).metadata.mtbench as { run_url: string }).run_url).toMatch(/^https:\/\/wandb\.acme\.example\//);
+    expect((wb.artifact(src.id).metadata.mtbench as { run_url: string }).run_url).toMatch(
+      /^https:\/\/wandb\.acme\.example\//,
+    );
     expect(wb.errors).toEqual([]);
     await app.close();
   });

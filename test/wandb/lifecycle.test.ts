@@ -49,25 +49,28 @@ describe('retry budgets (clients/backoff.go, api.go, filestream.go)', () => {
     expect(GRAPHQL_RETRY.retries).toBe(20);
   });
 
-  it.skipIf(schemaMissing)('GraphQL rides out a 30 s outage answered with Retry-After: 2 and gives up on a longer one', async () => {
-    const clock = virtualClock();
-    fake = await startFakeWandb({ now: clock.now });
-    const client = new WandbClient({ apiKey: fake.apiKey, baseURL: fake.url, sleep: clock.sleep, now: clock.now });
-    const viewer = () => client.graphql('query Viewer { viewer { id } }', {}, z.unknown());
-    const { started } = fake.outage({ ms: 30_000, retryAfter: 2 });
-    const { start, end } = await started;
-    await viewer();
-    const failed = fake.requests.filter((r) => r.status === 503);
-    expect(failed).toHaveLength(15);
-    expect(clock.sleeps.map((x) => x.ms)).toEqual(Array(15).fill(2000));
-    expect(clock.now()).toBeGreaterThanOrEqual(end);
-    expect(end - start).toBe(30_000);
-    // 20 retries of 2 s do not cover 60 s: the call fails, retryable, for the job to decide.
-    fake.outage({ ms: 60_000, retryAfter: 2 });
-    const err = (await viewer().catch((e: unknown) => e)) as { retryable?: boolean; status?: number };
-    expect(err).toMatchObject({ retryable: true, status: 503 });
-    expect(fake.requests.filter((r) => r.status === 503)).toHaveLength(15 + 21);
-  });
+  it.skipIf(schemaMissing)(
+    'GraphQL rides out a 30 s outage answered with Retry-After: 2 and gives up on a longer one',
+    async () => {
+      const clock = virtualClock();
+      fake = await startFakeWandb({ now: clock.now });
+      const client = new WandbClient({ apiKey: fake.apiKey, baseURL: fake.url, sleep: clock.sleep, now: clock.now });
+      const viewer = () => client.graphql('query Viewer { viewer { id } }', {}, z.unknown());
+      const { started } = fake.outage({ ms: 30_000, retryAfter: 2 });
+      const { start, end } = await started;
+      await viewer();
+      const failed = fake.requests.filter((r) => r.status === 503);
+      expect(failed).toHaveLength(15);
+      expect(clock.sleeps.map((x) => x.ms)).toEqual(Array(15).fill(2000));
+      expect(clock.now()).toBeGreaterThanOrEqual(end);
+      expect(end - start).toBe(30_000);
+      // 20 retries of 2 s do not cover 60 s: the call fails, retryable, for the job to decide.
+      fake.outage({ ms: 60_000, retryAfter: 2 });
+      const err = (await viewer().catch((e: unknown) => e)) as { retryable?: boolean; status?: number };
+      expect(err).toMatchObject({ retryable: true, status: 503 });
+      expect(fake.requests.filter((r) => r.status === 503)).toHaveLength(15 + 21);
+    },
+  );
 });
 
 describe.skipIf(schemaMissing)('run lifecycle', () => {
@@ -148,13 +151,19 @@ describe.skipIf(schemaMissing)('run lifecycle', () => {
     (await s.wandb.reporter.open(ctx)).release?.();
     const run = s.wb.evalRuns()[0]!;
     expect(run.tags).toEqual(['evalhook', 'mt-bench', 'default']);
-    s.wb.editRun(run.name, { tags: ['mt-bench', 'default', 'baseline-candidate'], displayName: 'Alice: lr 1e-4 sweep', notes: 'looks promising' });
+    s.wb.editRun(run.name, {
+      tags: ['mt-bench', 'default', 'baseline-candidate'],
+      displayName: 'Alice: lr 1e-4 sweep',
+      notes: 'looks promising',
+    });
     const h = await s.wandb.reporter.open(ctx);
     await h.fail('judge endpoint (HTTP 401): invalid api key');
     expect(run.tags).toEqual(['mt-bench', 'default', 'baseline-candidate', 'evalhook']);
     expect(run.displayName).toBe('Alice: lr 1e-4 sweep');
     expect(run.notes).toBe('looks promising\n\nEvaluation failed: judge endpoint (HTTP 401): invalid api key');
-    expect(run.logs).toEqual([expect.stringMatching(/^ERROR \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6} evaluation failed: judge endpoint/)]);
+    expect(run.logs).toEqual([
+      expect.stringMatching(/^ERROR \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6} evaluation failed: judge endpoint/),
+    ]);
   });
 
   it('console lines are appended after the lines already there', async () => {
@@ -191,7 +200,10 @@ describe.skipIf(schemaMissing)('run lifecycle', () => {
     const run = s.wb.evalRuns()[0]!;
     const res = await fetch(`${s.wb.url}/files/${run.entity}/${run.project}/${run.name}/file_stream`, {
       method: 'POST',
-      headers: { authorization: 'Basic ' + Buffer.from(`api:${s.wb.apiKey}`).toString('base64'), 'content-type': 'application/json' },
+      headers: {
+        authorization: 'Basic ' + Buffer.from(`api:${s.wb.apiKey}`).toString('base64'),
+        'content-type': 'application/json',
+      },
       body: '{}',
     });
     expect(res.status).toBe(409);

@@ -5,12 +5,35 @@ import { WandbClient, retryableStatus } from '../../src/wandb/client.js';
 
 describe('artifact names', () => {
   it('parses registry, legacy and short paths, spaces included', () => {
-    expect(parseArtifactPath('acme-org/wandb-registry-Fine-tuned Models/my lora:v3')).toEqual({ entity: 'acme-org', project: 'wandb-registry-Fine-tuned Models', registry: 'Fine-tuned Models', collection: 'my lora', version: 'v3' });
-    expect(parseArtifactPath('wandb-registry-model/llama:production')).toEqual({ project: 'wandb-registry-model', registry: 'model', collection: 'llama', alias: 'production' });
-    expect(parseArtifactPath('wandb-artifact://e/p/c:v1')).toEqual({ entity: 'e', project: 'p', collection: 'c', version: 'v1' });
+    expect(parseArtifactPath('acme-org/wandb-registry-Fine-tuned Models/my lora:v3')).toEqual({
+      entity: 'acme-org',
+      project: 'wandb-registry-Fine-tuned Models',
+      registry: 'Fine-tuned Models',
+      collection: 'my lora',
+      version: 'v3',
+    });
+    expect(parseArtifactPath('wandb-registry-model/llama:production')).toEqual({
+      project: 'wandb-registry-model',
+      registry: 'model',
+      collection: 'llama',
+      alias: 'production',
+    });
+    expect(parseArtifactPath('wandb-artifact://e/p/c:v1')).toEqual({
+      entity: 'e',
+      project: 'p',
+      collection: 'c',
+      version: 'v1',
+    });
     // The documented four-segment form parses (the webhook and the worker share this parser).
-    expect(parseArtifactPath('acme/acme-team/llama-sft/adapter_checkpoint_2:v0')).toEqual({ org: 'acme', entity: 'acme-team', project: 'llama-sft', collection: 'adapter_checkpoint_2', version: 'v0' });
-    for (const bad of ['team/model-registry/coll', 'a/b/c/d/e:v1', 'only/two:v1']) expect(parseArtifactPath(bad)).toHaveProperty('error');
+    expect(parseArtifactPath('acme/acme-team/llama-sft/adapter_checkpoint_2:v0')).toEqual({
+      org: 'acme',
+      entity: 'acme-team',
+      project: 'llama-sft',
+      collection: 'adapter_checkpoint_2',
+      version: 'v0',
+    });
+    for (const bad of ['team/model-registry/coll', 'a/b/c/d/e:v1', 'only/two:v1'])
+      expect(parseArtifactPath(bad)).toHaveProperty('error');
   });
 
   it('takes the id out of a wandb-artifact://_id/ URI', () => {
@@ -25,7 +48,10 @@ describe('artifact names', () => {
   });
 
   it('finds the epoch in metadata, then the checkpoint file, then the name suffix; the step in metadata', () => {
-    expect(checkpointOf({ epoch: 2, global_step: '800' }, ['adapter_checkpoint_9'], 5)).toEqual({ epoch: 2, step: 800 });
+    expect(checkpointOf({ epoch: 2, global_step: '800' }, ['adapter_checkpoint_9'], 5)).toEqual({
+      epoch: 2,
+      step: 800,
+    });
     expect(checkpointOf({ torchtune: { epoch: 3 } }, ['adapter_checkpoint_9'], 5)).toEqual({ epoch: 3 });
     expect(checkpointOf({ 'torchtune.epoch': 4, step: 100 }, [])).toEqual({ epoch: 4, step: 100 });
     expect(checkpointOf({}, ['adapter_checkpoint_9'], 5)).toEqual({ epoch: 5 });
@@ -35,8 +61,10 @@ describe('artifact names', () => {
   });
 
   it('refuses manifest paths that could escape', () => {
-    for (const bad of ['', '/abs', 'C:/x', '..', 'a/../b', 'a\\b', 'a\0b', 'a//b', './a']) expect(unsafePathReason(bad)).toBeDefined();
-    for (const ok of ['a', 'dir/file.bin', 'weird name (1).json', '..hidden']) expect(unsafePathReason(ok)).toBeUndefined();
+    for (const bad of ['', '/abs', 'C:/x', '..', 'a/../b', 'a\\b', 'a\0b', 'a//b', './a'])
+      expect(unsafePathReason(bad)).toBeDefined();
+    for (const ok of ['a', 'dir/file.bin', 'weird name (1).json', '..hidden'])
+      expect(unsafePathReason(ok)).toBeUndefined();
   });
 });
 
@@ -49,8 +77,12 @@ describe('client basics', () => {
 
   it('maps API hosts to app hosts for run URLs', () => {
     expect(new WandbClient({ apiKey: 'k' }).appURL).toBe('https://wandb.ai');
-    expect(new WandbClient({ apiKey: 'k', baseURL: 'https://api.acme.wandb.io/' }).appURL).toBe('https://app.acme.wandb.io');
-    expect(new WandbClient({ apiKey: 'k', baseURL: 'http://wandb.internal:8080' }).appURL).toBe('http://wandb.internal:8080');
+    expect(new WandbClient({ apiKey: 'k', baseURL: 'https://api.acme.wandb.io/' }).appURL).toBe(
+      'https://app.acme.wandb.io',
+    );
+    expect(new WandbClient({ apiKey: 'k', baseURL: 'http://wandb.internal:8080' }).appURL).toBe(
+      'http://wandb.internal:8080',
+    );
   });
 
   it('sends Basic api:<key> and checks the errors array of a 200', async () => {
@@ -61,8 +93,14 @@ describe('client basics', () => {
     }) as typeof fetch;
     const logged: string[] = [];
     const log = (o: object, m?: string) => logged.push(JSON.stringify(o) + (m ?? ''));
-    const c = new WandbClient({ apiKey: 'secret-key-123', fetch: fakeFetch, logger: { info: log, warn: log, error: log, debug: log } });
-    const err = (await c.graphql('query Viewer { viewer { id } }', {}, (await import('zod')).z.unknown()).catch((e: unknown) => e)) as { retryable: boolean; message: string };
+    const c = new WandbClient({
+      apiKey: 'secret-key-123',
+      fetch: fakeFetch,
+      logger: { info: log, warn: log, error: log, debug: log },
+    });
+    const err = (await c
+      .graphql('query Viewer { viewer { id } }', {}, (await import('zod')).z.unknown())
+      .catch((e: unknown) => e)) as { retryable: boolean; message: string };
     expect(err.retryable).toBe(false);
     expect(err.message).toContain('permission denied');
     expect(seen[0]!.authorization).toBe('Basic ' + Buffer.from('api:secret-key-123').toString('base64'));

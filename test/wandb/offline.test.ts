@@ -7,8 +7,18 @@ import { outcome, runContext } from './helpers.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const artifact: ResolvedArtifact = {
-  id: 'QXJ0aWZhY3Q6MQ==', entity: 'acme-org', project: 'wandb-registry-model', collection: 'llama-ft', version: 'v2',
-  fullName: 'acme-org/wandb-registry-model/llama-ft:v2', type: 'model', digest: 'abc', aliases: [], metadata: {}, files: [], checkpoint: { epoch: 2 },
+  id: 'QXJ0aWZhY3Q6MQ==',
+  entity: 'acme-org',
+  project: 'wandb-registry-model',
+  collection: 'llama-ft',
+  version: 'v2',
+  fullName: 'acme-org/wandb-registry-model/llama-ft:v2',
+  type: 'model',
+  digest: 'abc',
+  aliases: [],
+  metadata: {},
+  files: [],
+  checkpoint: { epoch: 2 },
 };
 
 describe('offline reporter', () => {
@@ -27,7 +37,13 @@ describe('offline reporter', () => {
     expect(JSON.parse(read('wandb-summary.json'))).toMatchObject({ 'mtbench/score': 7, 'mtbench/turn1': 7, epoch: 2 });
     expect(JSON.parse(read('summary.json'))).toMatchObject({ benchmark: 'mt-bench' });
     expect(JSON.parse(read('mtbench_output_table.json')).data).toHaveLength(4);
-    expect(JSON.parse(read('mtbench_radar_table.json'))).toEqual({ columns: ['category', 'score'], data: [['math', 7], ['writing', 7]] });
+    expect(JSON.parse(read('mtbench_radar_table.json'))).toEqual({
+      columns: ['category', 'score'],
+      data: [
+        ['math', 7],
+        ['writing', 7],
+      ],
+    });
     const answers = read('model_answer/cand.jsonl').trim().split('\n');
     expect(answers).toHaveLength(2);
     expect(JSON.parse(answers[0]!).choices[0].turns).toEqual(['answer 81.1', 'answer 81.2']);

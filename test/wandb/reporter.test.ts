@@ -38,7 +38,15 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     const runs = s.wb.evalRuns();
     expect(runs).toHaveLength(1);
     const run = runs[0]!;
-    expect(run).toMatchObject({ entity: 'acme-team', project: 'evals', name: h.runId, jobType: 'mtbench-eval', group: 'train-abc123', state: 'finished', exitcode: 0 });
+    expect(run).toMatchObject({
+      entity: 'acme-team',
+      project: 'evals',
+      name: h.runId,
+      jobType: 'mtbench-eval',
+      group: 'train-abc123',
+      state: 'finished',
+      exitcode: 0,
+    });
     expect(run.config).toMatchObject({
       evaluation_id: 'eval-1',
       artifact: { name: 'acme-org/wandb-registry-model/llama-ft:v0', version: 'v0', digest: artifact.digest },
@@ -50,9 +58,18 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     });
     expect(JSON.stringify(run.config)).not.toContain('sk-should-never-appear');
     expect(run.config).toMatchObject({ generation: { max_tokens: 1024 } });
-    expect(run.history.map((r) => [r._step, r['progress/answers'], r.epoch])).toEqual([[0, 2, 3], [1, 4, 3], [2, undefined, 3]]);
+    expect(run.history.map((r) => [r._step, r['progress/answers'], r.epoch])).toEqual([
+      [0, 2, 3],
+      [1, 4, 3],
+      [2, undefined, 3],
+    ]);
     // run.log({scores, tables}): the final row holds the mtbench/* scores and both tables; the summary's _step is its step.
-    expect(run.history[2]).toMatchObject({ 'mtbench/score': 7.25, 'mtbench/writing': 7.25, mtbench_output_table: { _type: 'table-file' }, mtbench_radar_table: { _type: 'table-file' } });
+    expect(run.history[2]).toMatchObject({
+      'mtbench/score': 7.25,
+      'mtbench/writing': 7.25,
+      mtbench_output_table: { _type: 'table-file' },
+      mtbench_radar_table: { _type: 'table-file' },
+    });
     expect(run.summary).toMatchObject({ _step: 2, 'progress/answers': 4, _wandb: { runtime: expect.any(Number) } });
     expect(run.summary).toMatchObject({
       'mtbench/score': 7.25,
@@ -66,11 +83,47 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
       epoch: 3,
     });
     const out = table(run, 'mtbench_output_table');
-    expect(out.columns).toEqual(['model_name', 'question_id', 'category', 'question', 'answer', 'judge_model', 'judge_prompt_template', 'judge_prompt', 'judgment', 'score', 'turn', 'tstamp', 'sub_category']);
+    expect(out.columns).toEqual([
+      'model_name',
+      'question_id',
+      'category',
+      'question',
+      'answer',
+      'judge_model',
+      'judge_prompt_template',
+      'judge_prompt',
+      'judgment',
+      'score',
+      'turn',
+      'tstamp',
+      'sub_category',
+    ]);
     expect(out.data).toHaveLength(4);
-    expect(out.data[0]).toEqual(['cand', 81, 'writing', 'Write a blog post.', 'answer 81.1', 'judge-model-1', 'single-v1', 'judge 81.1', 'Rating: [[7]]', 7, 1, 1700000101, 'creation']);
-    expect(table(run, 'mtbench_radar_table')).toEqual({ columns: ['category', 'score'], data: [['math', 7.25], ['writing', 7.25]] });
-    expect(run.inputArtifacts).toEqual([{ artifactId: artifact.id, artifactEntityName: 'acme-org', artifactProjectName: 'wandb-registry-model' }]);
+    expect(out.data[0]).toEqual([
+      'cand',
+      81,
+      'writing',
+      'Write a blog post.',
+      'answer 81.1',
+      'judge-model-1',
+      'single-v1',
+      'judge 81.1',
+      'Rating: [[7]]',
+      7,
+      1,
+      1700000101,
+      'creation',
+    ]);
+    expect(table(run, 'mtbench_radar_table')).toEqual({
+      columns: ['category', 'score'],
+      data: [
+        ['math', 7.25],
+        ['writing', 7.25],
+      ],
+    });
+    expect(run.inputArtifacts).toEqual([
+      { artifactId: artifact.id, artifactEntityName: 'acme-org', artifactProjectName: 'wandb-registry-model' },
+    ]);
     // Each table is also a committed run_table artifact the summary points at (B3).
     const outputs = run.outputArtifacts.map((id) => s.wb.artifact(id));
     expect(outputs.map((a) => [a.collection, a.type, a.state]).sort()).toEqual([
@@ -80,9 +133,15 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     const radar = outputs.find((a) => a.collection.endsWith('radar_table'))!;
     expect(run.summary.mtbench_radar_table).toMatchObject({
       artifact_path: `wandb-artifact://${Buffer.from(radar.id, 'base64').toString('hex')}/mtbench_radar_table.table.json`,
-      _latest_artifact_path: expect.stringMatching(/^wandb-client-artifact:\/\/[0-9a-z]{128}:latest\/mtbench_radar_table\.table\.json$/),
+      _latest_artifact_path: expect.stringMatching(
+        /^wandb-client-artifact:\/\/[0-9a-z]{128}:latest\/mtbench_radar_table\.table\.json$/,
+      ),
     });
-    expect(JSON.parse(radar.files.get('mtbench_radar_table.table.json')!.toString())).toMatchObject({ _type: 'table', nrows: 2, column_types: { wb_type: 'typedDict' } });
+    expect(JSON.parse(radar.files.get('mtbench_radar_table.table.json')!.toString())).toMatchObject({
+      _type: 'table',
+      nrows: 2,
+      column_types: { wb_type: 'typedDict' },
+    });
     // Storage PUTs carried no W&B auth.
     expect(s.wb.requests.filter((r) => r.path.startsWith('/storage/upload')).every((r) => !r.hadAuth)).toBe(true);
   });
@@ -116,16 +175,27 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     expect(s.wb.evalRuns()[0]!.state).toBe('running');
     await (await s.wandb.reporter.open(ctx)).finish(outcome(6));
     expect(s.wb.evalRuns()[0]!.state).toBe('finished');
-    expect(s.wb.state.collections.filter((c) => c.name.startsWith('run-')).map((c) => c.memberships.length)).toEqual([1, 1]);
-    expect(s.wb.evalRuns()[0]!.summary.mtbench_output_table).toMatchObject({ artifact_path: expect.stringMatching(/^wandb-artifact:\/\//) });
+    expect(s.wb.state.collections.filter((c) => c.name.startsWith('run-')).map((c) => c.memberships.length)).toEqual([
+      1, 1,
+    ]);
+    expect(s.wb.evalRuns()[0]!.summary.mtbench_output_table).toMatchObject({
+      artifact_path: expect.stringMatching(/^wandb-artifact:\/\//),
+    });
   });
 
   it('a reopen without the inference target keeps the config an earlier open recorded', async () => {
     const { s, ctx } = await opened();
-    await s.wandb.reporter.open({ ...ctx, config: { ...ctx.config, inference: { kind: 'endpoint', model: 'lora-7' } } });
+    await s.wandb.reporter.open({
+      ...ctx,
+      config: { ...ctx.config, inference: { kind: 'endpoint', model: 'lora-7' } },
+    });
     await s.wandb.reporter.open({ ...ctx, config: { judge: { model: 'judge-model-2' } } });
     const run = s.wb.evalRuns()[0]!;
-    expect(run.config).toMatchObject({ inference: { kind: 'endpoint', model: 'lora-7' }, judge: { model: 'judge-model-2' }, evaluation_id: 'eval-1' });
+    expect(run.config).toMatchObject({
+      inference: { kind: 'endpoint', model: 'lora-7' },
+      judge: { model: 'judge-model-2' },
+      evaluation_id: 'eval-1',
+    });
   });
 
   it('sends file_stream heartbeats while the run is held, also after long quiet, and none after finish', async () => {
@@ -199,7 +269,10 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
     expect(run).toMatchObject({ state: 'failed', exitcode: 1 });
     expect(run.summary).toMatchObject({ 'mtbench/score': 2, 'evalhook/failed': true });
     expect(run.timeline.filter((e) => e.complete)).toEqual([expect.objectContaining({ exitcode: 1 })]);
-    expect(run.logs).toEqual([expect.stringMatching(/^ERROR \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6} evaluation failed: 30 of 160/), expect.stringMatching(/^ERROR \S+ check the judge$/)]);
+    expect(run.logs).toEqual([
+      expect.stringMatching(/^ERROR \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6} evaluation failed: 30 of 160/),
+      expect.stringMatching(/^ERROR \S+ check the judge$/),
+    ]);
   });
 
   it('retries a W&B 5xx/429 burst and still finishes', async () => {

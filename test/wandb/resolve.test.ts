@@ -28,7 +28,10 @@ describe.skipIf(schemaMissing)('resolve', () => {
     expect(a.aliases).toEqual(expect.arrayContaining(['candidate', 'latest']));
     expect(a.digest).toMatch(/^[0-9a-f]{32}$/);
     expect(a.files.map((f) => f.path).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
-    expect(a.files.find((f) => f.path === 'adapter_model.safetensors')).toMatchObject({ size: 4096, md5: expect.any(String) });
+    expect(a.files.find((f) => f.path === 'adapter_model.safetensors')).toMatchObject({
+      size: 4096,
+      md5: expect.any(String),
+    });
   });
 
   it('maps an org-name prefix and a bare registry path to the org entity', async () => {
@@ -45,7 +48,7 @@ describe.skipIf(schemaMissing)('resolve', () => {
     expect(ops).toContain('FetchOrgInfoFromEntity');
   });
 
-  it('resolves a bare registry path in the configured entity\'s or organisation\'s org, not the key\'s default entity', async () => {
+  it("resolves a bare registry path in the configured entity's or organisation's org, not the key's default entity", async () => {
     // The key's default entity (acme-team) is in org acme; the configured ones point at org beta.
     const orgs = [
       { name: 'acme', entity: 'acme-org' },
@@ -75,7 +78,14 @@ describe.skipIf(schemaMissing)('resolve', () => {
   it('resolves by the webhook node id (source collection names)', async () => {
     s = await setup();
     const a = await s.wandb.artifacts.resolve({ id: s.linked.nodeId });
-    expect(a).toMatchObject({ id: s.source.id, entity: 'acme-team', project: 'llama-sft', collection: 'llama ft', version: 'v0', fullName: 'acme-team/llama-sft/llama ft:v0' });
+    expect(a).toMatchObject({
+      id: s.source.id,
+      entity: 'acme-team',
+      project: 'llama-sft',
+      collection: 'llama ft',
+      version: 'v0',
+      fullName: 'acme-team/llama-sft/llama ft:v0',
+    });
   });
 
   it('prefers the name when name and id agree, keeping the registry view', async () => {
@@ -94,7 +104,12 @@ describe.skipIf(schemaMissing)('resolve', () => {
     s = await setup();
     const spaced = await s.wandb.artifacts.resolve({ name: 'acme-team/llama-sft/llama ft:v0' });
     expect(spaced.collection).toBe('llama ft');
-    const legacy = s.wb.linkToRegistry(s.source, { entity: 'acme-team', project: 'model-registry', collection: 'Llama Fine Tunes', aliases: ['staging'] });
+    const legacy = s.wb.linkToRegistry(s.source, {
+      entity: 'acme-team',
+      project: 'model-registry',
+      collection: 'Llama Fine Tunes',
+      aliases: ['staging'],
+    });
     const a = await s.wandb.artifacts.resolve({ name: 'acme-team/model-registry/Llama Fine Tunes:staging' });
     expect(a.fullName).toBe(legacy.fullName);
     expect(a.aliases).toContain('staging');
@@ -102,7 +117,11 @@ describe.skipIf(schemaMissing)('resolve', () => {
 
   it('resolves in a custom registry whose name has spaces', async () => {
     s = await setup();
-    const l = s.wb.linkToRegistry(s.source, { registry: 'Fine-tuned Models', collection: 'my lora', aliases: ['staging'] });
+    const l = s.wb.linkToRegistry(s.source, {
+      registry: 'Fine-tuned Models',
+      collection: 'my lora',
+      aliases: ['staging'],
+    });
     const a = await s.wandb.artifacts.resolve({ name: 'acme/wandb-registry-Fine-tuned Models/my lora:staging' });
     expect(a.fullName).toBe(l.fullName);
     expect(a.project).toBe('wandb-registry-Fine-tuned Models');
@@ -120,10 +139,22 @@ describe.skipIf(schemaMissing)('resolve', () => {
 
   it('takes the step from metadata and the epoch from the torchtune name suffix', async () => {
     s = await setup();
-    const x = s.wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'adapter_checkpoint_7', files: { a: 'x' }, metadata: { global_step: 1200 } });
+    const x = s.wb.seedArtifact({
+      entity: 'acme-team',
+      project: 'llama-sft',
+      collection: 'adapter_checkpoint_7',
+      files: { a: 'x' },
+      metadata: { global_step: 1200 },
+    });
     const a = await s.wandb.artifacts.resolve({ name: x.fullName });
     expect(a.checkpoint).toEqual({ epoch: 7, step: 1200 });
-    const y = s.wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'adapter_checkpoint_7', files: { a: 'y' }, metadata: { torchtune: { epoch: 1 } } });
+    const y = s.wb.seedArtifact({
+      entity: 'acme-team',
+      project: 'llama-sft',
+      collection: 'adapter_checkpoint_7',
+      files: { a: 'y' },
+      metadata: { torchtune: { epoch: 1 } },
+    });
     expect((await s.wandb.artifacts.resolve({ name: y.fullName })).checkpoint).toEqual({ epoch: 1 });
   });
 

@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 describe.skipIf(schemaMissing)('training run config', () => {
-  it('reads the creating run\'s config as torchtune logged it', async () => {
+  it("reads the creating run's config as torchtune logged it", async () => {
     s = await setup();
     s.wb.state.run('acme-team', 'llama-sft', 'train-abc123')!.config = {
       model: { _component_: 'torchtune.models.llama3_1.lora_llama3_1_8b', lora_alpha: 16, lora_rank: 8 },
@@ -22,21 +22,33 @@ describe.skipIf(schemaMissing)('training run config', () => {
     };
     const a = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
     const config = await s.wandb.artifacts.trainingConfig!(a);
-    expect(config).toEqual({ model: { _component_: 'torchtune.models.llama3_1.lora_llama3_1_8b', lora_alpha: 16, lora_rank: 8 } });
+    expect(config).toEqual({
+      model: { _component_: 'torchtune.models.llama3_1.lora_llama3_1_8b', lora_alpha: 16, lora_rank: 8 },
+    });
     const req = s.wb.requests.find((r) => r.operationName === 'RunConfig')!;
-    expect(req).toMatchObject({ status: 200, variables: { entity: 'acme-team', project: 'llama-sft', run: 'train-abc123' } });
+    expect(req).toMatchObject({
+      status: 200,
+      variables: { entity: 'acme-team', project: 'llama-sft', run: 'train-abc123' },
+    });
   });
 
   it('an artifact without a creating run has no training config and costs no request', async () => {
     s = await setup();
-    const lone = s.wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'uploaded', files: { 'adapter_checkpoint_0.pt': 'x' } });
+    const lone = s.wb.seedArtifact({
+      entity: 'acme-team',
+      project: 'llama-sft',
+      collection: 'uploaded',
+      files: { 'adapter_checkpoint_0.pt': 'x' },
+    });
     const a = await s.wandb.artifacts.resolve({ name: lone.fullName });
     expect(await s.wandb.artifacts.trainingConfig!(a)).toBeUndefined();
     expect(s.wb.requests.some((r) => r.operationName === 'RunConfig')).toBe(false);
   });
 
   it('unwraps {value} entries, keeps unwrapped ones, and reads garbage as empty', () => {
-    expect(runConfigValues('{"epochs":{"value":4},"model.lora_alpha":{"value":32},"raw":1,"_wandb":{"value":{}}}')).toEqual({ epochs: 4, 'model.lora_alpha': 32, raw: 1 });
+    expect(
+      runConfigValues('{"epochs":{"value":4},"model.lora_alpha":{"value":32},"raw":1,"_wandb":{"value":{}}}'),
+    ).toEqual({ epochs: 4, 'model.lora_alpha': 32, raw: 1 });
     expect(runConfigValues('not json')).toEqual({});
     expect(runConfigValues(null)).toEqual({});
   });

@@ -12,7 +12,13 @@ afterEach(async () => {
 async function evaluated(writeBack: Partial<WriteBack>, score: number, prodScore?: number) {
   s = await setup();
   if (prodScore !== undefined) {
-    const prod = s.wb.seedArtifact({ entity: 'acme-team', project: 'llama-sft', collection: 'llama ft', files: { w: 'prod' }, metadata: { mtbench: { score: prodScore } } });
+    const prod = s.wb.seedArtifact({
+      entity: 'acme-team',
+      project: 'llama-sft',
+      collection: 'llama ft',
+      files: { w: 'prod' },
+      metadata: { mtbench: { score: prodScore } },
+    });
     s.wb.linkToRegistry(prod, { collection: 'llama-ft', aliases: ['production'] });
   }
   const artifact = await s.wandb.artifacts.resolve({ name: 'acme-org/wandb-registry-model/llama-ft:v0' });
@@ -29,13 +35,23 @@ describe.skipIf(schemaMissing)('registry write-back', () => {
     expect(s.wb.artifact(artifact.id).metadata).toEqual({
       epoch: 3,
       lr: 1e-4,
-      mtbench: { score: 7.5, run_url: url, benchmark: 'mt-bench', judge_model: 'judge-model-1', profile: 'default', evaluation_id: 'eval-1' },
+      mtbench: {
+        score: 7.5,
+        run_url: url,
+        benchmark: 'mt-bench',
+        judge_model: 'judge-model-1',
+        profile: 'default',
+        evaluation_id: 'eval-1',
+      },
     });
     expect(lines.join('\n')).toMatch(/metadata: mtbench.score=7.50/);
   });
 
   it('adds the alias and tag when the score clears the threshold', async () => {
-    const { s, lines, artifact } = await evaluated({ threshold: 7, aliasOnPass: 'mtbench-passed', tagOnPass: 'mtbench-ok' }, 7.5);
+    const { s, lines, artifact } = await evaluated(
+      { threshold: 7, aliasOnPass: 'mtbench-passed', tagOnPass: 'mtbench-ok' },
+      7.5,
+    );
     expect(s.wb.aliasesOf('acme-org/wandb-registry-model/llama-ft:v0')).toContain('mtbench-passed');
     expect(s.wb.artifact(artifact.id).tags).toEqual(['mtbench-ok']);
     expect(lines.some((l) => l.includes('alias "mtbench-passed" added'))).toBe(true);
@@ -77,7 +93,12 @@ describe.skipIf(schemaMissing)('registry write-back', () => {
     s = await setup();
     s.wb.deny('UpdateArtifact', 'You do not have permission to update this artifact');
     const artifact = await s.wandb.artifacts.resolve({ name: s.linked.fullName });
-    const ctx = runContext(artifact, profile({ writeBack: { metadata: true, mustBeatProduction: false, threshold: 5, aliasOnPass: 'mtbench-passed' } }));
+    const ctx = runContext(
+      artifact,
+      profile({
+        writeBack: { metadata: true, mustBeatProduction: false, threshold: 5, aliasOnPass: 'mtbench-passed' },
+      }),
+    );
     const lines = await s.wandb.reporter.writeBack(ctx, { score: 7 });
     expect(lines[0]).toMatch(/^metadata FAILED .*permission/);
     expect(s.wb.aliasesOf(s.linked.fullName)).toContain('mtbench-passed');

@@ -22,7 +22,10 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env, saDir = SA_
   const kc = new KubeConfig();
   if (env.KUBERNETES_SERVICE_HOST && existsSync(`${saDir}/token`)) kc.loadFromCluster();
   else if (env.KUBECONFIG || existsSync(join(homedir(), '.kube', 'config'))) kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) throw finalError('no Kubernetes credentials for the kubernetes inference kind: run the worker in the cluster (service account) or set KUBECONFIG');
+  if (!kc.getCurrentCluster())
+    throw finalError(
+      'no Kubernetes credentials for the kubernetes inference kind: run the worker in the cluster (service account) or set KUBECONFIG',
+    );
   return kc;
 }
 
@@ -78,7 +81,8 @@ export class KubeApiError extends InferenceError {
 export function kubeError(err: unknown, verb: string, resource: string, namespace: string): InferenceError {
   if (err instanceof InferenceError) return err;
   const what = `${verb} ${resource} in namespace ${namespace}`;
-  if (!(err instanceof ApiException)) return new KubeApiError(`Kubernetes API unreachable (${what}): ${errorText(err)}`, undefined, true, err);
+  if (!(err instanceof ApiException))
+    return new KubeApiError(`Kubernetes API unreachable (${what}): ${errorText(err)}`, undefined, true, err);
   const code = err.code;
   const message = statusMessage(err.body);
   if (code === 403) {
@@ -89,9 +93,22 @@ export function kubeError(err: unknown, verb: string, resource: string, namespac
       err,
     );
   }
-  if (code === 401) return new KubeApiError(`Kubernetes API rejected the worker's credentials (401) while trying to ${what}: ${message}`, code, false, err);
-  if (code === 422) return new KubeApiError(`the Kubernetes API server refused the ${resource} spec as invalid (422): ${message}`, code, false, err);
-  if (code === 404 && resource === 'jobs' && verb === 'create') return new KubeApiError(`namespace ${namespace} does not exist (404): ${message}`, code, false, err);
+  if (code === 401)
+    return new KubeApiError(
+      `Kubernetes API rejected the worker's credentials (401) while trying to ${what}: ${message}`,
+      code,
+      false,
+      err,
+    );
+  if (code === 422)
+    return new KubeApiError(
+      `the Kubernetes API server refused the ${resource} spec as invalid (422): ${message}`,
+      code,
+      false,
+      err,
+    );
+  if (code === 404 && resource === 'jobs' && verb === 'create')
+    return new KubeApiError(`namespace ${namespace} does not exist (404): ${message}`, code, false, err);
   const retryable = code === 429 || code >= 500 || code === 409;
   return new KubeApiError(`Kubernetes API error ${code} trying to ${what}: ${message}`, code, retryable, err);
 }
@@ -104,7 +121,10 @@ function isStatus(err: unknown, code: number): boolean {
 async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(transientError(`Kubernetes API call timed out after ${ms / 1000} s (${what})`)), ms);
+    timer = setTimeout(
+      () => reject(transientError(`Kubernetes API call timed out after ${ms / 1000} s (${what})`)),
+      ms,
+    );
   });
   try {
     return await Promise.race([p, timeout]);
@@ -124,7 +144,8 @@ export function createKubeApi(kc: KubeConfig, callTimeoutMs = 30_000): KubeApi {
     }
   };
   return {
-    createJob: (namespace, body) => call('create', 'jobs', namespace, () => batch.createNamespacedJob({ namespace, body })),
+    createJob: (namespace, body) =>
+      call('create', 'jobs', namespace, () => batch.createNamespacedJob({ namespace, body })),
     readJob: (namespace, name) =>
       call('get', 'jobs', namespace, () =>
         batch.readNamespacedJob({ namespace, name }).catch((err: unknown) => {
@@ -138,8 +159,11 @@ export function createKubeApi(kc: KubeConfig, callTimeoutMs = 30_000): KubeApi {
           if (!isStatus(err, 404)) throw err;
         });
       }),
-    listJobs: (namespace, labelSelector) => call('list', 'jobs', namespace, async () => (await batch.listNamespacedJob({ namespace, labelSelector })).items),
-    listPods: (namespace, labelSelector) => call('list', 'pods', namespace, async () => (await core.listNamespacedPod({ namespace, labelSelector })).items),
-    podLog: (namespace, name, container, tailLines) => call('get', 'pods/log', namespace, () => core.readNamespacedPodLog({ namespace, name, container, tailLines })),
+    listJobs: (namespace, labelSelector) =>
+      call('list', 'jobs', namespace, async () => (await batch.listNamespacedJob({ namespace, labelSelector })).items),
+    listPods: (namespace, labelSelector) =>
+      call('list', 'pods', namespace, async () => (await core.listNamespacedPod({ namespace, labelSelector })).items),
+    podLog: (namespace, name, container, tailLines) =>
+      call('get', 'pods/log', namespace, () => core.readNamespacedPodLog({ namespace, name, container, tailLines })),
   };
 }

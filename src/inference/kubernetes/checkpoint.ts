@@ -40,7 +40,11 @@ export async function prepareCheckpoint(
   const claim = settings.persistentVolumeClaim;
   if (claim) {
     // The worker downloads, so a torchtune .pt is converted here (cached on the claim by digest).
-    const { layout } = await servableDownload(req, { baseModel: settings.baseModel }, join(claim.workerPath, '.converted'));
+    const { layout } = await servableDownload(
+      req,
+      { baseModel: settings.baseModel },
+      join(claim.workerPath, '.converted'),
+    );
     if (req.signal.aborted) throw abortReason(req.signal);
     if (layout.kind === 'unsupported') throw finalError(`cannot serve ${artifact.fullName}: ${layout.reason}`);
     const target = join(claim.workerPath, name);
@@ -54,19 +58,34 @@ export async function prepareCheckpoint(
     };
   }
 
-  if (!init.evalhookImage) throw finalError('EVALHOOK_IMAGE is not set: the kubernetes launcher fetches checkpoints with an init container running evalhook\'s own image (or set inference.persistentVolumeClaim)');
+  if (!init.evalhookImage)
+    throw finalError(
+      "EVALHOOK_IMAGE is not set: the kubernetes launcher fetches checkpoints with an init container running evalhook's own image (or set inference.persistentVolumeClaim)",
+    );
   const secret = settings.wandbApiKeySecret;
-  if (!secret) throw finalError('inference.wandbApiKeySecret is required: the init container reads WANDB_API_KEY from that Secret');
+  if (!secret)
+    throw finalError(
+      'inference.wandbApiKeySecret is required: the init container reads WANDB_API_KEY from that Secret',
+    );
   const paths = artifact.files.map((f) => f.path);
-  if (paths.length === 0) throw finalError(`the manifest of ${artifact.fullName} is unknown (no WANDB_API_KEY on the worker?): the kubernetes launcher decides what to serve from it`);
+  if (paths.length === 0)
+    throw finalError(
+      `the manifest of ${artifact.fullName} is unknown (no WANDB_API_KEY on the worker?): the kubernetes launcher decides what to serve from it`,
+    );
   const found = manifestModelDir(paths);
   if (!found) throw finalError(`cannot serve ${artifact.fullName}: ${unsupportedReason(paths)}`);
   if (found.kind === 'torch') {
-    throw finalError(`cannot serve ${artifact.fullName} through the init container: a torchtune .pt adapter must be converted to PEFT first; set inference.persistentVolumeClaim so the worker converts it, or log the adapter in PEFT format`);
+    throw finalError(
+      `cannot serve ${artifact.fullName} through the init container: a torchtune .pt adapter must be converted to PEFT first; set inference.persistentVolumeClaim so the worker converts it, or log the adapter in PEFT format`,
+    );
   }
   const podDir = found.dir ? `${FETCHED_DIR}/${found.dir}` : FETCHED_DIR;
-  if (!isSafePath(podDir)) throw finalError(`the model directory ${JSON.stringify(found.dir)} of ${artifact.fullName} has characters that cannot go on a command line`);
-  if (!NODE_ID.test(artifact.id)) throw finalError(`artifact id ${JSON.stringify(artifact.id.slice(0, 80))} is not a W&B node id`);
+  if (!isSafePath(podDir))
+    throw finalError(
+      `the model directory ${JSON.stringify(found.dir)} of ${artifact.fullName} has characters that cannot go on a command line`,
+    );
+  if (!NODE_ID.test(artifact.id))
+    throw finalError(`artifact id ${JSON.stringify(artifact.id.slice(0, 80))} is not a W&B node id`);
   // adapter_config.json is read by the init container, which refuses a base model that disagrees.
   const base = found.kind === 'lora' ? resolveBaseModel({}, artifact.metadata, settings.baseModel) : undefined;
   return {

@@ -38,7 +38,12 @@ const LOG_LINES = 50;
 
 /** The process launcher's placeholder messages say inference.command; here the field is inference.args. */
 function asArgsError(err: unknown): unknown {
-  return err instanceof InferenceError ? new InferenceError(err.message.replaceAll('inference.command', 'inference.args'), { retryable: err.retryable, cause: err }) : err;
+  return err instanceof InferenceError
+    ? new InferenceError(err.message.replaceAll('inference.command', 'inference.args'), {
+        retryable: err.retryable,
+        cause: err,
+      })
+    : err;
 }
 
 export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
@@ -49,20 +54,40 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
   async function lastLines(namespace: string, pod: V1Pod, container: string): Promise<string> {
     const name = pod.metadata?.name;
     if (!name) return '';
-    const text = await api.podLog(namespace, name, container, LOG_LINES).catch((err: unknown) => `(its log could not be read: ${errorText(err)})`);
-    const lines = text.split('\n').filter((l) => l.length).slice(-LOG_LINES);
-    return lines.length ? `. Last output of container ${container}:\n${lines.join('\n')}` : ` (container ${container} printed nothing)`;
+    const text = await api
+      .podLog(namespace, name, container, LOG_LINES)
+      .catch((err: unknown) => `(its log could not be read: ${errorText(err)})`);
+    const lines = text
+      .split('\n')
+      .filter((l) => l.length)
+      .slice(-LOG_LINES);
+    return lines.length
+      ? `. Last output of container ${container}:\n${lines.join('\n')}`
+      : ` (container ${container} printed nothing)`;
   }
 
   /** The failure a crashed pod means, with the container's last log lines read through the API. */
-  async function crashError(namespace: string, pod: V1Pod, state: Extract<PodState, { kind: 'crashed' }>, when: string): Promise<InferenceError> {
+  async function crashError(
+    namespace: string,
+    pod: V1Pod,
+    state: Extract<PodState, { kind: 'crashed' }>,
+    when: string,
+  ): Promise<InferenceError> {
     const container = state.container ?? SERVER_CONTAINER;
-    const how = state.exitCode !== undefined ? `exited with code ${state.exitCode} (${state.reason})` : `failed (${state.reason}${state.message ? `: ${state.message}` : ''})`;
+    const how =
+      state.exitCode !== undefined
+        ? `exited with code ${state.exitCode} (${state.reason})`
+        : `failed (${state.reason}${state.message ? `: ${state.message}` : ''})`;
     const text = `the inference pod's container ${container} ${how} ${when}${await lastLines(namespace, pod, container)}`;
     return container === INIT_CONTAINER && state.exitCode === EXIT_UNSERVABLE ? finalError(text) : transientError(text);
   }
 
-  async function createReplacing(namespace: string, name: string, job: ReturnType<typeof buildJob>, req: LaunchRequest) {
+  async function createReplacing(
+    namespace: string,
+    name: string,
+    job: ReturnType<typeof buildJob>,
+    req: LaunchRequest,
+  ) {
     try {
       return await api.createJob(namespace, job);
     } catch (err) {
@@ -74,7 +99,8 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
     const deadline = Date.now() + 120_000;
     while (await api.readJob(namespace, name)) {
       if (req.signal.aborted) throw abortReason(req.signal);
-      if (Date.now() > deadline) throw transientError(`the earlier Job ${namespace}/${name} was not deleted within 120 s`);
+      if (Date.now() > deadline)
+        throw transientError(`the earlier Job ${namespace}/${name} was not deleted within 120 s`);
       await wait(pollMs, req.signal);
     }
     return api.createJob(namespace, job);
@@ -82,11 +108,19 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
 
   async function currentPod(namespace: string, selector: string): Promise<V1Pod | undefined> {
     const pods = await api.listPods(namespace, selector);
-    return pods.sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))[0];
+    return pods.sort((a, b) =>
+      String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')),
+    )[0];
   }
 
   /** Polls the pod until Ready; every failure the kubelet or scheduler reports becomes an InferenceError. */
-  async function waitReady(namespace: string, name: string, selector: string, settings: KubernetesSettings, req: LaunchRequest): Promise<string> {
+  async function waitReady(
+    namespace: string,
+    name: string,
+    selector: string,
+    settings: KubernetesSettings,
+    req: LaunchRequest,
+  ): Promise<string> {
     const timeoutMs = settings.startupTimeoutSeconds * 1000;
     const deadline = Date.now() + timeoutMs;
     let last: PodState = { kind: 'starting', detail: 'no pod yet' };
@@ -96,7 +130,8 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
       let pod: V1Pod | undefined;
       try {
         pod = await currentPod(namespace, selector);
-        if (!pod && !(await api.readJob(namespace, name))) throw transientError(`the Job ${namespace}/${name} was deleted while its pod was starting`);
+        if (!pod && !(await api.readJob(namespace, name)))
+          throw transientError(`the Job ${namespace}/${name} was deleted while its pod was starting`);
       } catch (err) {
         // An API blip while waiting is not the server's fault; keep waiting until the deadline.
         if (!(err instanceof InferenceError) || !err.retryable || err.message.includes('was deleted')) throw err;
@@ -104,19 +139,34 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
       }
       if (pod) {
         last = podState(pod);
-        const seen = last.kind === 'unschedulable' ? `unschedulable: ${last.message}` : last.kind === 'starting' ? last.detail : '';
+        const seen =
+          last.kind === 'unschedulable'
+            ? `unschedulable: ${last.message}`
+            : last.kind === 'starting'
+              ? last.detail
+              : '';
         if (seen && seen !== reported) req.log(`[evalhook] pod ${pod.metadata?.name ?? '?'}: ${(reported = seen)}`);
         if (last.kind === 'ready') return last.podIP;
         if (last.kind === 'crashed') throw await crashError(namespace, pod, last, 'before it was ready');
         if (last.kind === 'broken') {
-          const hint = last.container === INIT_CONTAINER ? ' (check EVALHOOK_IMAGE and inference.wandbApiKeySecret)' : ' (check inference.image, inference.env and the Secrets it names)';
-          throw finalError(`the inference pod cannot start: container ${last.container} is in ${last.reason}${last.message ? `: ${last.message}` : ''}${hint}`);
+          const hint =
+            last.container === INIT_CONTAINER
+              ? ' (check EVALHOOK_IMAGE and inference.wandbApiKeySecret)'
+              : ' (check inference.image, inference.env and the Secrets it names)';
+          throw finalError(
+            `the inference pod cannot start: container ${last.container} is in ${last.reason}${last.message ? `: ${last.message}` : ''}${hint}`,
+          );
         }
       }
       if (Date.now() >= deadline) {
-        if (last.kind === 'unschedulable') throw transientError(`the inference pod could not be scheduled within ${settings.startupTimeoutSeconds} s (inference.startupTimeoutSeconds): ${last.message}`);
+        if (last.kind === 'unschedulable')
+          throw transientError(
+            `the inference pod could not be scheduled within ${settings.startupTimeoutSeconds} s (inference.startupTimeoutSeconds): ${last.message}`,
+          );
         const logs = pod ? await lastLines(namespace, pod, SERVER_CONTAINER) : '';
-        throw transientError(`the inference pod was not ready within ${settings.startupTimeoutSeconds} s (inference.startupTimeoutSeconds); last state: ${'detail' in last ? last.detail : 'unknown'}${logs}`);
+        throw transientError(
+          `the inference pod was not ready within ${settings.startupTimeoutSeconds} s (inference.startupTimeoutSeconds); last state: ${'detail' in last ? last.detail : 'unknown'}${logs}`,
+        );
       }
       await wait(Math.min(pollMs, Math.max(0, deadline - Date.now())), req.signal);
     }
@@ -131,8 +181,19 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
     }
     const namespace = settings.namespace ?? opts.defaultNamespace;
     const name = jobNameFor(req.evaluationId);
-    const checkpoint = await prepareCheckpoint(req, settings, name, { evalhookImage: opts.evalhookImage, wandbBaseURL: opts.wandbBaseURL });
-    const describe: Record<string, unknown> = { kind: 'kubernetes', namespace, job: name, image: settings.image, gpus: settings.gpus, artifactKind: checkpoint.kind, checkpoint: checkpoint.source.kind === 'init' ? 'init-container' : 'persistentVolumeClaim' };
+    const checkpoint = await prepareCheckpoint(req, settings, name, {
+      evalhookImage: opts.evalhookImage,
+      wandbBaseURL: opts.wandbBaseURL,
+    });
+    const describe: Record<string, unknown> = {
+      kind: 'kubernetes',
+      namespace,
+      job: name,
+      image: settings.image,
+      gpus: settings.gpus,
+      artifactKind: checkpoint.kind,
+      checkpoint: checkpoint.source.kind === 'init' ? 'init-container' : 'persistentVolumeClaim',
+    };
     const values: PlaceholderValues = { name, port: String(settings.port), modelDir: checkpoint.podDir };
     let args: string[];
     try {
@@ -146,17 +207,34 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
         } else if (base && used.has('baseModel')) {
           throw finalError(`cannot serve ${req.artifact.fullName}: ${base.error}`);
         }
-        if (!used.has('adapterDir') && !used.has('modelDir')) throw finalError('inference.args never receives the adapter: use {adapterDir} (e.g. --lora-modules {name}={adapterDir})');
+        if (!used.has('adapterDir') && !used.has('modelDir'))
+          throw finalError(
+            'inference.args never receives the adapter: use {adapterDir} (e.g. --lora-modules {name}={adapterDir})',
+          );
       } else if (!used.has('modelDir')) {
-        throw finalError(`inference.args never receives the model: use {modelDir} (${req.artifact.fullName} is a full model)`);
+        throw finalError(
+          `inference.args never receives the model: use {modelDir} (${req.artifact.fullName} is a full model)`,
+        );
       }
-      args = fillCommand(settings.args, values, (p) => (p === 'baseModel' || p === 'adapterDir' ? `${req.artifact.fullName} is a full model, not a LoRA adapter` : 'it has no value'));
+      args = fillCommand(settings.args, values, (p) =>
+        p === 'baseModel' || p === 'adapterDir'
+          ? `${req.artifact.fullName} is a full model, not a LoRA adapter`
+          : 'it has no value',
+      );
     } catch (err) {
       await checkpoint.cleanup();
       throw asArgsError(err);
     }
 
-    const job = buildJob({ settings, name, namespace, evaluationId: req.evaluationId, prefix: opts.prefix, args, source: checkpoint.source });
+    const job = buildJob({
+      settings,
+      name,
+      namespace,
+      evaluationId: req.evaluationId,
+      prefix: opts.prefix,
+      args,
+      source: checkpoint.source,
+    });
     let stopped: Promise<void> | undefined;
     const stop = (reason: string): Promise<void> => {
       stopped ??= (async () => {
@@ -188,7 +266,9 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
     }
     running.add(stop);
     req.signal.addEventListener('abort', onAbort, { once: true });
-    req.log(`[evalhook] created Job ${namespace}/${name} (${settings.image}, ${settings.gpus} GPU): ${JSON.stringify(args)}`);
+    req.log(
+      `[evalhook] created Job ${namespace}/${name} (${settings.image}, ${settings.gpus} GPU): ${JSON.stringify(args)}`,
+    );
     const uid = created.metadata?.uid;
     const selector = uid ? `batch.kubernetes.io/controller-uid=${uid}` : `batch.kubernetes.io/job-name=${name}`;
 
@@ -199,11 +279,22 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
       // An IPv6 pod address needs brackets in a URL.
       baseURL = `http://${podIP.includes(':') ? `[${podIP}]` : podIP}:${settings.port}/v1`;
       req.log(`[evalhook] inference pod ready at ${baseURL}`);
-      const models = (await listModels(baseURL, { fetch: opts.fetch, signal: req.signal, timeoutMs: opts.callTimeoutMs ?? 30_000 }).catch((err: unknown) => {
-        throw transientError(`the inference pod is Ready but ${baseURL}/models does not answer from the worker: ${errorText(err)} (a NetworkPolicy between workers and inference pods?)`);
-      })).map((m) => m.id);
+      const models = (
+        await listModels(baseURL, {
+          fetch: opts.fetch,
+          signal: req.signal,
+          timeoutMs: opts.callTimeoutMs ?? 30_000,
+        }).catch((err: unknown) => {
+          throw transientError(
+            `the inference pod is Ready but ${baseURL}/models does not answer from the worker: ${errorText(err)} (a NetworkPolicy between workers and inference pods?)`,
+          );
+        })
+      ).map((m) => m.id);
       model = used.has('name') ? name : models[0];
-      if (!model || (used.has('name') && !models.includes(name))) throw finalError(`the inference server serves ${models.join(', ') || 'no model'}, not ${name}: pass {name} as the served or LoRA module name`);
+      if (!model || (used.has('name') && !models.includes(name)))
+        throw finalError(
+          `the inference server serves ${models.join(', ') || 'no model'}, not ${name}: pass {name} as the served or LoRA module name`,
+        );
     } catch (err) {
       await stop(err instanceof InferenceError ? 'it failed to become ready' : 'the launch was aborted');
       if (req.signal.aborted) throw abortReason(req.signal);
@@ -220,7 +311,10 @@ export function createKubernetesLauncher(opts: KubernetesLauncherOptions) {
         if (pod === 'unknown') continue;
         const state = pod ? podState(pod) : undefined;
         if (pod && state?.kind !== 'crashed') continue;
-        const reason = pod && state?.kind === 'crashed' ? (await crashError(namespace, pod, state, 'during the evaluation')).message : `the inference pod of Job ${namespace}/${name} is gone`;
+        const reason =
+          pod && state?.kind === 'crashed'
+            ? (await crashError(namespace, pod, state, 'during the evaluation')).message
+            : `the inference pod of Job ${namespace}/${name} is gone`;
         if (monitor.signal.aborted) break;
         req.log(`[evalhook] ${reason.split('\n')[0] ?? reason}`);
         await stop('its pod failed');

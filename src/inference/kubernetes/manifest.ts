@@ -6,7 +6,15 @@
  */
 import type { V1Container, V1EnvVar, V1Job, V1SecurityContext, V1Volume } from '@kubernetes/client-node';
 import type { InferenceSettings } from '../../profile.js';
-import { EVALUATION_ANNOTATION, EVALUATION_LABEL, INIT_CONTAINER, labelValueFor, MANAGED_BY, QUEUE_LABEL, SERVER_CONTAINER } from './names.js';
+import {
+  EVALUATION_ANNOTATION,
+  EVALUATION_LABEL,
+  INIT_CONTAINER,
+  labelValueFor,
+  MANAGED_BY,
+  QUEUE_LABEL,
+  SERVER_CONTAINER,
+} from './names.js';
 
 export type KubernetesSettings = Extract<InferenceSettings, { kind: 'kubernetes' }>;
 
@@ -16,7 +24,14 @@ export const MODELS_DIR = '/models';
 export const TTL_AFTER_FINISHED_SECONDS = 600;
 
 export type CheckpointSource =
-  | { kind: 'init'; evalhookImage: string; artifactId: string; baseModel?: string; wandbBaseURL: string; secret: { name: string; key: string } }
+  | {
+      kind: 'init';
+      evalhookImage: string;
+      artifactId: string;
+      baseModel?: string;
+      wandbBaseURL: string;
+      secret: { name: string; key: string };
+    }
   | { kind: 'pvc'; claimName: string };
 
 export interface JobSpecInput {
@@ -41,7 +56,14 @@ const RESTRICTED: V1SecurityContext = {
 };
 
 function initContainer(src: Extract<CheckpointSource, { kind: 'init' }>): V1Container {
-  const args = ['fetch-artifact', '--artifact', src.artifactId, '--to', MODELS_DIR, ...(src.baseModel ? ['--base-model', src.baseModel] : [])];
+  const args = [
+    'fetch-artifact',
+    '--artifact',
+    src.artifactId,
+    '--to',
+    MODELS_DIR,
+    ...(src.baseModel ? ['--base-model', src.baseModel] : []),
+  ];
   return {
     name: INIT_CONTAINER,
     image: src.evalhookImage,
@@ -75,7 +97,9 @@ export function buildJob(input: JobSpecInput): V1Job {
   if (settings.gpus > 0) limits['nvidia.com/gpu'] = String(settings.gpus);
   const requests = quantities(settings.resources.requests);
   const volumes: V1Volume[] = [
-    source.kind === 'init' ? { name: 'models', emptyDir: {} } : { name: 'models', persistentVolumeClaim: { claimName: source.claimName, readOnly: true } },
+    source.kind === 'init'
+      ? { name: 'models', emptyDir: {} }
+      : { name: 'models', persistentVolumeClaim: { claimName: source.claimName, readOnly: true } },
     // vLLM's workers share tensors through /dev/shm, which is 64 MiB in a container by default.
     { name: 'dshm', emptyDir: { medium: 'Memory' } },
     { name: 'tmp', emptyDir: {} },
@@ -86,8 +110,16 @@ export function buildJob(input: JobSpecInput): V1Job {
     args: input.args,
     ports: [{ name: 'http', containerPort: settings.port, protocol: 'TCP' }],
     env: settings.env as V1EnvVar[],
-    resources: { ...(Object.keys(limits).length ? { limits } : {}), ...(Object.keys(requests).length ? { requests } : {}) },
-    readinessProbe: { httpGet: { path: '/v1/models', port: settings.port }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 3 },
+    resources: {
+      ...(Object.keys(limits).length ? { limits } : {}),
+      ...(Object.keys(requests).length ? { requests } : {}),
+    },
+    readinessProbe: {
+      httpGet: { path: '/v1/models', port: settings.port },
+      periodSeconds: 5,
+      timeoutSeconds: 3,
+      failureThreshold: 3,
+    },
     volumeMounts: [
       { name: 'models', mountPath: MODELS_DIR, readOnly: true },
       { name: 'dshm', mountPath: '/dev/shm' },
@@ -97,7 +129,12 @@ export function buildJob(input: JobSpecInput): V1Job {
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name: input.name, namespace: input.namespace, labels, annotations: { [EVALUATION_ANNOTATION]: input.evaluationId } },
+    metadata: {
+      name: input.name,
+      namespace: input.namespace,
+      labels,
+      annotations: { [EVALUATION_ANNOTATION]: input.evaluationId },
+    },
     spec: {
       backoffLimit: 0,
       activeDeadlineSeconds: settings.activeDeadlineSeconds,
@@ -106,7 +143,9 @@ export function buildJob(input: JobSpecInput): V1Job {
         metadata: { labels },
         spec: {
           restartPolicy: 'Never',
-          ...(settings.serviceAccountName ? { serviceAccountName: settings.serviceAccountName } : { automountServiceAccountToken: false }),
+          ...(settings.serviceAccountName
+            ? { serviceAccountName: settings.serviceAccountName }
+            : { automountServiceAccountToken: false }),
           enableServiceLinks: false,
           nodeSelector: settings.nodeSelector,
           tolerations: settings.tolerations,

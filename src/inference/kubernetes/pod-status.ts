@@ -17,7 +17,10 @@ const IMAGE_REASONS = new Set(['ImagePullBackOff', 'ErrImagePull', 'InvalidImage
 const CONFIG_REASONS = new Set(['CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
 
 function statuses(pod: V1Pod): Array<{ init: boolean; s: V1ContainerStatus }> {
-  return [...(pod.status?.initContainerStatuses ?? []).map((s) => ({ init: true, s })), ...(pod.status?.containerStatuses ?? []).map((s) => ({ init: false, s }))];
+  return [
+    ...(pod.status?.initContainerStatuses ?? []).map((s) => ({ init: true, s })),
+    ...(pod.status?.containerStatuses ?? []).map((s) => ({ init: false, s })),
+  ];
 }
 
 export function podState(pod: V1Pod): PodState {
@@ -25,18 +28,30 @@ export function podState(pod: V1Pod): PodState {
   for (const { init, s } of all) {
     const t = s.state?.terminated;
     // An init container that finished cleanly did its job; a server that exits at all has crashed.
-    if (t && (!init || t.exitCode !== 0)) return { kind: 'crashed', container: s.name, exitCode: t.exitCode, reason: t.reason ?? 'Error', message: t.message ?? '' };
+    if (t && (!init || t.exitCode !== 0))
+      return {
+        kind: 'crashed',
+        container: s.name,
+        exitCode: t.exitCode,
+        reason: t.reason ?? 'Error',
+        message: t.message ?? '',
+      };
   }
-  if (pod.status?.phase === 'Failed') return { kind: 'crashed', reason: pod.status.reason ?? 'Failed', message: pod.status.message ?? 'the pod failed' };
+  if (pod.status?.phase === 'Failed')
+    return { kind: 'crashed', reason: pod.status.reason ?? 'Failed', message: pod.status.message ?? 'the pod failed' };
   for (const { s } of all) {
     const w = s.state?.waiting;
-    if (w?.reason && (IMAGE_REASONS.has(w.reason) || CONFIG_REASONS.has(w.reason))) return { kind: 'broken', container: s.name, reason: w.reason, message: w.message ?? '' };
+    if (w?.reason && (IMAGE_REASONS.has(w.reason) || CONFIG_REASONS.has(w.reason)))
+      return { kind: 'broken', container: s.name, reason: w.reason, message: w.message ?? '' };
   }
   const conditions = pod.status?.conditions ?? [];
   const scheduled = conditions.find((c) => c.type === 'PodScheduled');
-  if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') return { kind: 'unschedulable', message: scheduled.message ?? 'no node fits the pod' };
+  if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable')
+    return { kind: 'unschedulable', message: scheduled.message ?? 'no node fits the pod' };
   const ready = conditions.find((c) => c.type === 'Ready');
   if (ready?.status === 'True' && pod.status?.podIP) return { kind: 'ready', podIP: pod.status.podIP };
-  const waiting = all.map(({ s }) => s.state?.waiting?.reason && `${s.name}: ${s.state.waiting.reason}`).filter(Boolean);
+  const waiting = all
+    .map(({ s }) => s.state?.waiting?.reason && `${s.name}: ${s.state.waiting.reason}`)
+    .filter(Boolean);
   return { kind: 'starting', detail: [pod.status?.phase ?? 'Pending', ...waiting].join(', ') };
 }

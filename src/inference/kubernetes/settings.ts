@@ -10,15 +10,29 @@ import { isCredentialEnvName } from '../../secrets.js';
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** DNS-1123 subdomain: Secret, ServiceAccount and PVC names. */
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const subdomain = z.string().max(253).regex(DNS_SUBDOMAIN, 'a Kubernetes name (lowercase letters, digits, "-" and ".")');
-const quantity = z.union([z.number().nonnegative(), z.string().regex(/^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/, 'a Kubernetes quantity such as 500m, 4, 16Gi')]);
+const subdomain = z
+  .string()
+  .max(253)
+  .regex(DNS_SUBDOMAIN, 'a Kubernetes name (lowercase letters, digits, "-" and ".")');
+const quantity = z.union([
+  z.number().nonnegative(),
+  z
+    .string()
+    .regex(/^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/, 'a Kubernetes quantity such as 500m, 4, 16Gi'),
+]);
 /** Resource names: `cpu`, `memory`, `ephemeral-storage`, `vendor.example/thing`. */
 const resourceName = z.string().regex(/^([a-z0-9.-]+\/)?[a-zA-Z0-9][-a-zA-Z0-9_.]*$/, 'a resource name');
 const resourceList = z.record(resourceName, quantity);
-const labelKey = z.string().regex(/^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, 'a label key');
+const labelKey = z
+  .string()
+  .regex(/^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, 'a label key');
 const labelValue = z.string().regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/, 'a label value');
 const envVarName = z.string().regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/, 'an environment variable name');
-const keyRef = z.strictObject({ name: subdomain, key: z.string().regex(/^[-._a-zA-Z0-9]+$/, 'a Secret/ConfigMap key'), optional: z.boolean().optional() });
+const keyRef = z.strictObject({
+  name: subdomain,
+  key: z.string().regex(/^[-._a-zA-Z0-9]+$/, 'a Secret/ConfigMap key'),
+  optional: z.boolean().optional(),
+});
 
 const EnvVar = z.union([
   z.strictObject({ name: envVarName, value: z.string() }).refine((e) => !isCredentialEnvName(e.name), {
@@ -41,11 +55,15 @@ const Toleration = z.strictObject({
 });
 
 /** `repo[:port]/name:tag` (not latest) or `…@sha256:<digest>`: a moving tag would make two evaluations serve different code. */
-const PINNED_IMAGE = /^[A-Za-z0-9][A-Za-z0-9._/:-]*(:(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$/;
+const PINNED_IMAGE =
+  /^[A-Za-z0-9][A-Za-z0-9._/:-]*(:(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$/;
 const image = z
   .string()
   .max(512)
-  .refine((s) => PINNED_IMAGE.test(s) && !/:latest@/.test(s) && /:[^/]+$|@sha256:/.test(s), 'a pinned image reference (repo/name:tag, not :latest, or @sha256:digest)');
+  .refine(
+    (s) => PINNED_IMAGE.test(s) && !/:latest@/.test(s) && /:[^/]+$|@sha256:/.test(s),
+    'a pinned image reference (repo/name:tag, not :latest, or @sha256:digest)',
+  );
 
 export const kubernetesFields = {
   /** Default: the worker's own namespace (in-cluster), else "default". */
@@ -58,7 +76,9 @@ export const kubernetesFields = {
   /** Extra requests/limits (cpu, memory); GPUs come from `gpus`. */
   resources: z
     .strictObject({ requests: resourceList.optional(), limits: resourceList.optional() })
-    .refine((r) => !r.limits?.['nvidia.com/gpu'] && !r.requests?.['nvidia.com/gpu'], { message: 'set GPUs with inference.gpus, not resources' })
+    .refine((r) => !r.limits?.['nvidia.com/gpu'] && !r.requests?.['nvidia.com/gpu'], {
+      message: 'set GPUs with inference.gpus, not resources',
+    })
     .default({}),
   nodeSelector: z.record(labelKey, labelValue).default({}),
   tolerations: z.array(Toleration).default([]),

@@ -32,7 +32,10 @@ export function createKubernetesSweeper(opts: SweeperOptions) {
         if (!name || !id || (await opts.isActive(id))) continue;
         await opts.api.deleteJob(namespace, name);
         deleted.push(`${namespace}/${name}`);
-        opts.logger?.info({ job: name, namespace, evaluationId: id }, 'deleted the inference Job of an evaluation that is no longer active');
+        opts.logger?.info(
+          { job: name, namespace, evaluationId: id },
+          'deleted the inference Job of an evaluation that is no longer active',
+        );
       }
     }
     return deleted;
@@ -48,7 +51,9 @@ export function createKubernetesSweeper(opts: SweeperOptions) {
     sweep,
     start() {
       const run = () =>
-        void sweep().catch((err: unknown) => opts.logger?.warn({ err: errorText(err) }, 'sweeping inference Jobs failed; retrying at the next interval'));
+        void sweep().catch((err: unknown) =>
+          opts.logger?.warn({ err: errorText(err) }, 'sweeping inference Jobs failed; retrying at the next interval'),
+        );
       run();
       timer = setInterval(run, opts.intervalMs ?? 300_000);
       timer.unref();

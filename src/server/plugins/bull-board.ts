@@ -11,7 +11,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyRequest } from 'fastify';
-import type { App } from "../app.js";
+import type { App } from '../app.js';
 import { createHmac } from 'node:crypto';
 import { errorReply } from './error-handler.js';
 import { basicPassword, bearerToken, cookieValue, safeEqual, unauthorized } from './auth.js';
@@ -59,12 +59,16 @@ function sameOrigin(req: FastifyRequest, publicUrl: string | undefined): boolean
   }
 }
 
-export function registerBullBoard(app: App, opts: { queue: Queue; adminToken: string; publicUrl?: string | undefined }): void {
+export function registerBullBoard(
+  app: App,
+  opts: { queue: Queue; adminToken: string; publicUrl?: string | undefined },
+): void {
   const adapter = new FastifyAdapter();
   // @bull-board/api is pinned to the version @bull-board/fastify depends on: one copy, one type.
   createBullBoard({ queues: [new BullMQAdapter(opts.queue)], serverAdapter: adapter });
   adapter.setBasePath(BOARD_PATH);
-  const behindHttps = (req: FastifyRequest) => req.protocol === 'https' || (opts.publicUrl?.startsWith('https:') ?? false);
+  const behindHttps = (req: FastifyRequest) =>
+    req.protocol === 'https' || (opts.publicUrl?.startsWith('https:') ?? false);
 
   app.register(async (board) => {
     board.addHook('onRequest', async (req, reply) => {
@@ -75,17 +79,29 @@ export function registerBullBoard(app: App, opts: { queue: Queue; adminToken: st
         if (!safeEqual(given, opts.adminToken)) return unauthorized(reply, 'evalhook admin');
       } else {
         const fromCookie = cookieValue(req.headers.cookie, COOKIE);
-        if (fromCookie === undefined || !validSession(opts.adminToken, fromCookie, Math.floor(Date.now() / 1000))) return unauthorized(reply, 'evalhook admin');
+        if (fromCookie === undefined || !validSession(opts.adminToken, fromCookie, Math.floor(Date.now() / 1000)))
+          return unauthorized(reply, 'evalhook admin');
       }
       // A browser sends cookies and Basic credentials with cross-site requests too; a script's Bearer it does not.
       if (bearer === undefined && !SAFE_METHODS.has(req.method) && !sameOrigin(req, opts.publicUrl)) {
-        return reply.code(403).send(errorReply(403, 'origin: a board change must come from the board itself (Origin header of this server)', 'EVALHOOK_ERR_ORIGIN'));
+        return reply
+          .code(403)
+          .send(
+            errorReply(
+              403,
+              'origin: a board change must come from the board itself (Origin header of this server)',
+              'EVALHOOK_ERR_ORIGIN',
+            ),
+          );
       }
       if (given !== undefined) {
         // Lets the board's own fetches work without re-sending credentials; scoped to the board.
         const exp = Math.floor(Date.now() / 1000) + BOARD_SESSION_SECONDS;
         const secure = behindHttps(req) ? '; Secure' : '';
-        reply.header('set-cookie', `${COOKIE}=${boardSession(opts.adminToken, exp)}; Path=${BOARD_PATH}; Max-Age=${BOARD_SESSION_SECONDS}; HttpOnly; SameSite=Strict${secure}`);
+        reply.header(
+          'set-cookie',
+          `${COOKIE}=${boardSession(opts.adminToken, exp)}; Path=${BOARD_PATH}; Max-Age=${BOARD_SESSION_SECONDS}; HttpOnly; SameSite=Strict${secure}`,
+        );
       }
     });
     await board.register(adapter.registerPlugin(), { prefix: BOARD_PATH });

@@ -34,8 +34,11 @@ function asCatalogError(err: FastifyError | Error): EvalhookError | undefined {
 export function registerErrorHandler(app: App): void {
   app.setErrorHandler((err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) => {
     if (hasZodFastifySchemaValidationErrors(err)) {
-      const where = 'validationContext' in err && typeof err.validationContext === 'string' ? err.validationContext : 'request';
-      const details = err.validation.map((v) => `${where}${v.instancePath ? v.instancePath.replace(/\//g, '.') : ''}: ${v.message}`);
+      const where =
+        'validationContext' in err && typeof err.validationContext === 'string' ? err.validationContext : 'request';
+      const details = err.validation.map(
+        (v) => `${where}${v.instancePath ? v.instancePath.replace(/\//g, '.') : ''}: ${v.message}`,
+      );
       return reply.code(400).send(errorReply(400, details.join('; '), 'EVALHOOK_ERR_VALIDATION'));
     }
     const known = isResponseSerializationError(err) ? undefined : asCatalogError(err);
@@ -47,7 +50,10 @@ export function registerErrorHandler(app: App): void {
       } else if (status >= 500) {
         req.log.warn({ code: known.code }, known.message);
       }
-      const retryAfter = 'retryAfterSeconds' in known && typeof known.retryAfterSeconds === 'number' ? known.retryAfterSeconds : undefined;
+      const retryAfter =
+        'retryAfterSeconds' in known && typeof known.retryAfterSeconds === 'number'
+          ? known.retryAfterSeconds
+          : undefined;
       if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
       return reply.code(status).send(errorReply(status, known.message, known.code));
     }
@@ -56,5 +62,7 @@ export function registerErrorHandler(app: App): void {
     return reply.code(500).send(errorReply(500, 'internal error', 'EVALHOOK_ERR_INTERNAL'));
   });
 
-  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorReply(404, `no route ${req.method} ${(req.url.split('?')[0] ?? '').slice(0, 200)}`)));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send(errorReply(404, `no route ${req.method} ${(req.url.split('?')[0] ?? '').slice(0, 200)}`)),
+  );
 }

@@ -86,7 +86,14 @@ export function createMetrics(app: App, service: EvaluationService): Metrics {
   const render = async () => {
     stats = service.stats().catch(() => undefined);
     const [text, durations] = await Promise.all([registry.metrics(), service.durations().catch(() => ({}))]);
-    return text + renderDurations(METRIC_NAMES.evaluationDuration, 'Evaluation run time (first pickup to finish) by outcome, observed by workers', durations);
+    return (
+      text +
+      renderDurations(
+        METRIC_NAMES.evaluationDuration,
+        'Evaluation run time (first pickup to finish) by outcome, observed by workers',
+        durations,
+      )
+    );
   };
   return {
     registry,
@@ -100,7 +107,9 @@ export function createMetrics(app: App, service: EvaluationService): Metrics {
 
 /** GET /metrics on `app` (the public listener, or the METRICS_PORT one). */
 export function registerMetricsRoute(app: App, metrics: Metrics, token: string | undefined): void {
-  app.get('/metrics', { schema: { hide: true }, ...(token ? { onRequest: requireBearer(token) } : {}) }, async (_req, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.render()),
+  app.get(
+    '/metrics',
+    { schema: { hide: true }, ...(token ? { onRequest: requireBearer(token) } : {}) },
+    async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.render()),
   );
 }

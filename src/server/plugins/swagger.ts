@@ -1,7 +1,7 @@
 /** OpenAPI from the zod route schemas (jsonSchemaTransform), served at /openapi.json and /docs. */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { App } from "../app.js";
+import type { App } from '../app.js';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 
 export function registerSwagger(app: App): void {

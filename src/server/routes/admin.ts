@@ -6,14 +6,25 @@ import { EvaluationNotFoundError } from '../../jobs/producer.js';
 import { requireBearer } from '../plugins/auth.js';
 import { errorReply } from '../plugins/error-handler.js';
 import { errorReplyFor } from '../schemas/common.js';
-import { EvaluationView, IdParams, ListQuery, ListReply, ManualTriggerBody, TriggerAccepted, TriggerDuplicate } from '../schemas/evaluations.js';
+import {
+  EvaluationView,
+  IdParams,
+  ListQuery,
+  ListReply,
+  ManualTriggerBody,
+  TriggerAccepted,
+  TriggerDuplicate,
+} from '../schemas/evaluations.js';
 import { parseManualArtifact } from '../wandb-payload.js';
 import { triggerEvaluations } from './trigger.js';
 
 const tags = ['evaluations'];
 const security = [{ adminToken: [] }];
 
-export const adminRoutes: FastifyPluginAsyncZod<{ config: Config; service: EvaluationService }> = async (app, { config, service }) => {
+export const adminRoutes: FastifyPluginAsyncZod<{ config: Config; service: EvaluationService }> = async (
+  app,
+  { config, service },
+) => {
   app.addHook('onRequest', requireBearer(config.env.ADMIN_TOKEN));
 
   app.post(
@@ -31,11 +42,23 @@ export const adminRoutes: FastifyPluginAsyncZod<{ config: Config; service: Evalu
       const { artifact, profile } = req.body;
       if (profile !== undefined && !config.profiles.has(profile)) {
         const known = [...config.profiles.keys()].join(', ');
-        return reply.code(400).send(errorReply(400, `body.profile: unknown profile "${profile}" (known: ${known})`, 'EVALHOOK_ERR_PROFILE'));
+        return reply
+          .code(400)
+          .send(
+            errorReply(400, `body.profile: unknown profile "${profile}" (known: ${known})`, 'EVALHOOK_ERR_PROFILE'),
+          );
       }
       const parsed = parseManualArtifact(artifact);
-      if ('error' in parsed) return reply.code(400).send(errorReply(400, `body.artifact: ${parsed.error}`, 'EVALHOOK_ERR_VALIDATION'));
-      const result = await triggerEvaluations({ config, service, delivery: parsed.delivery, source: 'manual', profile, log: req.log });
+      if ('error' in parsed)
+        return reply.code(400).send(errorReply(400, `body.artifact: ${parsed.error}`, 'EVALHOOK_ERR_VALIDATION'));
+      const result = await triggerEvaluations({
+        config,
+        service,
+        delivery: parsed.delivery,
+        source: 'manual',
+        profile,
+        log: req.log,
+      });
       if (result.kind !== 'ok') throw new Error('manual trigger resolved no profile'); // cannot happen: manual falls back to default
       return result.reply.duplicate ? reply.code(200).send(result.reply) : reply.code(202).send(result.reply);
     },
@@ -44,7 +67,13 @@ export const adminRoutes: FastifyPluginAsyncZod<{ config: Config; service: Evalu
   app.get(
     '/evaluations',
     {
-      schema: { summary: 'List evaluations, newest first', tags, security, querystring: ListQuery, response: { 200: ListReply, ...errorReplyFor(400, 401, 503, 504) } },
+      schema: {
+        summary: 'List evaluations, newest first',
+        tags,
+        security,
+        querystring: ListQuery,
+        response: { 200: ListReply, ...errorReplyFor(400, 401, 503, 504) },
+      },
     },
     async (req) => service.list(req.query),
   );
@@ -52,7 +81,13 @@ export const adminRoutes: FastifyPluginAsyncZod<{ config: Config; service: Evalu
   app.get(
     '/evaluations/:id',
     {
-      schema: { summary: 'One evaluation', tags, security, params: IdParams, response: { 200: EvaluationView, ...errorReplyFor(400, 401, 404, 503, 504) } },
+      schema: {
+        summary: 'One evaluation',
+        tags,
+        security,
+        params: IdParams,
+        response: { 200: EvaluationView, ...errorReplyFor(400, 401, 404, 503, 504) },
+      },
     },
     async (req) => {
       const view = await service.get(req.params.id);

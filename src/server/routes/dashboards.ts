@@ -13,7 +13,10 @@ export interface DashboardSyncer {
   sync(req: SyncRequest): Promise<SyncResult>;
 }
 
-export const dashboardRoutes: FastifyPluginAsyncZod<{ config: Config; dashboards?: DashboardSyncer }> = async (app, { config, dashboards }) => {
+export const dashboardRoutes: FastifyPluginAsyncZod<{ config: Config; dashboards?: DashboardSyncer }> = async (
+  app,
+  { config, dashboards },
+) => {
   app.addHook('onRequest', requireBearer(config.env.ADMIN_TOKEN));
 
   app.post(
@@ -28,12 +31,37 @@ export const dashboardRoutes: FastifyPluginAsyncZod<{ config: Config; dashboards
       },
     },
     async (req, reply) => {
-      if (!dashboards) return reply.code(409).send(errorReply(409, 'WANDB_API_KEY is not set: there is no W&B dashboard to sync (evalhook dashboard --dry-run prints the specs)', 'EVALHOOK_ERR_OFFLINE'));
+      if (!dashboards)
+        return reply
+          .code(409)
+          .send(
+            errorReply(
+              409,
+              'WANDB_API_KEY is not set: there is no W&B dashboard to sync (evalhook dashboard --dry-run prints the specs)',
+              'EVALHOOK_ERR_OFFLINE',
+            ),
+          );
       const request = projectRequest(config, req.body ?? {});
-      if (!request.views.length) return reply.code(409).send(errorReply(409, `the dashboard is off for project ${request.project} (WANDB_DASHBOARD / profile dashboard.views)`, 'EVALHOOK_ERR_DASHBOARD_OFF'));
+      if (!request.views.length)
+        return reply
+          .code(409)
+          .send(
+            errorReply(
+              409,
+              `the dashboard is off for project ${request.project} (WANDB_DASHBOARD / profile dashboard.views)`,
+              'EVALHOOK_ERR_DASHBOARD_OFF',
+            ),
+          );
       try {
         const r = await dashboards.sync({ ...request, signal: AbortSignal.timeout(120_000) });
-        return { entity: r.entity, project: r.project, workspaceUrl: r.workspaceUrl ?? null, reportUrl: r.reportUrl ?? null, workspaces: r.workspaces, warnings: r.warnings };
+        return {
+          entity: r.entity,
+          project: r.project,
+          workspaceUrl: r.workspaceUrl ?? null,
+          reportUrl: r.reportUrl ?? null,
+          workspaces: r.workspaces,
+          warnings: r.warnings,
+        };
       } catch (err) {
         if (!(err instanceof WandbError)) throw err;
         return reply.code(502).send(errorReply(502, `W&B: ${err.message}`, 'EVALHOOK_ERR_WANDB'));

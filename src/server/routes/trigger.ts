@@ -14,8 +14,7 @@ export function statusUrl(config: Config, id: string): string {
 }
 
 export type TriggerOutcome =
-  | { kind: 'no-profile' }
-  | { kind: 'ok'; reply: z.infer<typeof TriggerAccepted> | z.infer<typeof TriggerDuplicate> };
+  { kind: 'no-profile' } | { kind: 'ok'; reply: z.infer<typeof TriggerAccepted> | z.infer<typeof TriggerDuplicate> };
 
 export async function triggerEvaluations(args: {
   config: Config;
@@ -45,18 +44,42 @@ export async function triggerEvaluations(args: {
           evaluationId: '', // derived by the service from artifact + profile
           profile,
           artifact,
-          trigger: { source, eventType: delivery.eventType, alias: delivery.aliases[0], author: delivery.author, receivedAt },
+          trigger: {
+            source,
+            eventType: delivery.eventType,
+            alias: delivery.aliases[0],
+            author: delivery.author,
+            receivedAt,
+          },
         },
         { priority, log: args.log },
       );
-      return { evaluationId: r.evaluationId, profile, status: r.status, duplicate: r.duplicate, statusUrl: statusUrl(config, r.evaluationId) };
+      return {
+        evaluationId: r.evaluationId,
+        profile,
+        status: r.status,
+        duplicate: r.duplicate,
+        statusUrl: statusUrl(config, r.evaluationId),
+      };
     }),
   );
   const first = refs.find((r) => !r.duplicate) ?? refs[0];
   if (!first) return { kind: 'no-profile' };
   const extra = refs.length > 1 ? { evaluations: refs } : {};
   const reply = refs.some((r) => !r.duplicate)
-    ? { evaluationId: first.evaluationId, status: first.status, statusUrl: first.statusUrl, duplicate: false as const, ...extra }
-    : { evaluationId: first.evaluationId, status: first.status, statusUrl: first.statusUrl, duplicate: true as const, ...extra };
+    ? {
+        evaluationId: first.evaluationId,
+        status: first.status,
+        statusUrl: first.statusUrl,
+        duplicate: false as const,
+        ...extra,
+      }
+    : {
+        evaluationId: first.evaluationId,
+        status: first.status,
+        statusUrl: first.statusUrl,
+        duplicate: true as const,
+        ...extra,
+      };
   return { kind: 'ok', reply };
 }

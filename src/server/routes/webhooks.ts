@@ -29,12 +29,21 @@ export function parseJson(text: string): { ok: true; value: unknown } | { ok: fa
   }
 }
 
-export const webhookRoutes: FastifyPluginAsyncZod<{ config: Config; service: EvaluationService }> = async (app, { config, service }) => {
+export const webhookRoutes: FastifyPluginAsyncZod<{ config: Config; service: EvaluationService }> = async (
+  app,
+  { config, service },
+) => {
   // Raw bytes for the signature; any content type, since W&B's is not guaranteed.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_req, body, done) =>
+    done(null, body),
+  );
   // The body schema documents the template; the handler validates it itself, after the signature.
-  app.setValidatorCompiler((route) => (route.httpPart === 'body' ? (data: unknown) => ({ value: data }) : validatorCompiler(route as Parameters<typeof validatorCompiler>[0])));
+  app.setValidatorCompiler((route) =>
+    route.httpPart === 'body'
+      ? (data: unknown) => ({ value: data })
+      : validatorCompiler(route as Parameters<typeof validatorCompiler>[0]),
+  );
   const perMinute = config.env.WEBHOOK_RATE_LIMIT;
   if (perMinute !== undefined) {
     // Per client address, counted in Redis so every API replica shares one budget. Before the token
@@ -53,7 +62,10 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ config: Config; service: Eva
         timeWindow: 60_000,
         // Thrown by the plugin; the error handler answers it like any catalog error (429 + Retry-After).
         errorResponseBuilder: (_req, ctx) =>
-          new EvalhookError('EVALHOOK_ERR_RATE_LIMIT', `rate limit: at most ${ctx.max} requests per minute per client address (WEBHOOK_RATE_LIMIT); retry in ${ctx.after}`),
+          new EvalhookError(
+            'EVALHOOK_ERR_RATE_LIMIT',
+            `rate limit: at most ${ctx.max} requests per minute per client address (WEBHOOK_RATE_LIMIT); retry in ${ctx.after}`,
+          ),
       }),
     );
   }
@@ -81,9 +93,11 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ config: Config; service: Eva
 
       // An empty body is what W&B's Test button sends without a payload: acknowledge it.
       const parsed = raw.length === 0 ? ({ ok: true, value: {} } as const) : parseJson(raw.toString('utf8'));
-      if (!parsed.ok) return reply.code(400).send(errorReply(400, `body: invalid JSON (${parsed.message})`, 'EVALHOOK_ERR_JSON'));
+      if (!parsed.ok)
+        return reply.code(400).send(errorReply(400, `body: invalid JSON (${parsed.message})`, 'EVALHOOK_ERR_JSON'));
       if (typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) {
-        const kind = parsed.value === null ? 'null' : Array.isArray(parsed.value) ? 'an array' : `a ${typeof parsed.value}`;
+        const kind =
+          parsed.value === null ? 'null' : Array.isArray(parsed.value) ? 'an array' : `a ${typeof parsed.value}`;
         return reply.code(400).send(errorReply(400, `body: expected a JSON object, got ${kind}`, 'EVALHOOK_ERR_BODY'));
       }
       const body = WandbWebhookBody.safeParse(parsed.value);
@@ -100,7 +114,13 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ config: Config; service: Eva
       if (outcome.kind === 'invalid') {
         return reply.code(400).send(errorReply(400, `body.${outcome.field}: ${outcome.message}`, 'EVALHOOK_ERR_BODY'));
       }
-      const result = await triggerEvaluations({ config, service, delivery: outcome.delivery, source: 'webhook', log: req.log });
+      const result = await triggerEvaluations({
+        config,
+        service,
+        delivery: outcome.delivery,
+        source: 'webhook',
+        log: req.log,
+      });
       if (result.kind === 'no-profile') {
         req.log.info({ artifact: outcome.delivery.artifactName }, 'no routing rule matches');
         return reply.code(200).send({ ignored: true, reason: 'no routing rule matches this delivery' });

@@ -6,7 +6,9 @@ const wandbName = z.string().regex(WANDB_NAME, 'a W&B name (letters, digits, ., 
 
 export const DashboardSyncBody = z
   .object({
-    entity: wandbName.optional().describe("W&B entity; default: the project's profile's entity, else the API key's default entity"),
+    entity: wandbName
+      .optional()
+      .describe("W&B entity; default: the project's profile's entity, else the API key's default entity"),
     project: wandbName.optional().describe("W&B project; default: the default profile's project (WANDB_PROJECT)"),
   })
   .strict()
@@ -15,7 +17,10 @@ export const DashboardSyncBody = z
 export const DashboardSyncReply = z.object({
   entity: z.string(),
   project: z.string(),
-  workspaceUrl: z.string().nullable().describe('Saved workspace view of the first benchmark (`<app>/<entity>/<project>?nw=…`)'),
+  workspaceUrl: z
+    .string()
+    .nullable()
+    .describe('Saved workspace view of the first benchmark (`<app>/<entity>/<project>?nw=…`)'),
   reportUrl: z.string().nullable().describe('The report (`<app>/<entity>/<project>/reports/<title>--<id>`)'),
   workspaces: z.record(z.string(), z.string()).describe('Workspace view per benchmark'),
   warnings: z.array(z.string()).describe('Parts W&B did not accept, with the reason'),

@@ -41,7 +41,12 @@ export const ManualTriggerBody = z.object({
     .min(1)
     .max(1024)
     .describe('Full artifact path `[org/]entity/project/collection:vN|alias`, or `wandb-artifact://_id/<id>`'),
-  profile: z.string().min(1).max(63).optional().describe('Profile name; default: what the routing rules pick, else the default profile'),
+  profile: z
+    .string()
+    .min(1)
+    .max(63)
+    .optional()
+    .describe('Profile name; default: what the routing rules pick, else the default profile'),
 });
 
 export const ListQuery = z.object({

@@ -24,7 +24,15 @@ export function evaluationRequest(ctx: RunContext, outcome: { score: number | nu
     judgeModels: [p.judge.model],
     title: p.dashboard.reportTitle,
     description: p.dashboard.reportDescription,
-    latest: { checkpoint: `${a.collection}:${a.version}`, trainingRun: a.sourceRun?.name, epoch: a.checkpoint?.epoch, benchmark: p.benchmark, score: outcome.score, judgeModel: p.judge.model, runUrl: outcome.runUrl },
+    latest: {
+      checkpoint: `${a.collection}:${a.version}`,
+      trainingRun: a.sourceRun?.name,
+      epoch: a.checkpoint?.epoch,
+      benchmark: p.benchmark,
+      score: outcome.score,
+      judgeModel: p.judge.model,
+      runUrl: outcome.runUrl,
+    },
   };
 }
 
@@ -33,7 +41,9 @@ export function projectRequest(config: Config, target: { entity?: string; projec
   const all = [...config.profiles.values()];
   const fallback = config.profiles.get(config.defaultProfile) ?? all[0]!;
   const project = target.project ?? fallback.wandb.project;
-  const matching = all.filter((p) => p.wandb.project === project && (!target.entity || !p.wandb.entity || p.wandb.entity === target.entity));
+  const matching = all.filter(
+    (p) => p.wandb.project === project && (!target.entity || !p.wandb.entity || p.wandb.entity === target.entity),
+  );
   const ps: Profile[] = matching.length ? matching : [fallback];
   const views = [...new Set(ps.flatMap((p) => p.dashboard.views))] as DashboardView[];
   return {
@@ -68,7 +78,11 @@ export async function writeSpecFiles(dir: string, entity: string, req: SyncReque
   const out = resolve(dir, 'dashboard', req.project.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '_'));
   await mkdir(out, { recursive: true });
   const specs = DashboardSync.specs(entity, req);
-  for (const [b, spec] of Object.entries(specs.workspaces)) await writeFile(join(out, `workspace-${BENCHMARKS[b as keyof typeof BENCHMARKS].slug}.json`), JSON.stringify(spec, null, 2) + '\n');
+  for (const [b, spec] of Object.entries(specs.workspaces))
+    await writeFile(
+      join(out, `workspace-${BENCHMARKS[b as keyof typeof BENCHMARKS].slug}.json`),
+      JSON.stringify(spec, null, 2) + '\n',
+    );
   await writeFile(join(out, 'report.json'), JSON.stringify(specs.report, null, 2) + '\n');
   return out;
 }

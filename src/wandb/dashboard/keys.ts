@@ -7,7 +7,16 @@ import type { Profile } from '../../profile.js';
 export type BenchmarkName = Profile['benchmark'];
 
 /** FastChat's category order: radar axes and bars follow it. */
-export const CATEGORIES = ['writing', 'roleplay', 'reasoning', 'math', 'coding', 'extraction', 'stem', 'humanities'] as const;
+export const CATEGORIES = [
+  'writing',
+  'roleplay',
+  'reasoning',
+  'math',
+  'coding',
+  'extraction',
+  'stem',
+  'humanities',
+] as const;
 
 export const SCORE = 'mtbench/score';
 export const TURN1 = 'mtbench/turn1';

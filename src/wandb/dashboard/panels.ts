@@ -2,7 +2,19 @@
  * Panel and run-set JSON as W&B's frontend stores it (reference wandb-dashboard.md §5.3–§5.8). Every
  * id is passed in, never random, so the same inputs give a byte-identical spec (hash, idempotence).
  */
-import { CATEGORY_KEYS, CONFIG_BENCHMARK, CONFIG_CHECKPOINT, CONFIG_EPOCH, EPOCH, JUDGE_MODEL, OUTPUT_TABLE, RADAR_TABLE, SCORE, TURN1, TURN2 } from './keys.js';
+import {
+  CATEGORY_KEYS,
+  CONFIG_BENCHMARK,
+  CONFIG_CHECKPOINT,
+  CONFIG_EPOCH,
+  EPOCH,
+  JUDGE_MODEL,
+  OUTPUT_TABLE,
+  RADAR_TABLE,
+  SCORE,
+  TURN1,
+  TURN2,
+} from './keys.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
@@ -21,10 +33,20 @@ export interface Panel extends JsonObject {
   config: JsonObject;
 }
 
-const panel = (id: string, layout: Layout, viewType: string, config: JsonObject): Panel => ({ __id__: id, layout: { ...layout }, viewType, config });
+const panel = (id: string, layout: Layout, viewType: string, config: JsonObject): Panel => ({
+  __id__: id,
+  layout: { ...layout },
+  viewType,
+  config,
+});
 
 export function barChart(id: string, layout: Layout): Panel {
-  return panel(id, layout, 'Bar Chart', { chartTitle: 'Per-category score', metrics: [...CATEGORY_KEYS], vertical: true, limit: 50 });
+  return panel(id, layout, 'Bar Chart', {
+    chartTitle: 'Per-category score',
+    metrics: [...CATEGORY_KEYS],
+    vertical: true,
+    limit: 50,
+  });
 }
 
 /** Needs `epoch` and the score in history (one row per evaluation run); grouped by run group = training run. */
@@ -43,7 +65,11 @@ export function scoreByEpochLine(id: string, layout: Layout): Panel {
 
 /** Works from config + summary alone, so single-checkpoint groups show a point too. */
 export function scoreByEpochScatter(id: string, layout: Layout): Panel {
-  return panel(id, layout, 'Scatter Plot', { chartTitle: 'MT-Bench score vs epoch (every checkpoint)', xAxis: `config:${CONFIG_EPOCH}`, yAxis: `summary:${SCORE}` });
+  return panel(id, layout, 'Scatter Plot', {
+    chartTitle: 'MT-Bench score vs epoch (every checkpoint)',
+    xAxis: `config:${CONFIG_EPOCH}`,
+    yAxis: `summary:${SCORE}`,
+  });
 }
 
 export function bestScore(id: string, layout: Layout): Panel {
@@ -59,8 +85,16 @@ export function radarPanel(id: string, layout: Layout, presetId: string, title: 
       queryFields: [
         {
           name: 'runSets',
-          args: [{ name: 'runSets', value: '${runSets}' }, { name: 'limit', value: 500 }],
-          fields: [field('id'), field('name'), field('_defaultColorIndex'), { name: 'summaryTable', args: [{ name: 'tableKey', value: RADAR_TABLE }], fields: [] }],
+          args: [
+            { name: 'runSets', value: '${runSets}' },
+            { name: 'limit', value: 500 },
+          ],
+          fields: [
+            field('id'),
+            field('name'),
+            field('_defaultColorIndex'),
+            { name: 'summaryTable', args: [{ name: 'tableKey', value: RADAR_TABLE }], fields: [] },
+          ],
         },
       ],
     },
@@ -85,14 +119,21 @@ export function weaveSummaryTableConfig(key: string): JsonObject {
   const listOf = (value: Json): JsonObject => ({
     type: 'tagged',
     tag: projectTag,
-    value: { type: 'list', objectType: { type: 'tagged', tag: { type: 'typedDict', propertyTypes: { run: 'run' } }, value }, maxLength: 50 },
+    value: {
+      type: 'list',
+      objectType: { type: 'tagged', tag: { type: 'typedDict', propertyTypes: { run: 'run' } }, value },
+      maxLength: 50,
+    },
   });
   const runtime: JsonObject = { type: 'typedDict', propertyTypes: { runtime: 'number' } };
   const summaryType: JsonObject = {
     type: 'union',
     members: [
       { type: 'typedDict', propertyTypes: { _wandb: runtime } },
-      { type: 'typedDict', propertyTypes: { _step: 'number', table: tableFile, _wandb: runtime, _runtime: 'number', _timestamp: 'number' } },
+      {
+        type: 'typedDict',
+        propertyTypes: { _step: 'number', table: tableFile, _wandb: runtime, _runtime: 'number', _timestamp: 'number' },
+      },
     ],
   };
   return {
@@ -109,7 +150,15 @@ export function weaveSummaryTableConfig(key: string): JsonObject {
               fromOp: {
                 name: 'run-summary',
                 inputs: {
-                  run: { nodeType: 'var', type: { type: 'tagged', tag: projectTag, value: { type: 'list', objectType: 'run', maxLength: 50 } }, varName: 'runs' },
+                  run: {
+                    nodeType: 'var',
+                    type: {
+                      type: 'tagged',
+                      tag: projectTag,
+                      value: { type: 'list', objectType: 'run', maxLength: 50 },
+                    },
+                    varName: 'runs',
+                  },
                 },
               },
             },
@@ -140,7 +189,12 @@ export const LEADERBOARD_COLUMNS = [
 export function benchmarkFilter(benchmark: string): JsonObject {
   return {
     op: 'OR',
-    filters: [{ op: 'AND', filters: [{ op: '=', key: { section: 'config', name: CONFIG_BENCHMARK }, value: benchmark, disabled: false }] }],
+    filters: [
+      {
+        op: 'AND',
+        filters: [{ op: '=', key: { section: 'config', name: CONFIG_BENCHMARK }, value: benchmark, disabled: false }],
+      },
+    ],
   };
 }
 
@@ -148,7 +202,15 @@ export function runSet(opts: { id: string; name: string; benchmark: string; grou
   const cols = Object.fromEntries(LEADERBOARD_COLUMNS.map((c) => [c, true]));
   return {
     id: opts.id,
-    runFeed: { version: 2, columnVisible: cols, columnPinned: { ...cols }, columnWidths: {}, columnOrder: [...LEADERBOARD_COLUMNS], pageSize: 20, onlyShowSelected: false },
+    runFeed: {
+      version: 2,
+      columnVisible: cols,
+      columnPinned: { ...cols },
+      columnWidths: {},
+      columnOrder: [...LEADERBOARD_COLUMNS],
+      pageSize: 20,
+      onlyShowSelected: false,
+    },
     enabled: true,
     name: opts.name,
     search: { query: '' },
@@ -160,7 +222,14 @@ export function runSet(opts: { id: string; name: string; benchmark: string; grou
   };
 }
 
-export const FLOW_CONFIG: JsonObject = { snapToColumns: true, columnsPerPage: 3, rowsPerPage: 2, gutterWidth: 16, boxWidth: 460, boxHeight: 300 };
+export const FLOW_CONFIG: JsonObject = {
+  snapToColumns: true,
+  columnsPerPage: 3,
+  rowsPerPage: 2,
+  gutterWidth: 16,
+  boxWidth: 460,
+  boxHeight: 300,
+};
 
 export function localPanelSettings(smoothing: boolean): JsonObject {
   return {

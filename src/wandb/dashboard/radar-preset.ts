@@ -7,350 +7,328 @@
 import { RADAR_PRESET_NAME } from './keys.js';
 import type { Json, JsonObject } from './panels.js';
 
-export const RADAR_PRESET = { name: RADAR_PRESET_NAME, displayName: 'MT-Bench radar', type: 'vega2', access: 'PRIVATE' } as const;
+export const RADAR_PRESET = {
+  name: RADAR_PRESET_NAME,
+  displayName: 'MT-Bench radar',
+  type: 'vega2',
+  access: 'PRIVATE',
+} as const;
 
 export const RADAR_VEGA_SPEC: JsonObject = {
-  "$schema": "https://vega.github.io/schema/vega/v5.json",
-  "description": "MT-Bench radar chart: one closed polygon per run (series), one axis per category",
-  "width": 420,
-  "height": 420,
-  "padding": {
-    "top": 30,
-    "left": 10,
-    "right": 10,
-    "bottom": 10
+  $schema: 'https://vega.github.io/schema/vega/v5.json',
+  description: 'MT-Bench radar chart: one closed polygon per run (series), one axis per category',
+  width: 420,
+  height: 420,
+  padding: {
+    top: 30,
+    left: 10,
+    right: 10,
+    bottom: 10,
   },
-  "autosize": {
-    "type": "none",
-    "contains": "padding"
+  autosize: {
+    type: 'none',
+    contains: 'padding',
   },
-  "title": {
-    "text": "${string:title:MT-Bench}",
-    "anchor": "start",
-    "offset": 4
+  title: {
+    text: '${string:title:MT-Bench}',
+    anchor: 'start',
+    offset: 4,
   },
-  "signals": [
+  signals: [
     {
-      "name": "cx",
-      "update": "width / 2"
+      name: 'cx',
+      update: 'width / 2',
     },
     {
-      "name": "cy",
-      "update": "height / 2 + 10"
+      name: 'cy',
+      update: 'height / 2 + 10',
     },
     {
-      "name": "radius",
-      "update": "max(10, min(width, height) / 2 - 70)"
-    }
+      name: 'radius',
+      update: 'max(10, min(width, height) / 2 - 70)',
+    },
   ],
-  "data": [
+  data: [
     {
-      "name": "wandb"
+      name: 'wandb',
     },
     {
-      "name": "axes",
-      "source": "wandb",
-      "transform": [
+      name: 'axes',
+      source: 'wandb',
+      transform: [
         {
-          "type": "project",
-          "fields": [
-            "${field:category}"
-          ],
-          "as": [
-            "axis"
-          ]
+          type: 'project',
+          fields: ['${field:category}'],
+          as: ['axis'],
         },
         {
-          "type": "filter",
-          "expr": "isValid(datum.axis)"
+          type: 'filter',
+          expr: 'isValid(datum.axis)',
         },
         {
-          "type": "aggregate",
-          "groupby": [
-            "axis"
-          ]
+          type: 'aggregate',
+          groupby: ['axis'],
         },
         {
-          "type": "window",
-          "ops": [
-            "row_number"
-          ],
-          "as": [
-            "axisIndex"
-          ]
-        }
-      ]
+          type: 'window',
+          ops: ['row_number'],
+          as: ['axisIndex'],
+        },
+      ],
     },
     {
-      "name": "points",
-      "source": "wandb",
-      "transform": [
+      name: 'points',
+      source: 'wandb',
+      transform: [
         {
-          "type": "project",
-          "fields": [
-            "${field:category}",
-            "${field:score}",
-            "${field:series}"
-          ],
-          "as": [
-            "axis",
-            "value",
-            "series"
-          ]
+          type: 'project',
+          fields: ['${field:category}', '${field:score}', '${field:series}'],
+          as: ['axis', 'value', 'series'],
         },
         {
-          "type": "filter",
-          "expr": "isValid(datum.axis) && isValid(datum.value)"
+          type: 'filter',
+          expr: 'isValid(datum.axis) && isValid(datum.value)',
         },
         {
-          "type": "lookup",
-          "from": "axes",
-          "key": "axis",
-          "fields": [
-            "axis"
-          ],
-          "values": [
-            "axisIndex"
-          ]
+          type: 'lookup',
+          from: 'axes',
+          key: 'axis',
+          fields: ['axis'],
+          values: ['axisIndex'],
         },
         {
-          "type": "collect",
-          "sort": {
-            "field": [
-              "series",
-              "axisIndex"
-            ]
-          }
-        }
-      ]
-    }
+          type: 'collect',
+          sort: {
+            field: ['series', 'axisIndex'],
+          },
+        },
+      ],
+    },
   ],
-  "scales": [
+  scales: [
     {
-      "name": "angular",
-      "type": "point",
-      "range": {
-        "signal": "[-PI, PI]"
+      name: 'angular',
+      type: 'point',
+      range: {
+        signal: '[-PI, PI]',
       },
-      "padding": 0.5,
-      "domain": {
-        "data": "axes",
-        "field": "axis",
-        "sort": {
-          "field": "axisIndex",
-          "op": "min"
-        }
-      }
+      padding: 0.5,
+      domain: {
+        data: 'axes',
+        field: 'axis',
+        sort: {
+          field: 'axisIndex',
+          op: 'min',
+        },
+      },
     },
     {
-      "name": "radial",
-      "type": "linear",
-      "range": {
-        "signal": "[0, radius]"
+      name: 'radial',
+      type: 'linear',
+      range: {
+        signal: '[0, radius]',
       },
-      "zero": true,
-      "nice": true,
-      "domain": {
-        "data": "points",
-        "field": "value"
+      zero: true,
+      nice: true,
+      domain: {
+        data: 'points',
+        field: 'value',
       },
-      "domainMin": 0
+      domainMin: 0,
     },
     {
-      "name": "color",
-      "type": "ordinal",
-      "domain": {
-        "data": "points",
-        "field": "series"
+      name: 'color',
+      type: 'ordinal',
+      domain: {
+        data: 'points',
+        field: 'series',
       },
-      "range": {
-        "scheme": "category10"
-      }
-    }
+      range: {
+        scheme: 'category10',
+      },
+    },
   ],
-  "legends": [
+  legends: [
     {
-      "fill": "color",
-      "stroke": "color",
-      "orient": "none",
-      "legendX": 0,
-      "legendY": 24,
-      "title": "${string:legendTitle:run}"
-    }
+      fill: 'color',
+      stroke: 'color',
+      orient: 'none',
+      legendX: 0,
+      legendY: 24,
+      title: '${string:legendTitle:run}',
+    },
   ],
-  "marks": [
+  marks: [
     {
-      "type": "group",
-      "name": "plot",
-      "encode": {
-        "update": {
-          "x": {
-            "signal": "cx"
+      type: 'group',
+      name: 'plot',
+      encode: {
+        update: {
+          x: {
+            signal: 'cx',
           },
-          "y": {
-            "signal": "cy"
-          }
-        }
+          y: {
+            signal: 'cy',
+          },
+        },
       },
-      "marks": [
+      marks: [
         {
-          "type": "rule",
-          "name": "spokes",
-          "from": {
-            "data": "axes"
+          type: 'rule',
+          name: 'spokes',
+          from: {
+            data: 'axes',
           },
-          "encode": {
-            "update": {
-              "x": {
-                "value": 0
+          encode: {
+            update: {
+              x: {
+                value: 0,
               },
-              "y": {
-                "value": 0
+              y: {
+                value: 0,
               },
-              "x2": {
-                "signal": "radius * cos(scale('angular', datum.axis))"
+              x2: {
+                signal: "radius * cos(scale('angular', datum.axis))",
               },
-              "y2": {
-                "signal": "radius * sin(scale('angular', datum.axis))"
+              y2: {
+                signal: "radius * sin(scale('angular', datum.axis))",
               },
-              "stroke": {
-                "value": "lightgray"
+              stroke: {
+                value: 'lightgray',
               },
-              "strokeWidth": {
-                "value": 1
-              }
-            }
-          }
+              strokeWidth: {
+                value: 1,
+              },
+            },
+          },
         },
         {
-          "type": "line",
-          "name": "outer-ring",
-          "from": {
-            "data": "spokes"
+          type: 'line',
+          name: 'outer-ring',
+          from: {
+            data: 'spokes',
           },
-          "encode": {
-            "update": {
-              "interpolate": {
-                "value": "linear-closed"
+          encode: {
+            update: {
+              interpolate: {
+                value: 'linear-closed',
               },
-              "x": {
-                "field": "x2"
+              x: {
+                field: 'x2',
               },
-              "y": {
-                "field": "y2"
+              y: {
+                field: 'y2',
               },
-              "stroke": {
-                "value": "lightgray"
+              stroke: {
+                value: 'lightgray',
               },
-              "strokeWidth": {
-                "value": 1
-              }
-            }
-          }
+              strokeWidth: {
+                value: 1,
+              },
+            },
+          },
         },
         {
-          "type": "text",
-          "name": "axis-labels",
-          "from": {
-            "data": "axes"
+          type: 'text',
+          name: 'axis-labels',
+          from: {
+            data: 'axes',
           },
-          "encode": {
-            "update": {
-              "x": {
-                "signal": "(radius + 8) * cos(scale('angular', datum.axis))"
+          encode: {
+            update: {
+              x: {
+                signal: "(radius + 8) * cos(scale('angular', datum.axis))",
               },
-              "y": {
-                "signal": "(radius + 8) * sin(scale('angular', datum.axis))"
+              y: {
+                signal: "(radius + 8) * sin(scale('angular', datum.axis))",
               },
-              "text": {
-                "field": "axis"
+              text: {
+                field: 'axis',
               },
-              "align": [
+              align: [
                 {
-                  "test": "abs(scale('angular', datum.axis)) > PI / 2",
-                  "value": "right"
+                  test: "abs(scale('angular', datum.axis)) > PI / 2",
+                  value: 'right',
                 },
                 {
-                  "value": "left"
-                }
+                  value: 'left',
+                },
               ],
-              "baseline": [
+              baseline: [
                 {
-                  "test": "scale('angular', datum.axis) > 0",
-                  "value": "top"
+                  test: "scale('angular', datum.axis) > 0",
+                  value: 'top',
                 },
                 {
-                  "test": "scale('angular', datum.axis) == 0",
-                  "value": "middle"
+                  test: "scale('angular', datum.axis) == 0",
+                  value: 'middle',
                 },
                 {
-                  "value": "bottom"
-                }
+                  value: 'bottom',
+                },
               ],
-              "fill": {
-                "value": "black"
+              fill: {
+                value: 'black',
               },
-              "fontWeight": {
-                "value": "bold"
-              }
-            }
-          }
+              fontWeight: {
+                value: 'bold',
+              },
+            },
+          },
         },
         {
-          "type": "group",
-          "name": "series",
-          "from": {
-            "facet": {
-              "data": "points",
-              "name": "facet",
-              "groupby": [
-                "series"
-              ]
-            }
+          type: 'group',
+          name: 'series',
+          from: {
+            facet: {
+              data: 'points',
+              name: 'facet',
+              groupby: ['series'],
+            },
           },
-          "marks": [
+          marks: [
             {
-              "type": "line",
-              "name": "polygon",
-              "from": {
-                "data": "facet"
+              type: 'line',
+              name: 'polygon',
+              from: {
+                data: 'facet',
               },
-              "encode": {
-                "update": {
-                  "interpolate": {
-                    "value": "linear-closed"
+              encode: {
+                update: {
+                  interpolate: {
+                    value: 'linear-closed',
                   },
-                  "x": {
-                    "signal": "scale('radial', datum.value) * cos(scale('angular', datum.axis))"
+                  x: {
+                    signal: "scale('radial', datum.value) * cos(scale('angular', datum.axis))",
                   },
-                  "y": {
-                    "signal": "scale('radial', datum.value) * sin(scale('angular', datum.axis))"
+                  y: {
+                    signal: "scale('radial', datum.value) * sin(scale('angular', datum.axis))",
                   },
-                  "stroke": {
-                    "scale": "color",
-                    "field": "series"
+                  stroke: {
+                    scale: 'color',
+                    field: 'series',
                   },
-                  "strokeWidth": {
-                    "value": 2
+                  strokeWidth: {
+                    value: 2,
                   },
-                  "fill": {
-                    "scale": "color",
-                    "field": "series"
+                  fill: {
+                    scale: 'color',
+                    field: 'series',
                   },
-                  "fillOpacity": {
-                    "value": 0.1
+                  fillOpacity: {
+                    value: 0.1,
                   },
-                  "tooltip": {
-                    "signal": "{'run': datum.series, 'category': datum.axis, 'score': format(datum.value, '.2f')}"
-                  }
-                }
-              }
-            }
-          ]
-        }
-      ]
-    }
-  ]
+                  tooltip: {
+                    signal: "{'run': datum.series, 'category': datum.axis, 'score': format(datum.value, '.2f')}",
+                  },
+                },
+              },
+            },
+          ],
+        },
+      ],
+    },
+  ],
 };
 
 /**
@@ -365,6 +343,7 @@ export function injectSettings(spec: Json, fields: Record<string, string>, strin
       .replace(/\$\{string:([^}:]+)(?::([^}]*))?\}/g, (_m, k: string, d: string | undefined) => strings[k] ?? d ?? '');
   }
   if (Array.isArray(spec)) return spec.map((s) => injectSettings(s, fields, strings));
-  if (spec && typeof spec === 'object') return Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, injectSettings(v, fields, strings)]));
+  if (spec && typeof spec === 'object')
+    return Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, injectSettings(v, fields, strings)]));
   return spec;
 }

@@ -14,12 +14,19 @@ export const ViewNode = z
   .loose();
 export type ViewNode = z.infer<typeof ViewNode>;
 
-export const UpsertViewResponse = z.object({ upsertView: z.object({ view: ViewNode.nullable(), inserted: z.boolean().nullish() }).nullable() });
+export const UpsertViewResponse = z.object({
+  upsertView: z.object({ view: ViewNode.nullable(), inserted: z.boolean().nullish() }).nullable(),
+});
 
 export const FindViewsResponse = z.object({
   project: z
     .object({
-      allViews: z.object({ edges: z.array(z.object({ node: ViewNode.nullable() })), pageInfo: z.object({ endCursor: z.string().nullish(), hasNextPage: z.boolean() }) }).nullable(),
+      allViews: z
+        .object({
+          edges: z.array(z.object({ node: ViewNode.nullable() })),
+          pageInfo: z.object({ endCursor: z.string().nullish(), hasNextPage: z.boolean() }),
+        })
+        .nullable(),
     })
     .nullable(),
 });
@@ -27,7 +34,10 @@ export const FindViewsResponse = z.object({
 export const ViewByIdResponse = z.object({ view: ViewNode.nullable() });
 
 export const CustomChartResponse = z.object({
-  customChart: z.object({ id: z.string(), name: z.string().nullish(), spec: z.unknown().optional() }).loose().nullable(),
+  customChart: z
+    .object({ id: z.string(), name: z.string().nullish(), spec: z.unknown().optional() })
+    .loose()
+    .nullable(),
 });
 
 export const ChartMutationResponse = z.union([
@@ -35,7 +45,9 @@ export const ChartMutationResponse = z.union([
   z.object({ updateCustomChart: z.object({ chart: z.object({ id: z.string() }).nullable() }).nullable() }),
 ]);
 
-export const ViewerResponse = z.object({ viewer: z.object({ entity: z.string().nullish(), username: z.string().nullish() }).nullable() });
+export const ViewerResponse = z.object({
+  viewer: z.object({ entity: z.string().nullish(), username: z.string().nullish() }).nullable(),
+});
 
 /** A spec as stored: JSON text or already an object; anything unreadable is undefined. */
 export function parseSpec(v: unknown): unknown {

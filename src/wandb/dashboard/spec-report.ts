@@ -4,7 +4,19 @@
  * panel grid carries its own run set filtered to one benchmark, so English and Japanese never mix.
  */
 import { BENCHMARKS, radarPresetId, type BenchmarkName } from './keys.js';
-import { barChart, bestScore, FLOW_CONFIG, localPanelSettings, outputTablePanel, radarPanel, runSet, scoreByEpochLine, scoreByEpochScatter, type JsonObject, type Panel } from './panels.js';
+import {
+  barChart,
+  bestScore,
+  FLOW_CONFIG,
+  localPanelSettings,
+  outputTablePanel,
+  radarPanel,
+  runSet,
+  scoreByEpochLine,
+  scoreByEpochScatter,
+  type JsonObject,
+  type Panel,
+} from './panels.js';
 
 export interface LatestEvaluation {
   checkpoint: string;
@@ -43,9 +55,27 @@ function panelGrid(runSetJson: JsonObject, panels: Panel[]): JsonObject {
       panelBankConfig: {
         state: 0,
         settings: { autoOrganizePrefix: 2, showEmptySections: false, sortAlphabetically: false },
-        sections: [{ name: 'Hidden Panels', isOpen: false, type: 'flow', flowConfig: { ...FLOW_CONFIG }, sorted: 0, localPanelSettings: localPanelSettings(true), panels: [] }],
+        sections: [
+          {
+            name: 'Hidden Panels',
+            isOpen: false,
+            type: 'flow',
+            flowConfig: { ...FLOW_CONFIG },
+            sorted: 0,
+            localPanelSettings: localPanelSettings(true),
+            panels: [],
+          },
+        ],
       },
-      panelBankSectionConfig: { name: 'Report Panels', isOpen: false, panels, type: 'grid', flowConfig: { ...FLOW_CONFIG }, sorted: 0, localPanelSettings: localPanelSettings(true) },
+      panelBankSectionConfig: {
+        name: 'Report Panels',
+        isOpen: false,
+        panels,
+        type: 'grid',
+        flowConfig: { ...FLOW_CONFIG },
+        sorted: 0,
+        localPanelSettings: localPanelSettings(true),
+      },
       customRunColors: {},
     },
   };
@@ -62,15 +92,23 @@ export function reportHeader(input: ReportInput): string {
   ];
   const l = input.latest;
   if (l) {
-    const where = [l.trainingRun && `training run \`${l.trainingRun}\``, l.epoch !== undefined && `epoch ${l.epoch}`].filter(Boolean).join(', ');
+    const where = [l.trainingRun && `training run \`${l.trainingRun}\``, l.epoch !== undefined && `epoch ${l.epoch}`]
+      .filter(Boolean)
+      .join(', ');
     const score = l.score === null ? 'no score' : `${BENCHMARKS[l.benchmark].title} ${l.score.toFixed(2)}`;
-    lines.push('', `**Latest evaluation:** \`${l.checkpoint}\`${where ? ` (${where})` : ''}: ${score}${l.runUrl ? ` ([run](${l.runUrl}))` : ''}.`);
+    lines.push(
+      '',
+      `**Latest evaluation:** \`${l.checkpoint}\`${where ? ` (${where})` : ''}: ${score}${l.runUrl ? ` ([run](${l.runUrl}))` : ''}.`,
+    );
   }
   return lines.join('\n');
 }
 
 export function reportSpec(input: ReportInput): JsonObject {
-  const blocks: JsonObject[] = [paragraph(''), { type: 'markdown-block', content: reportHeader(input), children: [{ text: '' }] }];
+  const blocks: JsonObject[] = [
+    paragraph(''),
+    { type: 'markdown-block', content: reportHeader(input), children: [{ text: '' }] },
+  ];
   for (const benchmark of input.benchmarks) {
     const { title, slug } = BENCHMARKS[benchmark];
     const id = (part: string) => `evalhook-${slug}-${part}`;

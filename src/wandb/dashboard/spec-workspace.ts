@@ -4,7 +4,20 @@
  * view; evalhook owns only the sections whose `__id__` starts with `evalhook-` (mergeWorkspace).
  */
 import { BENCHMARKS, radarPresetId, type BenchmarkName } from './keys.js';
-import { barChart, bestScore, FLOW_CONFIG, localPanelSettings, outputTablePanel, radarPanel, runSet, scoreByEpochLine, scoreByEpochScatter, type Json, type JsonObject, type Panel } from './panels.js';
+import {
+  barChart,
+  bestScore,
+  FLOW_CONFIG,
+  localPanelSettings,
+  outputTablePanel,
+  radarPanel,
+  runSet,
+  scoreByEpochLine,
+  scoreByEpochScatter,
+  type Json,
+  type JsonObject,
+  type Panel,
+} from './panels.js';
 
 export const OWNED_PREFIX = 'evalhook-';
 
@@ -13,7 +26,17 @@ export const workspaceSlug = (benchmark: BenchmarkName) => `evalhook${BENCHMARKS
 export const workspaceViewName = (benchmark: BenchmarkName) => `nw-${workspaceSlug(benchmark)}-v`;
 
 function section(id: string, name: string, panels: Panel[]): JsonObject {
-  return { __id__: id, name, isOpen: true, type: 'flow', flowConfig: { ...FLOW_CONFIG }, sorted: 0, localPanelSettings: localPanelSettings(false), panels, pinned: false };
+  return {
+    __id__: id,
+    name,
+    isOpen: true,
+    type: 'flow',
+    flowConfig: { ...FLOW_CONFIG },
+    sorted: 0,
+    localPanelSettings: localPanelSettings(false),
+    panels,
+    pinned: false,
+  };
 }
 
 /** The evalhook-owned sections for one benchmark, in display order. */
@@ -30,7 +53,9 @@ export function workspaceSections(benchmark: BenchmarkName, entity: string): Jso
       radarPanel(id('radar'), { x: 12, y: 0, w: 12, h: 12 }, radarPresetId(entity), `${title} radar`),
       bestScore(id('best'), { x: 0, y: 8, w: 6, h: 6 }),
     ]),
-    section(id('questions'), `${title}: per-question outputs`, [outputTablePanel(id('outputs'), { x: 0, y: 0, w: 24, h: 14 })]),
+    section(id('questions'), `${title}: per-question outputs`, [
+      outputTablePanel(id('outputs'), { x: 0, y: 0, w: 24, h: 14 }),
+    ]),
   ];
 }
 
@@ -93,13 +118,16 @@ export function mergeWorkspace(stored: unknown, ours: JsonObject): JsonObject {
   if (!isObject(stored) || !isObject(stored.section)) return ours;
   const merged = structuredClone(stored);
   const sec = merged.section as JsonObject;
-  const bank = isObject(sec.panelBankConfig) ? sec.panelBankConfig : (sec.panelBankConfig = structuredClone(oursSection.panelBankConfig as JsonObject));
+  const bank = isObject(sec.panelBankConfig)
+    ? sec.panelBankConfig
+    : (sec.panelBankConfig = structuredClone(oursSection.panelBankConfig as JsonObject));
   const existing = Array.isArray(bank.sections) ? bank.sections : [];
   const at = existing.findIndex(owned);
   const others = existing.filter((s) => !owned(s));
   const insertAt = at < 0 ? 0 : existing.slice(0, at).filter((s) => !owned(s)).length;
   bank.sections = [...others.slice(0, insertAt), ...oursSections, ...others.slice(insertAt)];
-  if (!Array.isArray(sec.runSets) || sec.runSets.length === 0) sec.runSets = structuredClone(oursSection.runSets as Json[]);
+  if (!Array.isArray(sec.runSets) || sec.runSets.length === 0)
+    sec.runSets = structuredClone(oursSection.runSets as Json[]);
   if (!isObject(sec.settings)) sec.settings = structuredClone(oursSection.settings as JsonObject);
   return merged;
 }

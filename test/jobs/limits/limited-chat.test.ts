@@ -6,7 +6,12 @@ import { createStats } from '../../../src/jobs/stats.js';
 import { redisClients, redisNow } from '../../helpers/redis-clients.js';
 import { uniquePrefix } from '../../helpers/redis.js';
 
-const req: ChatRequest = { model: 'judge', messages: [{ role: 'user', content: 'rate it' }], temperature: 0, max_tokens: 16 };
+const req: ChatRequest = {
+  model: 'judge',
+  messages: [{ role: 'user', content: 'rate it' }],
+  temperature: 0,
+  max_tokens: 16,
+};
 const ok: ChatResult = { content: 'Rating: [[5]]', usage: { promptTokens: 30, completionTokens: 3 } };
 
 describe('limitChatClient', () => {
@@ -21,7 +26,11 @@ describe('limitChatClient', () => {
     const callTimes: number[] = [];
     const rateLimited: ChatClient = {
       async complete() {
-        throw new EndpointError('429 Too Many Requests', 'rate-limited', { status: 429, retryAfterMs: 400, role: 'judge' });
+        throw new EndpointError('429 Too Many Requests', 'rate-limited', {
+          status: 429,
+          retryAfterMs: 400,
+          role: 'judge',
+        });
       },
     };
     const healthy: ChatClient = {
@@ -58,7 +67,12 @@ describe('limitChatClient', () => {
       },
     };
     const usages: number[] = [];
-    const opts = { name: 'gpu-0', maxInFlight: 2, stats: { stats, role: 'judge' as const }, onUsage: (u: { promptTokens: number }) => usages.push(u.promptTokens) };
+    const opts = {
+      name: 'gpu-0',
+      maxInFlight: 2,
+      stats: { stats, role: 'judge' as const },
+      onUsage: (u: { promptTokens: number }) => usages.push(u.promptTokens),
+    };
     const c1 = limitChatClient(fake, { ...opts, limiter: worker(prefix) });
     const c2 = limitChatClient(fake, { ...opts, limiter: worker(prefix) });
     await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? c1 : c2).complete(req)));
@@ -85,7 +99,10 @@ describe('limitChatClient', () => {
     const held = await lim.acquire('j', { maxInFlight: 1, leaseMs: 120_000 });
     const ac = new AbortController();
     const c = limitChatClient(fake, { limiter: lim, name: 'j', maxInFlight: 1, onWait: () => ac.abort() });
-    await expect(c.complete(req, { signal: ac.signal })).rejects.toMatchObject({ name: 'EndpointError', kind: 'aborted' });
+    await expect(c.complete(req, { signal: ac.signal })).rejects.toMatchObject({
+      name: 'EndpointError',
+      kind: 'aborted',
+    });
     expect(calls).toBe(0);
     expect(await lim.inFlight('j')).toBe(1);
     await held();

@@ -15,14 +15,19 @@ describe('limiter: rate and shared pause', () => {
     const reasons: WaitReason[] = [];
     const grants = await Promise.all(
       Array.from({ length: 10 }, async (_, i) => {
-        const release = await (i % 2 ? w1 : w2).acquire('judge', { grantsPerWindow: rpm, windowMs, onWait: (w) => reasons.push(w.reason) });
+        const release = await (i % 2 ? w1 : w2).acquire('judge', {
+          grantsPerWindow: rpm,
+          windowMs,
+          onWait: (w) => reasons.push(w.reason),
+        });
         await release();
         return release.grantedAt;
       }),
     );
     grants.sort((a, b) => a - b);
     // Any rpm+1 consecutive grants span at least a full window.
-    for (let i = 0; i + rpm < grants.length; i++) expect(grants[i + rpm]! - grants[i]!).toBeGreaterThanOrEqual(windowMs);
+    for (let i = 0; i + rpm < grants.length; i++)
+      expect(grants[i + rpm]! - grants[i]!).toBeGreaterThanOrEqual(windowMs);
     expect(reasons.length).toBeGreaterThan(0);
     expect(new Set(reasons)).toEqual(new Set(['rate']));
   });
@@ -49,7 +54,11 @@ describe('limiter: rate and shared pause', () => {
     const reasons: WaitReason[] = [];
     const grants = await Promise.all(
       Array.from({ length: 6 }, async (_, i) => {
-        const release = await (i % 2 ? w1 : w2).acquire('judge', { maxInFlight: 10, grantsPerWindow: 100, onWait: (w) => reasons.push(w.reason) });
+        const release = await (i % 2 ? w1 : w2).acquire('judge', {
+          maxInFlight: 10,
+          grantsPerWindow: 100,
+          onWait: (w) => reasons.push(w.reason),
+        });
         await release();
         return release.grantedAt;
       }),

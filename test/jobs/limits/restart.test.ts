@@ -18,17 +18,24 @@ describe('limiter across a Redis restart', () => {
     try {
       const opts = { maxInFlight: 1, leaseMs: 120_000 };
       // scripts loaded and both subscribers up, pre-restart
-      await (await la.acquire('judge', opts))();
-      await (await lb.acquire('judge', opts))();
+      await (
+        await la.acquire('judge', opts)
+      )();
+      await (
+        await lb.acquire('judge', opts)
+      )();
       await server.stop('SIGKILL');
       await server.restart(); // script cache is empty now
       const held = await la.acquire('judge', opts);
       const channel = `${keys(prefix).limiter('judge')}:released`;
       // ioredis resubscribes on reconnect; wait for that condition before relying on messages.
-      await vi.waitFor(async () => {
-        const [, n] = (await probe.pubsub('NUMSUB', channel)) as [string, number];
-        expect(n).toBeGreaterThanOrEqual(2);
-      }, { timeout: 10_000, interval: 20 });
+      await vi.waitFor(
+        async () => {
+          const [, n] = (await probe.pubsub('NUMSUB', channel)) as [string, number];
+          expect(n).toBeGreaterThanOrEqual(2);
+        },
+        { timeout: 10_000, interval: 20 },
+      );
       let onWaiting: () => void = () => {};
       const waiting = new Promise<void>((r) => (onWaiting = r));
       const next = lb.acquire('judge', { ...opts, onWait: () => onWaiting() });
@@ -53,7 +60,9 @@ describe('limiter across a Redis restart', () => {
     const prefix = uniquePrefix('down');
     const l = createLimiter(r, prefix);
     try {
-      await (await l.acquire('judge', { maxInFlight: 1 }))(); // subscribed and scripts loaded
+      await (
+        await l.acquire('judge', { maxInFlight: 1 })
+      )(); // subscribed and scripts loaded
       await server.stop('SIGKILL');
       await vi.waitFor(() => expect(r.status).not.toBe('ready'), { timeout: 10_000, interval: 10 });
       const ac = new AbortController();
@@ -64,11 +73,14 @@ describe('limiter across a Redis restart', () => {
       ac.abort();
       await expect(attempt).rejects.toMatchObject({ name: 'AbortError' });
       await server.restart(); // the queued attempt may now run and grant; the cleanup must undo it
-      await vi.waitFor(async () => {
-        expect(await r.zcard(`${keys(prefix).limiter('judge')}:leases`)).toBe(0);
-        expect(r.status).toBe('ready');
-        expect(await r.ping()).toBe('PONG');
-      }, { timeout: 10_000, interval: 50 });
+      await vi.waitFor(
+        async () => {
+          expect(await r.zcard(`${keys(prefix).limiter('judge')}:leases`)).toBe(0);
+          expect(r.status).toBe('ready');
+          expect(await r.ping()).toBe('PONG');
+        },
+        { timeout: 10_000, interval: 50 },
+      );
       // and the slot is really free
       const got = await l.acquire('judge', { maxInFlight: 1, leaseMs: 120_000 });
       await got();

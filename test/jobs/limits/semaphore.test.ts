@@ -73,10 +73,13 @@ describe('limiter: in-flight semaphore', () => {
     const release = await l.acquire('slow', { maxInFlight: 1, leaseMs: 900 });
     const firstExpiry = Number(await r.zscore(leases, release.leaseId));
     // Wait (on a condition, not a fixed sleep) until Redis time is past the original expiry.
-    await vi.waitFor(async () => {
-      const [s, us] = (await r.time()).map(Number) as [number, number];
-      expect(s * 1000 + Math.floor(us / 1000)).toBeGreaterThan(firstExpiry + 50);
-    }, { timeout: 5000, interval: 20 });
+    await vi.waitFor(
+      async () => {
+        const [s, us] = (await r.time()).map(Number) as [number, number];
+        expect(s * 1000 + Math.floor(us / 1000)).toBeGreaterThan(firstExpiry + 50);
+      },
+      { timeout: 5000, interval: 20 },
+    );
     expect(Number(await r.zscore(leases, release.leaseId))).toBeGreaterThan(firstExpiry);
     expect(await l.inFlight('slow')).toBe(1);
     await release();
@@ -98,7 +101,9 @@ describe('limiter: in-flight semaphore', () => {
     expect(await r.zrange(leases, 0, -1)).toEqual([holder.leaseId]);
 
     // An already-aborted signal takes nothing either.
-    await expect(waiterL.acquire('judge', { maxInFlight: 5, signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(waiterL.acquire('judge', { maxInFlight: 5, signal: AbortSignal.abort() })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
     expect(await r.zrange(leases, 0, -1)).toEqual([holder.leaseId]);
 
     await holder();

@@ -24,7 +24,10 @@ describe('judge tokens per minute', () => {
 
   it('keeps a fake judge with a token budget within it, near its full use, without a single 429', async () => {
     // Replies of ~90 tokens to prompts of ~25, max_tokens 100: each call reserves ~130 and uses ~115.
-    const judge = await startFakeOpenAI({ respond: () => 'Rating: [[7]] '.repeat(26), tokenBudget: { tokens: BUDGET, windowMs: WINDOW_MS } });
+    const judge = await startFakeOpenAI({
+      respond: () => 'Rating: [[7]] '.repeat(26),
+      tokenBudget: { tokens: BUDGET, windowMs: WINDOW_MS },
+    });
     fakes.push(judge);
     const prefix = uniquePrefix('tpm');
     const name = 'judge:fake';
@@ -39,7 +42,12 @@ describe('judge tokens per minute', () => {
         onWait: (w) => waits.push(w.reason),
       });
     const [a, b] = [worker(), worker()];
-    const req = (i: number) => ({ model: 'judge', messages: [{ role: 'user' as const, content: `Please rate answer number ${i} of the candidate, briefly.` }], temperature: 0, max_tokens: 100 });
+    const req = (i: number) => ({
+      model: 'judge',
+      messages: [{ role: 'user' as const, content: `Please rate answer number ${i} of the candidate, briefly.` }],
+      temperature: 0,
+      max_tokens: 100,
+    });
     // enough calls to need about two and a half windows of budget
     const results = await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).complete(req(i))));
 
@@ -62,7 +70,14 @@ describe('judge tokens per minute', () => {
       'x-ratelimit-reset-requests': '120ms',
     });
     const rl = rateLimitFromHeaders(h)!;
-    expect(rl).toEqual({ limitTokens: 30000, remainingTokens: 1000, resetTokensMs: 58_000, limitRequests: 500, remainingRequests: 0, resetRequestsMs: 120 });
+    expect(rl).toEqual({
+      limitTokens: 30000,
+      remainingTokens: 1000,
+      resetTokensMs: 58_000,
+      limitRequests: 500,
+      remainingRequests: 0,
+      resetRequestsMs: 120,
+    });
     expect(parseResetDuration('6m0s')).toBe(360_000);
     expect(parseResetDuration('1h2m3.5s')).toBe(3_723_500);
     expect(parseResetDuration('soon')).toBeUndefined();
@@ -75,10 +90,17 @@ describe('judge tokens per minute', () => {
   });
 
   it('pauses every worker when the judge says its request budget is spent', async () => {
-    const spent = await startFakeOpenAI({ respond: () => 'Rating: [[7]]', replyHeaders: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '20s' } });
+    const spent = await startFakeOpenAI({
+      respond: () => 'Rating: [[7]]',
+      replyHeaders: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '20s' },
+    });
     fakes.push(spent);
     const prefix = uniquePrefix('hdr');
-    const c = limitChatClient(createOpenAIChatClient({ baseURL: spent.url, apiKey: 'k', role: 'judge' }), { limiter: limiter(prefix), name: 'judge:h', maxInFlight: 4 });
+    const c = limitChatClient(createOpenAIChatClient({ baseURL: spent.url, apiKey: 'k', role: 'judge' }), {
+      limiter: limiter(prefix),
+      name: 'judge:h',
+      maxInFlight: 4,
+    });
     await c.complete({ model: 'j', messages: [{ role: 'user', content: 'x' }], temperature: 0, max_tokens: 5 });
     const other = limiter(prefix); // another worker sees the same pause
     expect(await other.pausedUntil('judge:h')).toBeGreaterThan(0);

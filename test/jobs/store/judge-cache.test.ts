@@ -5,7 +5,11 @@ import { createRedisJudgeCache } from '../../../src/jobs/judge-cache.js';
 import { keys } from '../../../src/jobs/keys.js';
 import { redisUrl, uniquePrefix } from '../../helpers/redis.js';
 
-const result: ChatResult = { content: 'Rating: [[8]]', usage: { promptTokens: 50, completionTokens: 4 }, finishReason: 'stop' };
+const result: ChatResult = {
+  content: 'Rating: [[8]]',
+  usage: { promptTokens: 50, completionTokens: 4 },
+  finishReason: 'stop',
+};
 
 describe('createRedisJudgeCache', () => {
   let a: Redis;
@@ -49,7 +53,13 @@ describe('createRedisJudgeCache', () => {
     expect(stored.exp).toBeGreaterThan(now + 3_500_000);
     expect(stored.exp).toBeLessThanOrEqual(now + 3_600_000);
     // An entry whose expiry (Redis ms) has passed: written as a worker with that TTL would have.
-    await a.hset(keys(prefix).judgeCache, 'stale', JSON.stringify({ ...result, exp: 1 }), 'stale2', JSON.stringify({ ...result, exp: 2 }));
+    await a.hset(
+      keys(prefix).judgeCache,
+      'stale',
+      JSON.stringify({ ...result, exp: 1 }),
+      'stale2',
+      JSON.stringify({ ...result, exp: 2 }),
+    );
     expect(await cache.get('stale')).toBeUndefined();
     expect(await a.hexists(keys(prefix).judgeCache, 'stale')).toBe(0);
     expect(await cache.sweep()).toBe(1); // stale2, never read again

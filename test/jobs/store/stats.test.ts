@@ -19,7 +19,14 @@ describe('createStats', () => {
     await s2.flush();
     const totals = await s1.read();
     expect(Object.keys(totals).sort()).toEqual([...STAT_FIELDS].sort());
-    expect(totals).toMatchObject({ judge_calls: 55, judge_prompt_tokens: 1200, candidate_calls: 1, candidate_prompt_tokens: 11, candidate_completion_tokens: 80, judge_cache_hits: 0 });
+    expect(totals).toMatchObject({
+      judge_calls: 55,
+      judge_prompt_tokens: 1200,
+      candidate_calls: 1,
+      candidate_prompt_tokens: 11,
+      candidate_completion_tokens: 80,
+      judge_cache_hits: 0,
+    });
     await s1.close();
     await s2.close();
   });
