@@ -2,6 +2,7 @@
  * Judge prompt construction exactly as FastChat's common.py run_judge_single / run_judge_pair:
  * which prompt for which match, which placeholders get which text, and the two-message layout.
  */
+import { EvalhookError } from '../errors.js';
 import { needsReference, type Benchmark, type JudgePrompt } from './benchmark.js';
 import type { ChatMessage } from './ports.js';
 import type { BenchmarkQuestion } from './types.js';
@@ -13,7 +14,8 @@ import type { BenchmarkQuestion } from './types.js';
 export function fillTemplate(template: string, vars: Readonly<Record<string, string>>): string {
   return template.replace(/\{(\w+)\}/g, (_match, key: string) => {
     const value = vars[key];
-    if (value === undefined) throw new Error(`judge prompt placeholder {${key}} has no value`);
+    if (value === undefined)
+      throw new EvalhookError('EVALHOOK_ERR_BENCHMARK_DATA', `judge prompt placeholder {${key}} has no value`);
     return value;
   });
 }
@@ -32,7 +34,11 @@ export function pairPromptName(bench: Benchmark, category: string, turn: number)
 
 export function getPrompt(bench: Benchmark, name: string): JudgePrompt {
   const p = bench.judgePrompts[name];
-  if (!p) throw new Error(`benchmark ${bench.name} has no judge prompt '${name}' (prompt set ${bench.promptSet})`);
+  if (!p)
+    throw new EvalhookError(
+      'EVALHOOK_ERR_BENCHMARK_DATA',
+      `benchmark ${bench.name} has no judge prompt '${name}' (prompt set ${bench.promptSet})`,
+    );
   return p;
 }
 
@@ -46,7 +52,10 @@ function refVars(bench: Benchmark, q: BenchmarkQuestion, turn: number): Record<s
   if (!needsReference(bench, q.category)) return {};
   const ref = q.reference;
   if (!ref || ref.length < turn)
-    throw new Error(`question ${String(q.questionId)} (${q.category}) has no reference answer for turn ${turn}`);
+    throw new EvalhookError(
+      'EVALHOOK_ERR_BENCHMARK_DATA',
+      `question ${String(q.questionId)} (${q.category}) has no reference answer for turn ${turn}`,
+    );
   return turn === 1 ? { ref_answer_1: ref[0]! } : { ref_answer_1: ref[0]!, ref_answer_2: ref[1]! };
 }
 

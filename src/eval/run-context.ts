@@ -4,6 +4,7 @@
  * calls through them, the records kept so far, and the counters.
  */
 import { setMaxListeners } from 'node:events';
+import { EvalhookError } from '../errors.js';
 import { turnsToRun } from './benchmark.js';
 import { isEndpointError, type EndpointRole } from './errors.js';
 import { abortError, callWithTimeout, defaultSleep, DEFAULT_RETRY, PrioritySemaphore, retryCall } from './execution.js';
@@ -23,7 +24,10 @@ export function preflight(opts: RunEvaluationOptions): Map<string, string> {
   const mode = opts.mode ?? 'single';
   const { judge } = opts;
   if (judge.maxCostUsd !== undefined && !judge.prices)
-    throw new Error('judge.maxCostUsd needs judge.prices: a cost cap cannot be enforced without a price');
+    throw new EvalhookError(
+      'EVALHOOK_ERR_CONFIG',
+      'judge.maxCostUsd needs judge.prices: a cost cap cannot be enforced without a price',
+    );
   const promptNames = new Set(
     bench.questions.flatMap((q) =>
       Array.from({ length: turnsToRun(bench, q) }, (_, i) =>
@@ -34,12 +38,14 @@ export function preflight(opts: RunEvaluationOptions): Map<string, string> {
   for (const name of promptNames) getPrompt(bench, name);
   const baseline = new Map<string, string>();
   if (mode === 'pairwise-baseline') {
-    if (!opts.baseline) throw new Error('pairwise-baseline mode needs baseline answers');
+    if (!opts.baseline)
+      throw new EvalhookError('EVALHOOK_ERR_BENCHMARK_DATA', 'pairwise-baseline mode needs baseline answers');
     for (const a of opts.baseline.answers) baseline.set(`${String(a.questionId)}/${a.turn}`, a.content);
     for (const q of bench.questions)
       for (let t = 1; t <= turnsToRun(bench, q); t++)
         if (!baseline.has(`${String(q.questionId)}/${t}`))
-          throw new Error(
+          throw new EvalhookError(
+            'EVALHOOK_ERR_BENCHMARK_DATA',
             `baseline ${opts.baseline.model} has no answer for question ${String(q.questionId)} turn ${t}`,
           );
   }

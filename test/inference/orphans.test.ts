@@ -7,9 +7,25 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInferenceLauncher } from '../../src/inference/index.js';
-import { createServerRegistry, processStart } from '../../src/inference/orphans.js';
+import { readFileSync } from 'node:fs';
+import { createServerRegistry } from '../../src/inference/orphans.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { artifact, collectLog, fakeCommand, groupAlive, profile, tempDir, waitFor, writeFull } from './helpers.js';
+
+/**
+ * The test's own oracle for a process's start time: proc(5) says field 22 of /proc/<pid>/stat is
+ * "starttime" (clock ticks since boot); the command name (field 2) may hold spaces, so count from the
+ * closing parenthesis. Undefined when the process is gone or a zombie.
+ */
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // field 3 (state) onwards
+    return after[0] === 'Z' ? undefined : after[22 - 3];
+  } catch {
+    return undefined;
+  }
+}
 
 let redis: Redis;
 beforeAll(() => {
