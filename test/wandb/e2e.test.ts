@@ -6,12 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { buildApp } from '../../src/server/app.js';
-import { createWandb } from '../../src/wandb/index.js';
 import { redisUrl } from '../helpers/redis.js';
 import { startStack } from '../helpers/stack.js';
 import { startFakeWandb } from '../fakes/wandb-server.js';
-import { e2eFixture, peftAdapter, schemaMissing, wandbEnv } from './helpers.js';
-import { tempDir } from '../helpers/tmp.js';
+import { e2eFixture, peftAdapter, schemaMissing, twoTryWandb, wandbEnv } from './helpers.js';
 
 /** A PEFT adapter (what the endpoint kind serves by loading it into vLLM at runtime). */
 const LORA_FILES = peftAdapter(64, 1);
@@ -67,15 +65,7 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
       vllm: {},
       env: wandbEnv(e2e.wb),
     });
-    // The adapter with two attempts per call and no backoff, so the job's own retry is what recovers.
-    const wandb = createWandb({
-      apiKey: e2e.wb.apiKey,
-      baseURL: e2e.wb.url,
-      cacheDir: tempDir('e2e'),
-      retry: { retries: 1 },
-      sleep: async () => {},
-      heartbeatMs: 0,
-    });
+    const wandb = twoTryWandb(e2e.wb);
     await e2e.stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
     e2e.wb.fail({ status: 503, times: 3, match: 'graphql', operation: 'CreateRunFiles' });
     const id = await e2e.stack.enqueue(linked.fullName);
@@ -106,14 +96,7 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
       env: wandbEnv(e2e.wb, { JOB_BACKOFF_MS: '500' }),
       judge: { latencyMs: 30 },
     });
-    const wandb = createWandb({
-      apiKey: e2e.wb.apiKey,
-      baseURL: e2e.wb.url,
-      cacheDir: tempDir('e2e'),
-      retry: { retries: 1 },
-      sleep: async () => {},
-      heartbeatMs: 0,
-    });
+    const wandb = twoTryWandb(e2e.wb);
     await e2e.stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
     const app = buildApp({ config: e2e.stack.config, service: e2e.stack.service, logger: pino({ level: 'silent' }) });
     const deliver = () =>

@@ -217,3 +217,14 @@ export const peftAdapter = (bytes: number, fill: number, config: Record<string, 
   }),
   'adapter_model.safetensors': Buffer.alloc(bytes, fill),
 });
+
+/** The adapter with two tries per W&B call and no backoff, so what recovers from more failures is the job's own retry. */
+export const twoTryWandb = (w: FakeWandb) =>
+  createWandb({
+    apiKey: w.apiKey,
+    baseURL: w.url,
+    cacheDir: tempDir('e2e'),
+    retry: { retries: 1 },
+    sleep: async () => {},
+    heartbeatMs: 0,
+  });

@@ -13,7 +13,7 @@ import { redisUrl } from '../helpers/redis.js';
 import { startStack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startFakeWandb, type FakeRun, type FakeWandb } from '../fakes/wandb-server.js';
-import { e2eFixture, peftAdapter, schemaMissing, virtualClock, wandbEnv } from './helpers.js';
+import { e2eFixture, peftAdapter, schemaMissing, twoTryWandb, virtualClock, wandbEnv } from './helpers.js';
 
 const e2e = e2eFixture();
 
@@ -148,14 +148,7 @@ describe.skipIf(schemaMissing)('W&B run lifecycle through the worker', () => {
     const { linked } = seedCheckpoint(e2e.wb);
     e2e.stack = await startStack({ redisUrl: redisUrl(), vllm: {}, env: wandbEnv(e2e.wb, { JOB_BACKOFF_MS: '300' }) });
     // Two tries per GraphQL call and no backoff: a refused final open fails the attempt, the job retries.
-    const wandb = createWandb({
-      apiKey: e2e.wb.apiKey,
-      baseURL: e2e.wb.url,
-      cacheDir: tempDir('e2e'),
-      retry: { retries: 1 },
-      sleep: async () => {},
-      heartbeatMs: 0,
-    });
+    const wandb = twoTryWandb(e2e.wb);
     await e2e.stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
     const id = await e2e.stack.enqueue(linked.fullName);
     const done = e2e.stack.finished(id);
