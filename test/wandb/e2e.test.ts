@@ -8,26 +8,29 @@ import pino from 'pino';
 import { buildApp } from '../../src/server/app.js';
 import { redisUrl } from '../helpers/redis.js';
 import { startStack } from '../helpers/stack.js';
-import { startFakeWandb } from '../fakes/wandb-server.js';
+import { startFakeWandb, type FakeWandb } from '../fakes/wandb-server.js';
 import { e2eFixture, peftAdapter, schemaMissing, twoTryWandb, wandbEnv } from './helpers.js';
 
-/** A PEFT adapter (what the endpoint kind serves by loading it into vLLM at runtime). */
-const LORA_FILES = peftAdapter(64, 1);
+type SeedArtifact = Parameters<FakeWandb['seedArtifact']>[0];
+
+/** A PEFT adapter version (what the endpoint kind loads into vLLM at runtime) in `llama-sft`, linked into the registry. */
+function seedLinked(w: FakeWandb, collection: string, over: Partial<SeedArtifact> = {}) {
+  const src = w.seedArtifact({
+    entity: 'acme-team',
+    project: 'llama-sft',
+    collection,
+    files: peftAdapter(64, 1),
+    ...over,
+  });
+  return { src, linked: w.linkToRegistry(src, { collection }) };
+}
 
 describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
   const e2e = e2eFixture();
 
   it('a registry version ends as one finished run with tables, lineage and metadata write-back', async () => {
     e2e.wb = await startFakeWandb();
-    const src = e2e.wb.seedArtifact({
-      entity: 'acme-team',
-      project: 'llama-sft',
-      collection: 'llama-ft',
-      files: LORA_FILES,
-      metadata: { epoch: 1 },
-      sourceRun: { name: 'train-1' },
-    });
-    const linked = e2e.wb.linkToRegistry(src, { collection: 'llama-ft' });
+    const { src, linked } = seedLinked(e2e.wb, 'llama-ft', { metadata: { epoch: 1 }, sourceRun: { name: 'train-1' } });
     e2e.stack = await startStack({
       redisUrl: redisUrl(),
       vllm: {},
@@ -53,13 +56,7 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
 
   it('a report that fails and is retried by the job still leaves exactly one finished run', async () => {
     e2e.wb = await startFakeWandb();
-    const src = e2e.wb.seedArtifact({
-      entity: 'acme-team',
-      project: 'llama-sft',
-      collection: 'llama-ft',
-      files: LORA_FILES,
-    });
-    const linked = e2e.wb.linkToRegistry(src, { collection: 'llama-ft' });
+    const { linked } = seedLinked(e2e.wb, 'llama-ft');
     e2e.stack = await startStack({
       redisUrl: redisUrl(),
       vllm: {},
@@ -81,15 +78,7 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
 
   it('a webhook for a registry version, delivered twice, and a W&B outage during reporting: one finished run, nothing re-judged', async () => {
     e2e.wb = await startFakeWandb();
-    const src = e2e.wb.seedArtifact({
-      entity: 'acme-team',
-      project: 'llama-sft',
-      collection: 'llama ft',
-      files: LORA_FILES,
-      metadata: { epoch: 3 },
-      sourceRun: { name: 'train-7' },
-    });
-    const linked = e2e.wb.linkToRegistry(src, { collection: 'llama ft' });
+    const { src, linked } = seedLinked(e2e.wb, 'llama ft', { metadata: { epoch: 3 }, sourceRun: { name: 'train-7' } });
     e2e.stack = await startStack({
       redisUrl: redisUrl(),
       vllm: {},
