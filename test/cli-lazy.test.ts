@@ -2,31 +2,18 @@
  * `evalhook` loads per command (src/cli/main.ts): every command still works, and `eval --help`
  * loads none of the server, queue, W&B or SDK modules (which is what made it slow to start).
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli as runCliWith } from './helpers/cli.js';
 import { redisUrl, uniquePrefix } from './helpers/redis.js';
 import { REPO } from './helpers/stack.js';
 import { tempDir } from './helpers/tmp.js';
 
-function runCli(args: string[], env: Record<string, string> = {}) {
-  const proc = spawn(
-    process.execPath,
-    ['--import', 'tsx', '--import', join(REPO, 'test/helpers/module-log.mjs'), join(REPO, 'src/cli/main.ts'), ...args],
-    {
-      cwd: REPO,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let out = '';
-  let err = '';
-  proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  proc.stderr.on('data', (b: Buffer) => (err += b.toString()));
-  return { proc, out: () => out, err: () => err };
-}
+/** The CLI with test/helpers/module-log.mjs preloaded: it records every module the process loads. */
+const runCli = (args: string[], env: Record<string, string> = {}) =>
+  runCliWith(args, env, [join(REPO, 'test/helpers/module-log.mjs')]);
 
 const HEAVY = [
   '/node_modules/fastify/',

@@ -1,24 +1,9 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
 import { redisUrl, uniquePrefix } from './helpers/redis.js';
-import { REPO } from './helpers/stack.js';
 import { tempDir } from './helpers/tmp.js';
-
-function runCli(args: string[], env: Record<string, string>) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), ...args], {
-    cwd: REPO,
-    // Only what the test gives: no tokens leak in from the developer's shell.
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  proc.stderr.on('data', (b: Buffer) => (err += b.toString()));
-  return { proc, out: () => out, err: () => err };
-}
 
 describe('evalhook CLI', () => {
   it('fails fast in production with one message listing every invalid or missing variable', async () => {

@@ -2,7 +2,6 @@
  * The one secret policy (src/secrets.ts) and the places that apply it: the logger, the W&B run
  * config and a launched server's environment all use the same definitions these tests check.
  */
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { loggerFor } from '../src/logger.js';
@@ -20,19 +19,9 @@ import {
 import { runConfig } from '../src/wandb/run.js';
 import { artifact } from './inference/helpers.js';
 import { profile, runContext } from './wandb/helpers.js';
+import { logSink } from './helpers/log-sink.js';
 
 const BASE_ENV = { WEBHOOK_TOKEN: 'webhook-token-0123456789', ADMIN_TOKEN: 'admin-token-0123456789ab' };
-
-function sink() {
-  let out = '';
-  const destination = new Writable({
-    write(chunk: Buffer | string, _enc, cb) {
-      out += chunk.toString();
-      cb();
-    },
-  });
-  return { destination, text: () => out };
-}
 
 describe('isSecretKey', () => {
   it('marks credential names in every spelling and leaves token counts and tokenizers alone', () => {
@@ -125,7 +114,7 @@ describe('secretValues', () => {
       OPENAI_API_KEY: 'openai-key-222222222',
       JUDGE_API_KEY: 'judge-key-111111111',
     });
-    const s = sink();
+    const s = logSink();
     const log = loggerFor(config, s.destination);
     log.info({ redis: config.env.REDIS_URL }, `connecting to ${config.env.REDIS_URL}`);
     log.warn(`bare password long-redis-password-77 in a message; the fallback key openai-key-222222222 too`);

@@ -9,7 +9,13 @@ import { Redis } from 'ioredis';
 import { ConfigError, loadConfig } from '../config.js';
 import { createRedisDashboardStore } from '../jobs/dashboard-store.js';
 import { redisOptions } from '../runtime.js';
-import { DashboardSync, projectRequest, writeSpecFiles } from '../wandb/dashboard/index.js';
+import {
+  DashboardSync,
+  dashboardOffMessage,
+  projectRequest,
+  syncReply,
+  writeSpecFiles,
+} from '../wandb/dashboard/index.js';
 import { WANDB_NAME } from '../wandb/dashboard/keys.js';
 import { WandbClient } from '../wandb/index.js';
 import { withDevTokens } from './dev-tokens.js';
@@ -75,13 +81,7 @@ export async function dashboardCommand(argv: string[], io: DashboardCommandIO): 
     );
     return (json({ offline: true, localDir: dir }), 0);
   }
-  if (!req.views.length)
-    return (
-      void io.stderr.write(
-        `the dashboard is off for project ${req.project} (WANDB_DASHBOARD / profile dashboard.views)\n`,
-      ),
-      1
-    );
+  if (!req.views.length) return (void io.stderr.write(`${dashboardOffMessage(req.project)}\n`), 1);
   const redis = new Redis(redisOptions(config.env.REDIS_URL));
   try {
     const sync = new DashboardSync(
@@ -89,14 +89,7 @@ export async function dashboardCommand(argv: string[], io: DashboardCommandIO): 
       createRedisDashboardStore(redis, config.env.QUEUE_PREFIX),
     );
     const r = await sync.sync(req);
-    json({
-      entity: r.entity,
-      project: r.project,
-      workspaceUrl: r.workspaceUrl ?? null,
-      reportUrl: r.reportUrl ?? null,
-      workspaces: r.workspaces,
-      warnings: r.warnings,
-    });
+    json(syncReply(r));
     for (const w of r.warnings) io.stderr.write(`warning: ${w}\n`);
     return r.workspaceUrl || r.reportUrl ? 0 : 1;
   } catch (err) {

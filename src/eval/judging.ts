@@ -156,38 +156,10 @@ export function createJudging({
       c.resumed += 1;
       return keep(old, false);
     }
-    const failed = ans[turn - 1]?.error;
-    if (failed !== undefined) {
-      markInvalid();
-      const none = { promptTokens: 0, completionTokens: 0 };
-      return keep(
-        {
-          kind: 'pairwise',
-          key,
-          questionId: q.questionId,
-          turn,
-          model1: candidate.model,
-          model2: opts.baseline!.model,
-          judgeModel: judge.model,
-          promptName: g1.promptName,
-          g1Winner: 'error',
-          g2Winner: 'error',
-          g1UserPrompt: g1.userPrompt,
-          g1Judgment: `answer error: ${failed}`,
-          g2UserPrompt: g2.userPrompt,
-          g2Judgment: `answer error: ${failed}`,
-          usage: none,
-          cached: false,
-          tstamp: now() / 1000,
-        },
-        true,
-      );
-    }
-    const [r1, r2] = await Promise.all([
-      judgeParsed(g1.messages, parseVerdict, (v) => v === 'error'),
-      judgeParsed(g2.messages, parseVerdict, (v) => v === 'error'),
-    ]);
-    const record: PairwiseRecord = {
+    /** Every pairwise record of this turn: the same question, models and prompts; only the verdicts differ. */
+    const pairRecord = (
+      verdicts: Pick<PairwiseRecord, 'g1Winner' | 'g2Winner' | 'g1Judgment' | 'g2Judgment' | 'usage' | 'cached'>,
+    ): PairwiseRecord => ({
       kind: 'pairwise',
       key,
       questionId: q.questionId,
@@ -196,16 +168,43 @@ export function createJudging({
       model2: opts.baseline!.model,
       judgeModel: judge.model,
       promptName: g1.promptName,
+      g1Winner: verdicts.g1Winner,
+      g2Winner: verdicts.g2Winner,
+      g1UserPrompt: g1.userPrompt,
+      g1Judgment: verdicts.g1Judgment,
+      g2UserPrompt: g2.userPrompt,
+      g2Judgment: verdicts.g2Judgment,
+      usage: verdicts.usage,
+      cached: verdicts.cached,
+      tstamp: now() / 1000,
+    });
+    const failed = ans[turn - 1]?.error;
+    if (failed !== undefined) {
+      markInvalid();
+      return keep(
+        pairRecord({
+          g1Winner: 'error',
+          g2Winner: 'error',
+          g1Judgment: `answer error: ${failed}`,
+          g2Judgment: `answer error: ${failed}`,
+          usage: { promptTokens: 0, completionTokens: 0 },
+          cached: false,
+        }),
+        true,
+      );
+    }
+    const [r1, r2] = await Promise.all([
+      judgeParsed(g1.messages, parseVerdict, (v) => v === 'error'),
+      judgeParsed(g2.messages, parseVerdict, (v) => v === 'error'),
+    ]);
+    const record = pairRecord({
       g1Winner: gameWinner(r1.value, 1),
       g2Winner: gameWinner(r2.value, 2),
-      g1UserPrompt: g1.userPrompt,
       g1Judgment: r1.res.content,
-      g2UserPrompt: g2.userPrompt,
       g2Judgment: r2.res.content,
       usage: addUsage(r1.usage, r2.usage),
       cached: r1.cached && r2.cached,
-      tstamp: now() / 1000,
-    };
+    });
     if (record.g1Winner === 'error' || record.g2Winner === 'error') markInvalid();
     await keep(record, true);
   }

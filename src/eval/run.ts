@@ -12,7 +12,7 @@ import { createJudging } from './judging.js';
 import type { EvalResult, RunEvaluationOptions } from './options.js';
 import { loadStored } from './resume.js';
 import { createRunContext, preflight } from './run-context.js';
-import { buildSummary, type RunCounters } from './summary.js';
+import { buildSummary, zeroCounters } from './summary.js';
 import type { AnswerRecord, BenchmarkQuestion } from './types.js';
 
 /** The caller stopped the run (its signal's reason is the cause). */
@@ -24,16 +24,7 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<EvalRes
   const baseline = preflight(opts);
   if (opts.signal?.aborted) throw callerAborted(opts.signal.reason);
 
-  const c: RunCounters = {
-    judgeCalls: 0,
-    candidateCalls: 0,
-    cacheHits: 0,
-    resumed: 0,
-    answersResumed: 0,
-    retries: 0,
-    parseRetries: 0,
-    duplicates: 0,
-  };
+  const c = zeroCounters();
   const ctx = createRunContext(opts, baseline, await loadStored(opts.store, c), c);
   const { bench, fail } = ctx;
   const answer = createAnswering(ctx);

@@ -25,6 +25,18 @@ export interface RunCounters {
   duplicates: number;
 }
 
+/** A run's counters before anything has happened. */
+export const zeroCounters = (): RunCounters => ({
+  judgeCalls: 0,
+  candidateCalls: 0,
+  cacheHits: 0,
+  resumed: 0,
+  answersResumed: 0,
+  retries: 0,
+  parseRetries: 0,
+  duplicates: 0,
+});
+
 const ZERO: TokenUsage = { promptTokens: 0, completionTokens: 0 };
 const sum = (xs: readonly TokenUsage[]): TokenUsage =>
   xs.reduce(

@@ -79,6 +79,17 @@ describe('evalhook eval', () => {
     expect(JSON.parse(b.out().trim().split('\n').at(-1)!)).toMatchObject({ counts: { judgeCalls: 0, resumed: 160 } });
   });
 
+  /** The flags `evalhook eval` cannot run without, all valid, so the flag after them is what is wrong. */
+  const REQUIRED = [
+    '--model-base-url',
+    'http://m',
+    '--model',
+    'm',
+    '--judge-base-url',
+    'http://j',
+    '--judge-model',
+    'j',
+  ];
   it.each([
     [['--model', 'x'], /--model-base-url is required/],
     [['--bogus'], /Unknown option '--bogus'/],
@@ -86,36 +97,8 @@ describe('evalhook eval', () => {
       ['--model-base-url', 'u', '--model', 'm', '--judge-base-url', 'http://j', '--judge-model', 'j'],
       /--model-base-url is not a URL/,
     ],
-    [
-      [
-        '--model-base-url',
-        'http://m',
-        '--model',
-        'm',
-        '--judge-base-url',
-        'http://j',
-        '--judge-model',
-        'j',
-        '--concurrency',
-        '0',
-      ],
-      /--concurrency must be a positive integer/,
-    ],
-    [
-      [
-        '--model-base-url',
-        'http://m',
-        '--model',
-        'm',
-        '--judge-base-url',
-        'http://j',
-        '--judge-model',
-        'j',
-        '--bench',
-        'arena',
-      ],
-      /--bench must be/,
-    ],
+    [[...REQUIRED, '--concurrency', '0'], /--concurrency must be a positive integer/],
+    [[...REQUIRED, '--bench', 'arena'], /--bench must be/],
   ])('exits 2 with a clear message for bad flags %#', async (argv, message) => {
     const c = io();
     expect(await evalCommand(argv, c.value)).toBe(2);

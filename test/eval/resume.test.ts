@@ -1,7 +1,7 @@
 /** The resume rules on their own: which stored records a run may reuse, and how an untrusted store is read. */
 import { describe, expect, it } from 'vitest';
 import { loadStored, reusableAnswer, reusableJudgment, reusablePair } from '../../src/eval/resume.js';
-import type { RunCounters } from '../../src/eval/summary.js';
+import { zeroCounters } from '../../src/eval/summary.js';
 import type { AnswerRecord, EvalRecord, JudgmentRecord, PairwiseRecord } from '../../src/eval/types.js';
 
 const usage = { promptTokens: 1, completionTokens: 1 };
@@ -49,21 +49,11 @@ const pair: PairwiseRecord = {
   usage,
   tstamp: 1,
 };
-const counters = (): RunCounters => ({
-  judgeCalls: 0,
-  candidateCalls: 0,
-  cacheHits: 0,
-  resumed: 0,
-  answersResumed: 0,
-  retries: 0,
-  parseRetries: 0,
-  duplicates: 0,
-});
 const storeOf = (records: unknown[]) => ({ load: async () => records as EvalRecord[], save: async () => undefined });
 
 describe('loadStored', () => {
   it('skips what does not parse, keeps the last record per key and counts the repeats', async () => {
-    const c = counters();
+    const c = zeroCounters();
     const stored = await loadStored(
       storeOf([answer(1, 'old'), { kind: 'answer', key: 'answer/81/1' }, answer(1, 'new'), 'junk']),
       c,
@@ -74,7 +64,7 @@ describe('loadStored', () => {
   });
 
   it('reads nothing without a store', async () => {
-    expect((await loadStored(undefined, counters())).size).toBe(0);
+    expect((await loadStored(undefined, zeroCounters())).size).toBe(0);
   });
 });
 
@@ -82,7 +72,7 @@ describe('reuse rules', () => {
   it('an answer is reused for the same model only, and turn 2 only on top of the turn 1 it was generated from', async () => {
     const t1 = answer(1, 'one');
     const t2 = { ...answer(2, 'two'), key: 'answer/81/2' };
-    const stored = await loadStored(storeOf([t1, t2]), counters());
+    const stored = await loadStored(storeOf([t1, t2]), zeroCounters());
     const storedT1 = stored.get(t1.key) as AnswerRecord;
     expect(reusableAnswer(stored, t1.key, 'cand', [])).toEqual(t1);
     expect(reusableAnswer(stored, t1.key, 'other-model', [])).toBeUndefined();
@@ -93,7 +83,7 @@ describe('reuse rules', () => {
   });
 
   it('a judgment is reused for the same judge, candidate and prompt only', async () => {
-    const stored = await loadStored(storeOf([judgment]), counters());
+    const stored = await loadStored(storeOf([judgment]), zeroCounters());
     const want = { judgeModel: 'judge', model: 'cand', userPrompt: 'P' };
     expect(reusableJudgment(stored, judgment.key, want)).toEqual(judgment);
     expect(reusableJudgment(stored, judgment.key, { ...want, judgeModel: 'other-judge' })).toBeUndefined();
@@ -102,7 +92,7 @@ describe('reuse rules', () => {
   });
 
   it('a pairwise record is reused when both games were asked the same way', async () => {
-    const stored = await loadStored(storeOf([pair, judgment]), counters());
+    const stored = await loadStored(storeOf([pair, judgment]), zeroCounters());
     const want = { judgeModel: 'judge', model1: 'cand', g1UserPrompt: 'G1', g2UserPrompt: 'G2' };
     expect(reusablePair(stored, pair.key, want)).toEqual(pair);
     expect(reusablePair(stored, pair.key, { ...want, g2UserPrompt: 'G2 with another baseline' })).toBeUndefined();

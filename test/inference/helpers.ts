@@ -64,21 +64,14 @@ export async function writeFull(dir: string): Promise<string> {
   return dir;
 }
 
+/** The fake server as a launch command (argv array with placeholders), without a model dir. */
+export function fakeAdapterCommand(...flags: string[]): string[] {
+  return [process.execPath, '--import', 'tsx', FAKE_SERVER, '--port', '{port}', '--name', '{name}', ...flags];
+}
+
 /** The fake server as a launch command (argv array with placeholders). */
 export function fakeCommand(...flags: string[]): string[] {
-  return [
-    process.execPath,
-    '--import',
-    'tsx',
-    FAKE_SERVER,
-    '--port',
-    '{port}',
-    '--name',
-    '{name}',
-    '--model-dir',
-    '{modelDir}',
-    ...flags,
-  ];
+  return fakeAdapterCommand('--model-dir', '{modelDir}', ...flags);
 }
 
 /** Polls `cond` until true or the deadline passes (then throws with `what`). */

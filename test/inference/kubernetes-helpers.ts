@@ -35,23 +35,26 @@ export function kubeLauncher(fake: FakeKubernetes, over: Partial<KubernetesLaunc
 
 type K8sInput = Extract<ProfileInput['inference'], { kind: 'kubernetes' }>;
 
+/** vLLM's OpenAI server with runtime LoRA, as an operator writes it in a kubernetes profile. */
+export const VLLM_LORA_ARGS = [
+  '--model',
+  '{baseModel}',
+  '--port',
+  '{port}',
+  '--enable-lora',
+  '--max-lora-rank',
+  '64',
+  '--lora-modules',
+  '{name}={adapterDir}',
+];
+
 export function kubeSettings(port: number, over: Partial<K8sInput> = {}) {
   const p = profile({
     kind: 'kubernetes',
     image: 'vllm/vllm-openai:v0.11.0',
     port,
     baseModel: 'meta-llama/Llama-3.1-8B-Instruct',
-    args: [
-      '--model',
-      '{baseModel}',
-      '--port',
-      '{port}',
-      '--enable-lora',
-      '--max-lora-rank',
-      '64',
-      '--lora-modules',
-      '{name}={adapterDir}',
-    ],
+    args: VLLM_LORA_ARGS,
     wandbApiKeySecret: { name: 'wandb', key: 'api-key' },
     ...over,
   });

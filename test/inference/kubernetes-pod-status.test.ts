@@ -1,9 +1,18 @@
 /** What each pod status the kubelet and scheduler report means for a launch (states the fake does not walk through). */
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1ContainerState, V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { podState } from '../../src/inference/kubernetes/pod-status.js';
 
 const pod = (status: V1Pod['status']): V1Pod => ({ metadata: { name: 'p' }, status });
+/** A container status that is not ready and never restarted; only its name and state matter here. */
+const container = (name: string, state: V1ContainerState): V1ContainerStatus => ({
+  name,
+  image: 'i',
+  imageID: '',
+  ready: false,
+  restartCount: 0,
+  state,
+});
 
 describe('podState', () => {
   it('an evicted pod (no container terminated) is a crash with the pod reason', () => {
@@ -16,26 +25,8 @@ describe('podState', () => {
     const s = podState(
       pod({
         phase: 'Pending',
-        initContainerStatuses: [
-          {
-            name: 'fetch-artifact',
-            image: 'i',
-            imageID: '',
-            ready: false,
-            restartCount: 0,
-            state: { terminated: { exitCode: 0, reason: 'Completed' } },
-          },
-        ],
-        containerStatuses: [
-          {
-            name: 'server',
-            image: 'i',
-            imageID: '',
-            ready: false,
-            restartCount: 0,
-            state: { waiting: { reason: 'ContainerCreating' } },
-          },
-        ],
+        initContainerStatuses: [container('fetch-artifact', { terminated: { exitCode: 0, reason: 'Completed' } })],
+        containerStatuses: [container('server', { waiting: { reason: 'ContainerCreating' } })],
       }),
     );
     expect(s).toEqual({ kind: 'starting', detail: 'Pending, server: ContainerCreating' });
@@ -54,16 +45,7 @@ describe('podState', () => {
         podState(
           pod({
             phase: 'Pending',
-            containerStatuses: [
-              {
-                name: 'server',
-                image: 'i',
-                imageID: '',
-                ready: false,
-                restartCount: 0,
-                state: { waiting: { reason, message: 'm' } },
-              },
-            ],
+            containerStatuses: [container('server', { waiting: { reason, message: 'm' } })],
           }),
         ),
       ).toEqual({ kind: 'broken', container: 'server', reason, message: 'm' });
@@ -75,16 +57,7 @@ describe('podState', () => {
       podState(
         pod({
           phase: 'Succeeded',
-          containerStatuses: [
-            {
-              name: 'server',
-              image: 'i',
-              imageID: '',
-              ready: false,
-              restartCount: 0,
-              state: { terminated: { exitCode: 0, reason: 'Completed' } },
-            },
-          ],
+          containerStatuses: [container('server', { terminated: { exitCode: 0, reason: 'Completed' } })],
         }),
       ),
     ).toMatchObject({ kind: 'crashed', container: 'server', exitCode: 0 });

@@ -16,7 +16,7 @@ import { redisUrl, uniquePrefix } from '../helpers/redis.js';
 import {
   artifact,
   collectLog,
-  FAKE_SERVER,
+  fakeAdapterCommand,
   fakeCommand,
   groupAlive,
   pidAlive,
@@ -441,20 +441,7 @@ describe('process launcher', () => {
       'model-00001-of-00004.safetensors',
       'recipe_state.pt',
     ].map((path) => ({ path, size: 1 }));
-    const adapterOnly = [
-      process.execPath,
-      '--import',
-      'tsx',
-      FAKE_SERVER,
-      '--port',
-      '{port}',
-      '--name',
-      '{name}',
-      '--record',
-      s.recordFile,
-      '--lora-modules',
-      '{name}={adapterDir}',
-    ];
+    const adapterOnly = fakeAdapterCommand('--record', s.recordFile, '--lora-modules', '{name}={adapterDir}');
     s.req.profile.inference = {
       ...s.req.profile.inference,
       kind: 'process',

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from '
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createInferenceLauncher, InferenceError } from '../../src/inference/index.js';
+import { createInferenceLauncher, InferenceError, type InferenceLauncherOptions } from '../../src/inference/index.js';
 import type { LaunchRequest } from '../../src/ports.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai-server.js';
 import { fixture, TINY_HEADS } from '../checkpoint/helpers.js';
@@ -55,6 +55,10 @@ function request(
   };
 }
 
+/** A launcher without GPUs that works under `work`; cache root and process timings as the test needs. */
+const launcherIn = (work: string, over: Partial<InferenceLauncherOptions> = {}) =>
+  createInferenceLauncher({ redis, prefix: uniquePrefix('tt'), secrets: {}, gpuIds: [], workDir: work, ...over });
+
 describe('torchtune .pt artifacts in the launchers', () => {
   it('endpoint: converts with lora_alpha from artifact metadata and heads from the profile, loads the PEFT copy', async () => {
     const fake: FakeOpenAI = await startFakeOpenAI({ models: ['meta-llama/Llama-3.1-8B-Instruct'] });
@@ -68,13 +72,7 @@ describe('torchtune .pt artifacts in the launchers', () => {
     fake.route('POST', '/v1/unload_lora_adapter', () => ({ status: 200, body: 'Success' }));
     const cache = await tempDir('cache');
     const work = await tempDir('work');
-    const launcher = createInferenceLauncher({
-      redis,
-      prefix: uniquePrefix('tt'),
-      secrets: {},
-      gpuIds: [],
-      workDir: work,
-    });
+    const launcher = launcherIn(work);
     const req = request(
       profile({ kind: 'endpoint', baseURL: fake.url, loraDir: join(work, 'lora'), lora: { heads: TINY_HEADS } }),
       await ptArtifactDir(cache, 'adapter_checkpoint_2.pt'),
@@ -114,16 +112,7 @@ describe('torchtune .pt artifacts in the launchers', () => {
     const cache = await tempDir('cache');
     const work = await tempDir('work');
     const record = join(work, 'record.json');
-    const launcher = createInferenceLauncher({
-      redis,
-      prefix: uniquePrefix('tt'),
-      secrets: {},
-      gpuIds: [],
-      workDir: work,
-      cacheRoot: cache,
-      killGraceMs: 500,
-      pollMs: 100,
-    });
+    const launcher = launcherIn(work, { cacheRoot: cache, killGraceMs: 500, pollMs: 100 });
     closers.push(() => launcher.shutdownAll());
     const req = request(
       profile({
@@ -152,14 +141,7 @@ describe('torchtune .pt artifacts in the launchers', () => {
     const cache = await tempDir('cache');
     const work = await tempDir('work');
     const record = join(work, 'record.json');
-    const launcher = createInferenceLauncher({
-      redis,
-      prefix: uniquePrefix('tt'),
-      secrets: {},
-      gpuIds: [],
-      workDir: work,
-      cacheRoot: cache,
-    });
+    const launcher = launcherIn(work, { cacheRoot: cache });
     const req = request(
       profile({
         kind: 'process',

@@ -43,18 +43,22 @@ function request(baseURL: string, over: Partial<LaunchRequest> = {}): LaunchRequ
   };
 }
 
+/** A launcher with the W&B key and no GPUs or work dir: wandb-inference needs neither. */
+const wandbLauncher = () =>
+  createInferenceLauncher({
+    redis,
+    prefix: uniquePrefix('wi'),
+    secrets: {},
+    wandbApiKey: WANDB_KEY,
+    gpuIds: [],
+    workDir: '/nonexistent',
+  });
+
 describe('wandb-inference launcher', () => {
   it('addresses the artifact version with the W&B key and OpenAI-Project header', async () => {
     const fake = await startFakeOpenAI({ apiKey: WANDB_KEY });
     try {
-      const launcher = createInferenceLauncher({
-        redis,
-        prefix: uniquePrefix('wi'),
-        secrets: {},
-        wandbApiKey: WANDB_KEY,
-        gpuIds: [],
-        workDir: '/nonexistent',
-      });
+      const launcher = wandbLauncher();
       const served = await launcher.launch(request(fake.url));
       expect(served.baseURL).toBe(fake.url);
       expect(served.model).toBe('wandb-artifact:///acme/llm/my-lora:v3');
@@ -88,14 +92,7 @@ describe('wandb-inference launcher', () => {
   });
 
   it('defaults to the public W&B Inference base URL', async () => {
-    const launcher = createInferenceLauncher({
-      redis,
-      prefix: uniquePrefix('wi'),
-      secrets: {},
-      wandbApiKey: WANDB_KEY,
-      gpuIds: [],
-      workDir: '/nonexistent',
-    });
+    const launcher = wandbLauncher();
     const req = request('http://unused');
     req.profile = profile({ kind: 'wandb-inference' });
     expect((await launcher.launch(req)).baseURL).toBe('https://api.inference.wandb.ai/v1');
@@ -114,14 +111,7 @@ describe('wandb-inference launcher', () => {
     expect((err as InferenceError).retryable).toBe(false);
     expect((err as Error).message).toContain('WANDB_API_KEY');
 
-    const launcher = createInferenceLauncher({
-      redis,
-      prefix: uniquePrefix('wi'),
-      secrets: {},
-      wandbApiKey: WANDB_KEY,
-      gpuIds: [],
-      workDir: '/nonexistent',
-    });
+    const launcher = wandbLauncher();
     const full = request('http://x', {
       artifact: artifact({
         files: [
@@ -144,14 +134,7 @@ describe('wandb-inference launcher', () => {
   it('checks W&B Serverless LoRA prerequisites before any call: type lora, wandb.base_model naming a supported base, rank limit', async () => {
     const fake = await startFakeOpenAI({ apiKey: WANDB_KEY });
     try {
-      const launcher = createInferenceLauncher({
-        redis,
-        prefix: uniquePrefix('wi'),
-        secrets: {},
-        wandbApiKey: WANDB_KEY,
-        gpuIds: [],
-        workDir: '/nonexistent',
-      });
+      const launcher = wandbLauncher();
       const base = request(fake.url).artifact;
       const refuse = async (over: Partial<LaunchRequest>, pattern: RegExp) => {
         const err = await launcher.launch(request(fake.url, over)).catch((e: unknown) => e);

@@ -19,6 +19,7 @@ import { startStack, type Stack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { schemaMissing } from '../wandb/helpers.js';
 import { waitFor } from '../inference/helpers.js';
+import { VLLM_LORA_ARGS } from '../inference/kubernetes-helpers.js';
 
 const BASE = 'meta-llama/Llama-3.1-8B-Instruct';
 
@@ -100,17 +101,7 @@ describe.skipIf(schemaMissing)('kind=kubernetes end to end (fake API server, fak
               image: 'vllm/vllm-openai:v0.11.0',
               gpus: 1,
               port,
-              args: [
-                '--model',
-                '{baseModel}',
-                '--port',
-                '{port}',
-                '--enable-lora',
-                '--max-lora-rank',
-                '64',
-                '--lora-modules',
-                '{name}={adapterDir}',
-              ],
+              args: VLLM_LORA_ARGS,
               env: [{ name: 'HF_TOKEN', valueFrom: { secretKeyRef: { name: 'hf', key: 'token' } } }],
               wandbApiKeySecret: { name: 'wandb', key: 'api-key' },
               baseModel: BASE,

@@ -1,6 +1,5 @@
 /** Builds a real app (real Redis, unique prefix) for one test and tears it down with its keys. */
 import { createHmac } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createEvaluationService, type EvaluationService } from '../../src/jobs/producer.js';
@@ -8,6 +7,7 @@ import { loggerFor } from '../../src/logger.js';
 import { serviceOptions } from '../../src/runtime.js';
 import { buildApp, type App } from '../../src/server/app.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { logSink } from '../helpers/log-sink.js';
 
 export const WEBHOOK_TOKEN = 'whk_test_token_0123456789abcdef';
 export const ADMIN_TOKEN = 'adm_test_token_0123456789abcdef';
@@ -47,14 +47,8 @@ export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
     ...opts.env,
   };
   const config = loadConfig(env, () => JSON.stringify(opts.rules ?? {}));
-  let captured = '';
-  const destination = new Writable({
-    write(chunk: Buffer | string, _enc, cb) {
-      captured += chunk.toString();
-      cb();
-    },
-  });
-  const logger = loggerFor(config, destination);
+  const sink = logSink();
+  const logger = loggerFor(config, sink.destination);
   const service = createEvaluationService(serviceOptions(config, logger));
   const app = buildApp({ config, service, logger });
   await app.ready();
@@ -64,7 +58,7 @@ export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
     service,
     prefix,
     url,
-    logs: () => captured,
+    logs: sink.text,
     close: async () => {
       await app.close();
       await deleteKeys(url, prefix).catch(() => undefined);

@@ -1,24 +1,13 @@
 /** Secrets never reach the logs: capture pino output in a buffer and search it. */
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { CENSOR } from '../../src/secrets.js';
 import { ADMIN_TOKEN, WEBHOOK_SECRET, WEBHOOK_TOKEN, delivery, makeFixture, sign } from './fixture.js';
-
-function capture() {
-  let out = '';
-  const destination = new Writable({
-    write(chunk: Buffer | string, _enc, cb) {
-      out += chunk.toString();
-      cb();
-    },
-  });
-  return { destination, text: () => out };
-}
+import { logSink } from '../helpers/log-sink.js';
 
 describe('createLogger', () => {
   it('redacts credential headers and credential-named keys at any depth, and known secret values inside strings', () => {
-    const sink = capture();
+    const sink = logSink();
     const secrets = ['sk-live-judge-key-0123456789', 'wandb-api-key-abcdef0123456789'];
     const log = createLogger({
       level: 'debug',

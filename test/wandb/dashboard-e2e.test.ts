@@ -3,68 +3,54 @@
  * evaluation the project's workspace view, report and radar preset exist exactly once, are updated in
  * place, keep what a person added, leave a person's report edit alone, and never fail the evaluation.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { createRedisDashboardStore } from '../../src/jobs/dashboard-store.js';
 import { buildApp } from '../../src/server/app.js';
 import { DashboardSync } from '../../src/wandb/dashboard/index.js';
 import { WandbClient } from '../../src/wandb/index.js';
 import { redisUrl } from '../helpers/redis.js';
-import { startStack, type Stack } from '../helpers/stack.js';
-import { startFakeWandb, type FakeWandb } from '../fakes/wandb-server.js';
+import { startStack } from '../helpers/stack.js';
+import { startFakeWandb } from '../fakes/wandb-server.js';
 import { hasPath, referencedKeys } from './dashboard-keys.js';
-import { schemaMissing } from './helpers.js';
+import { e2eFixture, peftAdapter, schemaMissing, wandbEnv } from './helpers.js';
 
 type Json = Record<string, unknown>;
 const sectionsOf = (spec: Json) => ((spec.section as Json).panelBankConfig as Json).sections as Json[];
 
 describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real worker)', () => {
-  let stack: Stack | undefined;
-  let wb: FakeWandb | undefined;
-  afterEach(async () => {
-    await stack?.close();
-    await wb?.close();
-    stack = wb = undefined;
-  });
+  const e2e = e2eFixture();
 
   /** Two checkpoints (epochs 1 and 2) of one training run, linked into the registry. */
   async function setup(env: Record<string, string> = {}) {
-    wb = await startFakeWandb();
+    e2e.wb = await startFakeWandb();
     const versions = [1, 2].map((epoch) => {
-      const src = wb!.seedArtifact({
+      const src = e2e.wb!.seedArtifact({
         entity: 'acme-team',
         project: 'llama-sft',
         collection: 'llama-ft',
-        files: {
-          'adapter_config.json': JSON.stringify({
-            peft_type: 'LORA',
-            r: 8,
-            lora_alpha: 16,
-            target_modules: ['q_proj', 'v_proj'],
-          }),
-          'adapter_model.safetensors': Buffer.alloc(32, epoch),
-        },
+        files: peftAdapter(32, epoch),
         metadata: { epoch },
         sourceRun: { name: 'train-1' },
       });
-      return { src, linked: wb!.linkToRegistry(src, { collection: 'llama-ft' }) };
+      return { src, linked: e2e.wb!.linkToRegistry(src, { collection: 'llama-ft' }) };
     });
-    stack = await startStack({
+    e2e.stack = await startStack({
       redisUrl: redisUrl(),
       vllm: {},
-      env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', ...env },
+      env: wandbEnv(e2e.wb, env),
     });
-    await stack.startWorker();
+    await e2e.stack.startWorker();
     return versions;
   }
 
   async function evaluate(fullName: string) {
-    const id = await stack!.enqueue(fullName);
-    expect(await stack!.finished(id)).toBe('completed');
-    return (await stack!.service.get(id))!;
+    const id = await e2e.stack!.enqueue(fullName);
+    expect(await e2e.stack!.finished(id)).toBe('completed');
+    return (await e2e.stack!.service.get(id))!;
   }
 
-  const views = (type: string) => wb!.state.views.ofType(type);
+  const views = (type: string) => e2e.wb!.state.views.ofType(type);
 
   it('creates one workspace view, one report and one radar preset, then updates them in place for the next checkpoint', async () => {
     const [v1, v2] = await setup();
@@ -72,7 +58,7 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
 
     expect(views('project-view')).toHaveLength(1);
     expect(views('runs')).toHaveLength(1);
-    expect([...wb!.state.views.charts.keys()]).toEqual(['acme-team/mtbench-radar']);
+    expect([...e2e.wb!.state.views.charts.keys()]).toEqual(['acme-team/mtbench-radar']);
     const ws = views('project-view')[0]!;
     const report = views('runs')[0]!;
     expect(ws).toMatchObject({ entity: 'acme-team', project: 'evals', name: 'nw-evalhookmtbench-v' });
@@ -80,21 +66,21 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
     expect(first.status).toBe('succeeded');
     expect(first.warnings).toBeUndefined();
     expect(first.dashboard).toEqual({
-      workspaceUrl: `${wb!.url}/acme-team/evals?nw=evalhookmtbench`,
-      reportUrl: `${wb!.url}/acme-team/evals/reports/MT-Bench-evals--${report.id.replace(/=/g, '')}`,
+      workspaceUrl: `${e2e.wb!.url}/acme-team/evals?nw=evalhookmtbench`,
+      reportUrl: `${e2e.wb!.url}/acme-team/evals/reports/MT-Bench-evals--${report.id.replace(/=/g, '')}`,
     });
     // The registry write-back links the report next to the score.
-    expect(wb!.artifact(v1!.src.id).metadata).toMatchObject({
+    expect(e2e.wb!.artifact(v1!.src.id).metadata).toMatchObject({
       mtbench: { score: 7, report_url: first.dashboard!.reportUrl },
     });
-    const radarPanels = sectionsOf(wb!.state.views.parsed(ws.id))
+    const radarPanels = sectionsOf(e2e.wb!.state.views.parsed(ws.id))
       .flatMap((s) => s.panels as Json[])
       .filter((p) => p.viewType === 'Vega2');
     expect(radarPanels.map((p) => (p.config as Json).panelDefId)).toEqual(['acme-team/mtbench-radar']);
     // Every summary and config key the stored specs read is on the run the pipeline logged.
-    const run = wb!.evalRuns()[0]!;
-    for (const v of wb!.state.views.views) {
-      const keys = referencedKeys(wb!.state.views.parsed(v.id));
+    const run = e2e.wb!.evalRuns()[0]!;
+    for (const v of e2e.wb!.state.views.views) {
+      const keys = referencedKeys(e2e.wb!.state.views.parsed(v.id));
       expect([...keys.summary].filter((k) => !(k in run.summary))).toEqual([]);
       expect([...keys.config].filter((k) => !hasPath(run.config, k))).toEqual([]);
       expect(keys.config.size).toBe(3);
@@ -107,13 +93,13 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
 
     expect(views('project-view').map((v) => v.id)).toEqual([ws.id]);
     expect(views('runs').map((v) => v.id)).toEqual([report.id]);
-    expect(wb!.state.views.charts.size).toBe(1);
+    expect(e2e.wb!.state.views.charts.size).toBe(1);
     expect(second.dashboard).toEqual(first.dashboard);
     // The report names the latest checkpoint, so it was rewritten in place; the unchanged workspace was not.
     expect(report.updatedAt > reportUpdatedAt).toBe(true);
-    expect(JSON.stringify(wb!.state.views.parsed(report.id))).toContain('llama-ft:v1');
+    expect(JSON.stringify(e2e.wb!.state.views.parsed(report.id))).toContain('llama-ft:v1');
     expect(ws.updatedAt).toBe(wsUpdatedAt);
-    expect(wb!.requests.filter((r) => r.operationName === 'CreateCustomChart')).toHaveLength(1);
+    expect(e2e.wb!.requests.filter((r) => r.operationName === 'CreateCustomChart')).toHaveLength(1);
   });
 
   it("keeps a person's workspace section and run-set filter, and writes a new report beside one a person edited", async () => {
@@ -140,12 +126,12 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
         },
       ],
     };
-    wb!.state.views.userEdit(ws.id, (spec) => {
+    e2e.wb!.state.views.userEdit(ws.id, (spec) => {
       sectionsOf(spec).push(userSection);
       ((spec.section as Json).runSets as Json[])[0]!.filters = userFilter;
       return spec;
     });
-    wb!.state.views.userEdit(report.id, (spec) => ({
+    e2e.wb!.state.views.userEdit(report.id, (spec) => ({
       ...spec,
       blocks: [{ type: 'paragraph', children: [{ text: 'edited by a person' }] }],
     }));
@@ -162,31 +148,31 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
 
     // A rebuild by hand rewrites evalhook's sections and nothing else.
     const app = buildApp({
-      config: stack!.config,
-      service: stack!.service,
+      config: e2e.stack!.config,
+      service: e2e.stack!.service,
       logger: pino({ level: 'silent' }),
       dashboards: new DashboardSync(
-        new WandbClient({ apiKey: wb!.apiKey, baseURL: wb!.url }),
-        createRedisDashboardStore(stack!.redis, stack!.env.QUEUE_PREFIX!),
+        new WandbClient({ apiKey: e2e.wb!.apiKey, baseURL: e2e.wb!.url }),
+        createRedisDashboardStore(e2e.stack!.redis, e2e.stack!.env.QUEUE_PREFIX!),
       ),
     });
     const res = await app.inject({
       method: 'POST',
       url: '/api/v1/dashboards/sync',
-      headers: { authorization: `Bearer ${stack!.env.ADMIN_TOKEN}` },
+      headers: { authorization: `Bearer ${e2e.stack!.env.ADMIN_TOKEN}` },
       payload: { project: 'evals' },
     });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({
       entity: 'acme-team',
       project: 'evals',
-      workspaceUrl: `${wb!.url}/acme-team/evals?nw=evalhookmtbench`,
+      workspaceUrl: `${e2e.wb!.url}/acme-team/evals?nw=evalhookmtbench`,
       reportUrl: second.dashboard!.reportUrl,
       warnings: [],
     });
     expect(views('project-view')).toHaveLength(1);
     expect(views('runs')).toHaveLength(2);
-    const spec = wb!.state.views.parsed(ws.id);
+    const spec = e2e.wb!.state.views.parsed(ws.id);
     const ids = sectionsOf(spec).map((s) => s.__id__);
     expect(ids).toContain('user-notes');
     expect(ids.filter((i) => String(i).startsWith('evalhook-'))).toEqual([
@@ -199,7 +185,7 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
     const got = await app.inject({
       method: 'GET',
       url: `/api/v1/evaluations/${second.id}`,
-      headers: { authorization: `Bearer ${stack!.env.ADMIN_TOKEN}` },
+      headers: { authorization: `Bearer ${e2e.stack!.env.ADMIN_TOKEN}` },
     });
     expect(got.statusCode).toBe(200);
     expect(got.json()).toMatchObject({
@@ -212,24 +198,24 @@ describe.skipIf(schemaMissing)('dashboard in W&B (fake W&B, real Redis, real wor
 
   it('a refused upsertView leaves a succeeded evaluation with the reason as a warning', async () => {
     const [v1] = await setup();
-    wb!.deny('UpsertView', 'permission denied: view-only member');
+    e2e.wb!.deny('UpsertView', 'permission denied: view-only member');
     const view = await evaluate(v1!.linked.fullName);
     expect(view.status).toBe('succeeded');
     expect(view.scores?.average).toBe(7);
     expect(view.warnings?.join('\n')).toMatch(/workspace view not written: .*permission denied: view-only member/);
     expect(view.warnings?.join('\n')).toMatch(/report not written: .*permission denied/);
-    expect(wb!.state.views.views).toHaveLength(0);
+    expect(e2e.wb!.state.views.views).toHaveLength(0);
     expect(view.dashboard).toBeUndefined();
-    expect(wb!.artifact(v1!.src.id).metadata).toMatchObject({ mtbench: { score: 7 } });
+    expect(e2e.wb!.artifact(v1!.src.id).metadata).toMatchObject({ mtbench: { score: 7 } });
   });
 
   it('WANDB_DASHBOARD=off writes nothing', async () => {
     const [v1] = await setup({ WANDB_DASHBOARD: 'off' });
     const view = await evaluate(v1!.linked.fullName);
     expect(view.status).toBe('succeeded');
-    expect(wb!.state.views.views).toHaveLength(0);
-    expect(wb!.state.views.charts.size).toBe(0);
-    expect(wb!.requests.some((r) => r.operationName === 'FindViews' || r.operationName === 'CustomChartById')).toBe(
+    expect(e2e.wb!.state.views.views).toHaveLength(0);
+    expect(e2e.wb!.state.views.charts.size).toBe(0);
+    expect(e2e.wb!.requests.some((r) => r.operationName === 'FindViews' || r.operationName === 'CustomChartById')).toBe(
       false,
     );
   });

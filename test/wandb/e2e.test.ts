@@ -3,57 +3,44 @@
  * registry version triggers an evaluation; W&B ends up with one finished run, its tables, the input
  * edge and the metadata write-back, also after the same evaluation is reported twice.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { buildApp } from '../../src/server/app.js';
-import { createWandb } from '../../src/wandb/index.js';
 import { redisUrl } from '../helpers/redis.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startStack } from '../helpers/stack.js';
 import { startFakeWandb, type FakeWandb } from '../fakes/wandb-server.js';
-import { schemaMissing } from './helpers.js';
-import { tempDir } from '../helpers/tmp.js';
+import { e2eFixture, peftAdapter, schemaMissing, twoTryWandb, wandbEnv } from './helpers.js';
 
-/** A PEFT adapter (what the endpoint kind serves by loading it into vLLM at runtime). */
-const LORA_FILES = {
-  'adapter_config.json': JSON.stringify({
-    peft_type: 'LORA',
-    r: 8,
-    lora_alpha: 16,
-    target_modules: ['q_proj', 'v_proj'],
-  }),
-  'adapter_model.safetensors': Buffer.alloc(64, 1),
-};
+type SeedArtifact = Parameters<FakeWandb['seedArtifact']>[0];
+
+/** A PEFT adapter version (what the endpoint kind loads into vLLM at runtime) in `llama-sft`, linked into the registry. */
+function seedLinked(w: FakeWandb, collection: string, over: Partial<SeedArtifact> = {}) {
+  const src = w.seedArtifact({
+    entity: 'acme-team',
+    project: 'llama-sft',
+    collection,
+    files: peftAdapter(64, 1),
+    ...over,
+  });
+  return { src, linked: w.linkToRegistry(src, { collection }) };
+}
 
 describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
-  let stack: Stack | undefined;
-  let wb: FakeWandb | undefined;
-  afterEach(async () => {
-    await stack?.close();
-    await wb?.close();
-    stack = wb = undefined;
-  });
+  const e2e = e2eFixture();
 
   it('a registry version ends as one finished run with tables, lineage and metadata write-back', async () => {
-    wb = await startFakeWandb();
-    const src = wb.seedArtifact({
-      entity: 'acme-team',
-      project: 'llama-sft',
-      collection: 'llama-ft',
-      files: LORA_FILES,
-      metadata: { epoch: 1 },
-      sourceRun: { name: 'train-1' },
-    });
-    const linked = wb.linkToRegistry(src, { collection: 'llama-ft' });
-    stack = await startStack({
+    e2e.wb = await startFakeWandb();
+    const { src, linked } = seedLinked(e2e.wb, 'llama-ft', { metadata: { epoch: 1 }, sourceRun: { name: 'train-1' } });
+    e2e.stack = await startStack({
       redisUrl: redisUrl(),
       vllm: {},
-      env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals' },
+      env: wandbEnv(e2e.wb),
     });
-    await stack.startWorker();
-    const id = await stack.enqueue(linked.fullName);
-    expect(await stack.finished(id)).toBe('completed');
+    await e2e.stack.startWorker();
+    const id = await e2e.stack.enqueue(linked.fullName);
+    expect(await e2e.stack.finished(id)).toBe('completed');
 
-    const runs = wb.evalRuns();
+    const runs = e2e.wb.evalRuns();
     expect(runs).toHaveLength(1);
     const run = runs[0]!;
     expect(run).toMatchObject({ state: 'finished', project: 'evals', group: 'train-1' });
@@ -62,79 +49,50 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
     expect(run.summary.mtbench_radar_table).toMatchObject({ _type: 'table-file' });
     expect(run.inputArtifacts.map((e) => e.artifactId)).toEqual([src.id]);
     expect(run.history.length).toBeGreaterThan(0);
-    expect(wb.artifact(src.id).metadata).toMatchObject({ epoch: 1, mtbench: { score: 7 } });
-    const view = await stack.service.get(id);
+    expect(e2e.wb.artifact(src.id).metadata).toMatchObject({ epoch: 1, mtbench: { score: 7 } });
+    const view = await e2e.stack.service.get(id);
     expect(view?.runUrl).toContain(`/evals/runs/${run.name}`);
   });
 
   it('a report that fails and is retried by the job still leaves exactly one finished run', async () => {
-    wb = await startFakeWandb();
-    const src = wb.seedArtifact({
-      entity: 'acme-team',
-      project: 'llama-sft',
-      collection: 'llama-ft',
-      files: LORA_FILES,
-    });
-    const linked = wb.linkToRegistry(src, { collection: 'llama-ft' });
-    stack = await startStack({
+    e2e.wb = await startFakeWandb();
+    const { linked } = seedLinked(e2e.wb, 'llama-ft');
+    e2e.stack = await startStack({
       redisUrl: redisUrl(),
       vllm: {},
-      env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals' },
+      env: wandbEnv(e2e.wb),
     });
-    // The adapter with two attempts per call and no backoff, so the job's own retry is what recovers.
-    const wandb = createWandb({
-      apiKey: wb.apiKey,
-      baseURL: wb.url,
-      cacheDir: tempDir('e2e'),
-      retry: { retries: 1 },
-      sleep: async () => {},
-      heartbeatMs: 0,
-    });
-    await stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
-    wb.fail({ status: 503, times: 3, match: 'graphql', operation: 'CreateRunFiles' });
-    const id = await stack.enqueue(linked.fullName);
-    expect(await stack.finished(id)).toBe('completed');
-    expect(wb.requests.filter((r) => r.operationName === 'CreateRunFiles' && r.status === 503)).toHaveLength(3);
-    const runs = wb.evalRuns();
+    const wandb = twoTryWandb(e2e.wb);
+    await e2e.stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
+    e2e.wb.fail({ status: 503, times: 3, match: 'graphql', operation: 'CreateRunFiles' });
+    const id = await e2e.stack.enqueue(linked.fullName);
+    expect(await e2e.stack.finished(id)).toBe('completed');
+    expect(e2e.wb.requests.filter((r) => r.operationName === 'CreateRunFiles' && r.status === 503)).toHaveLength(3);
+    const runs = e2e.wb.evalRuns();
     expect(runs).toHaveLength(1);
     expect(runs[0]!.state).toBe('finished');
     expect(runs[0]!.summary['mtbench/score']).toBe(7);
     expect(runs[0]!.inputArtifacts).toHaveLength(1);
-    expect(stack.judge.requests).toHaveLength(160);
+    expect(e2e.stack.judge.requests).toHaveLength(160);
   });
 
   it('a webhook for a registry version, delivered twice, and a W&B outage during reporting: one finished run, nothing re-judged', async () => {
-    wb = await startFakeWandb();
-    const src = wb.seedArtifact({
-      entity: 'acme-team',
-      project: 'llama-sft',
-      collection: 'llama ft',
-      files: LORA_FILES,
-      metadata: { epoch: 3 },
-      sourceRun: { name: 'train-7' },
-    });
-    const linked = wb.linkToRegistry(src, { collection: 'llama ft' });
-    stack = await startStack({
+    e2e.wb = await startFakeWandb();
+    const { src, linked } = seedLinked(e2e.wb, 'llama ft', { metadata: { epoch: 3 }, sourceRun: { name: 'train-7' } });
+    e2e.stack = await startStack({
       redisUrl: redisUrl(),
       vllm: {},
-      env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', JOB_BACKOFF_MS: '500' },
+      env: wandbEnv(e2e.wb, { JOB_BACKOFF_MS: '500' }),
       judge: { latencyMs: 30 },
     });
-    const wandb = createWandb({
-      apiKey: wb.apiKey,
-      baseURL: wb.url,
-      cacheDir: tempDir('e2e'),
-      retry: { retries: 1 },
-      sleep: async () => {},
-      heartbeatMs: 0,
-    });
-    await stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
-    const app = buildApp({ config: stack.config, service: stack.service, logger: pino({ level: 'silent' }) });
+    const wandb = twoTryWandb(e2e.wb);
+    await e2e.stack.startWorker({ artifacts: wandb.artifacts, reporter: wandb.reporter });
+    const app = buildApp({ config: e2e.stack.config, service: e2e.stack.service, logger: pino({ level: 'silent' }) });
     const deliver = () =>
       app.inject({
         method: 'POST',
         url: '/webhooks/wandb',
-        headers: { authorization: `Bearer ${stack!.env.WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${e2e.stack!.env.WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
         payload: JSON.stringify({
           event_type: 'LINK_ARTIFACT',
           event_author: 'alice',
@@ -149,30 +107,30 @@ describe.skipIf(schemaMissing)('pipeline -> W&B (fake W&B, real Redis)', () => {
     const first = await deliver();
     expect(first.statusCode).toBe(202);
     const id = (first.json() as { evaluationId: string }).evaluationId;
-    const done = stack.finished(id);
+    const done = e2e.stack.finished(id);
     // W&B goes down the moment the last judgment is asked for: reporting fails and is retried alone.
-    await stack.judge.waitForRequests(160);
-    wb.down();
+    await e2e.stack.judge.waitForRequests(160);
+    e2e.wb.down();
     const retried = new Promise<void>((resolve) => {
-      stack!.events.on('delayed', ({ jobId }) => {
+      e2e.stack!.events.on('delayed', ({ jobId }) => {
         if (jobId === id) resolve();
       });
     });
     await retried;
-    wb.up();
+    e2e.wb.up();
     const again = await deliver();
     expect(again.statusCode).toBe(200);
     expect(again.json()).toMatchObject({ evaluationId: id, duplicate: true });
     expect(await done).toBe('completed');
 
-    const runs = wb.evalRuns();
+    const runs = e2e.wb.evalRuns();
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ state: 'finished', group: 'train-7' });
     expect(runs[0]!.summary['mtbench/score']).toBe(7);
     expect(runs[0]!.inputArtifacts.map((e) => e.artifactId)).toEqual([src.id]);
-    expect(wb.artifact(src.id).metadata).toMatchObject({ epoch: 3, mtbench: { score: 7 } });
-    expect(stack.judge.requests).toHaveLength(160);
-    expect((await stack.service.get(id))?.attempts).toBeGreaterThanOrEqual(2);
+    expect(e2e.wb.artifact(src.id).metadata).toMatchObject({ epoch: 3, mtbench: { score: 7 } });
+    expect(e2e.stack.judge.requests).toHaveLength(160);
+    expect((await e2e.stack.service.get(id))?.attempts).toBeGreaterThanOrEqual(2);
     await app.close(); // closes the service too
   });
 });

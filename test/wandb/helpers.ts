@@ -2,7 +2,9 @@
  * Shared fixtures for the W&B adapter tests: a profile, an evaluation outcome (summary, records,
  * questions), a fake server with a seeded registry version, and the adapter wired to it.
  */
+import { afterEach } from 'vitest';
 import { skipWithoutShared } from '../helpers/shared.js';
+import type { Stack } from '../helpers/stack.js';
 import type { BenchmarkQuestion, EvalRecord, EvalSummary } from '../../src/eval/types.js';
 import type { RunContext, ResolvedArtifact } from '../../src/ports.js';
 import { Profile, type ProfileInput } from '../../src/profile.js';
@@ -11,6 +13,7 @@ import {
   startFakeWandb,
   WANDB_SCHEMA_DIR,
   wandbSchemaAvailable,
+  type FakeWandb,
   type FakeWandbOptions,
 } from '../fakes/wandb-server.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -180,3 +183,48 @@ export function virtualClock() {
     },
   };
 }
+
+/**
+ * What an end-to-end test starts: the fake W&B and the evalhook stack. Call inside a describe; after
+ * each test both are closed (the stack first, it talks to W&B) and forgotten.
+ */
+export function e2eFixture() {
+  const f: { stack?: Stack; wb?: FakeWandb } = {};
+  afterEach(async () => {
+    await f.stack?.close();
+    await f.wb?.close();
+    f.stack = f.wb = undefined;
+  });
+  return f;
+}
+
+/** The environment that points evalhook at a fake W&B, logging to the project `evals`. */
+export const wandbEnv = (w: FakeWandb, extra: Record<string, string> = {}) => ({
+  WANDB_API_KEY: w.apiKey,
+  WANDB_BASE_URL: w.url,
+  WANDB_PROJECT: 'evals',
+  ...extra,
+});
+
+/** A small PEFT LoRA adapter (what the endpoint kind hot-loads into vLLM); `fill` tells checkpoints apart. */
+export const peftAdapter = (bytes: number, fill: number, config: Record<string, unknown> = {}) => ({
+  'adapter_config.json': JSON.stringify({
+    peft_type: 'LORA',
+    r: 8,
+    lora_alpha: 16,
+    target_modules: ['q_proj', 'v_proj'],
+    ...config,
+  }),
+  'adapter_model.safetensors': Buffer.alloc(bytes, fill),
+});
+
+/** The adapter with two tries per W&B call and no backoff, so what recovers from more failures is the job's own retry. */
+export const twoTryWandb = (w: FakeWandb) =>
+  createWandb({
+    apiKey: w.apiKey,
+    baseURL: w.url,
+    cacheDir: tempDir('e2e'),
+    retry: { retries: 1 },
+    sleep: async () => {},
+    heartbeatMs: 0,
+  });

@@ -83,37 +83,25 @@ describe.skipIf(schemaMissing)('evaluation run', () => {
       epoch: 3,
     });
     const out = table(run, 'mtbench_output_table');
-    expect(out.columns).toEqual([
-      'model_name',
-      'question_id',
-      'category',
-      'question',
-      'answer',
-      'judge_model',
-      'judge_prompt_template',
-      'judge_prompt',
-      'judgment',
-      'score',
-      'turn',
-      'tstamp',
-      'sub_category',
-    ]);
+    // Nejumi 4's mtbench_output_table, column by column in its order, with the first judge call's row.
+    const firstRow = {
+      model_name: 'cand',
+      question_id: 81,
+      category: 'writing',
+      question: 'Write a blog post.',
+      answer: 'answer 81.1',
+      judge_model: 'judge-model-1',
+      judge_prompt_template: 'single-v1',
+      judge_prompt: 'judge 81.1',
+      judgment: 'Rating: [[7]]',
+      score: 7,
+      turn: 1,
+      tstamp: 1700000101,
+      sub_category: 'creation',
+    };
+    expect(out.columns).toEqual(Object.keys(firstRow));
     expect(out.data).toHaveLength(4);
-    expect(out.data[0]).toEqual([
-      'cand',
-      81,
-      'writing',
-      'Write a blog post.',
-      'answer 81.1',
-      'judge-model-1',
-      'single-v1',
-      'judge 81.1',
-      'Rating: [[7]]',
-      7,
-      1,
-      1700000101,
-      'creation',
-    ]);
+    expect(out.data[0]).toEqual(Object.values(firstRow));
     expect(table(run, 'mtbench_radar_table')).toEqual({
       columns: ['category', 'score'],
       data: [

@@ -7,14 +7,14 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../src/checkpoint/index.js';
-import { startFakeWandb, type FakeWandb } from '../fakes/wandb-server.js';
+import { startFakeWandb } from '../fakes/wandb-server.js';
 import { redisUrl } from '../helpers/redis.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { startStack } from '../helpers/stack.js';
 import { tempDir } from '../helpers/tmp.js';
 import { expected, fixture, TINY_HEADS } from '../checkpoint/helpers.js';
-import { schemaMissing } from './helpers.js';
+import { e2eFixture, schemaMissing, wandbEnv } from './helpers.js';
 
 /** What torchtune's WandBLogger logs: the resolved recipe YAML (a custom model builder here, hence profile heads). */
 const RECIPE = {
@@ -46,24 +46,18 @@ interface Loaded {
 describe.skipIf(schemaMissing)(
   'torchtune .pt checkpoint -> converted, hot-loaded, evaluated (fake W&B, fake vLLM, real Redis)',
   () => {
-    let stack: Stack | undefined;
-    let wb: FakeWandb | undefined;
-    afterEach(async () => {
-      await stack?.close();
-      await wb?.close();
-      stack = wb = undefined;
-    });
+    const e2e = e2eFixture();
 
     it('adapter_checkpoint_2.pt alone in the version: converted from the recipe config, loaded into vLLM, W&B run at epoch 2', async () => {
-      wb = await startFakeWandb();
-      const src = wb.seedArtifact({
+      e2e.wb = await startFakeWandb();
+      const src = e2e.wb.seedArtifact({
         entity: 'acme-team',
         project: 'llama-lora',
         collection: 'adapter_checkpoint_2',
         files: { 'adapter_checkpoint_2.pt': readFileSync(fixture('adapter_checkpoint_2.pt')) },
         sourceRun: { name: 'tune-run-1', config: Object.fromEntries(Object.entries(RECIPE).map(([k, v]) => [k, v])) },
       });
-      const linked = wb.linkToRegistry(src, { collection: 'meta-llama-Meta-Llama-3_1-8B-instruct-lora-adaptor' });
+      const linked = e2e.wb.linkToRegistry(src, { collection: 'meta-llama-Meta-Llama-3_1-8B-instruct-lora-adaptor' });
 
       const dir = await tempDir('tt-e2e');
       const loraDir = join(dir, 'lora');
@@ -79,16 +73,16 @@ describe.skipIf(schemaMissing)(
           rules: [],
         }),
       );
-      stack = await startStack({
+      e2e.stack = await startStack({
         redisUrl: redisUrl(),
-        env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', EVALHOOK_CONFIG: rules },
+        env: wandbEnv(e2e.wb, { EVALHOOK_CONFIG: rules }),
       });
 
       // vLLM with runtime LoRA updating: reads the adapter at load time, as vLLM does, and answers
       // only for names it has loaded (plus the base), as vLLM's check_model does.
       const loaded: Loaded[] = [];
       const live = new Set<string>();
-      stack.candidate.route('POST', '/v1/load_lora_adapter', async (body) => {
+      e2e.stack.candidate.route('POST', '/v1/load_lora_adapter', async (body) => {
         const b = body as { lora_name: string; lora_path: string };
         if (!existsSync(join(b.lora_path, 'adapter_config.json')))
           return {
@@ -103,11 +97,11 @@ describe.skipIf(schemaMissing)(
         live.add(b.lora_name);
         return { status: 200, body: `Success: LoRA adapter '${b.lora_name}' added successfully.` };
       });
-      stack.candidate.route('POST', '/v1/unload_lora_adapter', (body) => {
+      e2e.stack.candidate.route('POST', '/v1/unload_lora_adapter', (body) => {
         live.delete((body as { lora_name: string }).lora_name);
         return { status: 200, body: 'Success' };
       });
-      stack.candidate.failWhen((b) =>
+      e2e.stack.candidate.failWhen((b) =>
         live.has(b.model)
           ? undefined
           : {
@@ -115,10 +109,10 @@ describe.skipIf(schemaMissing)(
               body: { error: { message: `The model \`${b.model}\` does not exist.`, type: 'NotFoundError' } },
             },
       );
-      await stack.startWorker();
+      await e2e.stack.startWorker();
 
-      const id = await stack.enqueue(linked.fullName, 'tt-en');
-      expect(await stack.finished(id)).toBe('completed');
+      const id = await e2e.stack.enqueue(linked.fullName, 'tt-en');
+      expect(await e2e.stack.finished(id)).toBe('completed');
 
       // The adapter vLLM loaded: torch's own conversion, value by value, with the recipe's facts.
       expect(loaded).toHaveLength(1);
@@ -132,10 +126,10 @@ describe.skipIf(schemaMissing)(
         target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
         task_type: 'CAUSAL_LM',
       });
-      expect(stack.candidate.requests.filter((r) => r.body.model === loaded[0]!.name)).toHaveLength(160);
-      expect(wb.requests.filter((r) => r.operationName === 'RunConfig')).toHaveLength(1);
+      expect(e2e.stack.candidate.requests.filter((r) => r.body.model === loaded[0]!.name)).toHaveLength(160);
+      expect(e2e.wb.requests.filter((r) => r.operationName === 'RunConfig')).toHaveLength(1);
 
-      const run = wb.evalRuns().find((r) => r.project === 'evals')!;
+      const run = e2e.wb.evalRuns().find((r) => r.project === 'evals')!;
       expect(run).toMatchObject({ state: 'finished', group: 'tune-run-1' });
       expect(run.summary['mtbench/score']).toBe(7);
       expect(run.config.checkpoint).toMatchObject({ epoch: 2 });
@@ -152,9 +146,9 @@ describe.skipIf(schemaMissing)(
       });
 
       // Another profile on the same checkpoint: the cached conversion is served, nothing converted again.
-      const id2 = await stack.enqueue(linked.fullName, 'tt-ja');
-      expect(await stack.finished(id2)).toBe('completed');
-      const run2 = wb.evalRuns().find((r) => r.project === 'evals-ja')!;
+      const id2 = await e2e.stack.enqueue(linked.fullName, 'tt-ja');
+      expect(await e2e.stack.finished(id2)).toBe('completed');
+      const run2 = e2e.wb.evalRuns().find((r) => r.project === 'evals-ja')!;
       expect(run2.config.inference).toMatchObject({ converted: { cached: true } });
       expect(run2.config.checkpoint).toMatchObject({ epoch: 2 });
       expect(loaded).toHaveLength(2);
@@ -166,15 +160,15 @@ describe.skipIf(schemaMissing)(
     });
 
     it('without lora_alpha anywhere the evaluation fails at once, saying where to set it', async () => {
-      wb = await startFakeWandb();
-      const src = wb.seedArtifact({
+      e2e.wb = await startFakeWandb();
+      const src = e2e.wb.seedArtifact({
         entity: 'acme-team',
         project: 'llama-lora',
         collection: 'adapter_checkpoint_0',
         files: { 'adapter_checkpoint_0.pt': readFileSync(fixture('plain_fp32.pt')) },
         sourceRun: { name: 'tune-run-2', config: { model: { _component_: 'my_models.tiny.lora_tiny_llama' } } },
       });
-      const linked = wb.linkToRegistry(src, { collection: 'llama-lora' });
+      const linked = e2e.wb.linkToRegistry(src, { collection: 'llama-lora' });
       const dir = await tempDir('tt-e2e');
       const rules = join(dir, 'rules.json');
       writeFileSync(
@@ -186,19 +180,19 @@ describe.skipIf(schemaMissing)(
           rules: [],
         }),
       );
-      stack = await startStack({
+      e2e.stack = await startStack({
         redisUrl: redisUrl(),
-        env: { WANDB_API_KEY: wb.apiKey, WANDB_BASE_URL: wb.url, WANDB_PROJECT: 'evals', EVALHOOK_CONFIG: rules },
+        env: wandbEnv(e2e.wb, { EVALHOOK_CONFIG: rules }),
       });
-      await stack.startWorker();
-      const id = await stack.enqueue(linked.fullName, 'tt');
-      expect(await stack.finished(id)).toBe('failed');
-      const view = await stack.service.get(id);
+      await e2e.stack.startWorker();
+      const id = await e2e.stack.enqueue(linked.fullName, 'tt');
+      expect(await e2e.stack.finished(id)).toBe('failed');
+      const view = await e2e.stack.service.get(id);
       expect(view?.error?.reason).toMatch(
         /adapter_checkpoint_0\.pt: lora_alpha is unknown and evalhook does not guess it/,
       );
       expect(view?.attempts).toBe(1);
-      expect(stack.candidate.requests).toHaveLength(0);
+      expect(e2e.stack.candidate.requests).toHaveLength(0);
     });
   },
 );

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Config } from '../../config.js';
 import type { SyncRequest, SyncResult } from '../../wandb/dashboard/index.js';
-import { projectRequest } from '../../wandb/dashboard/index.js';
+import { dashboardOffMessage, projectRequest, syncReply } from '../../wandb/dashboard/index.js';
 import { WandbError } from '../../wandb/client.js';
 import { requireBearer } from '../plugins/auth.js';
 import { errorReply } from '../plugins/error-handler.js';
@@ -45,23 +45,10 @@ export const dashboardRoutes: FastifyPluginAsyncZod<{ config: Config; dashboards
       if (!request.views.length)
         return reply
           .code(409)
-          .send(
-            errorReply(
-              409,
-              `the dashboard is off for project ${request.project} (WANDB_DASHBOARD / profile dashboard.views)`,
-              'EVALHOOK_ERR_DASHBOARD_OFF',
-            ),
-          );
+          .send(errorReply(409, dashboardOffMessage(request.project), 'EVALHOOK_ERR_DASHBOARD_OFF'));
       try {
         const r = await dashboards.sync({ ...request, signal: AbortSignal.timeout(120_000) });
-        return {
-          entity: r.entity,
-          project: r.project,
-          workspaceUrl: r.workspaceUrl ?? null,
-          reportUrl: r.reportUrl ?? null,
-          workspaces: r.workspaces,
-          warnings: r.warnings,
-        };
+        return syncReply(r);
       } catch (err) {
         if (!(err instanceof WandbError)) throw err;
         return reply.code(502).send(errorReply(502, `W&B: ${err.message}`, 'EVALHOOK_ERR_WANDB'));

@@ -8,7 +8,7 @@ import type { Config } from '../../config.js';
 import type { DashboardOutcome, DashboardUpdater, RunContext } from '../../ports.js';
 import type { Profile } from '../../profile.js';
 import { BENCHMARKS } from './keys.js';
-import { DashboardSync, type DashboardView, type SyncRequest } from './sync.js';
+import { DashboardSync, type DashboardView, type SyncRequest, type SyncResult } from './sync.js';
 
 export { DashboardSync, type DashboardStore, type SyncRequest, type SyncResult } from './sync.js';
 
@@ -55,6 +55,22 @@ export function projectRequest(config: Config, target: { entity?: string; projec
     title: ps.find((p) => p.dashboard.reportTitle)?.dashboard.reportTitle,
     description: ps.find((p) => p.dashboard.reportDescription)?.dashboard.reportDescription,
     force: true,
+  };
+}
+
+/** Why a rebuild by hand does nothing: the project's profiles turn every view off. */
+export const dashboardOffMessage = (project: string) =>
+  `the dashboard is off for project ${project} (WANDB_DASHBOARD / profile dashboard.views)`;
+
+/** A sync's result as `evalhook dashboard` prints it and POST /dashboards/sync replies (absent URLs as null). */
+export function syncReply(r: SyncResult) {
+  return {
+    entity: r.entity,
+    project: r.project,
+    workspaceUrl: r.workspaceUrl ?? null,
+    reportUrl: r.reportUrl ?? null,
+    workspaces: r.workspaces,
+    warnings: r.warnings,
   };
 }
 
