@@ -1,3 +1,5 @@
+import { Queue } from 'bullmq';
+import { redisOptions } from '../../src/runtime.js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startRedisServer, type OwnedRedis } from '../helpers/redis-server.js';
@@ -113,7 +115,18 @@ it('a Redis restart shorter than REDIS_DEADLINE_MS costs no delivery: the webhoo
     await own.restart();
     const res = await pending;
     expect(res.statusCode).toBe(202);
-    expect(await g.service.queue.getJob(res.json<{ evaluationId: string }>().evaluationId)).toBeDefined();
+    // The 202 came through the intake's own connection; the service queue's connection (no offline
+    // queue) may reconnect a moment later, so read the job back through a fresh, ready connection.
+    const check = new Queue(g.service.queue.name, {
+      connection: redisOptions(own.url),
+      prefix: g.service.queue.opts.prefix,
+    });
+    try {
+      await check.waitUntilReady();
+      expect(await check.getJob(res.json<{ evaluationId: string }>().evaluationId)).toBeDefined();
+    } finally {
+      await check.close();
+    }
   } finally {
     await g.close();
     await own.dispose();
