@@ -60,9 +60,7 @@ export async function downloadArtifact(
   const key = cacheKey(artifact) + selectionSuffix(opts.files);
   const target = join(root, key);
   if (await exists(target)) {
-    // The entry's mtime is its last use: the LRU eviction reads it.
-    const now = new Date();
-    await utimes(target, now, now).catch(() => undefined);
+    await markUsed(target);
     return target;
   }
 
@@ -139,6 +137,7 @@ export async function downloadArtifact(
       await rm(tmp, { recursive: true, force: true });
     });
     client.log.info({ artifact: artifact.fullName, files: entries.length, dir: target }, 'artifact downloaded');
+    await markUsed(target);
     if (opts.cacheMaxBytes !== undefined) {
       const evicted = await evictLru(root, opts.cacheMaxBytes, target).catch((err: unknown) => {
         client.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'artifact cache eviction failed');
@@ -266,6 +265,19 @@ async function sizeOf(dir: string): Promise<number> {
     if (e.isFile()) total += (await stat(join(e.parentPath, e.name))).size;
   }
   return total;
+}
+
+let lastUseMs = 0;
+
+/**
+ * The entry's mtime is its last use, which the LRU eviction reads. Every use (a download or a hit)
+ * stamps it from one clock, strictly increasing in this process: a filesystem mtime (ns) next to a
+ * Date (ms) could otherwise put a later use before an earlier one within the same millisecond.
+ */
+async function markUsed(dir: string): Promise<void> {
+  lastUseMs = Math.max(Date.now(), lastUseMs + 1);
+  const at = new Date(lastUseMs);
+  await utimes(dir, at, at).catch(() => undefined);
 }
 
 /**
