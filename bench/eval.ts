@@ -23,7 +23,7 @@ import { loadBenchmark } from '../src/benchdata/index.js';
 import { loadConfig } from '../src/config.js';
 import type { Benchmark } from '../src/eval/index.js';
 import { runEvaluation } from '../src/eval/index.js';
-import { candidateLimits, judgeLimits } from '../src/jobs/evaluate.js';
+import { candidateLimits, judgeLimits } from '../src/jobs/chat-limits.js';
 import { createOpenAIChatClient } from '../src/llm/openai-chat.js';
 import { workerDeps } from '../src/runtime.js';
 import { H100_8B, scaled, type BatchingParams } from '../test/fakes/batching.js';

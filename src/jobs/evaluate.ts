@@ -5,14 +5,12 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import type { Config } from '../config.js';
-import type { EndpointRole } from '../eval/errors.js';
 import type { Benchmark, EvalResult, RunEvaluationOptions } from '../eval/index.js';
 import type { ChatClient, EvalStore, JudgeCache } from '../eval/ports.js';
 import { type EvalRecord, EvalSummary, type EvalProgress } from '../eval/types.js';
 import { judgePrices } from '../judge-prices.js';
-import { JUDGE_START_CONCURRENCY, startConcurrency, type Profile } from '../profile.js';
+import type { Profile } from '../profile.js';
 import type {
   ArtifactSource,
   DashboardUpdater,
@@ -33,45 +31,8 @@ import { type EvaluationResult, ServedFacts, type EvaluationJobData } from './jo
 import { keys } from './keys.js';
 import type { ProgressTracker } from './progress.js';
 import { payloadMismatch } from './trigger-check.js';
-
-export interface ChatTarget {
-  baseURL: string;
-  apiKey?: string;
-  headers?: Record<string, string>;
-  role: EndpointRole;
-}
-
-export interface ChatLimits {
-  name: string;
-  /** The ceiling of the adaptive limit, which starts at `start`. */
-  maxInFlight: number;
-  start: number;
-  rpm: number;
-  tpm: number;
-}
-
-/** The inference target's shared limits: adaptive, from the kind's start up to the profile's ceiling. */
-export function candidateLimits(profile: Profile, baseURL: string): ChatLimits {
-  return {
-    name: `inference:${baseURL}`,
-    maxInFlight: profile.inference.concurrency,
-    start: startConcurrency(profile.inference),
-    rpm: 0,
-    tpm: 0,
-  };
-}
-
-/** The judge's shared limits: adaptive up to JUDGE_CONCURRENCY, within JUDGE_RPM and JUDGE_TPM. */
-export function judgeLimits(profile: Profile): ChatLimits {
-  const { judge } = profile;
-  return {
-    name: `judge:${judge.baseURL}`,
-    maxInFlight: judge.concurrency,
-    start: Math.min(JUDGE_START_CONCURRENCY, judge.concurrency),
-    rpm: judge.rpm,
-    tpm: judge.tpm,
-  };
-}
+import { candidateLimits, judgeLimits, type ChatLimits, type ChatTarget } from './chat-limits.js';
+import { expireCheckpoints, readCheckpoint } from './checkpoints.js';
 
 export interface EvaluateDeps {
   config: Config;
@@ -436,66 +397,6 @@ function invalidReasons(records: readonly EvalRecord[]): string {
   }
   const parts = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([w, n]) => `${n} ${w}`);
   return parts.length ? parts.join(', ') : 'pairwise verdicts without a winner';
-}
-
-/**
- * A checkpoint (summary or served facts), or undefined when there is none. A corrupt one (not JSON,
- * or not its schema) is discarded with a warning: the records are the source of truth, so this
- * attempt recomputes it instead of failing on the same bytes every retry.
- */
-export async function readCheckpoint<S extends z.ZodType>(
-  redis: Redis,
-  key: string,
-  schema: S,
-  log: Pick<Logger, 'warn'>,
-): Promise<z.output<S> | undefined> {
-  const raw = await redis.get(key);
-  if (!raw) return undefined;
-  let problem: string;
-  try {
-    const parsed = schema.safeParse(JSON.parse(raw));
-    if (parsed.success) return parsed.data;
-    problem = z.prettifyError(parsed.error);
-  } catch (err) {
-    problem = `not JSON: ${err instanceof Error ? err.message : String(err)}`;
-  }
-  log.warn({ key, problem }, 'checkpoint is corrupt: discarded, recomputing it');
-  await redis.del(key);
-  return undefined;
-}
-
-/**
- * Answers and judgments are ~1 MB per evaluation: once it ends (reported, failed for good or
- * cancelled) they only serve a later retry, so they expire instead of growing Redis forever
- * (results live in W&B or the local result directory).
- */
-export async function expireCheckpoints(
-  deps: Pick<EvaluateDeps, 'redis' | 'prefix' | 'checkpointTtlSeconds'>,
-  evaluationId: string,
-): Promise<void> {
-  const ttl = deps.checkpointTtlSeconds;
-  if (!ttl) return;
-  const k = keys(deps.prefix);
-  await deps.redis
-    .multi()
-    .expire(k.records(evaluationId), ttl)
-    .expire(k.summary(evaluationId), ttl)
-    .expire(k.served(evaluationId), ttl)
-    .exec();
-}
-
-/** A retried evaluation's checkpoints must not expire under it while it runs again. */
-export async function keepCheckpoints(
-  deps: Pick<EvaluateDeps, 'redis' | 'prefix'>,
-  evaluationId: string,
-): Promise<void> {
-  const k = keys(deps.prefix);
-  await deps.redis
-    .multi()
-    .persist(k.records(evaluationId))
-    .persist(k.summary(evaluationId))
-    .persist(k.served(evaluationId))
-    .exec();
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;

@@ -9,7 +9,8 @@ import { createError } from '../errors.js';
 import type { CancelRegistry } from './cancel.js';
 import { CancelledError } from './cancel.js';
 import { recordDuration } from './durations.js';
-import { evaluate, expireCheckpoints, keepCheckpoints, type EvaluateDeps } from './evaluate.js';
+import { expireCheckpoints, keepCheckpoints } from './checkpoints.js';
+import { evaluate, type EvaluateDeps } from './evaluate.js';
 import { classifyFailure } from './failures.js';
 import {
   EvaluationJobData,

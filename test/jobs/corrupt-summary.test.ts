@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvalSummary } from '../../src/eval/types.js';
-import { readCheckpoint } from '../../src/jobs/evaluate.js';
+import { readCheckpoint } from '../../src/jobs/checkpoints.js';
 import { keys } from '../../src/jobs/keys.js';
 import { redisUrl, uniquePrefix } from '../helpers/redis.js';
 
