@@ -5,7 +5,7 @@
  * PEFT names. Key mapping follows torchtune's `tune_to_peft_adapter_weights` (convert_weights.py).
  */
 import { CheckpointError } from './errors.js';
-import { PyTuple, TensorRef, type PyValue } from './pickle.js';
+import { PyTuple, TensorRef, type PyValue } from './pickle-globals.js';
 
 /** torchtune module -> the Hugging Face module path PEFT uses (torchtune's _FROM_HF, inverted). */
 const TUNE_TO_HF: Record<string, { path: (layer: string) => string; target: string; tune: string }> = {

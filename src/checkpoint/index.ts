@@ -8,7 +8,8 @@ export { convertCached, convertTorchAdapter, conversionKey, type ConversionInfo 
 export { LLAMA_BUILDERS, resolveLoraFacts, type LoraFacts, type LoraProfile } from './lora-facts.js';
 export { readSafetensors } from './safetensors.js';
 export { openTorchFile } from './torch-file.js';
-export { unpickle, PyTuple, TensorRef, StorageRef } from './pickle.js';
+export { unpickle } from './pickle.js';
+export { PyTuple, TensorRef, StorageRef } from './pickle-globals.js';
 
 import { epochIn } from './adapter.js';
 import { openTorchFile } from './torch-file.js';

@@ -5,7 +5,8 @@
  */
 import { open } from 'node:fs/promises';
 import { CheckpointError } from './errors.js';
-import { type PyTuple, StorageRef, storageDtype, unpickle, type PyValue, type TensorRef } from './pickle.js';
+import { type PyTuple, StorageRef, storageDtype, type PyValue, type TensorRef } from './pickle-globals.js';
+import { unpickle } from './pickle.js';
 import { NotAZipError, openZip, type ZipReader } from './zip.js';
 
 export interface TorchFileLimits {
