@@ -21,6 +21,7 @@ import type {
   RunReporter,
   ServedModel,
 } from '../ports.js';
+import { adapterFiles } from '../inference/adapter-files.js';
 import { checkpointFileEpoch } from '../inference/torch-adapter.js';
 import { checkpointOf } from '../wandb/names.js';
 import { CancelledError } from './cancel.js';
@@ -73,6 +74,8 @@ interface Resolved {
   bench: Benchmark;
   artifact: ResolvedArtifact;
   runCtx: RunContext;
+  /** Bytes the preparing stage already fetched (a torchtune .pt read for its epoch), for the download report. */
+  bytesDownloaded: number;
 }
 
 export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promise<EvaluationResult> {
@@ -88,7 +91,8 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
   const mismatch = payloadMismatch(deps.config, data, artifact);
   if (mismatch) throw new FinalError(mismatch);
   // wandb-inference never downloads (and refuses a .pt): no file to read the epoch from.
-  if (profile.inference.kind !== 'wandb-inference') await withFileEpoch(deps, artifact, signal, log);
+  const prefetched =
+    profile.inference.kind === 'wandb-inference' ? 0 : await withFileEpoch(deps, artifact, signal, log);
   const bench = await deps.benchmark(profile.benchmark);
   const runCtx: RunContext = {
     evaluationId: data.evaluationId,
@@ -98,7 +102,7 @@ export async function evaluate(deps: EvaluateDeps, ctx: EvaluateContext): Promis
     startedAt,
   };
   try {
-    return await evaluateResolved(deps, ctx, { profile, bench, artifact, runCtx });
+    return await evaluateResolved(deps, ctx, { profile, bench, artifact, runCtx, bytesDownloaded: prefetched });
   } catch (err) {
     const cancelled = signal.reason instanceof CancelledError;
     // A shutdown hands the job back to the queue: nothing to record in W&B.
@@ -211,7 +215,7 @@ async function generateAndJudge(
     );
 
   await progress.stage('launching');
-  let bytesDownloaded = 0;
+  let bytesDownloaded = r.bytesDownloaded;
   let releaseRun = () => {};
   const served = await deps.launcher.launch({
     evaluationId: data.evaluationId,
@@ -329,21 +333,29 @@ async function logStep(handle: RunHandle, p: EvalProgress) {
  * and before the names (checkpointOf). Read in the preparing stage, so every attempt, a reporting-only
  * retry included, records the same position. The download is cached by digest and reused by the launch.
  */
+/**
+ * Reads a torchtune .pt's own epoch into `artifact.checkpoint`; returns the bytes fetched for it. It
+ * downloads the same selection the launchers ask for (the adapter file alone, never merged weights
+ * beside it), so their download is a cache hit.
+ */
 async function withFileEpoch(
   deps: EvaluateDeps,
   artifact: ResolvedArtifact,
   signal: AbortSignal,
   log: Logger,
-): Promise<void> {
+): Promise<number> {
+  let bytes = 0;
+  const files = adapterFiles(artifact.files.map((f) => f.path));
+  const download = () =>
+    deps.artifacts.download(artifact, signal, { ...(files ? { files } : {}), onBytes: (n) => (bytes += n) });
   // Best effort: a download failing here fails again in the launch, where it is reported properly.
-  const epoch = await checkpointFileEpoch(artifact, () => deps.artifacts.download(artifact, signal)).catch(
-    (err: unknown) => {
-      log.warn({ err }, "could not read the checkpoint file's epoch");
-      return undefined;
-    },
-  );
-  if (epoch === undefined) return;
-  artifact.checkpoint = checkpointOf(artifact.metadata, artifact.checkpointNames ?? [artifact.collection], epoch);
+  const epoch = await checkpointFileEpoch(artifact, download).catch((err: unknown) => {
+    log.warn({ err }, "could not read the checkpoint file's epoch");
+    return undefined;
+  });
+  if (epoch !== undefined)
+    artifact.checkpoint = checkpointOf(artifact.metadata, artifact.checkpointNames ?? [artifact.collection], epoch);
+  return bytes;
 }
 
 function runConfig(profile: Profile, bench: Benchmark, artifact: ResolvedArtifact): Record<string, unknown> {
